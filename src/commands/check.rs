@@ -1,0 +1,176 @@
+//! `awscredd check`: validate the config and print what would be managed where.
+
+use super::exit;
+use crate::config::{self, Config, Source};
+use crate::paths::{self, Env};
+use crate::profile_file::{FileKind, ProfileFile};
+use crate::sources::static_keys;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Keys of a `~/.aws/config` profile that the SDKs use before static keys, so that a profile of
+/// the same name there would shadow the keys we write.
+const SHADOWING_KEYS: &[&str] = &[
+    "role_arn",
+    "credential_process",
+    "web_identity_token_file",
+    "credential_source",
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+    "sso_role_name",
+];
+
+pub fn exec(config_path: Option<&Path>) -> u8 {
+    let env: Env<'_> = &paths::process_env;
+    let path = match config::locate(config_path, env) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::USAGE;
+        }
+    };
+    match config::load(&path, env) {
+        Err(e) => {
+            eprintln!("{e}");
+            exit::USAGE
+        }
+        Ok((cfg, report)) => {
+            for line in report.lines() {
+                eprintln!("{line}");
+            }
+            for w in runtime_warnings(&cfg, env) {
+                eprintln!("{}: warning: {w}", cfg.path.display());
+            }
+            print!("{}", summary(&cfg));
+            exit::OK
+        }
+    }
+}
+
+/// Problems that depend on the machine, not the config text: missing static source keys, and
+/// profiles in `~/.aws/config` that would shadow ours.
+pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in cfg.profiles.values() {
+        if let Some(src) = p.source.source_profile() {
+            if !cfg.profiles.contains_key(src) {
+                if let Err(e) = static_keys::read(src, env) {
+                    out.push(format!("profile `{}`: {e}; it will fail until that is fixed", p.name));
+                }
+            }
+        }
+    }
+    if let Some(aws_config) = paths::aws_config_file(env, cfg!(windows)) {
+        if let Ok(bytes) = std::fs::read(&aws_config) {
+            match ProfileFile::check_bytes(&bytes).and_then(ProfileFile::parse) {
+                Err(e) => out.push(format!("{aws_config}:{}: {} (cannot check it for profiles that shadow ours)", e.line, e.message)),
+                Ok(parsed) => {
+                    let profiles = parsed.normalized(FileKind::Config).profiles;
+                    for name in cfg.profiles.keys() {
+                        let Some(keys) = profiles.get(name) else { continue };
+                        let shadowing: Vec<&str> = SHADOWING_KEYS
+                            .iter()
+                            .copied()
+                            .filter(|k| keys.contains_key(*k))
+                            .collect();
+                        if !shadowing.is_empty() && cfg.outputs_of(name).next().is_some() {
+                            out.push(format!(
+                                "profile `{name}` in {aws_config} sets {}; the AWS SDKs use that before the keys awscredd writes, so programs will not see our credentials for `{name}`",
+                                shadowing.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What would be managed where, for people.
+pub fn summary(cfg: &Config) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}: valid", cfg.path.display());
+    let _ = writeln!(
+        s,
+        "refresh {} before expiry; state in {}",
+        humanize(cfg.daemon.refresh_before.as_secs()),
+        cfg.daemon.state_dir.display()
+    );
+    for o in &cfg.outputs {
+        let mut who = String::new();
+        if let Some(u) = &o.owner {
+            let _ = write!(who, ", owner {u}");
+        }
+        if let Some(g) = &o.group {
+            let _ = write!(who, ", group {g}");
+        }
+        let _ = writeln!(s, "\n{} (mode {:04o}{who})", o.path.display(), o.mode);
+        if o.profiles.is_empty() {
+            let _ = writeln!(s, "  (no profiles)");
+        }
+        for name in &o.profiles {
+            let _ = writeln!(s, "  [{name}] {}", describe(cfg, name));
+        }
+    }
+    let unwritten: Vec<&String> = cfg
+        .profiles
+        .keys()
+        .filter(|n| cfg.outputs_of(n).next().is_none())
+        .collect();
+    if !unwritten.is_empty() {
+        let _ = writeln!(s, "\nnot written to any file (used as sources only):");
+        for name in unwritten {
+            let _ = writeln!(s, "  [{name}] {}", describe(cfg, name));
+        }
+    }
+    for sess in cfg.sso_sessions.values() {
+        let _ = writeln!(
+            s,
+            "\nsso_session {}: {} in {}",
+            sess.name, sess.start_url, sess.region
+        );
+    }
+    if let Some(server) = &cfg.server {
+        let _ = writeln!(
+            s,
+            "\ncredentials server on {} (token in {})",
+            server.listen,
+            server.token_file.display()
+        );
+    }
+    s
+}
+
+fn describe(cfg: &Config, name: &str) -> String {
+    match &cfg.profiles[name].source {
+        Source::Sso {
+            session,
+            account_id,
+            role_name,
+        } => format!("sso: role {role_name} in {account_id} via sso_session {session}"),
+        Source::AssumeRole {
+            source_profile,
+            role_arn,
+            ..
+        } => format!("assume_role: {role_arn} from [{source_profile}]"),
+        Source::SessionToken { source_profile, .. } => {
+            format!("get_session_token from [{source_profile}]")
+        }
+        Source::WebIdentity {
+            role_arn,
+            token_file,
+            ..
+        } => format!("web_identity: {role_arn} with {}", token_file.display()),
+        Source::Process { command } => format!("credential_process: {command}"),
+    }
+}
+
+fn humanize(secs: u64) -> String {
+    match secs {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}

@@ -1,0 +1,61 @@
+//! `awscredd once`: one refresh pass, then exit. For cron and scheduled tasks.
+
+use super::exit;
+use crate::config::{self, Config};
+use crate::paths;
+use crate::refresh::{self, PassOptions};
+use std::path::Path;
+
+/// Options of `once`.
+#[derive(Clone, Debug, Default)]
+pub struct OnceArgs {
+    pub profiles: Vec<String>,
+    pub force: bool,
+    /// SSO sessions without a usable token fail at once instead of signing in.
+    pub no_login: bool,
+}
+
+pub async fn exec(config_path: Option<&Path>, args: &OnceArgs) -> u8 {
+    let cfg = match load(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let opts = PassOptions {
+        force: args.force,
+        only: args.profiles.clone(),
+    };
+    let report = match refresh::run_pass(&cfg, &opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("awscredd: {e}");
+            return exit::USAGE;
+        }
+    };
+    let failed: Vec<_> = report.failed().collect();
+    if failed.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+/// Loads the config, printing problems; `Err` is the exit status.
+pub fn load(config_path: Option<&Path>) -> Result<Config, u8> {
+    let env = &paths::process_env;
+    let path = config::locate(config_path, env).map_err(|e| {
+        eprintln!("{e}");
+        exit::USAGE
+    })?;
+    match config::load(&path, env) {
+        Ok((cfg, report)) => {
+            for line in report.lines() {
+                tracing::warn!("{line}");
+            }
+            Ok(cfg)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Err(exit::USAGE)
+        }
+    }
+}

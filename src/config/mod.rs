@@ -1,0 +1,372 @@
+//! The awscredd config file (TOML), parsed and validated as a whole.
+//!
+//! Parsing keeps the span of every key and value ([`raw`]); [`validate`] then checks types,
+//! formats, references and `source_profile` chains, collecting every problem as a
+//! [`Diagnostic`] that prints as `FILE:LINE:COL: message`. A [`Config`] exists only when there
+//! were no errors; warnings travel with it.
+
+mod duration;
+mod raw;
+mod validate;
+
+pub use duration::parse_duration;
+
+use crate::paths::{self, Env};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A validated config.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub daemon: Daemon,
+    pub outputs: Vec<Output>,
+    pub sso_sessions: BTreeMap<String, SsoSession>,
+    pub profiles: BTreeMap<String, Profile>,
+    pub server: Option<Server>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Daemon {
+    pub refresh_before: Duration,
+    pub state_dir: PathBuf,
+    pub login_command: Option<Vec<String>>,
+}
+
+/// One credentials file to keep.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub path: PathBuf,
+    /// The managed profiles written to this file, in config order.
+    pub profiles: Vec<String>,
+    /// Permission bits of the file (Unix); default `0o600`.
+    pub mode: u32,
+    pub owner: Option<UserRef>,
+    pub group: Option<UserRef>,
+}
+
+/// A user or group given by name or numeric id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserRef {
+    Name(String),
+    Id(u32),
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserRef::Name(n) => f.write_str(n),
+            UserRef::Id(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SsoSession {
+    pub name: String,
+    pub start_url: String,
+    pub region: String,
+    pub registration_scopes: Vec<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// A managed profile: one source and where its requests go.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: String,
+    pub source: Source,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Where a profile's credentials come from: exactly one per profile.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// IAM Identity Center role credentials.
+    Sso {
+        session: String,
+        account_id: String,
+        role_name: String,
+    },
+    /// STS AssumeRole from another profile's credentials.
+    AssumeRole {
+        source_profile: String,
+        role_arn: String,
+        role_session_name: String,
+        duration_seconds: Option<u32>,
+        external_id: Option<String>,
+        mfa: Option<Mfa>,
+    },
+    /// STS GetSessionToken from long-term keys.
+    SessionToken {
+        source_profile: String,
+        duration_seconds: Option<u32>,
+        mfa: Option<Mfa>,
+    },
+    /// STS AssumeRoleWithWebIdentity from a token file.
+    WebIdentity {
+        role_arn: String,
+        token_file: PathBuf,
+        role_session_name: String,
+        duration_seconds: Option<u32>,
+    },
+    /// A command that prints `credential_process` JSON.
+    Process { command: String },
+}
+
+/// An MFA device and the command that prints its current code.
+#[derive(Clone, Debug)]
+pub struct Mfa {
+    pub serial: String,
+    pub command: Vec<String>,
+}
+
+impl Source {
+    /// The name used in `status --json` and in logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Sso { .. } => "sso",
+            Source::AssumeRole { .. } => "assume_role",
+            Source::SessionToken { .. } => "get_session_token",
+            Source::WebIdentity { .. } => "web_identity",
+            Source::Process { .. } => "credential_process",
+        }
+    }
+
+    /// The profile this source takes its credentials from, if any.
+    pub fn source_profile(&self) -> Option<&str> {
+        match self {
+            Source::AssumeRole { source_profile, .. }
+            | Source::SessionToken { source_profile, .. } => Some(source_profile),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub token_file: PathBuf,
+}
+
+impl Config {
+    /// Managed profiles in an order where every profile comes after the profile it chains from.
+    pub fn chain_order(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        fn visit<'a>(cfg: &'a Config, name: &'a str, out: &mut Vec<&'a str>, depth: usize) {
+            if out.contains(&name) || depth > cfg.profiles.len() {
+                return;
+            }
+            if let Some(p) = cfg.profiles.get(name) {
+                if let Some(src) = p.source.source_profile() {
+                    if cfg.profiles.contains_key(src) {
+                        visit(cfg, src, out, depth + 1);
+                    }
+                }
+                out.push(&p.name);
+            }
+        }
+        for name in self.profiles.keys() {
+            visit(self, name, &mut out, 0);
+        }
+        out
+    }
+
+    /// The outputs that hold `profile`.
+    pub fn outputs_of<'a>(&'a self, profile: &'a str) -> impl Iterator<Item = &'a Output> + 'a {
+        self.outputs
+            .iter()
+            .filter(move |o| o.profiles.iter().any(|p| p == profile))
+    }
+}
+
+/// How bad a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem in the config, with the byte range it points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub span: Option<Range<usize>>,
+    pub message: String,
+}
+
+/// Diagnostics of one config file, ready to print as `FILE:LINE:COL: message` lines.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub file: PathBuf,
+    pub text: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+
+    /// Each diagnostic as one line.
+    pub fn lines(&self) -> Vec<String> {
+        self.diagnostics
+            .iter()
+            .map(|d| {
+                let tag = match d.severity {
+                    Severity::Error => "",
+                    Severity::Warning => "warning: ",
+                };
+                match &d.span {
+                    Some(s) => {
+                        let (line, col) = self.line_col(s.start);
+                        format!("{}:{line}:{col}: {tag}{}", self.file.display(), d.message)
+                    }
+                    None => format!("{}: {tag}{}", self.file.display(), d.message),
+                }
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for l in self.lines() {
+            writeln!(f, "{l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why no config could be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// No file in the search path, or the named file cannot be read.
+    NotFound(String),
+    /// The file has errors.
+    Invalid(Report),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::NotFound(m) => f.write_str(m),
+            LoadError::Invalid(r) => write!(f, "{}", r.to_string().trim_end()),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Finds the config: `explicit` (from `--config` or `AWSCREDD_CONFIG`), else the first existing
+/// file of the default search path.
+pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let candidates = paths::default_config_candidates(env, cfg!(windows));
+    for c in &candidates {
+        if c.is_file() {
+            return Ok(c.clone());
+        }
+    }
+    let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    Err(LoadError::NotFound(format!(
+        "no config file found (looked in {}); pass --config PATH or set AWSCREDD_CONFIG",
+        tried.join(", ")
+    )))
+}
+
+/// Reads and validates the config at `path`. Warnings come back with the config.
+pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| LoadError::NotFound(format!("cannot read config `{}`: {e}", path.display())))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => {
+            return Err(LoadError::Invalid(Report {
+                file: path.to_path_buf(),
+                text: String::new(),
+                diagnostics: vec![Diagnostic {
+                    severity: Severity::Error,
+                    span: None,
+                    message: "the config file is not valid UTF-8".into(),
+                }],
+            }))
+        }
+    };
+    let (config, mut report) = parse_str(&text, path, env);
+    if let Some(w) = permissive_mode_warning(path) {
+        report.diagnostics.push(w);
+    }
+    match config {
+        Some(c) if !report.has_errors() => Ok((c, report)),
+        _ => Err(LoadError::Invalid(report)),
+    }
+}
+
+/// Parses and validates config text; `path` names the file in messages and anchors relative
+/// paths (they are relative to the config file's folder).
+pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Report) {
+    let mut report = Report {
+        file: path.to_path_buf(),
+        text: text.to_string(),
+        diagnostics: Vec::new(),
+    };
+    let raw: raw::RawConfig = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            report.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                span: e.span(),
+                message: e.message().trim_end().replace('\n', " "),
+            });
+            return (None, report);
+        }
+    };
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let config = validate::validate(raw, path, &base, env, &mut report.diagnostics);
+    (config, report)
+}
+
+#[cfg(unix)]
+fn permissive_mode_warning(path: &Path) -> Option<Diagnostic> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o022 != 0).then(|| Diagnostic {
+        severity: Severity::Warning,
+        span: None,
+        message: format!(
+            "the config file is writable by others (mode {:04o}); anyone who can edit it can \
+             run commands as awscredd through credential_process",
+            mode & 0o7777
+        ),
+    })
+}
+
+#[cfg(not(unix))]
+fn permissive_mode_warning(_path: &Path) -> Option<Diagnostic> {
+    None
+}
+
+#[cfg(test)]
+mod tests;

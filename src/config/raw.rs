@@ -1,0 +1,78 @@
+//! The TOML schema as written, with the span of every value, before any checking beyond types.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+type S<T> = Option<Spanned<T>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub daemon: Option<RawDaemon>,
+    #[serde(default)]
+    pub output: Vec<Spanned<RawOutput>>,
+    #[serde(default)]
+    pub sso_session: BTreeMap<Spanned<String>, Spanned<RawSsoSession>>,
+    #[serde(default)]
+    pub profile: BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    pub server: Option<Spanned<RawServer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub refresh_before: S<String>,
+    pub state_dir: S<String>,
+    pub login_command: S<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub path: Spanned<String>,
+    pub profiles: S<Vec<Spanned<String>>>,
+    pub mode: S<String>,
+    pub owner: S<toml::Value>,
+    pub group: S<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSsoSession {
+    pub sso_start_url: S<String>,
+    pub sso_region: S<String>,
+    pub sso_registration_scopes: S<String>,
+    pub endpoint_url: S<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    // SSO
+    pub sso_session: S<String>,
+    pub sso_account_id: S<String>,
+    pub sso_role_name: S<String>,
+    // STS
+    pub source_profile: S<String>,
+    pub role_arn: S<String>,
+    pub role_session_name: S<String>,
+    pub duration_seconds: S<i64>,
+    pub external_id: S<String>,
+    pub get_session_token: S<bool>,
+    pub mfa_serial: S<String>,
+    pub mfa_command: S<Vec<Spanned<String>>>,
+    pub web_identity_token_file: S<String>,
+    // credential_process
+    pub credential_process: S<String>,
+    // any source
+    pub region: S<String>,
+    pub endpoint_url: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: S<String>,
+    pub token_file: S<String>,
+}

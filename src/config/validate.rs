@@ -1,0 +1,924 @@
+//! Semantic checks of a parsed config: formats, exactly one source per profile, references,
+//! `source_profile` cycles. Every problem is collected (not just the first) with its span.
+
+use super::raw::{RawConfig, RawDaemon, RawOutput, RawProfile, RawServer, RawSsoSession};
+use super::{
+    parse_duration, Config, Daemon, Diagnostic, Mfa, Output, Profile, Server, Severity, Source,
+    SsoSession, UserRef,
+};
+use crate::paths::{self, Env};
+use crate::profile_file::is_identifier;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
+/// Role chaining caps a session at one hour, and STS refuses longer requests.
+pub const ROLE_CHAINING_MAX_SECONDS: u32 = 3600;
+
+struct Ctx<'a> {
+    diags: &'a mut Vec<Diagnostic>,
+    base: &'a Path,
+    env: Env<'a>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            severity: Severity::Error,
+            span: Some(span),
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            severity: Severity::Warning,
+            span: Some(span),
+            message: message.into(),
+        });
+    }
+
+    /// Expands `~` and makes a relative path relative to the config file's folder.
+    fn path(&mut self, v: &Spanned<String>, what: &str) -> Option<PathBuf> {
+        if v.get_ref().trim().is_empty() {
+            self.error(v.span(), format!("{what} must not be empty"));
+            return None;
+        }
+        match paths::expand_tilde(v.get_ref(), self.env, cfg!(windows)) {
+            Ok(p) => {
+                let p = PathBuf::from(p);
+                Some(if p.is_relative() { self.base.join(p) } else { p })
+            }
+            Err(e) => {
+                self.error(v.span(), e);
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    file: &Path,
+    base: &Path,
+    env: Env<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Config> {
+    let mut cx = Ctx { diags, base, env };
+    let errors_before = cx.diags.len();
+
+    let daemon = daemon(&mut cx, raw.daemon);
+    let sso_sessions = sso_sessions(&mut cx, &raw.sso_session);
+    let profiles = profiles(&mut cx, &raw.profile, &sso_sessions);
+    let outputs = outputs(&mut cx, &raw.output, &raw.profile);
+    let server = server(&mut cx, raw.server, &outputs);
+
+    // Sessions nobody uses are probably a typo somewhere.
+    for (name, session) in &raw.sso_session {
+        let used = profiles.values().any(
+            |p| matches!(&p.source, Source::Sso { session: s, .. } if s == name.get_ref()),
+        );
+        if !used && sso_sessions.contains_key(name.get_ref()) {
+            cx.warn(
+                session.span(),
+                format!("sso_session `{}` is not used by any profile", name.get_ref()),
+            );
+        }
+    }
+
+    let failed = cx
+        .diags
+        .iter()
+        .skip(errors_before)
+        .any(|d| d.severity == Severity::Error);
+    if failed {
+        return None;
+    }
+    Some(Config {
+        path: file.to_path_buf(),
+        daemon: daemon?,
+        outputs,
+        sso_sessions,
+        profiles,
+        server,
+    })
+}
+
+fn daemon(cx: &mut Ctx<'_>, raw: Option<RawDaemon>) -> Option<Daemon> {
+    let raw = raw.unwrap_or(RawDaemon {
+        refresh_before: None,
+        state_dir: None,
+        login_command: None,
+    });
+    let refresh_before = match &raw.refresh_before {
+        None => DEFAULT_REFRESH_BEFORE,
+        Some(v) => match parse_duration(v.get_ref()) {
+            Ok(d) if d.as_secs() == 0 => {
+                cx.error(v.span(), "refresh_before must be more than zero");
+                DEFAULT_REFRESH_BEFORE
+            }
+            Ok(d) => d,
+            Err(e) => {
+                cx.error(v.span(), format!("refresh_before: {e}"));
+                DEFAULT_REFRESH_BEFORE
+            }
+        },
+    };
+    let state_dir = match &raw.state_dir {
+        Some(v) => cx.path(v, "state_dir"),
+        None => paths::default_state_dir(cx.env, cfg!(windows)),
+    };
+    let login_command = raw
+        .login_command
+        .as_ref()
+        .and_then(|v| command_list(cx, v, "login_command"));
+    let state_dir = match state_dir {
+        Some(s) => s,
+        None => {
+            if raw.state_dir.is_none() {
+                cx.diags.push(Diagnostic {
+                    severity: Severity::Error,
+                    span: None,
+                    message: "no default state_dir: HOME is not set; set [daemon] state_dir".into(),
+                });
+            }
+            return None;
+        }
+    };
+    Some(Daemon {
+        refresh_before,
+        state_dir,
+        login_command,
+    })
+}
+
+/// An argument list: a non-empty array whose first element names a program.
+fn command_list(
+    cx: &mut Ctx<'_>,
+    v: &Spanned<Vec<Spanned<String>>>,
+    what: &str,
+) -> Option<Vec<String>> {
+    let args = v.get_ref();
+    match args.first() {
+        None => {
+            cx.error(v.span(), format!("{what} must name a program: [\"/path/to/program\", \"arg\", ...]"));
+            None
+        }
+        Some(p) if p.get_ref().trim().is_empty() => {
+            cx.error(p.span(), format!("{what}: the program name is empty"));
+            None
+        }
+        Some(_) => Some(args.iter().map(|a| a.get_ref().clone()).collect()),
+    }
+}
+
+fn is_region(s: &str) -> bool {
+    // e.g. us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-4
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+fn is_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(r) => {
+            let host = r.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.chars().all(|c| c.is_ascii_digit())
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`.
+fn check_role_arn(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && is_account_id(parts[4])
+        && parts[5].strip_prefix("role/").is_some_and(|n| {
+            !n.is_empty()
+                && !n.ends_with('/')
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is not an IAM role ARN: expected arn:aws:iam::<12-digit account id>:role/<name>"
+        ))
+    }
+}
+
+fn is_session_name(s: &str) -> bool {
+    (2..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+fn sso_sessions(
+    cx: &mut Ctx<'_>,
+    raw: &BTreeMap<Spanned<String>, Spanned<RawSsoSession>>,
+) -> BTreeMap<String, SsoSession> {
+    let mut out = BTreeMap::new();
+    for (name, s) in raw {
+        let before = cx.diags.len();
+        if name.get_ref().is_empty() || !is_identifier(name.get_ref()) {
+            cx.error(
+                name.span(),
+                format!(
+                    "`{}` is not a valid sso_session name (letters, digits and _-/.%@:+)",
+                    name.get_ref()
+                ),
+            );
+        }
+        let body = s.get_ref();
+        let start_url = match &body.sso_start_url {
+            None => {
+                cx.error(name.span(), format!("sso_session `{}` needs sso_start_url", name.get_ref()));
+                String::new()
+            }
+            Some(u) if !is_url(u.get_ref()) => {
+                cx.error(u.span(), format!("sso_start_url `{}` is not an http(s) URL", u.get_ref()));
+                String::new()
+            }
+            Some(u) => u.get_ref().clone(),
+        };
+        let region = match &body.sso_region {
+            None => {
+                cx.error(name.span(), format!("sso_session `{}` needs sso_region", name.get_ref()));
+                String::new()
+            }
+            Some(r) if !is_region(r.get_ref()) => {
+                cx.error(r.span(), format!("sso_region `{}` is not an AWS region like us-east-1", r.get_ref()));
+                String::new()
+            }
+            Some(r) => r.get_ref().clone(),
+        };
+        let registration_scopes = match &body.sso_registration_scopes {
+            None => vec!["sso:account:access".to_string()],
+            Some(v) => {
+                let scopes: Vec<String> = v.get_ref().split(',').map(|x| x.trim().to_string()).collect();
+                if scopes.iter().any(|x| x.is_empty() || x.contains(char::is_whitespace)) {
+                    cx.error(v.span(), "sso_registration_scopes must be a comma-separated list like \"sso:account:access\"");
+                }
+                scopes
+            }
+        };
+        let endpoint_url = url_opt(cx, &body.endpoint_url);
+        if cx.diags[before..].iter().all(|d| d.severity != Severity::Error) {
+            out.insert(
+                name.get_ref().clone(),
+                SsoSession {
+                    name: name.get_ref().clone(),
+                    start_url,
+                    region,
+                    registration_scopes,
+                    endpoint_url,
+                },
+            );
+        }
+    }
+    out
+}
+
+fn url_opt(cx: &mut Ctx<'_>, v: &Option<Spanned<String>>) -> Option<String> {
+    let v = v.as_ref()?;
+    if is_url(v.get_ref()) {
+        Some(v.get_ref().trim_end_matches('/').to_string())
+    } else {
+        cx.error(v.span(), format!("endpoint_url `{}` is not an http(s) URL", v.get_ref()));
+        None
+    }
+}
+
+/// The keys of a profile that were set, with their spans, in a fixed order.
+fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
+    let mut keys = Vec::new();
+    macro_rules! key {
+        ($($f:ident),*) => {$(
+            if let Some(v) = &p.$f { keys.push((stringify!($f), v.span())); }
+        )*};
+    }
+    key!(
+        sso_session,
+        sso_account_id,
+        sso_role_name,
+        source_profile,
+        role_arn,
+        role_session_name,
+        duration_seconds,
+        external_id,
+        get_session_token,
+        mfa_serial,
+        mfa_command,
+        web_identity_token_file,
+        credential_process,
+        region,
+        endpoint_url
+    );
+    keys
+}
+
+/// The keys each source accepts (beyond `region` and `endpoint_url`).
+fn allowed_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "sso" => &["sso_session", "sso_account_id", "sso_role_name"],
+        "assume_role" => &[
+            "source_profile",
+            "role_arn",
+            "role_session_name",
+            "duration_seconds",
+            "external_id",
+            "mfa_serial",
+            "mfa_command",
+        ],
+        "get_session_token" => &[
+            "source_profile",
+            "get_session_token",
+            "duration_seconds",
+            "mfa_serial",
+            "mfa_command",
+        ],
+        "web_identity" => &[
+            "role_arn",
+            "web_identity_token_file",
+            "role_session_name",
+            "duration_seconds",
+        ],
+        _ => &["credential_process"],
+    }
+}
+
+fn profiles(
+    cx: &mut Ctx<'_>,
+    raw: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    sessions: &BTreeMap<String, SsoSession>,
+) -> BTreeMap<String, Profile> {
+    let mut out = BTreeMap::new();
+    for (name, p) in raw {
+        let before = cx.diags.len();
+        if let Some(source) = profile(cx, name, p.get_ref(), raw, sessions) {
+            if cx.diags[before..].iter().all(|d| d.severity != Severity::Error) {
+                let body = p.get_ref();
+                out.insert(
+                    name.get_ref().clone(),
+                    Profile {
+                        name: name.get_ref().clone(),
+                        source,
+                        region: body.region.as_ref().map(|r| r.get_ref().clone()),
+                        endpoint_url: body
+                            .endpoint_url
+                            .as_ref()
+                            .map(|u| u.get_ref().trim_end_matches('/').to_string()),
+                    },
+                );
+            }
+        }
+    }
+    source_cycles(cx, raw);
+    out
+}
+
+fn profile(
+    cx: &mut Ctx<'_>,
+    name: &Spanned<String>,
+    p: &RawProfile,
+    all: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    sessions: &BTreeMap<String, SsoSession>,
+) -> Option<Source> {
+    let pname = name.get_ref();
+    if pname.is_empty() || !is_identifier(pname) {
+        cx.error(
+            name.span(),
+            format!("`{pname}` is not a profile name the AWS SDKs accept (letters, digits and _-/.%@:+)"),
+        );
+    }
+    if let Some(r) = &p.region {
+        if !is_region(r.get_ref()) {
+            cx.error(r.span(), format!("region `{}` is not an AWS region like us-east-1", r.get_ref()));
+        }
+    }
+    url_opt(cx, &p.endpoint_url);
+
+    // Which sources does this profile name? Exactly one is allowed.
+    let mut sources: Vec<(&'static str, Range<usize>)> = Vec::new();
+    if let Some(v) = p
+        .sso_session
+        .as_ref()
+        .map(Spanned::span)
+        .or_else(|| p.sso_account_id.as_ref().map(Spanned::span))
+        .or_else(|| p.sso_role_name.as_ref().map(Spanned::span))
+    {
+        sources.push(("sso", v));
+    }
+    match (&p.role_arn, &p.web_identity_token_file) {
+        (_, Some(w)) => sources.push(("web_identity", w.span())),
+        (Some(r), None) => sources.push(("assume_role", r.span())),
+        (None, None) => {}
+    }
+    if let Some(g) = &p.get_session_token {
+        if *g.get_ref() {
+            sources.push(("get_session_token", g.span()));
+        }
+    }
+    if let Some(c) = &p.credential_process {
+        sources.push(("credential_process", c.span()));
+    }
+    let kind = match sources.as_slice() {
+        [] => {
+            cx.error(
+                name.span(),
+                format!(
+                    "profile `{pname}` has no source: set sso_session with sso_account_id and \
+                     sso_role_name, role_arn with source_profile or web_identity_token_file, \
+                     source_profile with get_session_token = true, or credential_process"
+                ),
+            );
+            return None;
+        }
+        [(kind, _)] => *kind,
+        [(first, _), (second, span), ..] => {
+            cx.error(
+                span.clone(),
+                format!(
+                    "profile `{pname}` has two sources, {first} and {second}; a profile takes exactly one"
+                ),
+            );
+            return None;
+        }
+    };
+    if let Some(g) = &p.get_session_token {
+        if !*g.get_ref() && kind != "get_session_token" {
+            cx.error(g.span(), "get_session_token = false has no effect here; remove it");
+        }
+    }
+    for (key, span) in present_keys(p) {
+        if key != "region" && key != "endpoint_url" && !allowed_keys(kind).contains(&key) {
+            cx.error(span, format!("`{key}` does not apply to a {kind} profile"));
+        }
+    }
+
+    let mfa = mfa(cx, p);
+    let duration = |cx: &mut Ctx<'_>, max: i64| -> Option<u32> {
+        let d = p.duration_seconds.as_ref()?;
+        if (900..=max).contains(d.get_ref()) {
+            Some(*d.get_ref() as u32)
+        } else {
+            cx.error(d.span(), format!("duration_seconds must be between 900 and {max}"));
+            None
+        }
+    };
+    let session_name = |cx: &mut Ctx<'_>| -> String {
+        match &p.role_session_name {
+            Some(s) if is_session_name(s.get_ref()) => s.get_ref().clone(),
+            Some(s) => {
+                cx.error(
+                    s.span(),
+                    "role_session_name must be 2 to 64 characters of letters, digits and +=,.@_-",
+                );
+                String::new()
+            }
+            None => default_session_name(pname),
+        }
+    };
+    let role_arn = |cx: &mut Ctx<'_>| -> String {
+        let r = p.role_arn.as_ref().map(|r| (r.get_ref().clone(), r.span()));
+        match r {
+            Some((arn, span)) => {
+                if let Err(e) = check_role_arn(&arn) {
+                    cx.error(span, e);
+                }
+                arn
+            }
+            None => String::new(),
+        }
+    };
+    let source_profile = |cx: &mut Ctx<'_>, what: &str| -> Option<String> {
+        match &p.source_profile {
+            None => {
+                cx.error(name.span(), format!("profile `{pname}` needs source_profile for {what}"));
+                None
+            }
+            Some(s) if s.get_ref() == pname => {
+                cx.error(s.span(), format!("profile `{pname}` cannot be its own source_profile"));
+                None
+            }
+            Some(s) if s.get_ref().is_empty() || !is_identifier(s.get_ref()) => {
+                cx.error(s.span(), format!("`{}` is not a valid profile name", s.get_ref()));
+                None
+            }
+            Some(s) => Some(s.get_ref().clone()),
+        }
+    };
+
+    Some(match kind {
+        "sso" => {
+            let session = match &p.sso_session {
+                None => {
+                    cx.error(name.span(), format!("profile `{pname}` needs sso_session (the name of an [sso_session.NAME] table)"));
+                    String::new()
+                }
+                Some(s) if !sessions.contains_key(s.get_ref()) => {
+                    cx.error(s.span(), format!("sso_session `{}` is not defined: add [sso_session.{}]", s.get_ref(), s.get_ref()));
+                    String::new()
+                }
+                Some(s) => s.get_ref().clone(),
+            };
+            let account_id = match &p.sso_account_id {
+                None => {
+                    cx.error(name.span(), format!("profile `{pname}` needs sso_account_id"));
+                    String::new()
+                }
+                Some(a) if !is_account_id(a.get_ref()) => {
+                    cx.error(a.span(), format!("sso_account_id `{}` is not a 12-digit AWS account id", a.get_ref()));
+                    String::new()
+                }
+                Some(a) => a.get_ref().clone(),
+            };
+            let role_name = match &p.sso_role_name {
+                None => {
+                    cx.error(name.span(), format!("profile `{pname}` needs sso_role_name"));
+                    String::new()
+                }
+                Some(r) if r.get_ref().is_empty()
+                    || !r.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) =>
+                {
+                    cx.error(r.span(), format!("sso_role_name `{}` is not a role name", r.get_ref()));
+                    String::new()
+                }
+                Some(r) => r.get_ref().clone(),
+            };
+            Source::Sso {
+                session,
+                account_id,
+                role_name,
+            }
+        }
+        "assume_role" => {
+            let role_arn = role_arn(cx);
+            let role_session_name = session_name(cx);
+            let duration_seconds = duration(cx, 43_200);
+            let source_profile = source_profile(cx, "role_arn (or set web_identity_token_file)");
+            if let (Some(src), Some(d)) = (&source_profile, duration_seconds) {
+                let chained = all.iter().find(|(n, _)| n.get_ref() == src).is_some_and(|(_, sp)| {
+                    let sp = sp.get_ref();
+                    sp.sso_session.is_some()
+                        || sp.sso_account_id.is_some()
+                        || sp.role_arn.is_some()
+                });
+                if chained && d > ROLE_CHAINING_MAX_SECONDS {
+                    if let Some(ds) = &p.duration_seconds {
+                        cx.warn(
+                            ds.span(),
+                            format!(
+                                "`{src}` gives role credentials, so this is role chaining, which AWS caps at 1 hour; awscredd will ask for 3600 seconds, not {d}"
+                            ),
+                        );
+                    }
+                }
+            }
+            let external_id = p.external_id.as_ref().and_then(|e| {
+                let v = e.get_ref();
+                if (2..=1224).contains(&v.len())
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c))
+                {
+                    Some(v.clone())
+                } else {
+                    cx.error(e.span(), "external_id must be 2 to 1224 characters of letters, digits and +=,.@:/_-");
+                    None
+                }
+            });
+            Source::AssumeRole {
+                source_profile: source_profile.unwrap_or_default(),
+                role_arn,
+                role_session_name,
+                duration_seconds,
+                external_id,
+                mfa,
+            }
+        }
+        "get_session_token" => {
+            let source_profile = source_profile(cx, "get_session_token");
+            if let Some(src) = &source_profile {
+                if all.keys().any(|n| n.get_ref() == src) {
+                    if let Some(s) = &p.source_profile {
+                        cx.error(
+                            s.span(),
+                            format!(
+                                "get_session_token needs long-term IAM user keys, but `{src}` is a managed profile with temporary credentials; name a profile with static keys in the credentials file"
+                            ),
+                        );
+                    }
+                }
+            }
+            Source::SessionToken {
+                source_profile: source_profile.unwrap_or_default(),
+                duration_seconds: duration(cx, 129_600),
+                mfa,
+            }
+        }
+        "web_identity" => {
+            if p.role_arn.is_none() {
+                cx.error(name.span(), format!("profile `{pname}` needs role_arn with web_identity_token_file"));
+            }
+            let role_arn = role_arn(cx);
+            let token_file = p
+                .web_identity_token_file
+                .as_ref()
+                .and_then(|f| cx.path(f, "web_identity_token_file"))
+                .unwrap_or_default();
+            Source::WebIdentity {
+                role_arn,
+                token_file,
+                role_session_name: session_name(cx),
+                duration_seconds: duration(cx, 43_200),
+            }
+        }
+        _ => {
+            let c = p.credential_process.as_ref()?;
+            if c.get_ref().trim().is_empty() {
+                cx.error(c.span(), "credential_process must not be empty");
+            } else if shlex::split(c.get_ref()).is_none() {
+                cx.error(c.span(), "credential_process has an unterminated quote");
+            }
+            Source::Process {
+                command: c.get_ref().clone(),
+            }
+        }
+    })
+}
+
+/// The role session name used when none is configured.
+pub fn default_session_name(profile: &str) -> String {
+    let mut s: String = format!("awscredd-{profile}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.truncate(64);
+    s
+}
+
+fn mfa(cx: &mut Ctx<'_>, p: &RawProfile) -> Option<Mfa> {
+    match (&p.mfa_serial, &p.mfa_command) {
+        (None, None) => None,
+        (None, Some(c)) => {
+            cx.error(c.span(), "mfa_command needs mfa_serial (the MFA device's ARN or serial number)");
+            None
+        }
+        (Some(s), None) => {
+            cx.error(
+                s.span(),
+                "mfa_serial needs mfa_command: awscredd runs unattended and cannot prompt for a code",
+            );
+            None
+        }
+        (Some(s), Some(c)) => {
+            let serial = s.get_ref();
+            if !(9..=256).contains(&serial.len())
+                || !serial
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "+=/:,.@_-".contains(ch))
+            {
+                cx.error(s.span(), format!("mfa_serial `{serial}` is not an MFA device ARN or serial number"));
+            }
+            let command = command_list(cx, c, "mfa_command")?;
+            Some(Mfa {
+                serial: serial.clone(),
+                command,
+            })
+        }
+    }
+}
+
+/// Reports each `source_profile` cycle among managed profiles once.
+fn source_cycles(cx: &mut Ctx<'_>, raw: &BTreeMap<Spanned<String>, Spanned<RawProfile>>) {
+    let next = |n: &str| -> Option<(&Spanned<String>, &Spanned<String>)> {
+        let (key, p) = raw.iter().find(|(k, _)| k.get_ref() == n)?;
+        let src = p.get_ref().source_profile.as_ref()?;
+        raw.keys().any(|k| k.get_ref() == src.get_ref()).then_some((key, src))
+    };
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    for start in raw.keys() {
+        let mut path: Vec<String> = vec![start.get_ref().clone()];
+        let mut cur = start.get_ref().clone();
+        while let Some((_, src)) = next(&cur) {
+            let s = src.get_ref().clone();
+            if s == cur {
+                break; // its own source: reported where the profile is checked
+            }
+            if let Some(i) = path.iter().position(|p| *p == s) {
+                let cycle: Vec<String> = path[i..].to_vec();
+                let key = {
+                    let mut k = cycle.clone();
+                    k.sort();
+                    k.join(",")
+                };
+                if reported.insert(key) {
+                    let mut shown = cycle.clone();
+                    shown.push(s.clone());
+                    let span = next(&cycle[cycle.len() - 1]).map(|(_, sp)| sp.span());
+                    if let Some(span) = span {
+                        cx.error(span, format!("source_profile cycle: {}", shown.join(" -> ")));
+                    }
+                }
+                break;
+            }
+            path.push(s.clone());
+            cur = s;
+        }
+    }
+}
+
+fn outputs(
+    cx: &mut Ctx<'_>,
+    raw: &[Spanned<RawOutput>],
+    profiles: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+) -> Vec<Output> {
+    let all: Vec<String> = profiles.keys().map(|k| k.get_ref().clone()).collect();
+    if raw.is_empty() {
+        // The file the AWS SDKs read by default.
+        return match paths::aws_credentials_file(cx.env, cfg!(windows)) {
+            Some(p) => vec![Output {
+                path: PathBuf::from(p),
+                profiles: all,
+                mode: 0o600,
+                owner: None,
+                group: None,
+            }],
+            None => {
+                cx.diags.push(Diagnostic {
+                    severity: Severity::Error,
+                    span: None,
+                    message: "no [[output]] and no home folder for ~/.aws/credentials: add [[output]] path = \"...\"".into(),
+                });
+                Vec::new()
+            }
+        };
+    }
+    let mut out: Vec<Output> = Vec::new();
+    for o in raw {
+        let body = o.get_ref();
+        let Some(path) = cx.path(&body.path, "path") else {
+            continue;
+        };
+        if out.iter().any(|x| x.path == path) {
+            cx.error(
+                body.path.span(),
+                format!("`{}` is already an [[output]]; list all its profiles in one", path.display()),
+            );
+            continue;
+        }
+        let selected = match &body.profiles {
+            None => all.clone(),
+            Some(list) => {
+                let mut sel: Vec<String> = Vec::new();
+                for p in list.get_ref() {
+                    if !all.contains(p.get_ref()) {
+                        cx.error(p.span(), format!("profile `{}` is not defined: add [profile.{}]", p.get_ref(), p.get_ref()));
+                    } else if sel.contains(p.get_ref()) {
+                        cx.error(p.span(), format!("profile `{}` is listed twice", p.get_ref()));
+                    } else {
+                        sel.push(p.get_ref().clone());
+                    }
+                }
+                sel
+            }
+        };
+        let mode = match &body.mode {
+            None => 0o600,
+            Some(m) => match parse_mode(m.get_ref()) {
+                Ok(mode) => mode,
+                Err(e) => {
+                    cx.error(m.span(), e);
+                    0o600
+                }
+            },
+        };
+        let owner = body.owner.as_ref().and_then(|v| user_ref(cx, v, "owner"));
+        let group = body.group.as_ref().and_then(|v| user_ref(cx, v, "group"));
+        out.push(Output {
+            path,
+            profiles: selected,
+            mode,
+            owner,
+            group,
+        });
+    }
+    out
+}
+
+/// `"0600"`-style octal permissions. The owner must be able to read and write the file.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    let mode = if (3..=4).contains(&digits.len()) && digits.chars().all(|c| ('0'..='7').contains(&c)) {
+        u32::from_str_radix(digits, 8).map_err(|e| e.to_string())?
+    } else {
+        return Err(format!("mode `{s}` is not an octal file mode like \"0600\""));
+    };
+    if mode > 0o777 {
+        return Err(format!("mode `{s}`: setuid, setgid and sticky bits are not allowed"));
+    }
+    if mode & 0o600 != 0o600 {
+        return Err(format!("mode `{s}` must let the owner read and write the file (0600 at least)"));
+    }
+    Ok(mode)
+}
+
+fn user_ref(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, what: &str) -> Option<UserRef> {
+    if cfg!(windows) {
+        cx.error(v.span(), format!("{what} is not supported on Windows"));
+        return None;
+    }
+    match v.get_ref() {
+        toml::Value::Integer(i) if (0..=i64::from(u32::MAX)).contains(i) => Some(UserRef::Id(*i as u32)),
+        toml::Value::String(s) if !s.is_empty() => match s.parse::<u32>() {
+            Ok(id) => Some(UserRef::Id(id)),
+            Err(_) => Some(UserRef::Name(s.clone())),
+        },
+        _ => {
+            cx.error(v.span(), format!("{what} must be a name or a numeric id"));
+            None
+        }
+    }
+}
+
+fn server(cx: &mut Ctx<'_>, raw: Option<Spanned<RawServer>>, outputs: &[Output]) -> Option<super::Server> {
+    let raw = raw?;
+    let body = raw.get_ref();
+    let listen = match &body.listen {
+        None => {
+            cx.error(raw.span(), "[server] needs listen = \"127.0.0.1:PORT\"");
+            return None;
+        }
+        Some(l) => match l.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                cx.error(l.span(), format!("listen `{}` is not an address like 127.0.0.1:9911", l.get_ref()));
+                return None;
+            }
+        },
+    };
+    if !listen.ip().is_loopback() {
+        if let Some(l) = &body.listen {
+            cx.warn(
+                l.span(),
+                "the credentials server listens beyond loopback; anyone who can reach it and read the token file gets credentials",
+            );
+        }
+    }
+    let token_file = match &body.token_file {
+        Some(t) => cx.path(t, "token_file")?,
+        None => outputs
+            .first()
+            .and_then(|o| o.path.parent())
+            .map(|d| d.join("awscredd-server-token"))?,
+    };
+    Some(Server { listen, token_file })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert!(is_region("us-east-1") && is_region("us-gov-west-1") && is_region("eu-central-2"));
+        assert!(!is_region("useast1") && !is_region("US-EAST-1") && !is_region("us-east-"));
+        assert!(check_role_arn("arn:aws:iam::123456789012:role/path/Name").is_ok());
+        assert!(check_role_arn("arn:aws-us-gov:iam::123456789012:role/x").is_ok());
+        assert!(check_role_arn("arn:aws:iam::12345678901:role/x").is_err());
+        assert!(check_role_arn("arn:aws:iam::123456789012:user/x").is_err());
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert_eq!(parse_mode("640"), Ok(0o640));
+        assert!(parse_mode("0400").is_err() && parse_mode("4755").is_err() && parse_mode("rw").is_err());
+        assert_eq!(default_session_name("dev"), "awscredd-dev");
+        assert_eq!(default_session_name("a/b"), "awscredd-a-b");
+    }
+}

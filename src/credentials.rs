@@ -1,0 +1,117 @@
+//! AWS credentials and the secret strings inside them.
+//!
+//! Secrets live in [`Secret`], whose `Debug` and `Display` print `** redacted **`, so no log
+//! line, error message or debug print can show one by accident. Access key ids are not secret
+//! but are masked in logs ([`Credentials::masked_key_id`]).
+
+use std::fmt;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A string that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for writing it where it belongs (a credentials file, a request).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("** redacted **")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("** redacted **")
+    }
+}
+
+/// A set of AWS credentials, temporary or long-term.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+    /// `None` for credentials that do not expire (long-term keys, or a `credential_process`
+    /// that printed no `Expiration`).
+    pub expiration: Option<OffsetDateTime>,
+}
+
+impl Credentials {
+    /// The access key id with all but its first four and last four characters hidden.
+    pub fn masked_key_id(&self) -> String {
+        mask(&self.access_key_id)
+    }
+}
+
+/// Shows the first four and last four characters of an identifier.
+pub fn mask(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// Formats a time as RFC 3339 UTC with whole seconds and a `Z` (`2026-01-02T03:04:05Z`): the
+/// form every AWS SDK (Rust requires the `Z`) and every Python reader accepts.
+pub fn format_utc(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Parses an RFC 3339 time, with or without fractional seconds, with `Z` or an offset.
+pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s.trim(), &Rfc3339).map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Credentials {
+            access_key_id: "ASIAEXAMPLEKEY123456".into(),
+            secret_access_key: Secret::new("very-secret"),
+            session_token: Some(Secret::new("token-secret")),
+            expiration: None,
+        };
+        let shown = format!("{c:?} {}", c.secret_access_key);
+        assert!(!shown.contains("very-secret") && !shown.contains("token-secret"));
+        assert_eq!(c.masked_key_id(), "ASIA…3456");
+    }
+
+    #[test]
+    fn utc_round_trip() {
+        let t = datetime!(2026-03-04 05:06:07.5 +02:00);
+        assert_eq!(format_utc(t), "2026-03-04T03:06:07Z");
+        assert_eq!(
+            parse_rfc3339("2026-03-04T03:06:07Z").unwrap(),
+            datetime!(2026-03-04 03:06:07 UTC)
+        );
+        assert!(parse_rfc3339("2026-03-04T03:06:07+00:00").is_ok());
+        assert!(parse_rfc3339("2026-03-04T03:06:07.123Z").is_ok());
+        assert!(parse_rfc3339("yesterday").is_err());
+    }
+}

@@ -1,0 +1,27 @@
+//! awscredd: keeps AWS credentials files fresh for programs that cannot refresh them.
+//!
+//! # Layout
+//!
+//! The flow of one refresh pass reads top to bottom:
+//!
+//! - [`config`]: the TOML config, parsed with spans and validated as a whole, so every error
+//!   says `FILE:LINE:COL`.
+//! - [`sources`]: where credentials come from (`credential_process`, static keys; SSO and STS
+//!   follow), each behind one async call.
+//! - [`refresh`]: one pass of what the daemon schedules: which profiles are due, fetching
+//!   them concurrently in chain order, and handing the results to the store.
+//! - [`store`]: the credentials files, edited in place ([`profile_file`] is the pure core),
+//!   written atomically under a lock; [`state`] keeps per-profile status (no secrets).
+//! - [`commands`]: one small module per subcommand over the above.
+//!
+//! [`credentials::Credentials`] carries secrets in types that never print them.
+
+pub mod commands;
+pub mod config;
+pub mod credentials;
+pub mod paths;
+pub mod profile_file;
+pub mod refresh;
+pub mod sources;
+pub mod state;
+pub mod store;

@@ -1,0 +1,107 @@
+//! The `awscredd` binary: parses arguments, sets up logging, runs a command, and turns its
+//! outcome into the process exit status.
+
+use awscredd::commands::{self, exit, once::OnceArgs};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "awscredd", version, about = "Keeps AWS credentials files fresh")]
+struct Cli {
+    /// The config file (default: $XDG_CONFIG_HOME/awscredd/config.toml,
+    /// ~/.config/awscredd/config.toml, /etc/awscredd/config.toml).
+    #[arg(long, global = true, env = "AWSCREDD_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log level or filter (error, warn, info, debug, trace); RUST_LOG is used when not given.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One pass: refresh every profile that is due, write, exit.
+    Once {
+        /// Only this profile and the profiles it chains from (repeatable).
+        #[arg(long = "profile", value_name = "NAME")]
+        profiles: Vec<String>,
+        /// Refresh even profiles that are not due.
+        #[arg(long)]
+        force: bool,
+        /// Never start an SSO sign-in; profiles that need one fail at once.
+        #[arg(long)]
+        no_login: bool,
+    },
+    /// Validate the config and print what would be done.
+    Check,
+}
+
+fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).map_err(|e| format!("bad --log-level `{l}`: {e}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Err(e) = init_logging(cli.log_format, cli.log_level.as_deref()) {
+        eprintln!("awscredd: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
+    let config = cli.config.as_deref();
+    let code = match cli.command {
+        Command::Check => commands::check::exec(config),
+        Command::Once {
+            profiles,
+            force,
+            no_login,
+        } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("awscredd: cannot start the async runtime: {e}");
+                    return ExitCode::from(exit::FAILED);
+                }
+            };
+            let args = OnceArgs {
+                profiles,
+                force,
+                no_login,
+            };
+            runtime.block_on(commands::once::exec(config, &args))
+        }
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,180 @@
+//! Where files are: the home folder as the AWS SDKs find it, `~` expansion, the AWS shared
+//! files, and awscredd's default config and state locations.
+//!
+//! Every function takes the environment as a lookup function so the SDKs' file-location test
+//! cases (for Linux and Windows alike) run on any machine.
+
+use std::path::PathBuf;
+
+/// Looks up an environment variable.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, ignoring empty values.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The home folder as the AWS SDKs find it: `HOME` first on every platform; on Windows then
+/// `USERPROFILE`, then `HOMEDRIVE` + `HOMEPATH`.
+pub fn home_dir(env: Env<'_>, windows: bool) -> Option<String> {
+    if let Some(home) = env("HOME") {
+        return Some(home);
+    }
+    if windows {
+        if let Some(profile) = env("USERPROFILE") {
+            return Some(profile);
+        }
+        if let (Some(drive), Some(path)) = (env("HOMEDRIVE"), env("HOMEPATH")) {
+            return Some(format!("{drive}{path}"));
+        }
+    }
+    None
+}
+
+fn separator(windows: bool) -> char {
+    if windows {
+        '\\'
+    } else {
+        '/'
+    }
+}
+
+/// Expands a leading `~` (alone, or followed by `/` or, on Windows, `\`) to the home folder.
+pub fn expand_tilde(path: &str, env: Env<'_>, windows: bool) -> Result<String, String> {
+    let rest = if path == "~" {
+        ""
+    } else if let Some(rest) = path.strip_prefix("~/") {
+        rest
+    } else if let (true, Some(rest)) = (windows, path.strip_prefix("~\\")) {
+        rest
+    } else {
+        return Ok(path.to_string());
+    };
+    let home = home_dir(env, windows)
+        .ok_or_else(|| format!("cannot expand `~` in `{path}`: no home folder (HOME is not set)"))?;
+    if rest.is_empty() {
+        return Ok(home);
+    }
+    let sep = separator(windows);
+    Ok(format!("{}{sep}{rest}", home.trim_end_matches(sep)))
+}
+
+fn in_home(env: Env<'_>, windows: bool, parts: &[&str]) -> Option<String> {
+    let sep = separator(windows);
+    let mut out = home_dir(env, windows)?;
+    for p in parts {
+        if !out.ends_with(sep) {
+            out.push(sep);
+        }
+        out.push_str(p);
+    }
+    Some(out)
+}
+
+/// The shared config file the SDKs read: `AWS_CONFIG_FILE`, else `~/.aws/config`.
+pub fn aws_config_file(env: Env<'_>, windows: bool) -> Option<String> {
+    match env("AWS_CONFIG_FILE") {
+        Some(p) => expand_tilde(&p, env, windows).ok(),
+        None => in_home(env, windows, &[".aws", "config"]),
+    }
+}
+
+/// The shared credentials file the SDKs read: `AWS_SHARED_CREDENTIALS_FILE`, else
+/// `~/.aws/credentials`.
+pub fn aws_credentials_file(env: Env<'_>, windows: bool) -> Option<String> {
+    match env("AWS_SHARED_CREDENTIALS_FILE") {
+        Some(p) => expand_tilde(&p, env, windows).ok(),
+        None => in_home(env, windows, &[".aws", "credentials"]),
+    }
+}
+
+/// Where `awscredd` looks for its config when neither `--config` nor `AWSCREDD_CONFIG` is given.
+pub fn default_config_candidates(env: Env<'_>, windows: bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if windows {
+        if let Some(pd) = env("ProgramData") {
+            out.push(PathBuf::from(format!("{pd}\\awscredd\\config.toml")));
+        }
+        return out;
+    }
+    if let Some(xdg) = env("XDG_CONFIG_HOME") {
+        out.push(PathBuf::from(xdg).join("awscredd").join("config.toml"));
+    }
+    if let Some(home) = env("HOME") {
+        out.push(
+            PathBuf::from(home)
+                .join(".config")
+                .join("awscredd")
+                .join("config.toml"),
+        );
+    }
+    out.push(PathBuf::from("/etc/awscredd/config.toml"));
+    out
+}
+
+/// The default `state_dir`: `$XDG_STATE_HOME/awscredd`, else `~/.local/state/awscredd`; on
+/// Windows `%ProgramData%\awscredd\state`.
+pub fn default_state_dir(env: Env<'_>, windows: bool) -> Option<PathBuf> {
+    if windows {
+        return env("ProgramData").map(|pd| PathBuf::from(format!("{pd}\\awscredd\\state")));
+    }
+    if let Some(xdg) = env("XDG_STATE_HOME") {
+        return Some(PathBuf::from(xdg).join("awscredd"));
+    }
+    env("HOME").map(|h| {
+        PathBuf::from(h)
+            .join(".local")
+            .join("state")
+            .join("awscredd")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// The SDKs' cross-platform file-location cases (`shared/testdata/file-location-tests.json`).
+    #[test]
+    fn sdk_file_location_cases() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/file-location-tests.json"
+        );
+        let text = std::fs::read_to_string(path).expect("tests/data/file-location-tests.json");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let tests = doc["tests"].as_array().unwrap();
+        assert_eq!(tests.len(), 9);
+        for t in tests {
+            let vars: HashMap<String, String> = t["environment"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            let env = move |k: &str| vars.get(k).cloned();
+            let windows = t["platform"] == "windows";
+            let name = t["name"].as_str().unwrap();
+            assert_eq!(
+                aws_config_file(&env, windows).as_deref(),
+                t["configLocation"].as_str(),
+                "{name}"
+            );
+            assert_eq!(
+                aws_credentials_file(&env, windows).as_deref(),
+                t["credentialsLocation"].as_str(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn tilde_expansion() {
+        let env = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
+        assert_eq!(expand_tilde("~/.aws/x", &env, false).unwrap(), "/home/u/.aws/x");
+        assert_eq!(expand_tilde("/abs", &env, false).unwrap(), "/abs");
+        assert_eq!(expand_tilde("~user/x", &env, false).unwrap(), "~user/x");
+        let none = |_: &str| None;
+        assert!(expand_tilde("~/x", &none, false).is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! Editing a credentials file in place: the pure core of the store.
+//!
+//! `existing text + profile updates -> new text`. Only the lines of managed keys in managed
+//! profiles change; every other byte (comments, blank lines, order, line endings, other
+//! profiles, keys a user added inside a managed profile) is copied through. A profile that is
+//! not in the file yet is appended. What we write is the subset of the format that both the
+//! SDKs' parser and botocore's `configparser` read the same way (`key = value`, lowercase keys,
+//! no inline comments).
+
+use super::{FileKind, LineKind, ProfileFile, SectionName};
+use std::fmt;
+
+/// What to do with one key of a managed profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyUpdate {
+    /// Write `key = value`, replacing the key where it is or adding it.
+    Set(String),
+    /// Replace the key's value only if the key is already there (legacy aliases).
+    SetIfPresent(String),
+    /// Delete every line of the key.
+    Remove,
+}
+
+/// The managed keys of one profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    pub profile: String,
+    /// Lowercase keys, in the order new keys are written.
+    pub keys: Vec<(String, KeyUpdate)>,
+}
+
+/// Why an edit was refused. Nothing is written when an edit fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EditError {
+    /// The profile's section appears more than once; botocore rejects such a file, and we
+    /// cannot tell which copy the user means.
+    DuplicateSection { profile: String, lines: Vec<usize> },
+    /// A value that cannot be written so that every parser reads it back unchanged. The value
+    /// itself is never shown: it may be a secret.
+    UnwritableValue { profile: String, key: String },
+    /// A profile name the SDKs would ignore.
+    InvalidProfileName(String),
+}
+
+impl fmt::Display for EditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EditError::DuplicateSection { profile, lines } => {
+                let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                write!(
+                    f,
+                    "profile [{profile}] appears more than once (lines {}); botocore rejects \
+                     duplicate sections, so merge them by hand",
+                    lines.join(", ")
+                )
+            }
+            EditError::UnwritableValue { profile, key } => write!(
+                f,
+                "the value for `{key}` of profile [{profile}] cannot be written safely \
+                 (it is empty or contains a line break, leading or trailing whitespace, \
+                 or a comment character after whitespace)"
+            ),
+            EditError::InvalidProfileName(name) => write!(
+                f,
+                "`{name}` is not a profile name the AWS SDKs accept (letters, digits and _-/.%@:+)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EditError {}
+
+/// A value reads back identically from every parser if it is non-empty, one line, has no
+/// surrounding whitespace, no control characters, and no `#`/`;` after whitespace.
+fn is_writable_value(v: &str) -> bool {
+    if v.is_empty() || v.trim() != v || v.chars().any(|c| c.is_control()) {
+        return false;
+    }
+    let mut prev_ws = false;
+    for c in v.chars() {
+        if (c == '#' || c == ';') && prev_ws {
+            return false;
+        }
+        prev_ws = c.is_whitespace();
+    }
+    true
+}
+
+/// Applies `updates` to the credentials file `file` and returns the new text.
+pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<String, EditError> {
+    for u in updates {
+        if u.profile.is_empty() || !super::is_identifier(&u.profile) {
+            return Err(EditError::InvalidProfileName(u.profile.clone()));
+        }
+        for (key, update) in &u.keys {
+            if let KeyUpdate::Set(v) | KeyUpdate::SetIfPresent(v) = update {
+                if !is_writable_value(v) {
+                    return Err(EditError::UnwritableValue {
+                        profile: u.profile.clone(),
+                        key: key.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    let text = file.text();
+    let lines = file.lines();
+    let eol = file.preferred_terminator();
+    // Per original line: replaced content (None = keep), deleted, and lines to insert after.
+    let mut replace: Vec<Option<String>> = vec![None; lines.len()];
+    let mut delete = vec![false; lines.len()];
+    let mut insert_after: Vec<Vec<String>> = vec![Vec::new(); lines.len()];
+    let mut append: Vec<String> = Vec::new();
+
+    let sections: Vec<(String, usize, usize)> = file
+        .sections()
+        .into_iter()
+        .filter_map(|(h, e)| match file.section_name(h, FileKind::Credentials) {
+            SectionName::Profile { name, .. } => Some((name, h, e)),
+            _ => None,
+        })
+        .collect();
+
+    for u in updates {
+        let found: Vec<&(String, usize, usize)> =
+            sections.iter().filter(|(n, _, _)| *n == u.profile).collect();
+        match found.as_slice() {
+            [] => {
+                append.push(format!("[{}]", u.profile));
+                for (key, update) in &u.keys {
+                    if let KeyUpdate::Set(v) = update {
+                        append.push(format!("{key} = {v}"));
+                    }
+                }
+            }
+            [(_, header, end)] => {
+                let (header, end) = (*header, *end);
+                // Property lines of this section with the indexes of their continuations.
+                let mut props: Vec<(usize, Vec<usize>)> = Vec::new();
+                let mut last_content = header;
+                for i in header + 1..end {
+                    match &lines[i].kind {
+                        LineKind::Property { .. } => {
+                            props.push((i, Vec::new()));
+                            last_content = i;
+                        }
+                        LineKind::Continuation { .. } => {
+                            if let Some((_, conts)) = props.last_mut() {
+                                conts.push(i);
+                            }
+                            last_content = i;
+                        }
+                        _ => {}
+                    }
+                }
+                let mut new_lines = Vec::new();
+                for (key, update) in &u.keys {
+                    let occurrences: Vec<&(usize, Vec<usize>)> = props
+                        .iter()
+                        .filter(|(i, _)| {
+                            matches!(&lines[*i].kind, LineKind::Property { key: k, .. } if k == key)
+                        })
+                        .collect();
+                    let value = match update {
+                        KeyUpdate::Set(v) | KeyUpdate::SetIfPresent(v) => Some(v),
+                        KeyUpdate::Remove => None,
+                    };
+                    for (n, (i, conts)) in occurrences.iter().enumerate() {
+                        match (n, value) {
+                            (0, Some(v)) => replace[*i] = Some(format!("{key} = {v}")),
+                            _ => delete[*i] = true,
+                        }
+                        for &c in conts {
+                            delete[c] = true;
+                        }
+                    }
+                    if occurrences.is_empty() {
+                        if let KeyUpdate::Set(v) = update {
+                            new_lines.push(format!("{key} = {v}"));
+                        }
+                    }
+                }
+                insert_after[last_content].extend(new_lines);
+            }
+            many => {
+                return Err(EditError::DuplicateSection {
+                    profile: u.profile.clone(),
+                    lines: many.iter().map(|(_, h, _)| lines[*h].number).collect(),
+                })
+            }
+        }
+    }
+
+    let mut out = String::with_capacity(text.len() + 256 * updates.len());
+    for (i, line) in lines.iter().enumerate() {
+        if !delete[i] {
+            match &replace[i] {
+                Some(new) => {
+                    out.push_str(new);
+                    out.push_str(line.terminator(text));
+                }
+                None => out.push_str(&text[line.start..line.end]),
+            }
+        }
+        if !insert_after[i].is_empty() {
+            end_line(&mut out, eol);
+            for new in &insert_after[i] {
+                out.push_str(new);
+                out.push_str(eol);
+            }
+        }
+    }
+    if !append.is_empty() {
+        if !out.is_empty() {
+            end_line(&mut out, eol);
+            if !out.ends_with("\n\n") && !out.ends_with("\n\r\n") {
+                out.push_str(eol);
+            }
+        }
+        for new in &append {
+            out.push_str(new);
+            out.push_str(eol);
+        }
+    }
+    Ok(out)
+}
+
+/// Makes sure `out` ends with a line terminator before more lines are added.
+fn end_line(out: &mut String, eol: &str) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push_str(eol);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(profile: &str, akid: &str, token: Option<&str>) -> ProfileUpdate {
+        ProfileUpdate {
+            profile: profile.into(),
+            keys: vec![
+                ("aws_access_key_id".into(), KeyUpdate::Set(akid.into())),
+                ("aws_secret_access_key".into(), KeyUpdate::Set("SECRET".into())),
+                (
+                    "aws_session_token".into(),
+                    token.map_or(KeyUpdate::Remove, |t| KeyUpdate::Set(t.into())),
+                ),
+                (
+                    "aws_security_token".into(),
+                    token.map_or(KeyUpdate::Remove, |t| KeyUpdate::SetIfPresent(t.into())),
+                ),
+            ],
+        }
+    }
+
+    fn apply(text: &str, updates: &[ProfileUpdate]) -> String {
+        rewrite(&ProfileFile::parse(text).unwrap(), updates).unwrap()
+    }
+
+    /// Input/expected table of the rewrite.
+    #[test]
+    fn rewrite_table() {
+        let cases: &[(&str, &str, Vec<ProfileUpdate>, &str)] = &[
+            (
+                "empty file gets a new profile",
+                "",
+                vec![creds("dev", "AK1", Some("T1"))],
+                "[dev]\naws_access_key_id = AK1\naws_secret_access_key = SECRET\naws_session_token = T1\n",
+            ),
+            (
+                "values replaced in place, comments and user keys kept",
+                "# top\n[dev]\nregion = eu-west-1 ; mine\naws_access_key_id=OLD\n; note\naws_secret_access_key = OLDS\naws_session_token = OLDT\n\n[other]\nx = 1\n",
+                vec![creds("dev", "AK1", Some("T1"))],
+                "# top\n[dev]\nregion = eu-west-1 ; mine\naws_access_key_id = AK1\n; note\naws_secret_access_key = SECRET\naws_session_token = T1\n\n[other]\nx = 1\n",
+            ),
+            (
+                "missing keys inserted after the last property, before the blank line",
+                "[dev]\nregion = us-east-1\n\n# next\n[b]\n",
+                vec![creds("dev", "AK1", Some("T1"))],
+                "[dev]\nregion = us-east-1\naws_access_key_id = AK1\naws_secret_access_key = SECRET\naws_session_token = T1\n\n# next\n[b]\n",
+            ),
+            (
+                "CRLF kept and used for new lines",
+                "[a]\r\nk = v\r\n",
+                vec![creds("dev", "AK1", None)],
+                "[a]\r\nk = v\r\n\r\n[dev]\r\naws_access_key_id = AK1\r\naws_secret_access_key = SECRET\r\n",
+            ),
+            (
+                "no final newline",
+                "[a]\nk = v",
+                vec![creds("a", "AK1", None)],
+                "[a]\nk = v\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
+            ),
+            (
+                "session token removed when the new credentials have none",
+                "[a]\naws_access_key_id = X\naws_secret_access_key = Y\naws_session_token = Z\n  continued\naws_security_token = Z\n",
+                vec![creds("a", "AK1", None)],
+                "[a]\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
+            ),
+            (
+                "legacy aws_security_token kept in step",
+                "[a]\naws_security_token = OLD\n",
+                vec![creds("a", "AK1", Some("T"))],
+                "[a]\naws_security_token = T\naws_access_key_id = AK1\naws_secret_access_key = SECRET\naws_session_token = T\n",
+            ),
+            (
+                "duplicate managed key collapses to one, inline comment dropped",
+                "[a]\nAWS_ACCESS_KEY_ID = X # old\naws_access_key_id = Y\n",
+                vec![creds("a", "AK1", None)],
+                "[a]\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
+            ),
+            (
+                "header with spaces and comment is the same profile",
+                "[ a ] # mine\n",
+                vec![creds("a", "AK1", None)],
+                "[ a ] # mine\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
+            ),
+            (
+                "[profile a] in a credentials file is not profile a",
+                "[profile a]\nk = v\n",
+                vec![creds("a", "AK1", None)],
+                "[profile a]\nk = v\n\n[a]\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
+            ),
+            (
+                "file ending in a blank line gets no second one",
+                "[a]\nk = v\n\n",
+                vec![creds("b", "AK1", None)],
+                "[a]\nk = v\n\n[b]\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
+            ),
+        ];
+        for (name, input, updates, expected) in cases {
+            assert_eq!(&apply(input, updates), expected, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn duplicate_managed_section_is_refused_with_lines() {
+        let f = ProfileFile::parse("[a]\nk = v\n[b]\n[a]\n").unwrap();
+        let err = rewrite(&f, &[creds("a", "AK", None)]).unwrap_err();
+        assert_eq!(
+            err,
+            EditError::DuplicateSection {
+                profile: "a".into(),
+                lines: vec![1, 4]
+            }
+        );
+    }
+
+    #[test]
+    fn unsafe_values_are_refused_without_echoing_them() {
+        let f = ProfileFile::parse("").unwrap();
+        for bad in ["", " QZXlead", "QZXa\nb", "QZX #y", "QZX ;y", "QZX\there"] {
+            let err = rewrite(&f, &[creds("a", bad, None)]).unwrap_err();
+            assert!(matches!(err, EditError::UnwritableValue { .. }), "{bad:?}");
+            assert!(!err.to_string().contains("QZX"));
+        }
+        assert!(rewrite(&f, &[creds("a", "x#y;z", None)]).is_ok());
+    }
+
+    #[test]
+    fn invalid_profile_name_is_refused() {
+        let f = ProfileFile::parse("").unwrap();
+        assert!(matches!(
+            rewrite(&f, &[creds("a b", "AK", None)]),
+            Err(EditError::InvalidProfileName(_))
+        ));
+    }
+}

@@ -1,0 +1,83 @@
+//! When a profile is due: a pure function of what the files hold, the last refresh and now.
+
+use crate::credentials::Credentials;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The margin before expiry at which credentials are refreshed: `refresh_before`, or half
+/// their lifetime (from the last refresh) if that is shorter.
+pub fn refresh_margin(
+    expires: OffsetDateTime,
+    last_refresh: Option<OffsetDateTime>,
+    refresh_before: Duration,
+) -> time::Duration {
+    let configured = time::Duration::try_from(refresh_before).unwrap_or(time::Duration::MAX);
+    match last_refresh {
+        Some(start) if start < expires => configured.min((expires - start) / 2),
+        _ => configured,
+    }
+}
+
+/// A profile is due when one of its output files lacks its credentials, or when less than the
+/// refresh margin is left before they expire. Credentials without an expiry are never due here
+/// (the daemon re-runs such sources hourly; `once` only with `--force`).
+pub fn is_due(
+    holders: &[Option<&Credentials>],
+    last_refresh: Option<OffsetDateTime>,
+    refresh_before: Duration,
+    now: OffsetDateTime,
+) -> bool {
+    holders.iter().any(|held| match held {
+        None => true,
+        Some(c) => match c.expiration {
+            None => false,
+            Some(exp) => exp - now < refresh_margin(exp, last_refresh, refresh_before),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::Secret;
+    use time::macros::datetime;
+
+    fn creds(exp: Option<OffsetDateTime>) -> Credentials {
+        Credentials {
+            access_key_id: "A".into(),
+            secret_access_key: Secret::new("S"),
+            session_token: None,
+            expiration: exp,
+        }
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
+    const M15: Duration = Duration::from_secs(900);
+
+    #[test]
+    fn due_rules() {
+        let in_1h = creds(Some(datetime!(2026-01-01 13:00 UTC)));
+        let in_10m = creds(Some(datetime!(2026-01-01 12:10 UTC)));
+        let expired = creds(Some(datetime!(2026-01-01 11:00 UTC)));
+        let forever = creds(None);
+        assert!(!is_due(&[Some(&in_1h)], None, M15, NOW));
+        assert!(is_due(&[Some(&in_10m)], None, M15, NOW));
+        assert!(is_due(&[Some(&expired)], None, M15, NOW));
+        assert!(!is_due(&[Some(&forever)], None, M15, NOW));
+        // One output lacking the profile makes it due.
+        assert!(is_due(&[Some(&in_1h), None], None, M15, NOW));
+        assert!(!is_due(&[], None, M15, NOW));
+        // Short-lived credentials refresh at half their lifetime: 20 min lifetime, refreshed at
+        // 11:50, expiring 12:10 -> margin 10 min, so at 12:00 exactly not yet due...
+        let short = creds(Some(datetime!(2026-01-01 12:10 UTC)));
+        let refreshed = Some(datetime!(2026-01-01 11:50 UTC));
+        assert!(!is_due(&[Some(&short)], refreshed, M15, NOW));
+        // ...and due a minute later.
+        assert!(is_due(
+            &[Some(&short)],
+            refreshed,
+            M15,
+            datetime!(2026-01-01 12:01 UTC)
+        ));
+    }
+}

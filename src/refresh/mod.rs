@@ -1,0 +1,414 @@
+//! One refresh pass: exactly what `once` runs and what the daemon will schedule.
+//!
+//! 1. Read what every output file holds now, and the state (last refreshes).
+//! 2. Decide which profiles are due ([`due`]), and which sources they need.
+//! 3. Fetch the due profiles concurrently (bounded), each chained profile after, and from, its
+//!    source's fresh credentials.
+//! 4. Write each output file once, with every profile fetched for it, under its lock.
+//! 5. Record the outcome of every profile in the state file.
+//!
+//! One profile failing never stops the others.
+
+pub mod due;
+
+use crate::config::{Config, Profile, Source};
+use crate::credentials::{format_utc, Credentials};
+use crate::sources::{process, static_keys, FetchResult, SourceError};
+use crate::state::{self, StateFile};
+use crate::store::CredentialsFile;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tokio::sync::{OnceCell, Semaphore};
+
+/// How many sources are asked at once.
+pub const MAX_CONCURRENT_FETCHES: usize = 8;
+
+/// A boxed future, for the recursive chain resolution and the fetcher trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Fetches one profile's credentials from its source. The real one is [`Sources`]; tests
+/// script their own.
+pub trait Fetcher: Send + Sync {
+    /// `source_credentials` are the fresh credentials of the profile's `source_profile`, for
+    /// sources that chain.
+    fn fetch<'a>(
+        &'a self,
+        profile: &'a Profile,
+        source_credentials: Option<Credentials>,
+    ) -> BoxFuture<'a, FetchResult>;
+}
+
+/// The real sources.
+pub struct Sources {
+    /// Where `credential_process` runs: the config file's folder.
+    pub working_dir: PathBuf,
+}
+
+impl Fetcher for Sources {
+    fn fetch<'a>(
+        &'a self,
+        profile: &'a Profile,
+        _source_credentials: Option<Credentials>,
+    ) -> BoxFuture<'a, FetchResult> {
+        Box::pin(async move {
+            match &profile.source {
+                Source::Process { command } => {
+                    process::fetch(&profile.name, command, &self.working_dir, process::TIMEOUT)
+                        .await
+                }
+                other => Err(SourceError::failed(format!(
+                    "{} profiles are not supported by this build of awscredd yet",
+                    other.kind()
+                ))),
+            }
+        })
+    }
+}
+
+/// Options of one pass.
+#[derive(Clone, Debug, Default)]
+pub struct PassOptions {
+    /// Refresh every selected profile, due or not.
+    pub force: bool,
+    /// Only these profiles and the profiles they chain from (empty: all).
+    pub only: Vec<String>,
+}
+
+/// What happened to one profile in a pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fetched and written to every output that holds it.
+    Refreshed { expires: Option<OffsetDateTime> },
+    /// Still fresh; nothing to do.
+    NotDue,
+    /// Fetched only as the source of a chained profile (it is in no output).
+    UsedAsSource,
+    /// Failed; the message names the profile's problem (never a secret).
+    Failed(String),
+}
+
+/// The outcome of every profile a pass looked at.
+#[derive(Clone, Debug, Default)]
+pub struct PassReport {
+    pub outcomes: BTreeMap<String, Outcome>,
+}
+
+impl PassReport {
+    pub fn failed(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.outcomes.iter().filter_map(|(n, o)| match o {
+            Outcome::Failed(m) => Some((n, m)),
+            _ => None,
+        })
+    }
+}
+
+/// Unknown `--profile` names.
+#[derive(Debug)]
+pub struct UnknownProfiles(pub Vec<String>);
+
+impl std::fmt::Display for UnknownProfiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "not a managed profile: {} (see `awscredd check`)",
+            self.0.join(", ")
+        )
+    }
+}
+
+/// The profiles a pass covers: `only` and everything they chain from, or all.
+pub fn selection(cfg: &Config, only: &[String]) -> Result<BTreeSet<String>, UnknownProfiles> {
+    if only.is_empty() {
+        return Ok(cfg.profiles.keys().cloned().collect());
+    }
+    let unknown: Vec<String> = only
+        .iter()
+        .filter(|n| !cfg.profiles.contains_key(*n))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(UnknownProfiles(unknown));
+    }
+    let mut out = BTreeSet::new();
+    for name in only {
+        let mut cur = Some(name.as_str());
+        while let Some(n) = cur {
+            if !cfg.profiles.contains_key(n) || !out.insert(n.to_string()) {
+                break;
+            }
+            cur = cfg.profiles[n].source.source_profile();
+        }
+    }
+    Ok(out)
+}
+
+/// Runs one pass with the real sources.
+pub async fn run_pass(cfg: &Config, opts: &PassOptions) -> Result<PassReport, UnknownProfiles> {
+    let working_dir = cfg
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let fetcher = Arc::new(Sources { working_dir });
+    run_pass_with(cfg, opts, fetcher, OffsetDateTime::now_utc()).await
+}
+
+/// Runs one pass with `fetcher` at time `now`.
+pub async fn run_pass_with(
+    cfg: &Config,
+    opts: &PassOptions,
+    fetcher: Arc<dyn Fetcher>,
+    now: OffsetDateTime,
+) -> Result<PassReport, UnknownProfiles> {
+    let selected = selection(cfg, &opts.only)?;
+    let files: Vec<CredentialsFile> = cfg.outputs.iter().map(CredentialsFile::from_output).collect();
+
+    // 1. What the files hold now. A file we cannot read holds nothing usable; its write will
+    //    fail below with the reason, naming file and line.
+    let stored: Vec<BTreeMap<String, Credentials>> = {
+        let files = files.clone();
+        tokio::task::spawn_blocking(move || {
+            files
+                .iter()
+                .map(|f| f.read().unwrap_or_default())
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    };
+    let state_file = StateFile::in_dir(&cfg.daemon.state_dir);
+    let state = state_file.load();
+
+    // 2. Which profiles are due.
+    let mut current: BTreeMap<String, Credentials> = BTreeMap::new();
+    let mut due: BTreeSet<String> = BTreeSet::new();
+    for name in &selected {
+        let holders: Vec<Option<&Credentials>> = cfg
+            .outputs
+            .iter()
+            .zip(&stored)
+            .filter(|(o, _)| o.profiles.contains(name))
+            .map(|(_, s)| s.get(name))
+            .collect();
+        let last_refresh = state
+            .profiles
+            .get(name)
+            .and_then(|p| p.last_refresh.as_deref())
+            .and_then(|t| crate::credentials::parse_rfc3339(t).ok());
+        let is_due = opts.force
+            || due::is_due(&holders, last_refresh, cfg.daemon.refresh_before, now);
+        if let Some(Some(c)) = holders.first() {
+            current.insert(name.clone(), (*c).clone());
+        }
+        if is_due && !holders.is_empty() {
+            due.insert(name.clone());
+        }
+    }
+    // A due chained profile needs its managed source: fetched too, unless what the files hold
+    // for it is fresh.
+    let mut needed: Vec<String> = due.iter().cloned().collect();
+    while let Some(name) = needed.pop() {
+        if let Some(src) = cfg.profiles[&name].source.source_profile() {
+            if cfg.profiles.contains_key(src) && !due.contains(src) {
+                let fresh = current.get(src).is_some_and(|c| {
+                    !due::is_due(&[Some(c)], None, cfg.daemon.refresh_before, now)
+                });
+                if !fresh {
+                    due.insert(src.to_string());
+                    needed.push(src.to_string());
+                }
+            }
+        }
+    }
+
+    // 3. Fetch, chains in order, at most MAX_CONCURRENT_FETCHES sources at once.
+    let resolver = Arc::new(Resolver {
+        cfg: cfg.clone(),
+        due: due.clone(),
+        current,
+        cells: due
+            .iter()
+            .map(|n| (n.clone(), OnceCell::new()))
+            .collect(),
+        permits: Semaphore::new(MAX_CONCURRENT_FETCHES),
+        fetcher,
+    });
+    let mut tasks = Vec::new();
+    for name in &due {
+        let r = resolver.clone();
+        let name = name.clone();
+        tasks.push(tokio::spawn(async move {
+            let res = r.resolve(&name).await;
+            (name, res)
+        }));
+    }
+    let mut fetched: BTreeMap<String, FetchResult> = BTreeMap::new();
+    for t in tasks {
+        match t.await {
+            Ok((name, res)) => {
+                fetched.insert(name, res);
+            }
+            Err(e) => tracing::error!("a fetch task failed: {e}"),
+        }
+    }
+
+    // 4. One write per output file, in a blocking thread.
+    let writes: Vec<(CredentialsFile, Vec<(String, Credentials)>)> = cfg
+        .outputs
+        .iter()
+        .zip(&files)
+        .map(|(o, f)| {
+            let profiles = o
+                .profiles
+                .iter()
+                .filter_map(|p| match fetched.get(p) {
+                    Some(Ok(c)) => Some((p.clone(), c.clone())),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            (f.clone(), profiles)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let write_results: Vec<(Vec<String>, Result<bool, String>)> =
+        tokio::task::spawn_blocking(move || {
+            writes
+                .into_iter()
+                .map(|(file, profiles)| {
+                    let names = profiles.iter().map(|(n, _)| n.clone()).collect();
+                    let res = file.write(&profiles).map_err(|e| e.to_string());
+                    match &res {
+                        Ok(changed) => tracing::debug!(path = %file.path.display(), changed, "wrote credentials file"),
+                        Err(e) => tracing::error!("{e}"),
+                    }
+                    (names, res)
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+    let mut write_errors: BTreeMap<String, String> = BTreeMap::new();
+    for (names, res) in write_results {
+        if let Err(e) = res {
+            for n in names {
+                write_errors.entry(n).or_insert_with(|| e.clone());
+            }
+        }
+    }
+
+    // 5. Outcomes, logs and state.
+    let mut report = PassReport::default();
+    for name in &selected {
+        let in_outputs = cfg.outputs_of(name).next().is_some();
+        let outcome = match fetched.get(name) {
+            None => Outcome::NotDue,
+            Some(Err(e)) => Outcome::Failed(e.message.clone()),
+            Some(Ok(_)) if write_errors.contains_key(name) => {
+                Outcome::Failed(write_errors[name].clone())
+            }
+            Some(Ok(_)) if !in_outputs => Outcome::UsedAsSource,
+            Some(Ok(c)) => Outcome::Refreshed {
+                expires: c.expiration,
+            },
+        };
+        let source = cfg.profiles[name].source.kind();
+        match &outcome {
+            Outcome::Refreshed { expires } => tracing::info!(
+                profile = %name,
+                source,
+                key = %fetched[name].as_ref().map(|c| c.masked_key_id()).unwrap_or_default(),
+                expires_at = %expires.map(format_utc).unwrap_or_else(|| "never".into()),
+                "refreshed"
+            ),
+            Outcome::Failed(m) => tracing::error!(profile = %name, source, "refresh failed: {m}"),
+            Outcome::NotDue => tracing::debug!(profile = %name, "not due"),
+            Outcome::UsedAsSource => tracing::debug!(profile = %name, "fetched as a source"),
+        }
+        report.outcomes.insert(name.clone(), outcome);
+    }
+    let outcomes = report.outcomes.clone();
+    let kinds: BTreeMap<String, &'static str> = selected
+        .iter()
+        .map(|n| (n.clone(), cfg.profiles[n].source.kind()))
+        .collect();
+    let update = tokio::task::spawn_blocking(move || {
+        state_file.update(|s| {
+            for (name, o) in &outcomes {
+                match o {
+                    Outcome::Refreshed { expires } => {
+                        state::record_success(s, name, kinds[name], now, *expires)
+                    }
+                    Outcome::Failed(m) => state::record_failure(s, name, kinds[name], now, m),
+                    Outcome::NotDue | Outcome::UsedAsSource => {}
+                }
+            }
+        })
+    })
+    .await;
+    match update {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(
+            path = %cfg.daemon.state_dir.display(),
+            "cannot record state (status will be incomplete): {e}"
+        ),
+        Err(e) => tracing::warn!("cannot record state: {e}"),
+    }
+    Ok(report)
+}
+
+/// Resolves each due profile once, chained profiles after their sources.
+struct Resolver {
+    cfg: Config,
+    due: BTreeSet<String>,
+    /// What the files hold now, for sources that are not due.
+    current: BTreeMap<String, Credentials>,
+    cells: BTreeMap<String, OnceCell<FetchResult>>,
+    permits: Semaphore,
+    fetcher: Arc<dyn Fetcher>,
+}
+
+impl Resolver {
+    fn resolve<'a>(&'a self, name: &'a str) -> BoxFuture<'a, FetchResult> {
+        Box::pin(async move {
+            if !self.due.contains(name) {
+                return self.current.get(name).cloned().ok_or_else(|| {
+                    SourceError::failed(format!("no credentials for profile `{name}`"))
+                });
+            }
+            let cell = &self.cells[name];
+            cell.get_or_init(|| self.fetch(name)).await.clone()
+        })
+    }
+
+    async fn fetch(&self, name: &str) -> FetchResult {
+        let profile = &self.cfg.profiles[name];
+        let source_credentials = match profile.source.source_profile() {
+            None => None,
+            Some(src) if self.cfg.profiles.contains_key(src) => {
+                Some(self.resolve(src).await.map_err(|e| SourceError {
+                    kind: e.kind,
+                    message: format!("source profile `{src}` failed: {}", e.message),
+                })?)
+            }
+            Some(src) => {
+                let src = src.to_string();
+                let read = tokio::task::spawn_blocking(move || {
+                    static_keys::read(&src, &crate::paths::process_env)
+                })
+                .await
+                .map_err(|e| SourceError::failed(e.to_string()))?;
+                Some(read?)
+            }
+        };
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| SourceError::failed(e.to_string()))?;
+        self.fetcher.fetch(profile, source_credentials).await
+    }
+}

@@ -1,0 +1,57 @@
+//! Where credentials come from. Each source is one async call that returns [`Credentials`]
+//! or a [`SourceError`] that says what the caller should do about it.
+//!
+//! - [`process`]: `credential_process` commands (Version 1 JSON).
+//! - [`static_keys`]: long-term keys of an unmanaged `source_profile`, read from the
+//!   credentials file the AWS SDKs read.
+
+pub mod process;
+pub mod static_keys;
+
+use crate::credentials::Credentials;
+use std::fmt;
+
+/// What the caller should do about a failed fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Try again later with backoff: network, throttling, 5xx, a timeout.
+    Transient,
+    /// A human must sign in (`awscredd login`).
+    NeedsLogin,
+    /// Fails the same way until something is fixed (bad output, denied, missing keys).
+    Failed,
+}
+
+/// A failed fetch. The message never contains a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl SourceError {
+    pub fn failed(message: impl Into<String>) -> Self {
+        SourceError {
+            kind: ErrorKind::Failed,
+            message: message.into(),
+        }
+    }
+
+    pub fn transient(message: impl Into<String>) -> Self {
+        SourceError {
+            kind: ErrorKind::Transient,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// A fetched set of credentials, or why not.
+pub type FetchResult = Result<Credentials, SourceError>;

@@ -1,0 +1,260 @@
+//! `credential_process`: run a command that prints Version 1 credentials JSON.
+//!
+//! Like the AWS CLI, the command is split into words and run without a shell; only a value
+//! that needs a shell (pipes, redirections, variables, globs, `~`) runs under `sh -c` (on
+//! Windows every value runs under `cmd /C`, where splitting rules differ). The process gets no
+//! standard input, runs in the config file's folder, and is killed after the timeout. Its
+//! stderr goes to the log, line by line.
+
+use super::SourceError;
+use crate::credentials::{parse_rfc3339, Credentials, Secret};
+use serde::Deserialize;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+/// How long a `credential_process` may run.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Characters whose meaning only a shell gives.
+const SHELL_CHARS: &[char] = &[
+    '|', '&', ';', '<', '>', '(', ')', '$', '`', '*', '?', '[', ']', '{', '}', '~', '!', '\n',
+];
+
+/// Whether `command` needs a shell to mean what it says.
+pub fn needs_shell(command: &str) -> bool {
+    if command.contains(SHELL_CHARS) {
+        return true;
+    }
+    // `VAR=value program` is a shell assignment.
+    command
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.contains('='))
+}
+
+/// Builds the command: words without a shell where possible, else the platform shell.
+fn build(command: &str) -> Result<Command, SourceError> {
+    if cfg!(windows) {
+        let mut c = Command::new("cmd");
+        c.arg("/C").arg(command);
+        return Ok(c);
+    }
+    if needs_shell(command) {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(command);
+        return Ok(c);
+    }
+    let words = shlex::split(command)
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| SourceError::failed("credential_process has an unterminated quote"))?;
+    let mut c = Command::new(&words[0]);
+    c.args(&words[1..]);
+    Ok(c)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProcessOutput {
+    version: serde_json::Value,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+    expiration: Option<String>,
+}
+
+/// Parses Version 1 output. Error messages never quote the output: it holds secrets.
+pub fn parse_output(stdout: &[u8], now: OffsetDateTime) -> Result<Credentials, String> {
+    let out: ProcessOutput = serde_json::from_slice(stdout)
+        .map_err(|e| format!("its output is not credential_process JSON: {e}"))?;
+    if out.version != serde_json::json!(1) {
+        return Err(format!(
+            "its output has Version {}, but only Version 1 is supported",
+            out.version
+        ));
+    }
+    let akid = out
+        .access_key_id
+        .filter(|s| !s.is_empty())
+        .ok_or("its output has no AccessKeyId")?;
+    let secret = out
+        .secret_access_key
+        .filter(|s| !s.is_empty())
+        .ok_or("its output has no SecretAccessKey")?;
+    let expiration = match out.expiration {
+        None => None,
+        Some(e) => {
+            let t = parse_rfc3339(&e).map_err(|err| format!("its Expiration: {err}"))?;
+            if t <= now {
+                return Err(format!(
+                    "its Expiration {} is in the past: the credentials are already expired",
+                    crate::credentials::format_utc(t)
+                ));
+            }
+            Some(t)
+        }
+    };
+    Ok(Credentials {
+        access_key_id: akid,
+        secret_access_key: Secret::new(secret),
+        session_token: out.session_token.filter(|s| !s.is_empty()).map(Secret::new),
+        expiration,
+    })
+}
+
+/// Runs `command` for `profile` in `cwd` and parses what it prints.
+pub async fn fetch(
+    profile: &str,
+    command: &str,
+    cwd: &Path,
+    timeout: Duration,
+) -> Result<Credentials, SourceError> {
+    let fail = |m: String| SourceError::failed(format!("credential_process `{command}`: {m}"));
+    let mut cmd = build(command)?;
+    cmd.current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start it: {e}")))?;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let run = async {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let read_out = async {
+            if let Some(s) = stdout.as_mut() {
+                let _ = s.read_to_end(&mut out).await;
+            }
+        };
+        let read_err = async {
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.read_to_end(&mut err).await;
+            }
+        };
+        let (status, _, _) = tokio::join!(child.wait(), read_out, read_err);
+        (status, out, err)
+    };
+    let (status, out, err) = match tokio::time::timeout(timeout, run).await {
+        Ok(r) => r,
+        Err(_) => {
+            // `child` is dropped here with kill_on_drop; make sure it is gone.
+            return Err(SourceError::transient(format!(
+                "credential_process `{command}` did not finish within {}s and was killed",
+                timeout.as_secs()
+            )));
+        }
+    };
+    let stderr_text = String::from_utf8_lossy(&err);
+    let mut last_line = "";
+    for line in stderr_text.lines().filter(|l| !l.trim().is_empty()) {
+        tracing::warn!(profile, "credential_process stderr: {line}");
+        last_line = line;
+    }
+    let status = status.map_err(|e| fail(format!("waiting for it failed: {e}")))?;
+    if !status.success() {
+        let code = status
+            .code()
+            .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
+        let detail = if last_line.is_empty() {
+            String::new()
+        } else {
+            let short: String = last_line.chars().take(200).collect();
+            format!(": {short}")
+        };
+        return Err(fail(format!("exited with {code}{detail}")));
+    }
+    parse_output(&out, OffsetDateTime::now_utc()).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+
+    #[test]
+    fn shell_only_when_needed() {
+        assert!(!needs_shell("/usr/bin/corp-sso --json"));
+        assert!(!needs_shell("'/opt/my tool/x' --profile \"a b\""));
+        assert!(needs_shell("corp-sso | jq ."));
+        assert!(needs_shell("corp-sso > /tmp/x"));
+        assert!(needs_shell("cat $HOME/x"));
+        assert!(needs_shell("~/bin/x"));
+        assert!(needs_shell("FOO=1 x"));
+    }
+
+    #[test]
+    fn parses_version_1() {
+        let c = parse_output(
+            br#"{"Version":1,"AccessKeyId":"AKIA","SecretAccessKey":"s","SessionToken":"t","Expiration":"2026-01-01T01:00:00Z"}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(c.access_key_id, "AKIA");
+        assert_eq!(c.expiration, Some(datetime!(2026-01-01 01:00 UTC)));
+        let c = parse_output(br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s"}"#, NOW).unwrap();
+        assert!(c.session_token.is_none() && c.expiration.is_none());
+    }
+
+    #[test]
+    fn bad_output_is_explained_without_secrets() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"not json SECRETVALUE", "not credential_process JSON"),
+            (br#"{"Version":2,"AccessKeyId":"A","SecretAccessKey":"SECRETVALUE"}"#, "Version 2"),
+            (br#"{"Version":"1","AccessKeyId":"A","SecretAccessKey":"SECRETVALUE"}"#, "only Version 1"),
+            (br#"{"AccessKeyId":"A","SecretAccessKey":"SECRETVALUE"}"#, "Version"),
+            (br#"{"Version":1,"SecretAccessKey":"SECRETVALUE"}"#, "no AccessKeyId"),
+            (br#"{"Version":1,"AccessKeyId":"A"}"#, "no SecretAccessKey"),
+            (
+                br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"SECRETVALUE","Expiration":"2025-01-01T00:00:00Z"}"#,
+                "in the past",
+            ),
+            (
+                br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"SECRETVALUE","Expiration":"soon"}"#,
+                "RFC 3339",
+            ),
+        ];
+        for (out, want) in cases {
+            let e = parse_output(out, NOW).unwrap_err();
+            assert!(e.contains(want), "{e} should contain {want}");
+            assert!(!e.contains("SECRETVALUE"), "{e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn runs_without_shell_kills_on_timeout_and_reports_exit() {
+        let dir = std::env::temp_dir();
+        let ok = fetch(
+            "p",
+            r#"printf '{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S"}'"#,
+            &dir,
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ok.access_key_id, "A");
+
+        let started = std::time::Instant::now();
+        let slow = fetch("p", "sleep 30", &dir, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(slow.message.contains("killed"), "{slow}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+
+        let bad = fetch("p", "sh -c 'echo boom >&2; exit 3'", &dir, TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(bad.message.contains("status 3") && bad.message.contains("boom"), "{bad}");
+
+        let missing = fetch("p", "/nonexistent/tool", &dir, TIMEOUT).await.unwrap_err();
+        assert!(missing.message.contains("cannot start"), "{missing}");
+    }
+}

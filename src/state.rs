@@ -1,0 +1,116 @@
+//! `state_dir/state.json`: per profile, when it was last refreshed, when it expires, and the
+//! last error. Never secrets. Several awscredd processes may update it: each update is a
+//! locked read-merge-write, so one process never drops another's entries.
+
+use crate::credentials::format_utc;
+use crate::store::{atomic, lock};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// What is known about one profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileState {
+    pub source: String,
+    /// RFC 3339 UTC, or null for credentials that do not expire.
+    pub expires_at: Option<String>,
+    pub last_refresh: Option<String>,
+    pub last_attempt: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileState>,
+}
+
+/// Where the state lives.
+#[derive(Clone, Debug)]
+pub struct StateFile {
+    pub path: PathBuf,
+}
+
+impl StateFile {
+    pub fn in_dir(dir: &Path) -> Self {
+        StateFile {
+            path: dir.join("state.json"),
+        }
+    }
+
+    /// Reads the state; a missing or unreadable file is an empty state (it holds nothing that
+    /// cannot be rebuilt), with a warning for a corrupt one.
+    pub fn load(&self) -> State {
+        match std::fs::read(&self.path) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::warn!(path = %self.path.display(), "ignoring unreadable state file: {e}");
+                State::default()
+            }),
+            Err(_) => State::default(),
+        }
+    }
+
+    /// Applies `change` to the current state under the state lock and writes it back.
+    pub fn update(&self, change: impl FnOnce(&mut State)) -> io::Result<()> {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        atomic::create_dirs(dir)?;
+        let _lock = lock::lock_exclusive(&lock::lock_path_for(&self.path), "the state file")?;
+        let mut state = self.load();
+        change(&mut state);
+        let json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
+        atomic::write_atomic(&self.path, &json, 0o600, atomic::Ownership::default(), true)
+    }
+}
+
+/// Records a successful refresh.
+pub fn record_success(
+    state: &mut State,
+    profile: &str,
+    source: &str,
+    now: OffsetDateTime,
+    expires: Option<OffsetDateTime>,
+) {
+    let e = state.profiles.entry(profile.to_string()).or_default();
+    e.source = source.to_string();
+    e.expires_at = expires.map(format_utc);
+    e.last_refresh = Some(format_utc(now));
+    e.last_attempt = Some(format_utc(now));
+    e.last_error = None;
+}
+
+/// Records a failed attempt; what is known about the credentials in the file stays.
+pub fn record_failure(
+    state: &mut State,
+    profile: &str,
+    source: &str,
+    now: OffsetDateTime,
+    error: &str,
+) {
+    let e = state.profiles.entry(profile.to_string()).or_default();
+    e.source = source.to_string();
+    e.last_attempt = Some(format_utc(now));
+    e.last_error = Some(error.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn updates_merge_and_survive_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::in_dir(&dir.path().join("state"));
+        let now = datetime!(2026-01-01 00:00 UTC);
+        f.update(|s| record_success(s, "a", "credential_process", now, None))
+            .unwrap();
+        f.update(|s| record_failure(s, "b", "sso", now, "boom")).unwrap();
+        let s = f.load();
+        assert_eq!(s.profiles["a"].last_refresh.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(s.profiles["b"].last_error.as_deref(), Some("boom"));
+        std::fs::write(&f.path, "{not json").unwrap();
+        assert_eq!(f.load(), State::default());
+    }
+}
