@@ -59,7 +59,8 @@ impl StateFile {
         let _lock = lock::lock_exclusive(&lock::lock_path_for(&self.path), "the state file")?;
         let mut state = self.load();
         change(&mut state);
-        let json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
+        let mut json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
+        json.push(b'\n');
         atomic::write_atomic(&self.path, &json, 0o600, atomic::Ownership::default(), true)
     }
 }

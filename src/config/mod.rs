@@ -340,12 +340,35 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
             return (None, report);
         }
     };
-    let base = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let base = absolute_dir(path);
     let config = validate::validate(raw, path, &base, env, &mut report.diagnostics);
     (config, report)
+}
+
+/// The config file's folder as an absolute path without `.` or `..` parts.
+fn absolute_dir(path: &Path) -> PathBuf {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = parent.unwrap_or_else(|| Path::new("."));
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    clean(&abs)
+}
+
+/// Removes `.` and `..` parts of a path lexically.
+pub fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(unix)]

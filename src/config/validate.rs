@@ -50,7 +50,11 @@ impl Ctx<'_> {
         match paths::expand_tilde(v.get_ref(), self.env, cfg!(windows)) {
             Ok(p) => {
                 let p = PathBuf::from(p);
-                Some(if p.is_relative() { self.base.join(p) } else { p })
+                Some(super::clean(&if p.is_relative() {
+                    self.base.join(p)
+                } else {
+                    p
+                }))
             }
             Err(e) => {
                 self.error(v.span(), e);
@@ -98,7 +102,7 @@ pub(super) fn validate(
         return None;
     }
     Some(Config {
-        path: file.to_path_buf(),
+        path: file.file_name().map_or_else(|| file.to_path_buf(), |n| base.join(n)),
         daemon: daemon?,
         outputs,
         sso_sessions,

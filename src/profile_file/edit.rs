@@ -127,6 +127,9 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
             sections.iter().filter(|(n, _, _)| *n == u.profile).collect();
         match found.as_slice() {
             [] => {
+                if !append.is_empty() {
+                    append.push(String::new());
+                }
                 append.push(format!("[{}]", u.profile));
                 for (key, update) in &u.keys {
                     if let KeyUpdate::Set(v) = update {
