@@ -1,0 +1,236 @@
+//! Config validation: every kind of bad input names the file, line and column.
+
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    (name == "HOME").then(|| "/home/u".to_string())
+}
+
+fn parse(text: &str) -> (Option<Config>, Vec<String>) {
+    let (cfg, report) = parse_str(text, Path::new("/etc/awscredd/c.toml"), &env);
+    let lines = report
+        .lines()
+        .into_iter()
+        .map(|l| l.replacen("/etc/awscredd/c.toml:", "", 1))
+        .collect();
+    (cfg, lines)
+}
+
+/// Asserts the config is rejected with exactly one error, at `at` (`LINE:COL`), containing
+/// `needle`.
+fn rejects(text: &str, at: &str, needle: &str) {
+    let (cfg, lines) = parse(text);
+    assert!(cfg.is_none(), "accepted:\n{text}");
+    let errors: Vec<&String> = lines.iter().filter(|l| !l.contains("warning:")).collect();
+    assert_eq!(errors.len(), 1, "{text}\n{lines:#?}");
+    assert!(
+        errors[0].starts_with(&format!("{at}: ")) && errors[0].contains(needle),
+        "want {at}: ...{needle}... got {:?}",
+        errors[0]
+    );
+}
+
+const PROC: &str = "[profile.p]\ncredential_process = \"x\"\n";
+
+#[test]
+fn the_example_config_is_valid_and_covers_every_source() {
+    let text = include_str!("../../config/example.toml");
+    let (cfg, lines) = parse(text);
+    let cfg = cfg.unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(lines.is_empty(), "{lines:#?}");
+    let kinds: BTreeSet<&str> = cfg.profiles.values().map(|p| p.source.kind()).collect();
+    assert_eq!(kinds.len(), 5);
+    assert_eq!(cfg.outputs.len(), 2);
+    assert_eq!(cfg.outputs[1].owner, Some(UserRef::Name("app".into())));
+    assert_eq!(cfg.outputs[1].group, Some(UserRef::Id(1001)));
+    assert_eq!(cfg.outputs[0].path, PathBuf::from("/home/u/.aws/credentials"));
+    assert_eq!(cfg.daemon.refresh_before, Duration::from_secs(900));
+    assert!(cfg.server.is_some());
+    // Chains come after their sources.
+    let order = cfg.chain_order();
+    let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
+    assert!(pos("dev") < pos("deploy"));
+}
+
+use std::collections::BTreeSet;
+
+#[test]
+fn the_demo_config_is_valid() {
+    let (cfg, lines) = parse(include_str!("../../config/demo.toml"));
+    assert!(cfg.is_some(), "{lines:#?}");
+}
+
+#[test]
+fn defaults() {
+    let (cfg, lines) = parse(PROC);
+    let cfg = cfg.unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(cfg.outputs.len(), 1);
+    assert_eq!(cfg.outputs[0].path, PathBuf::from("/home/u/.aws/credentials"));
+    assert_eq!(cfg.outputs[0].mode, 0o600);
+    assert_eq!(cfg.outputs[0].profiles, vec!["p".to_string()]);
+    assert_eq!(
+        cfg.daemon.state_dir,
+        PathBuf::from("/home/u/.local/state/awscredd")
+    );
+}
+
+#[test]
+fn relative_paths_are_relative_to_the_config_file() {
+    let (cfg, _) = parse(&format!(
+        "[daemon]\nstate_dir = \"st\"\n[[output]]\npath = \"../out/creds\"\n{PROC}"
+    ));
+    let cfg = cfg.unwrap();
+    assert_eq!(cfg.daemon.state_dir, PathBuf::from("/etc/awscredd/st"));
+    assert_eq!(cfg.outputs[0].path, PathBuf::from("/etc/out/creds"));
+}
+
+#[test]
+fn toml_syntax_and_type_errors_point_at_the_value() {
+    rejects("[profile.p]\ncredential_process = \"x\n", "2:24", "invalid basic string");
+    rejects(&format!("{PROC}bogus = 1\n"), "3:1", "unknown field `bogus`");
+    rejects(
+        "[profile.p]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"s\"\nduration_seconds = \"3600\"\n",
+        "4:20",
+        "invalid type",
+    );
+    rejects(&format!("[daemon]\nfrobnicate = true\n{PROC}"), "2:1", "unknown field");
+    rejects(&format!("[[output]]\nmode = \"0600\"\n{PROC}"), "1:1", "missing field `path`");
+}
+
+#[test]
+fn bad_values() {
+    rejects(
+        &format!("[daemon]\nrefresh_before = \"15 minutes\"\n{PROC}"),
+        "2:18",
+        "not a duration",
+    );
+    rejects(
+        &format!("[[output]]\npath = \"/x\"\nmode = \"0644x\"\n{PROC}"),
+        "3:8",
+        "octal file mode",
+    );
+    rejects(
+        &format!("[[output]]\npath = \"/x\"\nmode = \"0400\"\n{PROC}"),
+        "3:8",
+        "read and write",
+    );
+    rejects(
+        "[profile.a]\nrole_arn = \"arn:aws:iam::1234:role/x\"\nsource_profile = \"s\"\n",
+        "2:12",
+        "not an IAM role ARN",
+    );
+    rejects(
+        "[sso_session.c]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\n[profile.a]\nsso_session = \"c\"\nsso_account_id = \"11112222333\"\nsso_role_name = \"R\"\n",
+        "6:18",
+        "12-digit",
+    );
+    rejects(
+        "[sso_session.c]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"useast1\"\n[profile.a]\nsso_session = \"c\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n",
+        "3:14",
+        "not an AWS region",
+    );
+    rejects(
+        "[profile.a]\nrole_arn = \"arn:aws:iam::123456789012:role/x\"\nsource_profile = \"s\"\nduration_seconds = 60\n",
+        "4:20",
+        "between 900 and 43200",
+    );
+    rejects(
+        &format!("[profile.q]\ncredential_process = \"x\"\nregion = \"mars\"\n"),
+        "3:10",
+        "not an AWS region",
+    );
+    rejects(
+        &format!("[server]\nlisten = \"localhost\"\n{PROC}"),
+        "2:10",
+        "not an address",
+    );
+    rejects(
+        "[profile.\"a b\"]\ncredential_process = \"x\"\n",
+        "1:10",
+        "not a profile name",
+    );
+}
+
+#[test]
+fn references_and_sources() {
+    rejects(
+        "[profile.a]\nsso_session = \"nope\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n",
+        "2:15",
+        "sso_session `nope` is not defined",
+    );
+    rejects(
+        &format!("[[output]]\npath = \"/x\"\nprofiles = [\"p\", \"missing\"]\n{PROC}"),
+        "3:18",
+        "profile `missing` is not defined",
+    );
+    rejects("[profile.a]\nregion = \"us-east-1\"\n", "1:10", "has no source");
+    rejects(
+        "[profile.a]\ncredential_process = \"x\"\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"b\"\n",
+        "2:22",
+        "two sources",
+    );
+    rejects(
+        "[profile.a]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\n",
+        "1:10",
+        "needs source_profile",
+    );
+    rejects(
+        "[profile.a]\ncredential_process = \"x\"\nexternal_id = \"abc\"\n",
+        "3:15",
+        "`external_id` does not apply to a credential_process profile",
+    );
+    rejects(
+        &format!("{PROC}[profile.b]\nsource_profile = \"p\"\nget_session_token = true\n"),
+        "4:18",
+        "long-term IAM user keys",
+    );
+    rejects(
+        "[profile.b]\nsource_profile = \"long\"\nget_session_token = true\nmfa_serial = \"arn:aws:iam::111122223333:mfa/u\"\n",
+        "4:14",
+        "mfa_serial needs mfa_command",
+    );
+    rejects(
+        "[profile.a]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"a\"\n",
+        "3:18",
+        "its own source_profile",
+    );
+}
+
+#[test]
+fn source_profile_cycles_are_reported_once() {
+    let text = "[profile.a]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"b\"\n\
+                [profile.b]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"c\"\n\
+                [profile.c]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"a\"\n";
+    let (cfg, lines) = parse(text);
+    assert!(cfg.is_none());
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("source_profile cycle: a -> b -> c -> a"), "{lines:#?}");
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let (_, lines) = parse(
+        "[daemon]\nrefresh_before = \"soon\"\n[profile.a]\nregion = \"x\"\ncredential_process = \"c\"\n[profile.b]\n",
+    );
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+}
+
+#[test]
+fn role_chaining_beyond_an_hour_is_a_warning() {
+    let text = "[sso_session.c]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\n\
+                [profile.a]\nsso_session = \"c\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n\
+                [profile.b]\nsource_profile = \"a\"\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nduration_seconds = 7200\n";
+    let (cfg, lines) = parse(text);
+    assert!(cfg.is_some(), "{lines:#?}");
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].starts_with("11:20: warning:") && lines[0].contains("1 hour"), "{lines:#?}");
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    rejects(
+        "# ünïcödé\n[profile.p]\ncredential_process = \"x\"\nregion = \"é\"\n",
+        "4:10",
+        "not an AWS region",
+    );
+}

@@ -85,7 +85,7 @@ pub(super) fn validate(
         let used = profiles.values().any(
             |p| matches!(&p.source, Source::Sso { session: s, .. } if s == name.get_ref()),
         );
-        if !used && sso_sessions.contains_key(name.get_ref()) {
+        if !used {
             cx.warn(
                 session.span(),
                 format!("sso_session `{}` is not used by any profile", name.get_ref()),
@@ -246,7 +246,6 @@ fn sso_sessions(
 ) -> BTreeMap<String, SsoSession> {
     let mut out = BTreeMap::new();
     for (name, s) in raw {
-        let before = cx.diags.len();
         if name.get_ref().is_empty() || !is_identifier(name.get_ref()) {
             cx.error(
                 name.span(),
@@ -290,18 +289,18 @@ fn sso_sessions(
             }
         };
         let endpoint_url = url_opt(cx, &body.endpoint_url);
-        if cx.diags[before..].iter().all(|d| d.severity != Severity::Error) {
-            out.insert(
-                name.get_ref().clone(),
-                SsoSession {
-                    name: name.get_ref().clone(),
-                    start_url,
-                    region,
-                    registration_scopes,
-                    endpoint_url,
-                },
-            );
-        }
+        // Kept even when invalid, so profiles that use it are not also reported: the config
+        // is rejected anyway.
+        out.insert(
+            name.get_ref().clone(),
+            SsoSession {
+                name: name.get_ref().clone(),
+                start_url,
+                region,
+                registration_scopes,
+                endpoint_url,
+            },
+        );
     }
     out
 }

@@ -371,3 +371,155 @@ mod tests {
         ));
     }
 }
+
+/// Property tests: for any file that parses, after an edit the managed values read back,
+/// every unmanaged section reads back identical, and the bytes outside managed sections are
+/// unchanged.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::profile_file::Normalized;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just(" \t".to_string()),
+            "[#;] ?[a-z =#;]{0,12}".prop_map(|s| s),
+            prop::sample::select(vec!["a", "b", "dev", " a ", "profile dev", "new", "x y", "c"])
+                .prop_flat_map(|n| prop::sample::select(vec!["", " # c", ";c"])
+                    .prop_map(move |c| format!("[{n}]{c}"))),
+            (
+                prop::sample::select(vec![
+                    "aws_access_key_id",
+                    "AWS_Secret_Access_Key",
+                    "aws_session_token",
+                    "aws_security_token",
+                    "region",
+                    "x",
+                    "aws_credential_expiration",
+                ]),
+                prop::sample::select(vec!["v", "v # c", "v;c", "", "a=b", "ünï"]),
+                prop::sample::select(vec![" = ", "=", " \t= "]),
+            )
+                .prop_map(|(k, v, eq)| format!("{k}{eq}{v}")),
+            "[ \t][a-z=]{1,8}".prop_map(|s| s),
+        ]
+    }
+
+    fn file() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(line(), 0..40),
+            prop::sample::select(vec!["\n", "\r\n"]),
+            any::<bool>(),
+        )
+            .prop_map(|(lines, eol, final_eol)| {
+                let mut s = lines.join(eol);
+                if final_eol && !s.is_empty() {
+                    s.push_str(eol);
+                }
+                s
+            })
+    }
+
+    fn update(name: &str, n: u32, token: bool) -> ProfileUpdate {
+        crate::store::update_for(
+            name,
+            &crate::credentials::Credentials {
+                access_key_id: format!("AKIA{n}"),
+                secret_access_key: crate::credentials::Secret::new(format!("s/{n}+=")),
+                session_token: token.then(|| crate::credentials::Secret::new(format!("t{n}"))),
+                expiration: None,
+            },
+        )
+    }
+
+    /// The text with the byte ranges of the sections named in `managed` cut out.
+    fn outside(text: &str, managed: &[String]) -> String {
+        let f = ProfileFile::parse(text).unwrap();
+        let lines = f.lines();
+        let mut keep = vec![true; lines.len()];
+        for (h, e) in f.sections() {
+            if let SectionName::Profile { name, .. } = f.section_name(h, FileKind::Credentials) {
+                if managed.contains(&name) {
+                    keep[h..e].iter_mut().for_each(|k| *k = false);
+                }
+            }
+        }
+        let mut out = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            if keep[i] {
+                out.push_str(&text[l.start..l.end]);
+            }
+        }
+        out.trim_end_matches(['\r', '\n']).to_string()
+    }
+
+    fn view(text: &str) -> Normalized {
+        ProfileFile::parse(text)
+            .unwrap()
+            .normalized(FileKind::Credentials)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn edits_keep_everything_else(
+            text in file(),
+            targets in prop::sample::subsequence(vec!["a", "b", "dev", "new"], 0..=4),
+            n in 0u32..1000,
+            token in any::<bool>(),
+        ) {
+            let Ok(parsed) = ProfileFile::parse(&text) else { return Ok(()); };
+            let updates: Vec<ProfileUpdate> =
+                targets.iter().map(|t| update(t, n, token)).collect();
+            let new = match rewrite(&parsed, &updates) {
+                Ok(new) => new,
+                Err(EditError::DuplicateSection { .. }) => return Ok(()),
+                Err(e) => panic!("unexpected {e}"),
+            };
+            let before = view(&text);
+            let after = view(&new);
+            let managed: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+            for name in &managed {
+                let p = &after.profiles[name];
+                prop_assert_eq!(&p["aws_access_key_id"], &format!("AKIA{n}"));
+                prop_assert_eq!(&p["aws_secret_access_key"], &format!("s/{n}+="));
+                prop_assert_eq!(p.get("aws_session_token").cloned(), token.then(|| format!("t{n}")));
+                if !token {
+                    prop_assert!(!p.contains_key("aws_security_token"));
+                }
+                prop_assert!(!p.contains_key("aws_credential_expiration"));
+                // The user's own keys in a managed profile are kept.
+                if let Some(old) = before.profiles.get(name) {
+                    for (k, v) in old {
+                        if !["aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+                             "aws_security_token", "aws_credential_expiration"].contains(&k.as_str()) {
+                            prop_assert_eq!(p.get(k), Some(v));
+                        }
+                    }
+                }
+            }
+            for (name, props) in &before.profiles {
+                if !managed.contains(name) {
+                    prop_assert_eq!(after.profiles.get(name), Some(props));
+                }
+            }
+            prop_assert_eq!(outside(&text, &managed), outside(&new, &managed));
+            // Comments are never dropped.
+            let comments = |t: &str| -> Vec<String> {
+                let f = ProfileFile::parse(t).unwrap();
+                let mut c: Vec<String> = f.lines().iter()
+                    .filter(|l| l.kind == crate::profile_file::LineKind::Comment)
+                    .map(|l| t[l.start..l.content_end].to_string()).collect();
+                c.sort();
+                c
+            };
+            prop_assert_eq!(comments(&text), comments(&new));
+            // Editing again with the same values changes nothing.
+            let again = rewrite(&ProfileFile::parse(&new).unwrap(), &updates).unwrap();
+            prop_assert_eq!(again, new);
+        }
+    }
+}

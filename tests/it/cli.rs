@@ -1,0 +1,3 @@
+//! `check` and `once` as a user runs them.
+
+use crate::util::{show, Sandbox};

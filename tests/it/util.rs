@@ -1,0 +1,89 @@
+//! Shared helpers: temporary homes, configs, credential_process scripts, running the binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_awscredd"))
+}
+
+/// A private home folder with a config file in it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `HOME/name`.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `HOME/config.toml` and returns its path.
+    pub fn config(&self, text: &str) -> PathBuf {
+        let p = self.file("config.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Writes an executable `credential_process` script `HOME/name` that prints Version 1 JSON
+    /// with key id `akid` expiring in `expires_in_secs` seconds (no Expiration if `None`).
+    pub fn process_script(&self, name: &str, akid: &str, expires_in_secs: Option<i64>) -> PathBuf {
+        let exp = match expires_in_secs {
+            Some(s) => format!(
+                r#", "Expiration": "$(date -u -d '{s} seconds' +%Y-%m-%dT%H:%M:%SZ)""#
+            ),
+            None => String::new(),
+        };
+        let script = format!(
+            "#!/bin/sh\ncat <<JSON\n{{\"Version\": 1, \"AccessKeyId\": \"{akid}\", \"SecretAccessKey\": \"secret-{akid}\", \"SessionToken\": \"token-{akid}\"{exp}}}\nJSON\n"
+        );
+        let p = self.file(name);
+        std::fs::write(&p, script).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        p
+    }
+
+    /// A command for the binary with this sandbox as HOME and no AWS variables from outside.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("RUST_LOG", "info");
+        c
+    }
+
+    /// Runs `awscredd --config HOME/config.toml ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut c = self.command();
+        c.arg("--config").arg(self.file("config.toml")).args(args);
+        c.output().expect("run awscredd")
+    }
+}
+
+/// stdout and stderr of a finished run, for assertion messages.
+pub fn show(o: &Output) -> String {
+    format!(
+        "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
