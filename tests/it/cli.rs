@@ -273,3 +273,55 @@ fn check_warns_about_profiles_shadowed_in_aws_config() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("profile `dev`") && err.contains("sso_session"), "{}", show(&o));
 }
+
+#[cfg(unix)]
+#[test]
+fn owner_group_and_mode_are_applied_when_root() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !nix_is_root() {
+        eprintln!("skipped: owner/group need root");
+        return;
+    }
+    let sb = Sandbox::new();
+    let script = sb.process_script("s.sh", "ASIAOWNED", Some(3600));
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"shared/credentials\"\nmode = \"0640\"\nowner = 4242\ngroup = \"4343\"\n[profile.p]\ncredential_process = \"{}\"\n",
+        script.display()
+    ));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let meta = fs::metadata(sb.file("shared/credentials")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    // A later write without owner keeps the file's owner (root rewriting an app user's file).
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"shared/credentials\"\n[profile.p]\ncredential_process = \"{}\"\n",
+        script.display()
+    ));
+    let o = sb.run(&["once", "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let meta = fs::metadata(sb.file("shared/credentials")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // An unknown user name fails that output with a clear message.
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"shared/credentials\"\nowner = \"no-such-user-xyz\"\n[profile.p]\ncredential_process = \"{}\"\n",
+        script.display()
+    ));
+    let o = sb.run(&["once", "--force"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-user-xyz"), "{}", show(&o));
+}
+
+#[cfg(unix)]
+fn nix_is_root() -> bool {
+    // The effective uid of this test process: the binary runs as the same user.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
