@@ -81,7 +81,8 @@ pub fn format_utc(t: OffsetDateTime) -> String {
 
 /// Parses an RFC 3339 time, with or without fractional seconds, with `Z` or an offset.
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(s.trim(), &Rfc3339).map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
+    OffsetDateTime::parse(s.trim(), &Rfc3339)
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
 }
 
 #[cfg(test)]

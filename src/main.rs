@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "awscredd", version, about = "Keeps AWS credentials files fresh")]
+#[command(
+    name = "awscredd",
+    version,
+    about = "Keeps AWS credentials files fresh"
+)]
 struct Cli {
     /// The config file (default: $XDG_CONFIG_HOME/awscredd/config.toml,
     /// ~/.config/awscredd/config.toml, /etc/awscredd/config.toml).
@@ -69,7 +73,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }

@@ -50,8 +50,9 @@ pub fn expand_tilde(path: &str, env: Env<'_>, windows: bool) -> Result<String, S
     } else {
         return Ok(path.to_string());
     };
-    let home = home_dir(env, windows)
-        .ok_or_else(|| format!("cannot expand `~` in `{path}`: no home folder (HOME is not set)"))?;
+    let home = home_dir(env, windows).ok_or_else(|| {
+        format!("cannot expand `~` in `{path}`: no home folder (HOME is not set)")
+    })?;
     if rest.is_empty() {
         return Ok(home);
     }
@@ -171,7 +172,10 @@ mod tests {
     #[test]
     fn tilde_expansion() {
         let env = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
-        assert_eq!(expand_tilde("~/.aws/x", &env, false).unwrap(), "/home/u/.aws/x");
+        assert_eq!(
+            expand_tilde("~/.aws/x", &env, false).unwrap(),
+            "/home/u/.aws/x"
+        );
         assert_eq!(expand_tilde("/abs", &env, false).unwrap(), "/abs");
         assert_eq!(expand_tilde("~user/x", &env, false).unwrap(), "~user/x");
         let none = |_: &str| None;

@@ -57,6 +57,7 @@ impl StateFile {
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
         atomic::create_dirs(dir)?;
         let _lock = lock::lock_exclusive(&lock::lock_path_for(&self.path), "the state file")?;
+        atomic::remove_stale_temp_files(&self.path);
         let mut state = self.load();
         change(&mut state);
         let mut json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
@@ -107,11 +108,25 @@ mod tests {
         let now = datetime!(2026-01-01 00:00 UTC);
         f.update(|s| record_success(s, "a", "credential_process", now, None))
             .unwrap();
-        f.update(|s| record_failure(s, "b", "sso", now, "boom")).unwrap();
+        f.update(|s| record_failure(s, "b", "sso", now, "boom"))
+            .unwrap();
         let s = f.load();
-        assert_eq!(s.profiles["a"].last_refresh.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            s.profiles["a"].last_refresh.as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
         assert_eq!(s.profiles["b"].last_error.as_deref(), Some("boom"));
         std::fs::write(&f.path, "{not json").unwrap();
         assert_eq!(f.load(), State::default());
+    }
+
+    #[test]
+    fn temp_files_of_a_killed_writer_are_removed_by_the_next_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::in_dir(dir.path());
+        let stale = dir.path().join(".state.json.awscredd-XYZ.tmp");
+        std::fs::write(&stale, "x").unwrap();
+        f.update(|_| {}).unwrap();
+        assert!(!stale.exists());
     }
 }

@@ -56,7 +56,10 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
         if let Some(src) = p.source.source_profile() {
             if !cfg.profiles.contains_key(src) {
                 if let Err(e) = static_keys::read(src, env) {
-                    out.push(format!("profile `{}`: {e}; it will fail until that is fixed", p.name));
+                    out.push(format!(
+                        "profile `{}`: {e}; it will fail until that is fixed",
+                        p.name
+                    ));
                 }
             }
         }
@@ -64,11 +67,16 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
     if let Some(aws_config) = paths::aws_config_file(env, cfg!(windows)) {
         if let Ok(bytes) = std::fs::read(&aws_config) {
             match ProfileFile::check_bytes(&bytes).and_then(ProfileFile::parse) {
-                Err(e) => out.push(format!("{aws_config}:{}: {} (cannot check it for profiles that shadow ours)", e.line, e.message)),
+                Err(e) => out.push(format!(
+                    "{aws_config}:{}: {} (cannot check it for profiles that shadow ours)",
+                    e.line, e.message
+                )),
                 Ok(parsed) => {
                     let profiles = parsed.normalized(FileKind::Config).profiles;
                     for name in cfg.profiles.keys() {
-                        let Some(keys) = profiles.get(name) else { continue };
+                        let Some(keys) = profiles.get(name) else {
+                            continue;
+                        };
                         let shadowing: Vec<&str> = SHADOWING_KEYS
                             .iter()
                             .copied()

@@ -50,7 +50,16 @@ mod tests {
         assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5_400));
         assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
-        for bad in ["", "15", "m", "15 m", "-5m", "1.5h", "15min", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "15",
+            "m",
+            "15 m",
+            "-5m",
+            "1.5h",
+            "15min",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

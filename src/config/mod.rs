@@ -295,8 +295,9 @@ pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadErro
 
 /// Reads and validates the config at `path`. Warnings come back with the config.
 pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| LoadError::NotFound(format!("cannot read config `{}`: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        LoadError::NotFound(format!("cannot read config `{}`: {e}", path.display()))
+    })?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(_) => {

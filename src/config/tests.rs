@@ -43,7 +43,10 @@ fn the_example_config_is_valid_and_covers_every_source() {
     assert_eq!(cfg.outputs.len(), 2);
     assert_eq!(cfg.outputs[1].owner, Some(UserRef::Name("app".into())));
     assert_eq!(cfg.outputs[1].group, Some(UserRef::Id(1001)));
-    assert_eq!(cfg.outputs[0].path, PathBuf::from("/home/u/.aws/credentials"));
+    assert_eq!(
+        cfg.outputs[0].path,
+        PathBuf::from("/home/u/.aws/credentials")
+    );
     assert_eq!(cfg.daemon.refresh_before, Duration::from_secs(900));
     assert!(cfg.server.is_some());
     // Chains come after their sources.
@@ -65,7 +68,10 @@ fn defaults() {
     let (cfg, lines) = parse(PROC);
     let cfg = cfg.unwrap_or_else(|| panic!("{lines:#?}"));
     assert_eq!(cfg.outputs.len(), 1);
-    assert_eq!(cfg.outputs[0].path, PathBuf::from("/home/u/.aws/credentials"));
+    assert_eq!(
+        cfg.outputs[0].path,
+        PathBuf::from("/home/u/.aws/credentials")
+    );
     assert_eq!(cfg.outputs[0].mode, 0o600);
     assert_eq!(cfg.outputs[0].profiles, vec!["p".to_string()]);
     assert_eq!(
@@ -86,15 +92,31 @@ fn relative_paths_are_relative_to_the_config_file() {
 
 #[test]
 fn toml_syntax_and_type_errors_point_at_the_value() {
-    rejects("[profile.p]\ncredential_process = \"x\n", "2:24", "invalid basic string");
-    rejects(&format!("{PROC}bogus = 1\n"), "3:1", "unknown field `bogus`");
+    rejects(
+        "[profile.p]\ncredential_process = \"x\n",
+        "2:24",
+        "invalid basic string",
+    );
+    rejects(
+        &format!("{PROC}bogus = 1\n"),
+        "3:1",
+        "unknown field `bogus`",
+    );
     rejects(
         "[profile.p]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"s\"\nduration_seconds = \"3600\"\n",
         "4:20",
         "invalid type",
     );
-    rejects(&format!("[daemon]\nfrobnicate = true\n{PROC}"), "2:1", "unknown field");
-    rejects(&format!("[[output]]\nmode = \"0600\"\n{PROC}"), "1:1", "missing field `path`");
+    rejects(
+        &format!("[daemon]\nfrobnicate = true\n{PROC}"),
+        "2:1",
+        "unknown field",
+    );
+    rejects(
+        &format!("[[output]]\nmode = \"0600\"\n{PROC}"),
+        "1:1",
+        "missing field `path`",
+    );
 }
 
 #[test]
@@ -135,7 +157,7 @@ fn bad_values() {
         "between 900 and 43200",
     );
     rejects(
-        &format!("[profile.q]\ncredential_process = \"x\"\nregion = \"mars\"\n"),
+        "[profile.q]\ncredential_process = \"x\"\nregion = \"mars\"\n",
         "3:10",
         "not an AWS region",
     );
@@ -163,7 +185,11 @@ fn references_and_sources() {
         "3:18",
         "profile `missing` is not defined",
     );
-    rejects("[profile.a]\nregion = \"us-east-1\"\n", "1:10", "has no source");
+    rejects(
+        "[profile.a]\nregion = \"us-east-1\"\n",
+        "1:10",
+        "has no source",
+    );
     rejects(
         "[profile.a]\ncredential_process = \"x\"\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"b\"\n",
         "2:22",
@@ -204,7 +230,10 @@ fn source_profile_cycles_are_reported_once() {
     let (cfg, lines) = parse(text);
     assert!(cfg.is_none());
     assert_eq!(lines.len(), 1, "{lines:#?}");
-    assert!(lines[0].contains("source_profile cycle: a -> b -> c -> a"), "{lines:#?}");
+    assert!(
+        lines[0].contains("source_profile cycle: a -> b -> c -> a"),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -223,7 +252,10 @@ fn role_chaining_beyond_an_hour_is_a_warning() {
     let (cfg, lines) = parse(text);
     assert!(cfg.is_some(), "{lines:#?}");
     assert_eq!(lines.len(), 1);
-    assert!(lines[0].starts_with("11:20: warning:") && lines[0].contains("1 hour"), "{lines:#?}");
+    assert!(
+        lines[0].starts_with("11:20: warning:") && lines[0].contains("1 hour"),
+        "{lines:#?}"
+    );
 }
 
 #[test]

@@ -82,13 +82,16 @@ pub(super) fn validate(
 
     // Sessions nobody uses are probably a typo somewhere.
     for (name, session) in &raw.sso_session {
-        let used = profiles.values().any(
-            |p| matches!(&p.source, Source::Sso { session: s, .. } if s == name.get_ref()),
-        );
+        let used = profiles
+            .values()
+            .any(|p| matches!(&p.source, Source::Sso { session: s, .. } if s == name.get_ref()));
         if !used {
             cx.warn(
                 session.span(),
-                format!("sso_session `{}` is not used by any profile", name.get_ref()),
+                format!(
+                    "sso_session `{}` is not used by any profile",
+                    name.get_ref()
+                ),
             );
         }
     }
@@ -102,7 +105,9 @@ pub(super) fn validate(
         return None;
     }
     Some(Config {
-        path: file.file_name().map_or_else(|| file.to_path_buf(), |n| base.join(n)),
+        path: file
+            .file_name()
+            .map_or_else(|| file.to_path_buf(), |n| base.join(n)),
         daemon: daemon?,
         outputs,
         sso_sessions,
@@ -168,7 +173,10 @@ fn command_list(
     let args = v.get_ref();
     match args.first() {
         None => {
-            cx.error(v.span(), format!("{what} must name a program: [\"/path/to/program\", \"arg\", ...]"));
+            cx.error(
+                v.span(),
+                format!("{what} must name a program: [\"/path/to/program\", \"arg\", ...]"),
+            );
             None
         }
         Some(p) if p.get_ref().trim().is_empty() => {
@@ -187,9 +195,7 @@ fn is_region(s: &str) -> bool {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .chars()
-            .all(|c| c.is_ascii_digit())
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty()
 }
 
@@ -258,22 +264,37 @@ fn sso_sessions(
         let body = s.get_ref();
         let start_url = match &body.sso_start_url {
             None => {
-                cx.error(name.span(), format!("sso_session `{}` needs sso_start_url", name.get_ref()));
+                cx.error(
+                    name.span(),
+                    format!("sso_session `{}` needs sso_start_url", name.get_ref()),
+                );
                 String::new()
             }
             Some(u) if !is_url(u.get_ref()) => {
-                cx.error(u.span(), format!("sso_start_url `{}` is not an http(s) URL", u.get_ref()));
+                cx.error(
+                    u.span(),
+                    format!("sso_start_url `{}` is not an http(s) URL", u.get_ref()),
+                );
                 String::new()
             }
             Some(u) => u.get_ref().clone(),
         };
         let region = match &body.sso_region {
             None => {
-                cx.error(name.span(), format!("sso_session `{}` needs sso_region", name.get_ref()));
+                cx.error(
+                    name.span(),
+                    format!("sso_session `{}` needs sso_region", name.get_ref()),
+                );
                 String::new()
             }
             Some(r) if !is_region(r.get_ref()) => {
-                cx.error(r.span(), format!("sso_region `{}` is not an AWS region like us-east-1", r.get_ref()));
+                cx.error(
+                    r.span(),
+                    format!(
+                        "sso_region `{}` is not an AWS region like us-east-1",
+                        r.get_ref()
+                    ),
+                );
                 String::new()
             }
             Some(r) => r.get_ref().clone(),
@@ -281,8 +302,15 @@ fn sso_sessions(
         let registration_scopes = match &body.sso_registration_scopes {
             None => vec!["sso:account:access".to_string()],
             Some(v) => {
-                let scopes: Vec<String> = v.get_ref().split(',').map(|x| x.trim().to_string()).collect();
-                if scopes.iter().any(|x| x.is_empty() || x.contains(char::is_whitespace)) {
+                let scopes: Vec<String> = v
+                    .get_ref()
+                    .split(',')
+                    .map(|x| x.trim().to_string())
+                    .collect();
+                if scopes
+                    .iter()
+                    .any(|x| x.is_empty() || x.contains(char::is_whitespace))
+                {
                     cx.error(v.span(), "sso_registration_scopes must be a comma-separated list like \"sso:account:access\"");
                 }
                 scopes
@@ -310,7 +338,10 @@ fn url_opt(cx: &mut Ctx<'_>, v: &Option<Spanned<String>>) -> Option<String> {
     if is_url(v.get_ref()) {
         Some(v.get_ref().trim_end_matches('/').to_string())
     } else {
-        cx.error(v.span(), format!("endpoint_url `{}` is not an http(s) URL", v.get_ref()));
+        cx.error(
+            v.span(),
+            format!("endpoint_url `{}` is not an http(s) URL", v.get_ref()),
+        );
         None
     }
 }
@@ -382,7 +413,10 @@ fn profiles(
     for (name, p) in raw {
         let before = cx.diags.len();
         if let Some(source) = profile(cx, name, p.get_ref(), raw, sessions) {
-            if cx.diags[before..].iter().all(|d| d.severity != Severity::Error) {
+            if cx.diags[before..]
+                .iter()
+                .all(|d| d.severity != Severity::Error)
+            {
                 let body = p.get_ref();
                 out.insert(
                     name.get_ref().clone(),
@@ -419,7 +453,13 @@ fn profile(
     }
     if let Some(r) = &p.region {
         if !is_region(r.get_ref()) {
-            cx.error(r.span(), format!("region `{}` is not an AWS region like us-east-1", r.get_ref()));
+            cx.error(
+                r.span(),
+                format!(
+                    "region `{}` is not an AWS region like us-east-1",
+                    r.get_ref()
+                ),
+            );
         }
     }
     url_opt(cx, &p.endpoint_url);
@@ -473,7 +513,10 @@ fn profile(
     };
     if let Some(g) = &p.get_session_token {
         if !*g.get_ref() && kind != "get_session_token" {
-            cx.error(g.span(), "get_session_token = false has no effect here; remove it");
+            cx.error(
+                g.span(),
+                "get_session_token = false has no effect here; remove it",
+            );
         }
     }
     for (key, span) in present_keys(p) {
@@ -488,7 +531,10 @@ fn profile(
         if (900..=max).contains(d.get_ref()) {
             Some(*d.get_ref() as u32)
         } else {
-            cx.error(d.span(), format!("duration_seconds must be between 900 and {max}"));
+            cx.error(
+                d.span(),
+                format!("duration_seconds must be between 900 and {max}"),
+            );
             None
         }
     };
@@ -520,15 +566,24 @@ fn profile(
     let source_profile = |cx: &mut Ctx<'_>, what: &str| -> Option<String> {
         match &p.source_profile {
             None => {
-                cx.error(name.span(), format!("profile `{pname}` needs source_profile for {what}"));
+                cx.error(
+                    name.span(),
+                    format!("profile `{pname}` needs source_profile for {what}"),
+                );
                 None
             }
             Some(s) if s.get_ref() == pname => {
-                cx.error(s.span(), format!("profile `{pname}` cannot be its own source_profile"));
+                cx.error(
+                    s.span(),
+                    format!("profile `{pname}` cannot be its own source_profile"),
+                );
                 None
             }
             Some(s) if s.get_ref().is_empty() || !is_identifier(s.get_ref()) => {
-                cx.error(s.span(), format!("`{}` is not a valid profile name", s.get_ref()));
+                cx.error(
+                    s.span(),
+                    format!("`{}` is not a valid profile name", s.get_ref()),
+                );
                 None
             }
             Some(s) => Some(s.get_ref().clone()),
@@ -543,31 +598,57 @@ fn profile(
                     String::new()
                 }
                 Some(s) if !sessions.contains_key(s.get_ref()) => {
-                    cx.error(s.span(), format!("sso_session `{}` is not defined: add [sso_session.{}]", s.get_ref(), s.get_ref()));
+                    cx.error(
+                        s.span(),
+                        format!(
+                            "sso_session `{}` is not defined: add [sso_session.{}]",
+                            s.get_ref(),
+                            s.get_ref()
+                        ),
+                    );
                     String::new()
                 }
                 Some(s) => s.get_ref().clone(),
             };
             let account_id = match &p.sso_account_id {
                 None => {
-                    cx.error(name.span(), format!("profile `{pname}` needs sso_account_id"));
+                    cx.error(
+                        name.span(),
+                        format!("profile `{pname}` needs sso_account_id"),
+                    );
                     String::new()
                 }
                 Some(a) if !is_account_id(a.get_ref()) => {
-                    cx.error(a.span(), format!("sso_account_id `{}` is not a 12-digit AWS account id", a.get_ref()));
+                    cx.error(
+                        a.span(),
+                        format!(
+                            "sso_account_id `{}` is not a 12-digit AWS account id",
+                            a.get_ref()
+                        ),
+                    );
                     String::new()
                 }
                 Some(a) => a.get_ref().clone(),
             };
             let role_name = match &p.sso_role_name {
                 None => {
-                    cx.error(name.span(), format!("profile `{pname}` needs sso_role_name"));
+                    cx.error(
+                        name.span(),
+                        format!("profile `{pname}` needs sso_role_name"),
+                    );
                     String::new()
                 }
-                Some(r) if r.get_ref().is_empty()
-                    || !r.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) =>
+                Some(r)
+                    if r.get_ref().is_empty()
+                        || !r
+                            .get_ref()
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) =>
                 {
-                    cx.error(r.span(), format!("sso_role_name `{}` is not a role name", r.get_ref()));
+                    cx.error(
+                        r.span(),
+                        format!("sso_role_name `{}` is not a role name", r.get_ref()),
+                    );
                     String::new()
                 }
                 Some(r) => r.get_ref().clone(),
@@ -584,12 +665,15 @@ fn profile(
             let duration_seconds = duration(cx, 43_200);
             let source_profile = source_profile(cx, "role_arn (or set web_identity_token_file)");
             if let (Some(src), Some(d)) = (&source_profile, duration_seconds) {
-                let chained = all.iter().find(|(n, _)| n.get_ref() == src).is_some_and(|(_, sp)| {
-                    let sp = sp.get_ref();
-                    sp.sso_session.is_some()
-                        || sp.sso_account_id.is_some()
-                        || sp.role_arn.is_some()
-                });
+                let chained =
+                    all.iter()
+                        .find(|(n, _)| n.get_ref() == src)
+                        .is_some_and(|(_, sp)| {
+                            let sp = sp.get_ref();
+                            sp.sso_session.is_some()
+                                || sp.sso_account_id.is_some()
+                                || sp.role_arn.is_some()
+                        });
                 if chained && d > ROLE_CHAINING_MAX_SECONDS {
                     if let Some(ds) = &p.duration_seconds {
                         cx.warn(
@@ -604,11 +688,15 @@ fn profile(
             let external_id = p.external_id.as_ref().and_then(|e| {
                 let v = e.get_ref();
                 if (2..=1224).contains(&v.len())
-                    && v.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c))
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c))
                 {
                     Some(v.clone())
                 } else {
-                    cx.error(e.span(), "external_id must be 2 to 1224 characters of letters, digits and +=,.@:/_-");
+                    cx.error(
+                        e.span(),
+                        "external_id must be 2 to 1224 characters of letters, digits and +=,.@:/_-",
+                    );
                     None
                 }
             });
@@ -643,7 +731,10 @@ fn profile(
         }
         "web_identity" => {
             if p.role_arn.is_none() {
-                cx.error(name.span(), format!("profile `{pname}` needs role_arn with web_identity_token_file"));
+                cx.error(
+                    name.span(),
+                    format!("profile `{pname}` needs role_arn with web_identity_token_file"),
+                );
             }
             let role_arn = role_arn(cx);
             let token_file = p
@@ -692,7 +783,10 @@ fn mfa(cx: &mut Ctx<'_>, p: &RawProfile) -> Option<Mfa> {
     match (&p.mfa_serial, &p.mfa_command) {
         (None, None) => None,
         (None, Some(c)) => {
-            cx.error(c.span(), "mfa_command needs mfa_serial (the MFA device's ARN or serial number)");
+            cx.error(
+                c.span(),
+                "mfa_command needs mfa_serial (the MFA device's ARN or serial number)",
+            );
             None
         }
         (Some(s), None) => {
@@ -709,7 +803,10 @@ fn mfa(cx: &mut Ctx<'_>, p: &RawProfile) -> Option<Mfa> {
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || "+=/:,.@_-".contains(ch))
             {
-                cx.error(s.span(), format!("mfa_serial `{serial}` is not an MFA device ARN or serial number"));
+                cx.error(
+                    s.span(),
+                    format!("mfa_serial `{serial}` is not an MFA device ARN or serial number"),
+                );
             }
             let command = command_list(cx, c, "mfa_command")?;
             Some(Mfa {
@@ -725,7 +822,9 @@ fn source_cycles(cx: &mut Ctx<'_>, raw: &BTreeMap<Spanned<String>, Spanned<RawPr
     let next = |n: &str| -> Option<(&Spanned<String>, &Spanned<String>)> {
         let (key, p) = raw.iter().find(|(k, _)| k.get_ref() == n)?;
         let src = p.get_ref().source_profile.as_ref()?;
-        raw.keys().any(|k| k.get_ref() == src.get_ref()).then_some((key, src))
+        raw.keys()
+            .any(|k| k.get_ref() == src.get_ref())
+            .then_some((key, src))
     };
     let mut reported: BTreeSet<String> = BTreeSet::new();
     for start in raw.keys() {
@@ -748,7 +847,10 @@ fn source_cycles(cx: &mut Ctx<'_>, raw: &BTreeMap<Spanned<String>, Spanned<RawPr
                     shown.push(s.clone());
                     let span = next(&cycle[cycle.len() - 1]).map(|(_, sp)| sp.span());
                     if let Some(span) = span {
-                        cx.error(span, format!("source_profile cycle: {}", shown.join(" -> ")));
+                        cx.error(
+                            span,
+                            format!("source_profile cycle: {}", shown.join(" -> ")),
+                        );
                     }
                 }
                 break;
@@ -794,7 +896,10 @@ fn outputs(
         if out.iter().any(|x| x.path == path) {
             cx.error(
                 body.path.span(),
-                format!("`{}` is already an [[output]]; list all its profiles in one", path.display()),
+                format!(
+                    "`{}` is already an [[output]]; list all its profiles in one",
+                    path.display()
+                ),
             );
             continue;
         }
@@ -804,9 +909,19 @@ fn outputs(
                 let mut sel: Vec<String> = Vec::new();
                 for p in list.get_ref() {
                     if !all.contains(p.get_ref()) {
-                        cx.error(p.span(), format!("profile `{}` is not defined: add [profile.{}]", p.get_ref(), p.get_ref()));
+                        cx.error(
+                            p.span(),
+                            format!(
+                                "profile `{}` is not defined: add [profile.{}]",
+                                p.get_ref(),
+                                p.get_ref()
+                            ),
+                        );
                     } else if sel.contains(p.get_ref()) {
-                        cx.error(p.span(), format!("profile `{}` is listed twice", p.get_ref()));
+                        cx.error(
+                            p.span(),
+                            format!("profile `{}` is listed twice", p.get_ref()),
+                        );
                     } else {
                         sel.push(p.get_ref().clone());
                     }
@@ -840,16 +955,23 @@ fn outputs(
 /// `"0600"`-style octal permissions. The owner must be able to read and write the file.
 fn parse_mode(s: &str) -> Result<u32, String> {
     let digits = s.strip_prefix("0o").unwrap_or(s);
-    let mode = if (3..=4).contains(&digits.len()) && digits.chars().all(|c| ('0'..='7').contains(&c)) {
-        u32::from_str_radix(digits, 8).map_err(|e| e.to_string())?
-    } else {
-        return Err(format!("mode `{s}` is not an octal file mode like \"0600\""));
-    };
+    let mode =
+        if (3..=4).contains(&digits.len()) && digits.chars().all(|c| ('0'..='7').contains(&c)) {
+            u32::from_str_radix(digits, 8).map_err(|e| e.to_string())?
+        } else {
+            return Err(format!(
+                "mode `{s}` is not an octal file mode like \"0600\""
+            ));
+        };
     if mode > 0o777 {
-        return Err(format!("mode `{s}`: setuid, setgid and sticky bits are not allowed"));
+        return Err(format!(
+            "mode `{s}`: setuid, setgid and sticky bits are not allowed"
+        ));
     }
     if mode & 0o600 != 0o600 {
-        return Err(format!("mode `{s}` must let the owner read and write the file (0600 at least)"));
+        return Err(format!(
+            "mode `{s}` must let the owner read and write the file (0600 at least)"
+        ));
     }
     Ok(mode)
 }
@@ -860,7 +982,9 @@ fn user_ref(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, what: &str) -> Option<Us
         return None;
     }
     match v.get_ref() {
-        toml::Value::Integer(i) if (0..=i64::from(u32::MAX)).contains(i) => Some(UserRef::Id(*i as u32)),
+        toml::Value::Integer(i) if (0..=i64::from(u32::MAX)).contains(i) => {
+            Some(UserRef::Id(*i as u32))
+        }
         toml::Value::String(s) if !s.is_empty() => match s.parse::<u32>() {
             Ok(id) => Some(UserRef::Id(id)),
             Err(_) => Some(UserRef::Name(s.clone())),
@@ -872,7 +996,11 @@ fn user_ref(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, what: &str) -> Option<Us
     }
 }
 
-fn server(cx: &mut Ctx<'_>, raw: Option<Spanned<RawServer>>, outputs: &[Output]) -> Option<super::Server> {
+fn server(
+    cx: &mut Ctx<'_>,
+    raw: Option<Spanned<RawServer>>,
+    outputs: &[Output],
+) -> Option<super::Server> {
     let raw = raw?;
     let body = raw.get_ref();
     let listen = match &body.listen {
@@ -883,7 +1011,13 @@ fn server(cx: &mut Ctx<'_>, raw: Option<Spanned<RawServer>>, outputs: &[Output])
         Some(l) => match l.get_ref().parse::<std::net::SocketAddr>() {
             Ok(a) => a,
             Err(_) => {
-                cx.error(l.span(), format!("listen `{}` is not an address like 127.0.0.1:9911", l.get_ref()));
+                cx.error(
+                    l.span(),
+                    format!(
+                        "listen `{}` is not an address like 127.0.0.1:9911",
+                        l.get_ref()
+                    ),
+                );
                 return None;
             }
         },
@@ -920,7 +1054,9 @@ mod tests {
         assert!(check_role_arn("arn:aws:iam::123456789012:user/x").is_err());
         assert_eq!(parse_mode("0600"), Ok(0o600));
         assert_eq!(parse_mode("640"), Ok(0o640));
-        assert!(parse_mode("0400").is_err() && parse_mode("4755").is_err() && parse_mode("rw").is_err());
+        assert!(
+            parse_mode("0400").is_err() && parse_mode("4755").is_err() && parse_mode("rw").is_err()
+        );
         assert_eq!(default_session_name("dev"), "awscredd-dev");
         assert_eq!(default_session_name("a/b"), "awscredd-a-b");
     }

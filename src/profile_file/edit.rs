@@ -123,8 +123,10 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
         .collect();
 
     for u in updates {
-        let found: Vec<&(String, usize, usize)> =
-            sections.iter().filter(|(n, _, _)| *n == u.profile).collect();
+        let found: Vec<&(String, usize, usize)> = sections
+            .iter()
+            .filter(|(n, _, _)| *n == u.profile)
+            .collect();
         match found.as_slice() {
             [] => {
                 if !append.is_empty() {
@@ -142,8 +144,8 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
                 // Property lines of this section with the indexes of their continuations.
                 let mut props: Vec<(usize, Vec<usize>)> = Vec::new();
                 let mut last_content = header;
-                for i in header + 1..end {
-                    match &lines[i].kind {
+                for (i, line) in lines.iter().enumerate().take(end).skip(header + 1) {
+                    match &line.kind {
                         LineKind::Property { .. } => {
                             props.push((i, Vec::new()));
                             last_content = i;
@@ -245,7 +247,10 @@ mod tests {
             profile: profile.into(),
             keys: vec![
                 ("aws_access_key_id".into(), KeyUpdate::Set(akid.into())),
-                ("aws_secret_access_key".into(), KeyUpdate::Set("SECRET".into())),
+                (
+                    "aws_secret_access_key".into(),
+                    KeyUpdate::Set("SECRET".into()),
+                ),
                 (
                     "aws_session_token".into(),
                     token.map_or(KeyUpdate::Remove, |t| KeyUpdate::Set(t.into())),
@@ -386,9 +391,18 @@ mod props {
             Just(String::new()),
             Just(" \t".to_string()),
             "[#;] ?[a-z =#;]{0,12}".prop_map(|s| s),
-            prop::sample::select(vec!["a", "b", "dev", " a ", "profile dev", "new", "x y", "c"])
-                .prop_flat_map(|n| prop::sample::select(vec!["", " # c", ";c"])
-                    .prop_map(move |c| format!("[{n}]{c}"))),
+            prop::sample::select(vec![
+                "a",
+                "b",
+                "dev",
+                " a ",
+                "profile dev",
+                "new",
+                "x y",
+                "c"
+            ])
+            .prop_flat_map(|n| prop::sample::select(vec!["", " # c", ";c"])
+                .prop_map(move |c| format!("[{n}]{c}"))),
             (
                 prop::sample::select(vec![
                     "aws_access_key_id",

@@ -93,7 +93,10 @@ pub struct Normalized {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SectionName {
     /// A profile. `prefixed` is true for `[profile NAME]` in a config file.
-    Profile { name: String, prefixed: bool },
+    Profile {
+        name: String,
+        prefixed: bool,
+    },
     SsoSession(String),
     /// `[services x]` and any other prefixed section of a config file.
     Other,
@@ -204,7 +207,12 @@ impl<'a> ProfileFile<'a> {
 
     /// The line terminator new lines should use: the file's first one, else `\n`.
     pub fn preferred_terminator(&self) -> &'static str {
-        match self.lines.iter().map(|l| l.terminator(self.text)).find(|t| !t.is_empty()) {
+        match self
+            .lines
+            .iter()
+            .map(|l| l.terminator(self.text))
+            .find(|t| !t.is_empty())
+        {
             Some("\r\n") => "\r\n",
             _ => "\n",
         }
@@ -442,7 +450,10 @@ mod sdk_conformance {
 
     #[test]
     fn every_case_passes() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/profile-parser-tests.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/profile-parser-tests.json"
+        );
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let tests = doc["tests"].as_array().unwrap();
         assert_eq!(tests.len(), 65);

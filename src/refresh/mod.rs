@@ -165,17 +165,18 @@ pub async fn run_pass_with(
     now: OffsetDateTime,
 ) -> Result<PassReport, UnknownProfiles> {
     let selected = selection(cfg, &opts.only)?;
-    let files: Vec<CredentialsFile> = cfg.outputs.iter().map(CredentialsFile::from_output).collect();
+    let files: Vec<CredentialsFile> = cfg
+        .outputs
+        .iter()
+        .map(CredentialsFile::from_output)
+        .collect();
 
     // 1. What the files hold now. A file we cannot read holds nothing usable; its write will
     //    fail below with the reason, naming file and line.
     let stored: Vec<BTreeMap<String, Credentials>> = {
         let files = files.clone();
         tokio::task::spawn_blocking(move || {
-            files
-                .iter()
-                .map(|f| f.read().unwrap_or_default())
-                .collect()
+            files.iter().map(|f| f.read().unwrap_or_default()).collect()
         })
         .await
         .unwrap_or_default()
@@ -199,8 +200,8 @@ pub async fn run_pass_with(
             .get(name)
             .and_then(|p| p.last_refresh.as_deref())
             .and_then(|t| crate::credentials::parse_rfc3339(t).ok());
-        let is_due = opts.force
-            || due::is_due(&holders, last_refresh, cfg.daemon.refresh_before, now);
+        let is_due =
+            opts.force || due::is_due(&holders, last_refresh, cfg.daemon.refresh_before, now);
         if let Some(Some(c)) = holders.first() {
             current.insert(name.clone(), (*c).clone());
         }
@@ -230,10 +231,7 @@ pub async fn run_pass_with(
         cfg: cfg.clone(),
         due: due.clone(),
         current,
-        cells: due
-            .iter()
-            .map(|n| (n.clone(), OnceCell::new()))
-            .collect(),
+        cells: due.iter().map(|n| (n.clone(), OnceCell::new())).collect(),
         permits: Semaphore::new(MAX_CONCURRENT_FETCHES),
         fetcher,
     });

@@ -199,7 +199,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.access_key_id, "AKIA");
         assert_eq!(c.expiration, Some(datetime!(2026-01-01 01:00 UTC)));
-        let c = parse_output(br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s"}"#, NOW).unwrap();
+        let c = parse_output(
+            br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s"}"#,
+            NOW,
+        )
+        .unwrap();
         assert!(c.session_token.is_none() && c.expiration.is_none());
     }
 
@@ -252,9 +256,14 @@ mod tests {
         let bad = fetch("p", "sh -c 'echo boom >&2; exit 3'", &dir, TIMEOUT)
             .await
             .unwrap_err();
-        assert!(bad.message.contains("status 3") && bad.message.contains("boom"), "{bad}");
+        assert!(
+            bad.message.contains("status 3") && bad.message.contains("boom"),
+            "{bad}"
+        );
 
-        let missing = fetch("p", "/nonexistent/tool", &dir, TIMEOUT).await.unwrap_err();
+        let missing = fetch("p", "/nonexistent/tool", &dir, TIMEOUT)
+            .await
+            .unwrap_err();
         assert!(missing.message.contains("cannot start"), "{missing}");
     }
 }

@@ -68,7 +68,13 @@ mod tests {
         let c = read_from("long", &path).unwrap();
         assert_eq!(c.access_key_id, "AKIAEXAMPLE");
         assert!(c.session_token.is_none());
-        assert!(read_from("half", &path).unwrap_err().message.contains("no aws_access_key_id"));
-        assert!(read_from("nope", &path).unwrap_err().message.contains("neither managed"));
+        assert!(read_from("half", &path)
+            .unwrap_err()
+            .message
+            .contains("no aws_access_key_id"));
+        assert!(read_from("nope", &path)
+            .unwrap_err()
+            .message
+            .contains("neither managed"));
     }
 }

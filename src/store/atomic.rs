@@ -36,10 +36,7 @@ pub fn resolve_target(path: &Path) -> io::Result<PathBuf> {
                 current = if dest.is_absolute() {
                     dest
                 } else {
-                    current
-                        .parent()
-                        .map(|p| p.join(&dest))
-                        .unwrap_or(dest)
+                    current.parent().map(|p| p.join(&dest)).unwrap_or(dest)
                 };
             }
             Ok(_) => return Ok(current),
@@ -151,9 +148,15 @@ mod tests {
         let target = resolve_target(&link).unwrap();
         assert_eq!(target, real);
         write_atomic(&target, b"new", 0o640, Ownership::default(), true).unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read_to_string(&link).unwrap(), "new");
-        assert_eq!(fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
@@ -164,7 +167,10 @@ mod tests {
         let deep = dir.path().join("a/b");
         create_dirs(&deep).unwrap();
         for d in [dir.path().join("a"), deep] {
-            assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
         }
     }
 

@@ -64,7 +64,9 @@ mod tests {
             tx.send(()).unwrap();
         });
         // The second locker must not get the lock while the first holds it.
-        assert!(rx.recv_timeout(std::time::Duration::from_millis(300)).is_err());
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err());
         drop(first);
         rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         t.join().unwrap();

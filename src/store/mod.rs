@@ -132,11 +132,9 @@ impl CredentialsFile {
         atomic::create_dirs(&dir).map_err(io_err("create the folder of"))?;
         let ownership = self.ownership()?;
 
-        let _lock = lock::lock_exclusive(
-            &lock::lock_path_for(&target),
-            &target.display().to_string(),
-        )
-        .map_err(io_err("lock"))?;
+        let _lock =
+            lock::lock_exclusive(&lock::lock_path_for(&target), &target.display().to_string())
+                .map_err(io_err("lock"))?;
         atomic::remove_stale_temp_files(&target);
 
         let (old, existing_owner) = match std::fs::read(&target) {
@@ -202,7 +200,11 @@ impl CredentialsFile {
             Some(UserRef::Id(i)) => Some(*i),
             Some(UserRef::Name(n)) => match nix::unistd::Group::from_name(n) {
                 Ok(Some(g)) => Some(g.gid.as_raw()),
-                _ => return Err(unknown(format!("group `{n}` is not a group on this system"))),
+                _ => {
+                    return Err(unknown(format!(
+                        "group `{n}` is not a group on this system"
+                    )))
+                }
             },
         };
         Ok(atomic::Ownership { uid, gid })
@@ -258,7 +260,9 @@ pub fn credentials_in(parsed: &ProfileFile<'_>) -> BTreeMap<String, Credentials>
 /// `aws_security_token`); `None` without both key id and secret.
 pub fn credentials_from_keys(keys: &BTreeMap<String, String>) -> Option<Credentials> {
     let akid = keys.get("aws_access_key_id").filter(|v| !v.is_empty())?;
-    let secret = keys.get("aws_secret_access_key").filter(|v| !v.is_empty())?;
+    let secret = keys
+        .get("aws_secret_access_key")
+        .filter(|v| !v.is_empty())?;
     let token = keys
         .get("aws_session_token")
         .or_else(|| keys.get("aws_security_token"))
@@ -296,8 +300,9 @@ pub fn update_for(profile: &str, c: &Credentials) -> ProfileUpdate {
             ),
             (
                 EXPIRATION_KEY.into(),
-                c.expiration
-                    .map_or(KeyUpdate::Remove, |e: OffsetDateTime| KeyUpdate::Set(format_utc(e))),
+                c.expiration.map_or(KeyUpdate::Remove, |e: OffsetDateTime| {
+                    KeyUpdate::Set(format_utc(e))
+                }),
             ),
         ],
     }
@@ -351,9 +356,14 @@ mod tests {
         let path = dir.path().join("credentials");
         for bad in [&b"[a]\nkey : value\n"[..], b"[a]\nk = \xff\n", b"[a]\n\0\n"] {
             std::fs::write(&path, bad).unwrap();
-            let err = file(&path).write(&[("dev".into(), creds("A"))]).unwrap_err();
+            let err = file(&path)
+                .write(&[("dev".into(), creds("A"))])
+                .unwrap_err();
             assert!(matches!(err, StoreError::Unparseable { .. }), "{err}");
-            assert!(err.to_string().contains(&format!("{}:2:", path.display())), "{err}");
+            assert!(
+                err.to_string().contains(&format!("{}:2:", path.display())),
+                "{err}"
+            );
             assert_eq!(std::fs::read(&path).unwrap(), bad);
         }
     }

@@ -4,9 +4,12 @@ use crate::util::{show, Sandbox};
 use std::fs;
 
 fn creds_config(sb: &Sandbox, profiles: &[(&str, &str)]) -> std::path::PathBuf {
-    let mut text = String::from("[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"aws/credentials\"\n");
+    let mut text =
+        String::from("[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"aws/credentials\"\n");
     for (name, script) in profiles {
-        text.push_str(&format!("[profile.{name}]\ncredential_process = \"{script}\"\n"));
+        text.push_str(&format!(
+            "[profile.{name}]\ncredential_process = \"{script}\"\n"
+        ));
     }
     sb.config(&text)
 }
@@ -20,7 +23,11 @@ fn check_prints_what_would_be_managed_and_exits_0() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("valid"), "{}", show(&o));
     assert!(out.contains("aws/credentials (mode 0600)"), "{}", show(&o));
-    assert!(out.contains("[dev] credential_process: /bin/true"), "{}", show(&o));
+    assert!(
+        out.contains("[dev] credential_process: /bin/true"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -55,7 +62,11 @@ fn config_is_found_through_env_and_search_path() {
     // ~/.config/awscredd/config.toml
     let dir = sb.file(".config/awscredd");
     fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("config.toml"), "[profile.p]\ncredential_process = \"x\"\n").unwrap();
+    fs::write(
+        dir.join("config.toml"),
+        "[profile.p]\ncredential_process = \"x\"\n",
+    )
+    .unwrap();
     let o = sb.command().arg("check").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     // AWSCREDD_CONFIG wins.
@@ -67,7 +78,11 @@ fn config_is_found_through_env_and_search_path() {
         .env("AWSCREDD_CONFIG", &other)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&o.stdout).contains("[q]"), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("[q]"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -75,7 +90,10 @@ fn once_writes_profiles_and_keeps_every_other_byte() {
     let sb = Sandbox::new();
     let a = sb.process_script("a.sh", "ASIAAAAA", Some(3600));
     let b = sb.process_script("b.sh", "ASIABBBB", None);
-    creds_config(&sb, &[("a", a.to_str().unwrap()), ("b", b.to_str().unwrap())]);
+    creds_config(
+        &sb,
+        &[("a", a.to_str().unwrap()), ("b", b.to_str().unwrap())],
+    );
     fs::create_dir_all(sb.file("aws")).unwrap();
     let original = "; managed by hand\r\n[other]\r\naws_access_key_id = KEEP\r\naws_secret_access_key = KEEP\r\n\r\n[a]\r\nregion = eu-west-1 # mine\r\naws_access_key_id = OLD\r\n";
     fs::write(sb.file("aws/credentials"), original).unwrap();
@@ -90,7 +108,10 @@ fn once_writes_profiles_and_keeps_every_other_byte() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(sb.file("aws/credentials")).unwrap().permissions().mode();
+        let mode = fs::metadata(sb.file("aws/credentials"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let state: serde_json::Value =
@@ -118,9 +139,16 @@ fn once_refreshes_only_what_is_due_unless_forced() {
     let short = sb.process_script("short.sh", "ASIASHORT", Some(300));
     creds_config(
         &sb,
-        &[("hour", &format!("sh {}", script.display())), ("short", short.to_str().unwrap())],
+        &[
+            ("hour", &format!("sh {}", script.display())),
+            ("short", short.to_str().unwrap()),
+        ],
     );
-    let runs = || fs::read_to_string(&counter).map(|s| s.lines().count()).unwrap_or(0);
+    let runs = || {
+        fs::read_to_string(&counter)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
     assert_eq!(sb.run(&["once"]).status.code(), Some(0));
     assert_eq!(runs(), 1);
     // Valid for an hour: not due, the script is not run again.
@@ -131,14 +159,26 @@ fn once_refreshes_only_what_is_due_unless_forced() {
     let o = sb.run(&["once", "--force", "--profile", "hour"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(runs(), 2);
-    assert!(!String::from_utf8_lossy(&o.stderr).contains("profile=short"), "{}", show(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("profile=short"),
+        "{}",
+        show(&o)
+    );
     // A 5-minute credential refreshed just now is due only at half its lifetime...
     let o = sb.run(&["once"]);
-    assert!(!String::from_utf8_lossy(&o.stderr).contains("profile=short"), "{}", show(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("profile=short"),
+        "{}",
+        show(&o)
+    );
     // ...but without a recorded refresh, less than refresh_before (15 min) left makes it due.
     fs::remove_file(sb.file("state/state.json")).unwrap();
     let o = sb.run(&["once"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("profile=short"), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("profile=short"),
+        "{}",
+        show(&o)
+    );
     // An unknown profile is a usage error.
     let o = sb.run(&["once", "--profile", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
@@ -150,7 +190,11 @@ fn one_failing_profile_exits_1_and_the_others_are_written() {
     let sb = Sandbox::new();
     let good = sb.process_script("good.sh", "ASIAGOOD", Some(3600));
     let bad = sb.file("bad.sh");
-    fs::write(&bad, "#!/bin/sh\necho 'corp-sso: token expired' >&2\nexit 3\n").unwrap();
+    fs::write(
+        &bad,
+        "#!/bin/sh\necho 'corp-sso: token expired' >&2\nexit 3\n",
+    )
+    .unwrap();
     let garbage = sb.file("garbage.sh");
     fs::write(&garbage, "#!/bin/sh\necho 'SECRETISH not json'\n").unwrap();
     creds_config(
@@ -164,14 +208,28 @@ fn one_failing_profile_exits_1_and_the_others_are_written() {
     let o = sb.run(&["once"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("status 3") && err.contains("corp-sso: token expired"), "{}", show(&o));
+    assert!(
+        err.contains("status 3") && err.contains("corp-sso: token expired"),
+        "{}",
+        show(&o)
+    );
     assert!(err.contains("not credential_process JSON"), "{}", show(&o));
-    assert!(!err.contains("SECRETISH"), "output of a process must not be logged: {}", show(&o));
+    assert!(
+        !err.contains("SECRETISH"),
+        "output of a process must not be logged: {}",
+        show(&o)
+    );
     let text = fs::read_to_string(sb.file("aws/credentials")).unwrap();
-    assert!(text.contains("ASIAGOOD") && !text.contains("[bad]"), "{text}");
+    assert!(
+        text.contains("ASIAGOOD") && !text.contains("[bad]"),
+        "{text}"
+    );
     let state: serde_json::Value =
         serde_json::from_slice(&fs::read(sb.file("state/state.json")).unwrap()).unwrap();
-    assert!(state["profiles"]["bad"]["last_error"].as_str().unwrap().contains("status 3"));
+    assert!(state["profiles"]["bad"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("status 3"));
 }
 
 #[test]
@@ -191,7 +249,11 @@ fn an_unparseable_file_is_never_written_and_the_error_names_file_and_line() {
         assert_eq!(o.status.code(), Some(1), "{}", show(&o));
         let want = format!("{}:", sb.file("aws/credentials").display());
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(&want) && err.contains("left untouched"), "{}", show(&o));
+        assert!(
+            err.contains(&want) && err.contains("left untouched"),
+            "{}",
+            show(&o)
+        );
         assert_eq!(fs::read(sb.file("aws/credentials")).unwrap(), bad);
     }
 }
@@ -202,11 +264,22 @@ fn no_secret_reaches_the_logs() {
     let script = sb.process_script("s.sh", "ASIASECRETKEYID99", Some(3600));
     creds_config(&sb, &[("p", script.to_str().unwrap())]);
     for format in ["text", "json"] {
-        let o = sb.run(&["once", "--force", "--log-level", "trace", "--log-format", format]);
+        let o = sb.run(&[
+            "once",
+            "--force",
+            "--log-level",
+            "trace",
+            "--log-format",
+            format,
+        ]);
         assert_eq!(o.status.code(), Some(0), "{}", show(&o));
         let logs = String::from_utf8_lossy(&o.stderr);
         assert!(logs.contains("refreshed"), "{logs}");
-        for secret in ["secret-ASIASECRETKEYID99", "token-ASIASECRETKEYID99", "ASIASECRETKEYID99"] {
+        for secret in [
+            "secret-ASIASECRETKEYID99",
+            "token-ASIASECRETKEYID99",
+            "ASIASECRETKEYID99",
+        ] {
             assert!(!logs.contains(secret), "{secret} in logs:\n{logs}");
         }
         if format == "json" {
@@ -235,14 +308,19 @@ fn missing_folders_are_created_and_symlinks_kept() {
     ));
     let o = sb.run(&["once"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert!(fs::read_to_string(sb.file("deep/er/creds")).unwrap().contains("ASIALINK"));
+    assert!(fs::read_to_string(sb.file("deep/er/creds"))
+        .unwrap()
+        .contains("ASIALINK"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let meta = fs::symlink_metadata(sb.file("aws/credentials")).unwrap();
         assert!(meta.file_type().is_symlink());
         let real = fs::read_to_string(sb.file("real/creds")).unwrap();
-        assert!(real.starts_with("[x]\nk = v\n") && real.contains("ASIALINK"), "{real}");
+        assert!(
+            real.starts_with("[x]\nk = v\n") && real.contains("ASIALINK"),
+            "{real}"
+        );
         let mode = fs::metadata(sb.file("deep")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
@@ -256,10 +334,18 @@ fn unmanaged_source_profile_missing_fails_at_run_time_and_check_warns() {
     );
     let o = sb.run(&["check"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("warning: profile `batch`"), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("warning: profile `batch`"),
+        "{}",
+        show(&o)
+    );
     let o = sb.run(&["once"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("longterm"), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("longterm"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -267,11 +353,19 @@ fn check_warns_about_profiles_shadowed_in_aws_config() {
     let sb = Sandbox::new();
     creds_config(&sb, &[("dev", "/bin/true")]);
     fs::create_dir_all(sb.file(".aws")).unwrap();
-    fs::write(sb.file(".aws/config"), "[profile dev]\nsso_session = corp\nregion = us-east-1\n").unwrap();
+    fs::write(
+        sb.file(".aws/config"),
+        "[profile dev]\nsso_session = corp\nregion = us-east-1\n",
+    )
+    .unwrap();
     let o = sb.run(&["check"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("profile `dev`") && err.contains("sso_session"), "{}", show(&o));
+    assert!(
+        err.contains("profile `dev`") && err.contains("sso_session"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[cfg(unix)]
@@ -310,7 +404,11 @@ fn owner_group_and_mode_are_applied_when_root() {
     ));
     let o = sb.run(&["once", "--force"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-user-xyz"), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no-such-user-xyz"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[cfg(unix)]

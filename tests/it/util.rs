@@ -42,9 +42,9 @@ impl Sandbox {
     /// with key id `akid` expiring in `expires_in_secs` seconds (no Expiration if `None`).
     pub fn process_script(&self, name: &str, akid: &str, expires_in_secs: Option<i64>) -> PathBuf {
         let exp = match expires_in_secs {
-            Some(s) => format!(
-                r#", "Expiration": "$(date -u -d '{s} seconds' +%Y-%m-%dT%H:%M:%SZ)""#
-            ),
+            Some(s) => {
+                format!(r#", "Expiration": "$(date -u -d '{s} seconds' +%Y-%m-%dT%H:%M:%SZ)""#)
+            }
             None => String::new(),
         };
         let script = format!(
