@@ -262,6 +262,16 @@ fn main() {
     });
     check_file(&path, &creds[ITERATIONS - 1]);
 
+    // d. The floor no rewrite can go under on this file system: writing the same number of
+    //    bytes to a new file in the folder and renaming it over another, nothing else.
+    let floor_target = dir.path().join("floor");
+    let floor_tmp = dir.path().join("floor.tmp");
+    let bytes = std::fs::read(&path).expect("read the benchmark file");
+    let floor = time_each(&creds, |_| {
+        std::fs::write(&floor_tmp, black_box(&bytes)).expect("write");
+        std::fs::rename(&floor_tmp, &floor_target).expect("rename");
+    });
+
     let python = run_python(&python_copy, ITERATIONS);
 
     println!();
@@ -269,6 +279,7 @@ fn main() {
     row("rust edit (in memory: parse + rewrite)", edit);
     row("rust write, no fsync", write);
     row("rust write, fsync (file + folder)", write_fsync);
+    row("floor: write same bytes + rename, no fsync", floor);
     match &python {
         Ok(p) => {
             row("python configparser, no fsync", p.no_fsync);
@@ -286,6 +297,10 @@ fn main() {
         println!("ratio python/rust, fsync:    {:.1}x", ratios.1);
         ratios
     });
+    println!(
+        "awscredd's own cost above the floor, no fsync: {:.1} µs",
+        us(write.saturating_sub(floor))
+    );
     println!(
         "target < 1 ms per rewrite without fsync: {}",
         yes_no(write < Duration::from_millis(1))

@@ -7,7 +7,8 @@
 //! SDKs' parser and botocore's `configparser` read the same way (`key = value`, lowercase keys,
 //! no inline comments).
 
-use super::{FileKind, LineKind, ProfileFile, SectionName};
+use super::{LineKind, ProfileFile};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// What to do with one key of a managed profile.
@@ -108,22 +109,25 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
     let lines = file.lines();
     let eol = file.preferred_terminator();
     // Per original line: replaced content (None = keep), deleted, and lines to insert after.
-    let mut replace: Vec<Option<String>> = vec![None; lines.len()];
-    let mut delete = vec![false; lines.len()];
-    let mut insert_after: Vec<Vec<String>> = vec![Vec::new(); lines.len()];
+    // Changes by line index, sparse: a file has thousands of lines and an edit touches a few.
+    let mut replace: BTreeMap<usize, String> = BTreeMap::new();
+    let mut delete: BTreeSet<usize> = BTreeSet::new();
+    let mut insert_after: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut append: Vec<String> = Vec::new();
 
-    let sections: Vec<(String, usize, usize)> = file
+    let sections: Vec<(&str, usize, usize)> = file
         .sections()
         .into_iter()
-        .filter_map(|(h, e)| match file.section_name(h, FileKind::Credentials) {
-            SectionName::Profile { name, .. } => Some((name, h, e)),
+        .filter_map(|(h, e)| match &lines[h].kind {
+            LineKind::Section { raw_name } => {
+                super::credentials_profile_name(raw_name).map(|n| (n, h, e))
+            }
             _ => None,
         })
         .collect();
 
     for u in updates {
-        let found: Vec<&(String, usize, usize)> = sections
+        let found: Vec<&(&str, usize, usize)> = sections
             .iter()
             .filter(|(n, _, _)| *n == u.profile)
             .collect();
@@ -173,12 +177,14 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
                     };
                     for (n, (i, conts)) in occurrences.iter().enumerate() {
                         match (n, value) {
-                            (0, Some(v)) => replace[*i] = Some(format!("{key} = {v}")),
-                            _ => delete[*i] = true,
+                            (0, Some(v)) => {
+                                replace.insert(*i, format!("{key} = {v}"));
+                            }
+                            _ => {
+                                delete.insert(*i);
+                            }
                         }
-                        for &c in conts {
-                            delete[c] = true;
-                        }
+                        delete.extend(conts.iter().copied());
                     }
                     if occurrences.is_empty() {
                         if let KeyUpdate::Set(v) = update {
@@ -186,7 +192,12 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
                         }
                     }
                 }
-                insert_after[last_content].extend(new_lines);
+                if !new_lines.is_empty() {
+                    insert_after
+                        .entry(last_content)
+                        .or_default()
+                        .extend(new_lines);
+                }
             }
             many => {
                 return Err(EditError::DuplicateSection {
@@ -198,24 +209,35 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
     }
 
     let mut out = String::with_capacity(text.len() + 256 * updates.len());
-    for (i, line) in lines.iter().enumerate() {
-        if !delete[i] {
-            match &replace[i] {
-                Some(new) => {
-                    out.push_str(new);
-                    out.push_str(line.terminator(text));
-                }
-                None => out.push_str(&text[line.start..line.end]),
+    // Unchanged lines are copied in runs: `copied` is where the current run starts.
+    let touched: BTreeSet<usize> = delete
+        .iter()
+        .chain(replace.keys())
+        .chain(insert_after.keys())
+        .copied()
+        .collect();
+    let mut copied = 0;
+    for i in touched {
+        let line = &lines[i];
+        if delete.contains(&i) || replace.contains_key(&i) {
+            out.push_str(&text[copied..line.start]);
+            if let (false, Some(new)) = (delete.contains(&i), replace.get(&i)) {
+                out.push_str(new);
+                out.push_str(line.terminator(text));
             }
+            copied = line.end;
         }
-        if !insert_after[i].is_empty() {
+        if let Some(new_lines) = insert_after.get(&i) {
+            out.push_str(&text[copied..line.end.max(copied)]);
+            copied = line.end;
             end_line(&mut out, eol);
-            for new in &insert_after[i] {
+            for new in new_lines {
                 out.push_str(new);
                 out.push_str(eol);
             }
         }
     }
+    out.push_str(&text[copied..]);
     if !append.is_empty() {
         if !out.is_empty() {
             end_line(&mut out, eol);
@@ -383,7 +405,8 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
-    use crate::profile_file::Normalized;
+    use crate::profile_file::{classify_section, credentials_profile_name};
+    use crate::profile_file::{FileKind, Normalized, SectionName};
     use proptest::prelude::*;
 
     fn line() -> impl Strategy<Value = String> {
@@ -477,6 +500,15 @@ mod props {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn fast_section_names_agree_with_the_classifier(raw in "[ \t]{0,2}(profile)?[ \ta-z!/@]{0,6}") {
+            let slow = match classify_section(&raw, FileKind::Credentials) {
+                SectionName::Profile { name, .. } => Some(name),
+                _ => None,
+            };
+            prop_assert_eq!(credentials_profile_name(&raw).map(str::to_string), slow);
+        }
 
         #[test]
         fn edits_keep_everything_else(
