@@ -251,7 +251,9 @@ impl<'a> ProfileFile<'a> {
         let mut props: Vec<(String, String)> = Vec::new();
         for line in &self.lines[header + 1..end] {
             match &line.kind {
-                LineKind::Property { key, value } => props.push((key.to_string(), value.to_string())),
+                LineKind::Property { key, value } => {
+                    props.push((key.to_string(), value.to_string()))
+                }
                 LineKind::Continuation { text } => {
                     if let Some((_, v)) = props.last_mut() {
                         v.push('\n');
@@ -403,7 +405,10 @@ fn prepare_line(line: &str, comments_need_whitespace: bool) -> &str {
     let mut from = 0;
     // `#` and `;` are ASCII, so a byte search finds exactly the comment characters.
     while let Some(i) = memchr::memchr2(b'#', b';', &bytes[from..]).map(|i| from + i) {
-        let after_whitespace = line[..i].chars().next_back().is_some_and(char::is_whitespace);
+        let after_whitespace = line[..i]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_whitespace);
         if after_whitespace || !comments_need_whitespace {
             cut = i;
             break;
