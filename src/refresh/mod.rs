@@ -13,6 +13,8 @@ pub mod due;
 
 use crate::config::{Config, Profile, Source};
 use crate::credentials::{format_utc, Credentials};
+use crate::sources::sso::session::LoginMode;
+use crate::sources::sso::SsoSources;
 use crate::sources::{process, static_keys, FetchResult, SourceError};
 use crate::state::{self, StateFile};
 use crate::store::CredentialsFile;
@@ -46,6 +48,22 @@ pub trait Fetcher: Send + Sync {
 pub struct Sources {
     /// Where `credential_process` runs: the config file's folder.
     pub working_dir: PathBuf,
+    /// The SSO sessions, or why there are none (no home folder for the token cache).
+    pub sso: Result<SsoSources, SourceError>,
+}
+
+impl Sources {
+    pub fn new(cfg: &Config, login: LoginMode) -> Self {
+        let working_dir = cfg
+            .path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Sources {
+            working_dir,
+            sso: SsoSources::new(cfg, login, &crate::paths::process_env),
+        }
+    }
 }
 
 impl Fetcher for Sources {
@@ -60,6 +78,14 @@ impl Fetcher for Sources {
                     process::fetch(&profile.name, command, &self.working_dir, process::TIMEOUT)
                         .await
                 }
+                Source::Sso {
+                    session,
+                    account_id,
+                    role_name,
+                } => match &self.sso {
+                    Ok(sso) => sso.role_credentials(session, account_id, role_name).await,
+                    Err(e) => Err(e.clone()),
+                },
                 other => Err(SourceError::failed(format!(
                     "{} profiles are not supported by this build of awscredd yet",
                     other.kind()
@@ -76,6 +102,8 @@ pub struct PassOptions {
     pub force: bool,
     /// Only these profiles and the profiles they chain from (empty: all).
     pub only: Vec<String>,
+    /// Never start an SSO sign-in: profiles that need one fail at once.
+    pub no_login: bool,
 }
 
 /// What happened to one profile in a pass.
@@ -148,12 +176,14 @@ pub fn selection(cfg: &Config, only: &[String]) -> Result<BTreeSet<String>, Unkn
 
 /// Runs one pass with the real sources.
 pub async fn run_pass(cfg: &Config, opts: &PassOptions) -> Result<PassReport, UnknownProfiles> {
-    let working_dir = cfg
-        .path
-        .parent()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_else(|| PathBuf::from("."));
-    let fetcher = Arc::new(Sources { working_dir });
+    let login = if opts.no_login {
+        LoginMode::Never
+    } else {
+        LoginMode::Unattended {
+            login_command: cfg.daemon.login_command.clone(),
+        }
+    };
+    let fetcher = Arc::new(Sources::new(cfg, login));
     run_pass_with(cfg, opts, fetcher, OffsetDateTime::now_utc()).await
 }
 

@@ -6,6 +6,7 @@
 //!   credentials file the AWS SDKs read.
 
 pub mod process;
+pub mod sso;
 pub mod static_keys;
 
 use crate::credentials::Credentials;

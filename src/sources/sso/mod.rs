@@ -1,0 +1,102 @@
+//! IAM Identity Center (SSO): role credentials for `sso_session` profiles.
+//!
+//! - [`cache`]: the token cache shared with AWS CLI v2 and the SDKs.
+//! - [`oidc`]: the SSO OIDC and portal APIs through the AWS SDK crates.
+//! - [`session`]: one session's access token: cached, renewed, or signed in.
+
+pub mod cache;
+pub mod oidc;
+pub mod session;
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::paths::Env;
+use crate::sources::SourceError;
+use cache::TokenCache;
+use oidc::{endpoint_override, ApiError, Oidc, Portal};
+use session::{LoginMode, SessionTokens};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The SSO sessions of a config, ready to hand out role credentials.
+pub struct SsoSources {
+    sessions: BTreeMap<String, (Arc<SessionTokens>, Portal)>,
+}
+
+impl SsoSources {
+    /// Clients for every `[sso_session]` of `cfg`. Without a home folder there is no token
+    /// cache, and SSO profiles fail with that reason.
+    pub fn new(cfg: &Config, mode: LoginMode, env: Env<'_>) -> Result<Self, SourceError> {
+        let cache = TokenCache::default_location(env).ok_or_else(|| {
+            SourceError::failed("cannot find the SSO token cache: HOME is not set")
+        })?;
+        let sessions = cfg
+            .sso_sessions
+            .values()
+            .map(|s| {
+                let oidc = Oidc::new(
+                    &s.region,
+                    endpoint_override("AWS_ENDPOINT_URL_SSO_OIDC", s.endpoint_url.as_deref(), env),
+                );
+                let portal = Portal::new(
+                    &s.region,
+                    endpoint_override("AWS_ENDPOINT_URL_SSO", s.endpoint_url.as_deref(), env),
+                );
+                let tokens = SessionTokens::new(s.clone(), cache.clone(), oidc, mode.clone());
+                (s.name.clone(), (Arc::new(tokens), portal))
+            })
+            .collect();
+        Ok(SsoSources { sessions })
+    }
+
+    /// The token keeper of a session (for `login`).
+    pub fn session(&self, name: &str) -> Option<&Arc<SessionTokens>> {
+        self.sessions.get(name).map(|(t, _)| t)
+    }
+
+    /// Role credentials for `account_id`/`role_name` through `session`. A token the portal
+    /// refuses is renewed once; if the renewed one is refused too, a human must sign in.
+    pub async fn role_credentials(
+        &self,
+        session: &str,
+        account_id: &str,
+        role_name: &str,
+    ) -> Result<Credentials, SourceError> {
+        let (tokens, portal) = self.sessions.get(session).ok_or_else(|| {
+            SourceError::failed(format!("SSO session `{session}` is not configured"))
+        })?;
+        let mut token = tokens.access_token(None).await?;
+        for attempt in 0..3 {
+            match portal.role_credentials(&token, account_id, role_name).await {
+                Ok(c) => return Ok(c),
+                Err(ApiError::Unauthorized) if attempt == 0 => {
+                    tracing::info!(
+                        sso_session = session,
+                        "the SSO portal refused the access token; renewing it"
+                    );
+                    token = tokens.access_token(Some(&token)).await?;
+                }
+                Err(ApiError::Unauthorized) if attempt == 1 => {
+                    tracing::warn!(
+                        sso_session = session,
+                        "the SSO portal refused the renewed token; a new sign-in is needed"
+                    );
+                    token = tokens.sign_in_again(&token).await?;
+                }
+                Err(ApiError::Transient(m)) => {
+                    return Err(SourceError::transient(format!(
+                        "role {role_name} in account {account_id}: {m}"
+                    )))
+                }
+                Err(e) => {
+                    return Err(SourceError::failed(format!(
+                        "role {role_name} in account {account_id} via SSO session `{session}`: {e}"
+                    )))
+                }
+            }
+        }
+        Err(SourceError::failed(format!(
+            "role {role_name} in account {account_id}: the SSO portal refused every token"
+        )))
+    }
+}

@@ -1,0 +1,446 @@
+//! One SSO session: a usable access token, renewed with the refresh token before it expires,
+//! and a device authorization when (and only when) a human is needed.
+//!
+//! Across every awscredd process on the machine, refreshing and signing in for a session
+//! happen under that session's lock, with the cache re-read once the lock is held: at most one
+//! device authorization and one refresh-token grant per session are in flight, and a process
+//! that waited uses the token the other one stored. Within a process, the same is done by an
+//! async mutex, so a hundred profiles of one session cost one token lookup.
+
+use super::cache::{CachedToken, Registration, TokenCache};
+use super::oidc::{ApiError, DeviceAuthorization, Oidc, TokenResponse};
+use crate::config::SsoSession;
+use crate::credentials::Secret;
+use crate::sources::{ErrorKind, SourceError};
+use crate::store::lock::{self, FileLock};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Renew the access token when less than this is left: earlier than botocore (15 min) and the
+/// Rust SDK (5 min), so awscredd refreshes first and the others find a fresh token instead of
+/// racing it with the same rotating refresh token.
+pub const REFRESH_WINDOW: time::Duration = time::Duration::minutes(20);
+/// A registration closer than this to its expiry is renewed before a sign-in (as CLI v2 does).
+const REGISTRATION_WINDOW: time::Duration = time::Duration::minutes(15);
+/// RFC 8628: add this to the polling interval on `slow_down`.
+const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// Whether, and how, a human may be asked to sign in.
+#[derive(Clone, Debug)]
+pub enum LoginMode {
+    /// Never: fail with a message naming `awscredd login` (`once --no-login`).
+    Never,
+    /// Nobody at the keyboard (`once`, `run`): log the URL and code, run `login_command`.
+    Unattended { login_command: Option<Vec<String>> },
+    /// A human at the keyboard (`login`): print the URL and code, open a browser if allowed.
+    Interactive { open_browser: bool },
+}
+
+/// The token keeper of one SSO session.
+pub struct SessionTokens {
+    pub session: SsoSession,
+    cache: TokenCache,
+    oidc: Oidc,
+    mode: LoginMode,
+    /// The last token this process saw, and the in-process serialization of lookups.
+    memo: tokio::sync::Mutex<Option<CachedToken>>,
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn is_fresh(t: &CachedToken, stale: Option<&Secret>) -> bool {
+    t.expires_at - now() > REFRESH_WINDOW && Some(&t.access_token) != stale
+}
+
+fn is_valid(t: &CachedToken, stale: Option<&Secret>) -> bool {
+    t.expires_at - now() > time::Duration::seconds(60) && Some(&t.access_token) != stale
+}
+
+impl SessionTokens {
+    pub fn new(session: SsoSession, cache: TokenCache, oidc: Oidc, mode: LoginMode) -> Self {
+        SessionTokens {
+            session,
+            cache,
+            oidc,
+            mode,
+            memo: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.session.name
+    }
+
+    async fn load(&self) -> Option<CachedToken> {
+        let cache = self.cache.clone();
+        let name = self.session.name.clone();
+        tokio::task::spawn_blocking(move || cache.load(&name))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn store(&self, t: &CachedToken) -> Result<(), SourceError> {
+        let cache = self.cache.clone();
+        let name = self.session.name.clone();
+        let t = t.clone();
+        let path = cache.token_path(&name);
+        tokio::task::spawn_blocking(move || cache.store(&name, &t))
+            .await
+            .map_err(|e| SourceError::failed(e.to_string()))?
+            .map_err(|e| {
+                SourceError::failed(format!(
+                    "cannot write the SSO token cache `{}`: {e}",
+                    path.display()
+                ))
+            })
+    }
+
+    async fn lock(&self) -> Result<FileLock, SourceError> {
+        let path = self.cache.lock_path(self.name());
+        let what = format!("the SSO token of session `{}`", self.name());
+        let dir = self.cache.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::store::atomic::create_dirs(&dir)?;
+            lock::lock_exclusive(&path, &what)
+        })
+        .await
+        .map_err(|e| SourceError::failed(e.to_string()))?
+        .map_err(|e| {
+            SourceError::failed(format!(
+                "cannot lock the SSO token cache in `{}`: {e}",
+                self.cache.dir.display()
+            ))
+        })
+    }
+
+    /// A usable access token. `stale` is a token the portal just refused: it is not used again.
+    pub async fn access_token(&self, stale: Option<&Secret>) -> Result<Secret, SourceError> {
+        let mut memo = self.memo.lock().await;
+        if let Some(t) = memo.as_ref().filter(|t| is_fresh(t, stale)) {
+            return Ok(t.access_token.clone());
+        }
+        if let Some(t) = self.load().await.filter(|t| is_fresh(t, stale)) {
+            let token = t.access_token.clone();
+            *memo = Some(t);
+            return Ok(token);
+        }
+        // Renewal or sign-in: one process at a time, and the cache re-read under the lock,
+        // since the process we waited for may have stored a fresh token.
+        let _lock = self.lock().await?;
+        let t = self.renew(stale).await?;
+        let token = t.access_token.clone();
+        *memo = Some(t);
+        Ok(token)
+    }
+
+    /// Signs in again after the portal refused `stale` even once renewed (unless another
+    /// process has stored a different, valid token meanwhile).
+    pub async fn sign_in_again(&self, stale: &Secret) -> Result<Secret, SourceError> {
+        let mut memo = self.memo.lock().await;
+        let _lock = self.lock().await?;
+        let t = match self.load().await.filter(|t| is_fresh(t, Some(stale))) {
+            Some(t) => t,
+            None => self.sign_in(Some(stale)).await?,
+        };
+        let token = t.access_token.clone();
+        *memo = Some(t);
+        Ok(token)
+    }
+
+    /// Under the lock: use, refresh, or sign in.
+    async fn renew(&self, stale: Option<&Secret>) -> Result<CachedToken, SourceError> {
+        let mut cached = self.load().await;
+        if let Some(t) = cached.as_ref().filter(|t| is_fresh(t, stale)) {
+            tracing::debug!(
+                sso_session = self.name(),
+                "another process renewed the SSO token"
+            );
+            return Ok(t.clone());
+        }
+        // Refresh tokens rotate: if the grant fails, another tool (which does not take our
+        // lock) may have rotated it; re-read the cache and try once more with what it holds.
+        let mut tried: Vec<Secret> = Vec::new();
+        while let Some(t) = cached.clone() {
+            let Some((reg, refresh)) = t.refreshable(now()) else {
+                break;
+            };
+            if tried.contains(refresh) {
+                break;
+            }
+            tried.push(refresh.clone());
+            tracing::info!(
+                sso_session = self.name(),
+                "renewing the SSO access token with the refresh token"
+            );
+            match self.oidc.refresh(&reg, refresh).await {
+                Ok(resp) => {
+                    let new = self.token_from(resp, &reg, t.refresh_token.clone());
+                    self.store(&new).await?;
+                    tracing::info!(
+                        sso_session = self.name(),
+                        expires_at = %crate::credentials::format_utc(new.expires_at),
+                        "SSO access token renewed"
+                    );
+                    return Ok(new);
+                }
+                Err(ApiError::Transient(m)) => {
+                    if is_valid(&t, stale) {
+                        tracing::warn!(
+                            sso_session = self.name(),
+                            "cannot renew the SSO token yet, using the current one: {m}"
+                        );
+                        return Ok(t);
+                    }
+                    return Err(SourceError::transient(m));
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        sso_session = self.name(),
+                        "the refresh token was refused: {e}"
+                    );
+                    cached = self.load().await;
+                    if let Some(other) = cached
+                        .as_ref()
+                        .filter(|n| is_valid(n, stale) && n.access_token != t.access_token)
+                    {
+                        return Ok(other.clone());
+                    }
+                }
+            }
+        }
+        // Valid but not renewable (no refresh token): use it while it lasts.
+        if let Some(t) = cached.filter(|t| is_valid(t, stale)) {
+            return Ok(t);
+        }
+        self.sign_in(stale).await
+    }
+
+    fn token_from(
+        &self,
+        resp: TokenResponse,
+        reg: &Registration,
+        previous_refresh: Option<Secret>,
+    ) -> CachedToken {
+        CachedToken {
+            start_url: Some(self.session.start_url.clone()),
+            region: Some(self.session.region.clone()),
+            access_token: resp.access_token,
+            expires_at: resp.expires_at,
+            client_id: Some(reg.client_id.clone()),
+            client_secret: Some(reg.client_secret.clone()),
+            registration_expires_at: Some(reg.expires_at),
+            // If the service returned no new refresh token, the old one stays valid.
+            refresh_token: resp.refresh_token.or(previous_refresh),
+        }
+    }
+
+    /// A registration valid for a while: from the token cache, the CLI's registration cache,
+    /// or a new RegisterClient.
+    async fn registration(
+        &self,
+        cached: Option<&CachedToken>,
+    ) -> Result<Registration, SourceError> {
+        let good = |r: &Registration| r.expires_at - now() > REGISTRATION_WINDOW;
+        if let Some(t) = cached {
+            if let (Some(id), Some(secret), Some(exp)) =
+                (&t.client_id, &t.client_secret, t.registration_expires_at)
+            {
+                let r = Registration {
+                    client_id: id.clone(),
+                    client_secret: secret.clone(),
+                    expires_at: exp,
+                };
+                if good(&r) {
+                    return Ok(r);
+                }
+            }
+        }
+        let s = &self.session;
+        let path =
+            self.cache
+                .registration_path(&s.name, &s.start_url, &s.region, &s.registration_scopes);
+        if let Some(r) = self.cache.load_registration(&path).filter(good) {
+            return Ok(r);
+        }
+        tracing::info!(sso_session = self.name(), "registering an SSO OIDC client");
+        let reg = self
+            .oidc
+            .register(&format!("awscredd-{}", s.name), &s.registration_scopes)
+            .await
+            .map_err(|e| api_error(self.name(), e))?;
+        let grants = [
+            super::oidc::DEVICE_GRANT.to_string(),
+            super::oidc::REFRESH_GRANT.to_string(),
+        ];
+        if let Err(e) = self
+            .cache
+            .store_registration(&path, &reg, &s.registration_scopes, &grants)
+        {
+            tracing::warn!(path = %path.display(), "cannot cache the client registration: {e}");
+        }
+        Ok(reg)
+    }
+
+    /// Device authorization, under the lock. Also ends when a valid token appears in the cache
+    /// (`aws sso login` in another terminal).
+    async fn sign_in(&self, stale: Option<&Secret>) -> Result<CachedToken, SourceError> {
+        let name = self.name().to_string();
+        if let LoginMode::Never = self.mode {
+            return Err(SourceError {
+                kind: ErrorKind::NeedsLogin,
+                message: format!(
+                    "SSO session `{name}` has no usable token: run `awscredd login --sso-session {name}`"
+                ),
+            });
+        }
+        let before = self.load().await;
+        let reg = self.registration(before.as_ref()).await?;
+        let da = self
+            .oidc
+            .start_device_authorization(&reg, &self.session.start_url)
+            .await
+            .map_err(|e| api_error(&name, e))?;
+        self.prompt(&da);
+        let deadline = tokio::time::Instant::now() + da.expires_in;
+        let mut interval = da.interval;
+        loop {
+            match self.oidc.poll_device_token(&reg, &da.device_code).await {
+                Ok(resp) => {
+                    let t = self.token_from(resp, &reg, None);
+                    self.store(&t).await?;
+                    tracing::info!(sso_session = %name, "signed in");
+                    return Ok(t);
+                }
+                Err(ApiError::Pending) => {}
+                Err(ApiError::SlowDown) => interval += SLOW_DOWN_STEP,
+                Err(ApiError::Transient(m)) => {
+                    tracing::warn!(sso_session = %name, "polling for the sign-in failed, will retry: {m}");
+                }
+                Err(ApiError::Expired) => {
+                    return Err(SourceError::failed(format!(
+                        "the sign-in code for SSO session `{name}` expired before it was approved"
+                    )))
+                }
+                Err(ApiError::Denied) => {
+                    return Err(SourceError::failed(format!(
+                        "the sign-in for SSO session `{name}` was denied"
+                    )))
+                }
+                Err(e) => return Err(api_error(&name, e)),
+            }
+            if let Some(t) = self.load().await {
+                let changed = before
+                    .as_ref()
+                    .is_none_or(|b| b.access_token != t.access_token);
+                if changed && is_valid(&t, stale) {
+                    tracing::info!(sso_session = %name, "a token signed in elsewhere appeared in the cache");
+                    return Ok(t);
+                }
+            }
+            if tokio::time::Instant::now() + interval > deadline {
+                return Err(SourceError::failed(format!(
+                    "the sign-in code for SSO session `{name}` expired before it was approved"
+                )));
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// Tells a human what to open and which code to enter.
+    fn prompt(&self, da: &DeviceAuthorization) {
+        let name = self.name();
+        let complete = da
+            .verification_uri_complete
+            .clone()
+            .unwrap_or_else(|| da.verification_uri.clone());
+        match &self.mode {
+            LoginMode::Never => {}
+            LoginMode::Unattended { login_command } => {
+                tracing::warn!(
+                    sso_session = name,
+                    verification_uri = %da.verification_uri,
+                    verification_uri_complete = %complete,
+                    user_code = %da.user_code,
+                    "SSO sign-in needed: open {} and enter the code {}",
+                    da.verification_uri,
+                    da.user_code
+                );
+                if let Some(cmd) = login_command {
+                    run_login_command(cmd, name, da, &complete);
+                }
+            }
+            LoginMode::Interactive { open_browser } => {
+                println!(
+                    "To sign in to SSO session `{name}`, open\n\n    {}\n\nand enter the code\n\n    {}\n\n(or open {complete} directly). Waiting for approval...",
+                    da.verification_uri, da.user_code
+                );
+                if *open_browser && has_display() {
+                    if let Err(e) = open::that_detached(&complete) {
+                        tracing::debug!("cannot open a browser: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a browser could be shown: always on Windows and macOS, with a display elsewhere.
+fn has_display() -> bool {
+    cfg!(windows)
+        || cfg!(target_os = "macos")
+        || std::env::var_os("DISPLAY").is_some()
+        || std::env::var_os("WAYLAND_DISPLAY").is_some()
+}
+
+/// Starts `login_command` with the sign-in in its environment; neither waited for nor killed.
+/// Its output and exit status are logged when it ends while awscredd still runs.
+fn run_login_command(cmd: &[String], session: &str, da: &DeviceAuthorization, complete: &str) {
+    let mut c = tokio::process::Command::new(&cmd[0]);
+    c.args(&cmd[1..])
+        .env("AWSCREDD_VERIFICATION_URI", &da.verification_uri)
+        .env("AWSCREDD_VERIFICATION_URI_COMPLETE", complete)
+        .env("AWSCREDD_USER_CODE", &da.user_code)
+        .env("AWSCREDD_SSO_SESSION", session)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    match c.spawn() {
+        Err(e) => tracing::error!(
+            sso_session = session,
+            "cannot start login_command `{}`: {e}",
+            cmd[0]
+        ),
+        Ok(child) => {
+            let session = session.to_string();
+            let program = cmd[0].clone();
+            tokio::spawn(async move {
+                match child.wait_with_output().await {
+                    Ok(out) => {
+                        for line in String::from_utf8_lossy(&out.stdout)
+                            .lines()
+                            .chain(String::from_utf8_lossy(&out.stderr).lines())
+                            .filter(|l| !l.trim().is_empty())
+                        {
+                            tracing::info!(sso_session = %session, "login_command: {line}");
+                        }
+                        tracing::info!(sso_session = %session, status = %out.status, "login_command `{program}` ended");
+                    }
+                    Err(e) => {
+                        tracing::warn!(sso_session = %session, "login_command `{program}`: {e}")
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// An API failure as a source error for a session.
+fn api_error(session: &str, e: ApiError) -> SourceError {
+    match e {
+        ApiError::Transient(m) => SourceError::transient(format!("SSO session `{session}`: {m}")),
+        e => SourceError::failed(format!("SSO session `{session}`: {e}")),
+    }
+}
