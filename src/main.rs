@@ -1,7 +1,7 @@
 //! The `awscredd` binary: parses arguments, sets up logging, runs a command, and turns its
 //! outcome into the process exit status.
 
-use awscredd::commands::{self, exit, once::OnceArgs};
+use awscredd::commands::{self, exit, login::LoginArgs, once::OnceArgs};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +47,15 @@ enum Command {
         #[arg(long)]
         no_login: bool,
     },
+    /// Sign in to SSO sessions interactively (device authorization).
+    Login {
+        /// Only this SSO session (default: each session with no usable token).
+        #[arg(long, value_name = "NAME")]
+        sso_session: Option<String>,
+        /// Print the URL and code but do not open a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Validate the config and print what would be done.
     Check,
 }
@@ -67,6 +76,16 @@ fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("awscredd: cannot start the async runtime: {e}");
+            exit::FAILED
+        })
 }
 
 fn main() -> ExitCode {
@@ -94,22 +113,28 @@ fn main() -> ExitCode {
             force,
             no_login,
         } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("awscredd: cannot start the async runtime: {e}");
-                    return ExitCode::from(exit::FAILED);
-                }
-            };
             let args = OnceArgs {
                 profiles,
                 force,
                 no_login,
             };
-            runtime.block_on(commands::once::exec(config, &args))
+            match runtime() {
+                Ok(rt) => rt.block_on(commands::once::exec(config, &args)),
+                Err(code) => code,
+            }
+        }
+        Command::Login {
+            sso_session,
+            no_browser,
+        } => {
+            let args = LoginArgs {
+                sso_session,
+                no_browser,
+            };
+            match runtime() {
+                Ok(rt) => rt.block_on(commands::login::exec(config, &args)),
+                Err(code) => code,
+            }
         }
     };
     ExitCode::from(code)

@@ -2,6 +2,7 @@
 //! decided here and turned into process exit codes by `main`.
 
 pub mod check;
+pub mod login;
 pub mod once;
 
 /// Exit statuses shared by the commands (SPEC.md).

@@ -3,7 +3,11 @@
 
 mod util;
 
+#[path = "../fake_aws/mod.rs"]
+mod fake_aws;
+
 mod cli;
 mod concurrency;
 mod crash;
 mod interop;
+mod login;

@@ -136,6 +136,11 @@ impl SessionTokens {
         Ok(token)
     }
 
+    /// What the cache holds for this session now (for status and `login`).
+    pub async fn status(&self) -> Option<CachedToken> {
+        self.load().await
+    }
+
     /// Signs in again after the portal refused `stale` even once renewed (unless another
     /// process has stored a different, valid token meanwhile).
     pub async fn sign_in_again(&self, stale: &Secret) -> Result<Secret, SourceError> {
