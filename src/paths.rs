@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 /// Looks up an environment variable.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type Env<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 /// The process environment, ignoring empty values.
 pub fn process_env(name: &str) -> Option<String> {

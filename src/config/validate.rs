@@ -15,8 +15,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
-/// Role chaining caps a session at one hour, and STS refuses longer requests.
-pub const ROLE_CHAINING_MAX_SECONDS: u32 = 3600;
+use crate::sources::sts::ROLE_CHAINING_MAX_SECONDS;
 
 struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,

@@ -15,7 +15,7 @@ use crate::config::{Config, Profile, Source};
 use crate::credentials::{format_utc, Credentials};
 use crate::sources::sso::session::LoginMode;
 use crate::sources::sso::SsoSources;
-use crate::sources::{process, static_keys, FetchResult, SourceError};
+use crate::sources::{process, static_keys, sts, FetchResult, SourceError};
 use crate::state::{self, StateFile};
 use crate::store::CredentialsFile;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +46,7 @@ pub trait Fetcher: Send + Sync {
 
 /// The real sources.
 pub struct Sources {
+    pub cfg: Config,
     /// Where `credential_process` runs: the config file's folder.
     pub working_dir: PathBuf,
     /// The SSO sessions, or why there are none (no home folder for the token cache).
@@ -60,6 +61,7 @@ impl Sources {
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| PathBuf::from("."));
         Sources {
+            cfg: cfg.clone(),
             working_dir,
             sso: SsoSources::new(cfg, login, &crate::paths::process_env),
         }
@@ -70,9 +72,15 @@ impl Fetcher for Sources {
     fn fetch<'a>(
         &'a self,
         profile: &'a Profile,
-        _source_credentials: Option<Credentials>,
+        source_credentials: Option<Credentials>,
     ) -> BoxFuture<'a, FetchResult> {
         Box::pin(async move {
+            let env = &crate::paths::process_env;
+            let source = || {
+                source_credentials
+                    .clone()
+                    .ok_or_else(|| SourceError::failed("no credentials from the source profile"))
+            };
             match &profile.source {
                 Source::Process { command } => {
                     process::fetch(&profile.name, command, &self.working_dir, process::TIMEOUT)
@@ -86,10 +94,13 @@ impl Fetcher for Sources {
                     Ok(sso) => sso.role_credentials(session, account_id, role_name).await,
                     Err(e) => Err(e.clone()),
                 },
-                other => Err(SourceError::failed(format!(
-                    "{} profiles are not supported by this build of awscredd yet",
-                    other.kind()
-                ))),
+                Source::AssumeRole { .. } => {
+                    sts::assume_role(&self.cfg, profile, &source()?, env).await
+                }
+                Source::SessionToken { .. } => {
+                    sts::session_token(&self.cfg, profile, &source()?, env).await
+                }
+                Source::WebIdentity { .. } => sts::web_identity(&self.cfg, profile, env).await,
             }
         })
     }

@@ -2,12 +2,15 @@
 //! or a [`SourceError`] that says what the caller should do about it.
 //!
 //! - [`process`]: `credential_process` commands (Version 1 JSON).
+//! - [`sso`]: IAM Identity Center role credentials.
+//! - [`sts`]: AssumeRole, GetSessionToken, AssumeRoleWithWebIdentity.
 //! - [`static_keys`]: long-term keys of an unmanaged `source_profile`, read from the
 //!   credentials file the AWS SDKs read.
 
 pub mod process;
 pub mod sso;
 pub mod static_keys;
+pub mod sts;
 
 use crate::credentials::Credentials;
 use std::fmt;

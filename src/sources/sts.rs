@@ -1,0 +1,375 @@
+//! STS sources: AssumeRole (from any source profile), GetSessionToken (from long-term keys,
+//! optionally with MFA) and AssumeRoleWithWebIdentity (from a token file, re-read on every
+//! refresh), through the AWS SDK crate.
+//!
+//! Requests are signed with the source profile's credentials only: the STS client never uses
+//! the default credential chain, which could pick up the very file awscredd writes. Region:
+//! the profile's `region`, else `AWS_REGION`/`AWS_DEFAULT_REGION`, else the `sso_region` at the
+//! root of its chain, else `us-east-1`; the SDK then uses the regional STS endpoint. Endpoint
+//! overrides: `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, then the profile's `endpoint_url`.
+
+use super::sso::oidc::endpoint_override;
+use super::{ErrorKind, SourceError};
+use crate::config::{Config, Mfa, Profile, Source};
+use crate::credentials::{Credentials, Secret};
+use crate::paths::Env;
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::timeout::TimeoutConfig;
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::path::Path;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// AWS caps a role session reached by role chaining at one hour and refuses longer requests.
+pub const ROLE_CHAINING_MAX_SECONDS: u32 = 3600;
+/// How long `mfa_command` may run.
+const MFA_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The region for a profile's STS calls.
+pub fn region_for(cfg: &Config, profile: &Profile, env: Env<'_>) -> String {
+    if let Some(r) = &profile.region {
+        return r.clone();
+    }
+    if let Some(r) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        return r;
+    }
+    // The sso_region at the root of the chain.
+    let mut cur = Some(profile);
+    for _ in 0..=cfg.profiles.len() {
+        let Some(p) = cur else { break };
+        if let Source::Sso { session, .. } = &p.source {
+            if let Some(s) = cfg.sso_sessions.get(session) {
+                return s.region.clone();
+            }
+        }
+        cur = p.source.source_profile().and_then(|s| cfg.profiles.get(s));
+    }
+    "us-east-1".to_string()
+}
+
+/// Whether credentials from `source` are a role session, so that AssumeRole from them is role
+/// chaining (capped at one hour).
+pub fn is_role_session(cfg: &Config, source: &str) -> bool {
+    cfg.profiles.get(source).is_some_and(|p| {
+        matches!(
+            p.source,
+            Source::Sso { .. } | Source::AssumeRole { .. } | Source::WebIdentity { .. }
+        )
+    })
+}
+
+fn client(
+    region: &str,
+    endpoint: Option<String>,
+    creds: Option<&Credentials>,
+) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(region.to_string()))
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        );
+    if let Some(c) = creds {
+        b = b.credentials_provider(aws_sdk_sts::config::Credentials::new(
+            c.access_key_id.clone(),
+            c.secret_access_key.expose().to_string(),
+            c.session_token.as_ref().map(|t| t.expose().to_string()),
+            c.expiration.map(std::time::SystemTime::from),
+            "awscredd",
+        ));
+    }
+    if let Some(e) = endpoint {
+        b = b.endpoint_url(e);
+    }
+    aws_sdk_sts::Client::from_conf(b.build())
+}
+
+/// Classifies an STS error: throttling, 5xx and network failures are transient; the rest say
+/// what is wrong, with the AWS error code and message.
+fn classify<E>(what: &str, e: SdkError<E, HttpResponse>) -> SourceError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match &e {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code().unwrap_or("").to_string();
+            let message = ctx.err().message().unwrap_or("").to_string();
+            let hint = match code.as_str() {
+                "AccessDenied" | "AccessDeniedException" => "access denied",
+                "ExpiredToken" | "ExpiredTokenException" => "the source credentials have expired",
+                "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "UnrecognizedClientException" => "the source credentials are not valid",
+                "MalformedPolicyDocument"
+                | "MalformedPolicyDocumentException"
+                | "ValidationError" => "the request was malformed",
+                "RegionDisabledException" => "STS is not activated in this region",
+                "InvalidIdentityToken" | "IDPRejectedClaim" => "the web identity token was refused",
+                _ => "",
+            };
+            let code_shown = if code.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                code.clone()
+            };
+            let text = format!(
+                "{what}: {}{code_shown}{}{message}",
+                if hint.is_empty() {
+                    String::new()
+                } else {
+                    format!("{hint} (")
+                },
+                if hint.is_empty() {
+                    if message.is_empty() {
+                        ""
+                    } else {
+                        ": "
+                    }
+                } else if message.is_empty() {
+                    ")"
+                } else {
+                    "): "
+                }
+            );
+            let transient = status >= 500
+                || status == 429
+                || matches!(
+                    code.as_str(),
+                    "Throttling"
+                        | "ThrottlingException"
+                        | "RequestLimitExceeded"
+                        | "TooManyRequestsException"
+                        | "ServiceUnavailable"
+                        | "InternalFailure"
+                        | "IDPCommunicationError"
+                );
+            if transient {
+                SourceError::transient(text)
+            } else {
+                SourceError::failed(text)
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            SourceError::transient(format!("{what}: {}", DisplayErrorContext(&e)))
+        }
+        _ => SourceError::failed(format!("{what}: {}", DisplayErrorContext(&e))),
+    }
+}
+
+fn from_sts(
+    c: Option<&aws_sdk_sts::types::Credentials>,
+    what: &str,
+) -> Result<Credentials, SourceError> {
+    let c =
+        c.ok_or_else(|| SourceError::failed(format!("{what}: the answer had no Credentials")))?;
+    let expiration = OffsetDateTime::from_unix_timestamp(c.expiration().secs())
+        .map_err(|_| SourceError::failed(format!("{what}: the answer had a bad Expiration")))?;
+    Ok(Credentials {
+        access_key_id: c.access_key_id().to_string(),
+        secret_access_key: Secret::new(c.secret_access_key()),
+        session_token: Some(Secret::new(c.session_token())),
+        expiration: Some(expiration),
+    })
+}
+
+/// Runs `mfa_command` and returns the code it printed (six digits).
+async fn mfa_code(mfa: &Mfa) -> Result<String, SourceError> {
+    let fail = |m: String| SourceError::failed(format!("mfa_command `{}`: {m}", mfa.command[0]));
+    let mut cmd = tokio::process::Command::new(&mfa.command[0]);
+    cmd.args(&mfa.command[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start it: {e}")))?;
+    let out = tokio::time::timeout(MFA_COMMAND_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            fail(format!(
+                "did not finish within {}s",
+                MFA_COMMAND_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(format!("exited with {}", out.status)));
+    }
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
+        Ok(code)
+    } else {
+        Err(fail("it did not print a six-digit code".into()))
+    }
+}
+
+/// STS AssumeRole for `profile` with `source` credentials.
+pub async fn assume_role(
+    cfg: &Config,
+    profile: &Profile,
+    source: &Credentials,
+    env: Env<'_>,
+) -> Result<Credentials, SourceError> {
+    let Source::AssumeRole {
+        source_profile,
+        role_arn,
+        role_session_name,
+        duration_seconds,
+        external_id,
+        mfa,
+    } = &profile.source
+    else {
+        return Err(SourceError::failed("not an assume_role profile"));
+    };
+    let what = format!("AssumeRole {role_arn}");
+    let chained = is_role_session(cfg, source_profile);
+    let mut duration = *duration_seconds;
+    if chained && duration.is_some_and(|d| d > ROLE_CHAINING_MAX_SECONDS) {
+        tracing::debug!(
+            profile = %profile.name,
+            "`{source_profile}` gives role credentials, so this is role chaining, which AWS caps at one hour: asking for 3600 seconds, not {}",
+            duration.unwrap_or_default()
+        );
+        duration = Some(ROLE_CHAINING_MAX_SECONDS);
+    }
+    let sts = client(
+        &region_for(cfg, profile, env),
+        endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
+        Some(source),
+    );
+    let code = match mfa {
+        Some(m) => Some(mfa_code(m).await?),
+        None => None,
+    };
+    let send = |duration: Option<u32>| {
+        let mut req = sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(role_session_name)
+            .set_duration_seconds(duration.map(|d| d as i32))
+            .set_external_id(external_id.clone());
+        if let (Some(m), Some(c)) = (mfa, &code) {
+            req = req.serial_number(&m.serial).token_code(c);
+        }
+        req.send()
+    };
+    match send(duration).await {
+        Ok(out) => from_sts(out.credentials(), &what),
+        Err(e) => {
+            let err = classify(&what, e);
+            // A source that is a role session without our knowing it (a credential_process,
+            // say): AWS refuses more than an hour; ask again for one hour.
+            if duration.is_some_and(|d| d > ROLE_CHAINING_MAX_SECONDS)
+                && err.message.contains("role chaining")
+            {
+                tracing::warn!(profile = %profile.name, "role chaining caps the session at one hour; asking for 3600 seconds");
+                let out = send(Some(ROLE_CHAINING_MAX_SECONDS))
+                    .await
+                    .map_err(|e| classify(&what, e))?;
+                return from_sts(out.credentials(), &what);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// STS GetSessionToken for `profile` with long-term `source` keys.
+pub async fn session_token(
+    cfg: &Config,
+    profile: &Profile,
+    source: &Credentials,
+    env: Env<'_>,
+) -> Result<Credentials, SourceError> {
+    let Source::SessionToken {
+        duration_seconds,
+        mfa,
+        ..
+    } = &profile.source
+    else {
+        return Err(SourceError::failed("not a get_session_token profile"));
+    };
+    if source.session_token.is_some() {
+        return Err(SourceError::failed(
+            "GetSessionToken needs long-term IAM user keys, but the source profile holds temporary credentials (it has a session token)",
+        ));
+    }
+    let sts = client(
+        &region_for(cfg, profile, env),
+        endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
+        Some(source),
+    );
+    let mut req = sts
+        .get_session_token()
+        .set_duration_seconds(duration_seconds.map(|d| d as i32));
+    if let Some(m) = mfa {
+        let code = mfa_code(m).await?;
+        req = req.serial_number(&m.serial).token_code(code);
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| classify("GetSessionToken", e))?;
+    from_sts(out.credentials(), "GetSessionToken")
+}
+
+/// STS AssumeRoleWithWebIdentity; the token file is read anew on every call.
+pub async fn web_identity(
+    cfg: &Config,
+    profile: &Profile,
+    env: Env<'_>,
+) -> Result<Credentials, SourceError> {
+    let Source::WebIdentity {
+        role_arn,
+        token_file,
+        role_session_name,
+        duration_seconds,
+    } = &profile.source
+    else {
+        return Err(SourceError::failed("not a web_identity profile"));
+    };
+    let token = read_token_file(token_file).await?;
+    let sts = client(
+        &region_for(cfg, profile, env),
+        endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
+        None,
+    );
+    let what = format!("AssumeRoleWithWebIdentity {role_arn}");
+    let out = sts
+        .assume_role_with_web_identity()
+        .role_arn(role_arn)
+        .role_session_name(role_session_name)
+        .web_identity_token(token.expose())
+        .set_duration_seconds(duration_seconds.map(|d| d as i32))
+        .send()
+        .await
+        .map_err(|e| classify(&what, e))?;
+    from_sts(out.credentials(), &what)
+}
+
+async fn read_token_file(path: &Path) -> Result<Secret, SourceError> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| SourceError {
+            kind: ErrorKind::Transient,
+            message: format!(
+                "cannot read web_identity_token_file `{}`: {e}",
+                path.display()
+            ),
+        })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(SourceError::transient(format!(
+            "web_identity_token_file `{}` is empty",
+            path.display()
+        )));
+    }
+    Ok(Secret::new(token))
+}
