@@ -11,3 +11,5 @@ mod concurrency;
 mod crash;
 mod interop;
 mod login;
+mod sso;
+mod sso_interop;

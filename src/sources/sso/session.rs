@@ -42,7 +42,9 @@ pub struct SessionTokens {
     cache: TokenCache,
     oidc: Oidc,
     mode: LoginMode,
-    /// The last token this process saw, and the in-process serialization of lookups.
+    /// The last token this process renewed or signed in (usable while valid, even inside the
+    /// refresh window: renewing it again for every profile would only rotate the refresh token
+    /// needlessly), or fresh from the cache; and the in-process serialization of lookups.
     memo: tokio::sync::Mutex<Option<CachedToken>>,
 }
 
@@ -119,18 +121,19 @@ impl SessionTokens {
     /// A usable access token. `stale` is a token the portal just refused: it is not used again.
     pub async fn access_token(&self, stale: Option<&Secret>) -> Result<Secret, SourceError> {
         let mut memo = self.memo.lock().await;
-        if let Some(t) = memo.as_ref().filter(|t| is_fresh(t, stale)) {
+        if let Some(t) = memo.as_ref().filter(|t| is_valid(t, stale)) {
             return Ok(t.access_token.clone());
         }
-        if let Some(t) = self.load().await.filter(|t| is_fresh(t, stale)) {
+        let seen = self.load().await;
+        if let Some(t) = seen.clone().filter(|t| is_fresh(t, stale)) {
             let token = t.access_token.clone();
             *memo = Some(t);
             return Ok(token);
         }
         // Renewal or sign-in: one process at a time, and the cache re-read under the lock,
-        // since the process we waited for may have stored a fresh token.
+        // since the process we waited for may have stored a new token.
         let _lock = self.lock().await?;
-        let t = self.renew(stale).await?;
+        let t = self.renew(stale, seen.as_ref()).await?;
         let token = t.access_token.clone();
         *memo = Some(t);
         Ok(token)
@@ -148,17 +151,28 @@ impl SessionTokens {
         let _lock = self.lock().await?;
         let t = match self.load().await.filter(|t| is_fresh(t, Some(stale))) {
             Some(t) => t,
-            None => self.sign_in(Some(stale)).await?,
+            None => self.sign_in(Some(stale), None).await?,
         };
         let token = t.access_token.clone();
         *memo = Some(t);
         Ok(token)
     }
 
-    /// Under the lock: use, refresh, or sign in.
-    async fn renew(&self, stale: Option<&Secret>) -> Result<CachedToken, SourceError> {
+    /// Under the lock: use, refresh, or sign in. `seen` is what the cache held before the lock
+    /// was taken: a different, valid token now means another process just renewed it.
+    async fn renew(
+        &self,
+        stale: Option<&Secret>,
+        seen: Option<&CachedToken>,
+    ) -> Result<CachedToken, SourceError> {
         let mut cached = self.load().await;
-        if let Some(t) = cached.as_ref().filter(|t| is_fresh(t, stale)) {
+        let renewed_elsewhere = |t: &CachedToken| {
+            seen.is_none_or(|s| s.access_token != t.access_token) && is_valid(t, stale)
+        };
+        if let Some(t) = cached
+            .as_ref()
+            .filter(|t| is_fresh(t, stale) || renewed_elsewhere(t))
+        {
             tracing::debug!(
                 sso_session = self.name(),
                 "another process renewed the SSO token"
@@ -168,6 +182,7 @@ impl SessionTokens {
         // Refresh tokens rotate: if the grant fails, another tool (which does not take our
         // lock) may have rotated it; re-read the cache and try once more with what it holds.
         let mut tried: Vec<Secret> = Vec::new();
+        let mut refused_client: Option<String> = None;
         while let Some(t) = cached.clone() {
             let Some((reg, refresh)) = t.refreshable(now()) else {
                 break;
@@ -202,6 +217,9 @@ impl SessionTokens {
                     return Err(SourceError::transient(m));
                 }
                 Err(e) => {
+                    if e == ApiError::InvalidClient {
+                        refused_client = Some(reg.client_id.clone());
+                    }
                     tracing::warn!(
                         sso_session = self.name(),
                         "the refresh token was refused: {e}"
@@ -220,7 +238,7 @@ impl SessionTokens {
         if let Some(t) = cached.filter(|t| is_valid(t, stale)) {
             return Ok(t);
         }
-        self.sign_in(stale).await
+        self.sign_in(stale, refused_client.as_deref()).await
     }
 
     fn token_from(
@@ -242,14 +260,24 @@ impl SessionTokens {
         }
     }
 
-    /// A registration valid for a while: from the token cache, the CLI's registration cache,
-    /// or a new RegisterClient.
+    /// A registration valid for a while: from the token cache (if made for this session's
+    /// region and start URL), the CLI's registration cache, or a new RegisterClient. `refused`
+    /// is a client id the service just rejected: it is never reused.
     async fn registration(
         &self,
         cached: Option<&CachedToken>,
+        refused: Option<&str>,
     ) -> Result<Registration, SourceError> {
-        let good = |r: &Registration| r.expires_at - now() > REGISTRATION_WINDOW;
-        if let Some(t) = cached {
+        let good = |r: &Registration| {
+            r.expires_at - now() > REGISTRATION_WINDOW && Some(r.client_id.as_str()) != refused
+        };
+        let same_session = |t: &&CachedToken| {
+            t.region.as_deref().is_none_or(|r| r == self.session.region)
+                && t.start_url
+                    .as_deref()
+                    .is_none_or(|u| u == self.session.start_url)
+        };
+        if let Some(t) = cached.filter(same_session) {
             if let (Some(id), Some(secret), Some(exp)) =
                 (&t.client_id, &t.client_secret, t.registration_expires_at)
             {
@@ -291,7 +319,11 @@ impl SessionTokens {
 
     /// Device authorization, under the lock. Also ends when a valid token appears in the cache
     /// (`aws sso login` in another terminal).
-    async fn sign_in(&self, stale: Option<&Secret>) -> Result<CachedToken, SourceError> {
+    async fn sign_in(
+        &self,
+        stale: Option<&Secret>,
+        refused: Option<&str>,
+    ) -> Result<CachedToken, SourceError> {
         let name = self.name().to_string();
         if let LoginMode::Never = self.mode {
             return Err(SourceError {
@@ -302,20 +334,52 @@ impl SessionTokens {
             });
         }
         let before = self.load().await;
-        let reg = self.registration(before.as_ref()).await?;
-        let da = self
+        let mut refused = refused.map(str::to_string);
+        // A registration the service rejects (deleted, or made for another region) is replaced
+        // by a new one, once.
+        for _ in 0..2 {
+            let reg = self
+                .registration(before.as_ref(), refused.as_deref())
+                .await?;
+            match self.device_flow(&reg, stale, before.as_ref()).await {
+                Err(Refused::Client) => {
+                    tracing::warn!(sso_session = %name, "the client registration was refused; registering a new one");
+                    refused = Some(reg.client_id.clone());
+                }
+                Err(Refused::Other(e)) => return Err(e),
+                Ok(t) => return Ok(t),
+            }
+        }
+        Err(SourceError::failed(format!(
+            "SSO session `{name}`: the service refused a new client registration too"
+        )))
+    }
+
+    /// One device authorization with `reg`, polled to the end.
+    async fn device_flow(
+        &self,
+        reg: &Registration,
+        stale: Option<&Secret>,
+        before: Option<&CachedToken>,
+    ) -> Result<CachedToken, Refused> {
+        let name = self.name().to_string();
+        let da = match self
             .oidc
-            .start_device_authorization(&reg, &self.session.start_url)
+            .start_device_authorization(reg, &self.session.start_url)
             .await
-            .map_err(|e| api_error(&name, e))?;
+        {
+            Ok(da) => da,
+            Err(ApiError::InvalidClient) => return Err(Refused::Client),
+            Err(e) => return Err(Refused::Other(api_error(&name, e))),
+        };
         self.prompt(&da);
         let deadline = tokio::time::Instant::now() + da.expires_in;
         let mut interval = da.interval;
         loop {
-            match self.oidc.poll_device_token(&reg, &da.device_code).await {
+            match self.oidc.poll_device_token(reg, &da.device_code).await {
                 Ok(resp) => {
-                    let t = self.token_from(resp, &reg, None);
-                    self.store(&t).await?;
+                    let t = self.token_from(resp, reg, None);
+                    self.store(&t).await.map_err(Refused::Other)?;
                     tracing::info!(sso_session = %name, "signed in");
                     return Ok(t);
                 }
@@ -325,30 +389,29 @@ impl SessionTokens {
                     tracing::warn!(sso_session = %name, "polling for the sign-in failed, will retry: {m}");
                 }
                 Err(ApiError::Expired) => {
-                    return Err(SourceError::failed(format!(
+                    return Err(Refused::Other(SourceError::failed(format!(
                         "the sign-in code for SSO session `{name}` expired before it was approved"
-                    )))
+                    ))))
                 }
                 Err(ApiError::Denied) => {
-                    return Err(SourceError::failed(format!(
+                    return Err(Refused::Other(SourceError::failed(format!(
                         "the sign-in for SSO session `{name}` was denied"
-                    )))
+                    ))))
                 }
-                Err(e) => return Err(api_error(&name, e)),
+                Err(ApiError::InvalidClient) => return Err(Refused::Client),
+                Err(e) => return Err(Refused::Other(api_error(&name, e))),
             }
             if let Some(t) = self.load().await {
-                let changed = before
-                    .as_ref()
-                    .is_none_or(|b| b.access_token != t.access_token);
+                let changed = before.is_none_or(|b| b.access_token != t.access_token);
                 if changed && is_valid(&t, stale) {
                     tracing::info!(sso_session = %name, "a token signed in elsewhere appeared in the cache");
                     return Ok(t);
                 }
             }
             if tokio::time::Instant::now() + interval > deadline {
-                return Err(SourceError::failed(format!(
+                return Err(Refused::Other(SourceError::failed(format!(
                     "the sign-in code for SSO session `{name}` expired before it was approved"
-                )));
+                ))));
             }
             tokio::time::sleep(interval).await;
         }
@@ -440,6 +503,13 @@ fn run_login_command(cmd: &[String], session: &str, da: &DeviceAuthorization, co
             });
         }
     }
+}
+
+/// Why a device flow ended without a token.
+enum Refused {
+    /// The client registration was rejected: register anew.
+    Client,
+    Other(SourceError),
 }
 
 /// An API failure as a source error for a session.
