@@ -87,22 +87,30 @@ fn is_writable_value(v: &str) -> bool {
     true
 }
 
+/// Checks that an update can be written: a valid profile name and values every parser reads
+/// back unchanged. [`rewrite`] refuses what this refuses; the refresh pass checks each profile
+/// on its own first, so one bad value fails only its profile, not the whole file.
+pub fn check_update(u: &ProfileUpdate) -> Result<(), EditError> {
+    if u.profile.is_empty() || !super::is_identifier(&u.profile) {
+        return Err(EditError::InvalidProfileName(u.profile.clone()));
+    }
+    for (key, update) in &u.keys {
+        if let KeyUpdate::Set(v) | KeyUpdate::SetIfPresent(v) = update {
+            if !is_writable_value(v) {
+                return Err(EditError::UnwritableValue {
+                    profile: u.profile.clone(),
+                    key: key.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies `updates` to the credentials file `file` and returns the new text.
 pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<String, EditError> {
     for u in updates {
-        if u.profile.is_empty() || !super::is_identifier(&u.profile) {
-            return Err(EditError::InvalidProfileName(u.profile.clone()));
-        }
-        for (key, update) in &u.keys {
-            if let KeyUpdate::Set(v) | KeyUpdate::SetIfPresent(v) = update {
-                if !is_writable_value(v) {
-                    return Err(EditError::UnwritableValue {
-                        profile: u.profile.clone(),
-                        key: key.clone(),
-                    });
-                }
-            }
-        }
+        check_update(u)?;
     }
 
     let text = file.text();

@@ -13,6 +13,7 @@ pub mod due;
 
 use crate::config::{Config, Profile, Source};
 use crate::credentials::{format_utc, Credentials};
+use crate::profile_file::edit;
 use crate::sources::sso::session::LoginMode;
 use crate::sources::sso::SsoSources;
 use crate::sources::{process, static_keys, sts, FetchResult, SourceError};
@@ -320,9 +321,8 @@ pub async fn run_pass_with(
                 .map(|(file, profiles)| {
                     let names = profiles.iter().map(|(n, _)| n.clone()).collect();
                     let res = file.write(&profiles).map_err(|e| e.to_string());
-                    match &res {
-                        Ok(changed) => tracing::debug!(path = %file.path.display(), changed, "wrote credentials file"),
-                        Err(e) => tracing::error!("{e}"),
+                    if let Ok(changed) = &res {
+                        tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
                     }
                     (names, res)
                 })
@@ -448,6 +448,10 @@ impl Resolver {
             .acquire()
             .await
             .map_err(|e| SourceError::failed(e.to_string()))?;
-        self.fetcher.fetch(profile, source_credentials).await
+        let credentials = self.fetcher.fetch(profile, source_credentials).await?;
+        // A value no file could hold fails this profile alone, not the files it shares.
+        edit::check_update(&crate::store::update_for(name, &credentials))
+            .map_err(|e| SourceError::failed(e.to_string()))?;
+        Ok(credentials)
     }
 }

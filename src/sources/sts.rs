@@ -97,6 +97,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match &e {
+        SdkError::ServiceError(ctx) if ctx.raw().status().is_success() => {
+            SourceError::transient(format!(
+                "{what}: STS sent an answer awscredd cannot read (HTTP {}, not the expected XML)",
+                ctx.raw().status().as_u16()
+            ))
+        }
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
             let code = ctx.err().code().unwrap_or("").to_string();
@@ -168,9 +174,25 @@ fn from_sts(
     what: &str,
 ) -> Result<Credentials, SourceError> {
     let c =
-        c.ok_or_else(|| SourceError::failed(format!("{what}: the answer had no Credentials")))?;
+        c.ok_or_else(|| SourceError::transient(format!("{what}: the answer had no Credentials")))?;
+    for (field, v) in [
+        ("AccessKeyId", c.access_key_id()),
+        ("SecretAccessKey", c.secret_access_key()),
+        ("SessionToken", c.session_token()),
+    ] {
+        if v.trim().is_empty() {
+            return Err(SourceError::transient(format!(
+                "{what}: STS answered without {field} (a malformed answer)"
+            )));
+        }
+    }
     let expiration = OffsetDateTime::from_unix_timestamp(c.expiration().secs())
         .map_err(|_| SourceError::failed(format!("{what}: the answer had a bad Expiration")))?;
+    if expiration <= OffsetDateTime::now_utc() {
+        return Err(SourceError::transient(format!(
+            "{what}: STS answered with no Expiration, or one in the past (a malformed answer)"
+        )));
+    }
     Ok(Credentials {
         access_key_id: c.access_key_id().to_string(),
         secret_access_key: Secret::new(c.secret_access_key()),

@@ -423,3 +423,38 @@ fn nix_is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Regression: a value the writer refuses used to fail the whole file's write, so one bad
+/// source stopped every profile sharing its output file.
+#[test]
+fn an_unwritable_value_fails_only_its_profile() {
+    let sb = Sandbox::new();
+    let good = sb.process_script("good.sh", "ASIAGOOD", Some(3600));
+    let odd = sb.file("odd.sh");
+    fs::write(
+        &odd,
+        "#!/bin/sh\nprintf '{\"Version\":1,\"AccessKeyId\":\"ASIAODD\",\"SecretAccessKey\":\"abc #x\"}'\n",
+    )
+    .unwrap();
+    creds_config(
+        &sb,
+        &[
+            ("good", good.to_str().unwrap()),
+            ("odd", &format!("sh {}", odd.display())),
+        ],
+    );
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let text = fs::read_to_string(sb.file("aws/credentials")).unwrap();
+    assert!(
+        text.contains("ASIAGOOD") && !text.contains("ASIAODD"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("profile=odd") && err.contains("cannot be written safely"),
+        "{}",
+        show(&o)
+    );
+    assert!(!err.contains("abc #x"), "{}", show(&o));
+}

@@ -13,3 +13,4 @@ mod interop;
 mod login;
 mod sso;
 mod sso_interop;
+mod sts;
