@@ -15,6 +15,9 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -118,7 +121,8 @@ struct State {
 pub struct FakeAws {
     pub url: String,
     state: Arc<Mutex<State>>,
-    server: Arc<tiny_http::Server>,
+    addr: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -130,28 +134,32 @@ fn unix_now() -> i64 {
 }
 
 impl FakeAws {
-    /// Starts on a free port of 127.0.0.1.
+    /// Starts on a free port of 127.0.0.1. Every connection gets a thread of its own and is
+    /// kept alive as long as the client wants, as real endpoints do for the SDK's pooled
+    /// connections.
     pub fn start() -> Self {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1"));
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .expect("ip address");
-        let url = format!("http://127.0.0.1:{port}");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local address");
+        let url = format!("http://127.0.0.1:{}", addr.port());
         let state = Arc::new(Mutex::new(State::default()));
-        let (s, st, base) = (server.clone(), state.clone(), url.clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, base, stopping) = (state.clone(), url.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            for request in s.incoming_requests() {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
                 let st = st.clone();
                 let base = base.clone();
-                std::thread::spawn(move || handle(request, &st, &base));
+                std::thread::spawn(move || serve_connection(stream, &st, &base));
             }
         });
         FakeAws {
             url,
             state,
-            server,
+            addr,
+            stop,
             thread: Some(thread),
         }
     }
@@ -236,7 +244,9 @@ impl FakeAws {
 
 impl Drop for FakeAws {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -311,21 +321,110 @@ fn oauth_code(error_type: &str) -> &'static str {
     }
 }
 
-fn handle(mut request: tiny_http::Request, state: &Mutex<State>, base: &str) {
-    let mut body = String::new();
-    let _ = request.as_reader().read_to_string(&mut body);
-    let method = request.method().as_str().to_string();
-    let url = request.url().to_string();
+/// One HTTP/1.1 request as read off the wire.
+struct HttpRequest {
+    method: String,
+    url: String,
+    /// Lower-case name, value.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// Reads requests off one connection and answers each, until the client closes it.
+fn serve_connection(stream: TcpStream, state: &Mutex<State>, base: &str) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let Ok(writer) = stream.try_clone() else {
+        return;
+    };
+    let mut writer = writer;
+    let mut reader = BufReader::new(stream);
+    while let Some(request) = read_request(&mut reader) {
+        let (status, headers, body) = handle(&request, state, base);
+        let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+        for (k, v) in &headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        if writer.write_all(head.as_bytes()).is_err()
+            || writer.write_all(body.as_bytes()).is_err()
+            || writer.flush().is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// Reads one request (request line, headers, a `Content-Length` body); `None` at the end of
+/// the connection or on anything unreadable.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let url = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end_matches(['\r', '\n']);
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(HttpRequest {
+        method,
+        url,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn handle(
+    request: &HttpRequest,
+    state: &Mutex<State>,
+    base: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let body = request.body.clone();
+    let method = request.method.clone();
+    let url = request.url.clone();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let bearer = request
-        .headers()
+        .headers
         .iter()
-        .find(|h| h.field.equiv("x-amz-sso_bearer_token"))
-        .map(|h| h.value.as_str().to_string());
+        .find(|(k, _)| k == "x-amz-sso_bearer_token")
+        .map(|(_, v)| v.clone());
     let req: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
     // STS (awsQuery): every action is a form POSTed to `/`.
     let sts = (method == "POST" && path == "/").then(|| {
-        let mut call = StsCall::parse(&method, &url, request.headers(), &body);
+        let mut call = StsCall::parse(&method, &url, &request.headers, &body);
         call.check_signature(&state.lock().unwrap());
         call
     });
@@ -423,23 +522,17 @@ fn handle(mut request: tiny_http::Request, state: &Mutex<State>, base: &str) {
             issued,
         });
     }
-    let mut response = tiny_http::Response::from_string(answer.body)
-        .with_status_code(answer.status)
-        .with_header(
-            tiny_http::Header::from_bytes("Content-Type", answer.content_type).expect("header"),
-        )
-        .with_header(
-            tiny_http::Header::from_bytes(
-                "x-amzn-RequestId",
-                "00000000-fake-0000-0000-000000000000",
-            )
-            .expect("header"),
-        );
+    let mut headers = vec![
+        ("Content-Type".to_string(), answer.content_type.to_string()),
+        (
+            "x-amzn-RequestId".to_string(),
+            "00000000-fake-0000-0000-000000000000".to_string(),
+        ),
+    ];
     if let Some(t) = answer.error_type {
-        response = response
-            .with_header(tiny_http::Header::from_bytes("x-amzn-ErrorType", t).expect("header"));
+        headers.push(("x-amzn-ErrorType".to_string(), t));
     }
-    let _ = request.respond(response);
+    (answer.status, headers, answer.body)
 }
 
 fn register(s: &mut State, req: &serde_json::Value) -> Answer {
@@ -740,16 +833,8 @@ struct StsCall {
 }
 
 impl StsCall {
-    fn parse(method: &str, url: &str, headers: &[tiny_http::Header], body: &str) -> Self {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_ascii_lowercase(),
-                    h.value.as_str().to_string(),
-                )
-            })
-            .collect();
+    fn parse(method: &str, url: &str, headers: &[(String, String)], body: &str) -> Self {
+        let headers: Vec<(String, String)> = headers.to_vec();
         let params: BTreeMap<String, String> = body
             .split('&')
             .filter(|kv| !kv.is_empty())

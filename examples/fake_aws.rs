@@ -1,0 +1,85 @@
+//! The bundled fake IAM Identity Center (`tests/fake_aws/mod.rs`) as a standalone server on
+//! 127.0.0.1, with a signed-in SSO session already in the token cache. Used by `bench/sso.sh`.
+//!
+//! `cargo run --example fake_aws -- HOME_DIR SESSION_NAME START_URL REGION`
+//!
+//! 1. Starts the fake on a free port of 127.0.0.1 and issues an access token (8 hours), as if
+//!    someone had signed in.
+//! 2. Writes that token to `HOME_DIR/.aws/sso/cache/<sha1(SESSION_NAME)>.json` in the AWS CLI v2
+//!    format, so awscredd (and the AWS CLI v2, botocore, the SDKs) find a usable token.
+//! 3. Prints one line on stdout: `url=<fake url> access_token=<token>`.
+//! 4. Serves until stdin is closed or a line arrives on it, then prints the call counters on
+//!    stderr and exits.
+//!
+//! Never touches anything outside HOME_DIR; no network beyond 127.0.0.1.
+
+#[path = "../tests/fake_aws/mod.rs"]
+mod fake_aws;
+
+use awscredd::credentials::Secret;
+use awscredd::sources::sso::cache::{CachedToken, TokenCache};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use time::{Duration, OffsetDateTime};
+
+const TOKEN_TTL_SECS: i64 = 3600 * 8;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [home, session, start_url, region] = args.as_slice() else {
+        eprintln!("usage: fake_aws HOME_DIR SESSION_NAME START_URL REGION");
+        return ExitCode::from(2);
+    };
+
+    let fake = fake_aws::FakeAws::start();
+    let (client_id, client_secret, access_token, refresh_token) = fake.issue_token(TOKEN_TTL_SECS);
+    let now = OffsetDateTime::now_utc();
+    let cache = TokenCache {
+        dir: PathBuf::from(home).join(".aws").join("sso").join("cache"),
+    };
+    let token = CachedToken {
+        start_url: Some(start_url.clone()),
+        region: Some(region.clone()),
+        access_token: Secret::new(access_token.clone()),
+        // A little less than the fake's own expiry, so the file never outlives the token.
+        expires_at: now + Duration::seconds(TOKEN_TTL_SECS - 60),
+        client_id: Some(client_id),
+        client_secret: Some(Secret::new(client_secret)),
+        registration_expires_at: Some(now + Duration::days(89)),
+        refresh_token: Some(Secret::new(refresh_token)),
+    };
+    if let Err(e) = cache.store(session, &token) {
+        eprintln!(
+            "fake_aws: cannot write {}: {e}",
+            cache.token_path(session).display()
+        );
+        return ExitCode::FAILURE;
+    }
+
+    {
+        let mut out = std::io::stdout().lock();
+        let printed = writeln!(out, "url={} access_token={access_token}", fake.url)
+            .and_then(|()| out.flush());
+        if let Err(e) = printed {
+            eprintln!("fake_aws: cannot write to stdout: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+
+    // Serve (on the fake's own threads) until stdin says stop: a line, EOF or an error.
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+
+    eprintln!(
+        "fake_aws calls: {} RegisterClient, {} StartDeviceAuthorization, \
+         {} CreateToken(device_code), {} CreateToken(refresh_token), {} GetRoleCredentials",
+        fake.calls(fake_aws::REGISTER),
+        fake.calls(fake_aws::DEVICE_AUTH),
+        fake.calls(fake_aws::TOKEN_DEVICE),
+        fake.calls(fake_aws::TOKEN_REFRESH),
+        fake.calls(fake_aws::ROLE_CREDENTIALS),
+    );
+    drop(fake);
+    ExitCode::SUCCESS
+}
