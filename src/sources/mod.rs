@@ -7,6 +7,30 @@
 //! - [`static_keys`]: long-term keys of an unmanaged `source_profile`, read from the
 //!   credentials file the AWS SDKs read.
 
+/// A config builder for one of the AWS SDK clients (`aws_sdk_sso`, `aws_sdk_ssooidc`,
+/// `aws_sdk_sts`) with awscredd's settings: latest behaviour, the region, 3 attempts with
+/// backoff for throttling and 5xx, bounded connect and operation times, and an endpoint
+/// override if any.
+macro_rules! sdk_config {
+    ($sdk:ident, $region:expr, $endpoint:expr) => {{
+        let mut b = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new($region.to_string()))
+            .retry_config($sdk::config::retry::RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(
+                $sdk::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(10))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(30))
+                    .operation_timeout(std::time::Duration::from_secs(90))
+                    .build(),
+            );
+        if let Some(e) = $endpoint {
+            b = b.endpoint_url(e);
+        }
+        b
+    }};
+}
+
 pub mod process;
 pub mod sso;
 pub mod static_keys;

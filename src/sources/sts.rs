@@ -14,8 +14,6 @@ use crate::config::{Config, Mfa, Profile, Source};
 use crate::credentials::{Credentials, Secret};
 use crate::paths::Env;
 use aws_sdk_sts::config::http::HttpResponse;
-use aws_sdk_sts::config::retry::RetryConfig;
-use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use std::path::Path;
 use std::time::Duration;
@@ -64,17 +62,7 @@ fn client(
     endpoint: Option<String>,
     creds: Option<&Credentials>,
 ) -> aws_sdk_sts::Client {
-    let mut b = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new(region.to_string()))
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(90))
-                .build(),
-        );
+    let mut b = sdk_config!(aws_sdk_sts, region, endpoint);
     if let Some(c) = creds {
         b = b.credentials_provider(aws_sdk_sts::config::Credentials::new(
             c.access_key_id.clone(),
@@ -83,9 +71,6 @@ fn client(
             c.expiration.map(std::time::SystemTime::from),
             "awscredd",
         ));
-    }
-    if let Some(e) = endpoint {
-        b = b.endpoint_url(e);
     }
     aws_sdk_sts::Client::from_conf(b.build())
 }

@@ -333,6 +333,7 @@ struct HttpRequest {
 /// Reads requests off one connection and answers each, until the client closes it.
 fn serve_connection(stream: TcpStream, state: &Mutex<State>, base: &str) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let _ = stream.set_nodelay(true);
     let Ok(writer) = stream.try_clone() else {
         return;
     };
@@ -345,10 +346,10 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>, base: &str) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        if writer.write_all(head.as_bytes()).is_err()
-            || writer.write_all(body.as_bytes()).is_err()
-            || writer.flush().is_err()
-        {
+        // One write per answer: a head and a body in two segments would wait on the
+        // client's delayed ACK (Nagle), 40 ms a request.
+        head.push_str(&body);
+        if writer.write_all(head.as_bytes()).is_err() || writer.flush().is_err() {
             return;
         }
     }

@@ -2,36 +2,12 @@
 //! file full of comments, blank lines, user keys, nested values and CRLF line endings, and
 //! still reads the profiles and keys awscredd does not manage.
 
-use crate::util::{show, Sandbox};
+use crate::util::{find_botocore, show, Sandbox};
 use awscredd::profile_file::ProfileFile;
 use awscredd::store::credentials_in;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// The real Python interpreter that can import botocore, and the folder botocore is in.
-/// `python3` may be a pyenv shim that needs the real HOME, so it is asked once with the
-/// inherited environment, and the interpreter it names is then run with the sandbox's.
-fn find_botocore() -> Option<(PathBuf, PathBuf)> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys, botocore\n\
-             print(sys.executable)\n\
-             print(os.path.dirname(os.path.dirname(os.path.abspath(botocore.__file__))))",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8(out.stdout).ok()?;
-    let mut lines = text.lines();
-    let python = PathBuf::from(lines.next()?);
-    let site = PathBuf::from(lines.next()?);
-    Some((python, site))
-}
 
 /// A `credential_process` script; with `token`, a session token and an expiry too.
 fn script(sb: &Sandbox, name: &str, akid: &str, token: bool) -> PathBuf {

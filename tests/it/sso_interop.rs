@@ -6,36 +6,12 @@ use crate::fake_aws::{FakeAws, DEVICE_AUTH, REGISTER, TOKEN_DEVICE, TOKEN_REFRES
 use crate::sso::{
     assert_dev_creds, awscredd, read_json, run, sso_config, token_file, ACCOUNT, ROLE, START_URL,
 };
-use crate::util::{show, Sandbox};
+use crate::util::{find_botocore, show, Sandbox};
 use awscredd::credentials::{format_utc, parse_rfc3339};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use time::OffsetDateTime;
-
-/// The real Python interpreter that can import botocore, and the folder botocore is in.
-/// `python3` may be a pyenv shim that needs the real HOME, so it is asked once with the
-/// inherited environment, and the interpreter it names is then run with the sandbox's.
-fn find_botocore() -> Option<(PathBuf, PathBuf)> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys, botocore\n\
-             print(sys.executable)\n\
-             print(os.path.dirname(os.path.dirname(os.path.abspath(botocore.__file__))))",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8(out.stdout).ok()?;
-    let mut lines = text.lines();
-    let python = PathBuf::from(lines.next()?);
-    let site = PathBuf::from(lines.next()?);
-    Some((python, site))
-}
 
 /// `Session(profile='dev').get_credentials()`, frozen, with HOME = the sandbox and both SSO
 /// endpoints on the fake.

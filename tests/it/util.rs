@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -86,4 +86,28 @@ pub fn show(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// The real Python interpreter that can import botocore, and the folder botocore is in.
+/// `python3` may be a pyenv shim that needs the real HOME, so it is asked once with the
+/// inherited environment, and the interpreter it names is then run with the sandbox's.
+pub fn find_botocore() -> Option<(PathBuf, PathBuf)> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys, botocore\n\
+             print(sys.executable)\n\
+             print(os.path.dirname(os.path.dirname(os.path.abspath(botocore.__file__))))",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?;
+    let mut lines = text.lines();
+    let python = PathBuf::from(lines.next()?);
+    let site = PathBuf::from(lines.next()?);
+    Some((python, site))
 }

@@ -10,8 +10,6 @@ use super::cache::Registration;
 use crate::credentials::{Credentials, Secret};
 use crate::paths::Env;
 use aws_sdk_sso::config::http::HttpResponse;
-use aws_sdk_sso::config::retry::RetryConfig;
-use aws_sdk_sso::config::timeout::TimeoutConfig;
 use aws_sdk_sso::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -139,18 +137,6 @@ pub fn endpoint_override(
     configured.map(str::to_string)
 }
 
-fn retry() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(3)
-}
-
-fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .operation_attempt_timeout(Duration::from_secs(30))
-        .operation_timeout(Duration::from_secs(90))
-        .build()
-}
-
 /// What CreateToken returned.
 #[derive(Clone, Debug)]
 pub struct TokenResponse {
@@ -178,16 +164,10 @@ pub struct Oidc {
 
 impl Oidc {
     pub fn new(region: &str, endpoint: Option<String>) -> Self {
-        let mut b = aws_sdk_ssooidc::Config::builder()
-            .behavior_version(aws_sdk_ssooidc::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssooidc::config::Region::new(region.to_string()))
-            .retry_config(retry())
-            .timeout_config(timeouts());
-        if let Some(e) = endpoint {
-            b = b.endpoint_url(e);
-        }
         Oidc {
-            client: aws_sdk_ssooidc::Client::from_conf(b.build()),
+            client: aws_sdk_ssooidc::Client::from_conf(
+                sdk_config!(aws_sdk_ssooidc, region, endpoint).build(),
+            ),
         }
     }
 
@@ -335,16 +315,10 @@ pub struct Portal {
 
 impl Portal {
     pub fn new(region: &str, endpoint: Option<String>) -> Self {
-        let mut b = aws_sdk_sso::Config::builder()
-            .behavior_version(aws_sdk_sso::config::BehaviorVersion::latest())
-            .region(aws_sdk_sso::config::Region::new(region.to_string()))
-            .retry_config(retry())
-            .timeout_config(timeouts());
-        if let Some(e) = endpoint {
-            b = b.endpoint_url(e);
-        }
         Portal {
-            client: aws_sdk_sso::Client::from_conf(b.build()),
+            client: aws_sdk_sso::Client::from_conf(
+                sdk_config!(aws_sdk_sso, region, endpoint).build(),
+            ),
         }
     }
 
