@@ -15,7 +15,9 @@ use crate::credentials::{Credentials, Secret};
 use crate::paths::Env;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -57,22 +59,35 @@ pub fn is_role_session(cfg: &Config, source: &str) -> bool {
     })
 }
 
-fn client(
-    region: &str,
-    endpoint: Option<String>,
-    creds: Option<&Credentials>,
-) -> aws_sdk_sts::Client {
-    let mut b = sdk_config!(aws_sdk_sts, region, endpoint);
-    if let Some(c) = creds {
-        b = b.credentials_provider(aws_sdk_sts::config::Credentials::new(
+/// One STS client per region and endpoint, shared by every profile: building a client builds
+/// its HTTPS stack (TLS roots, connection pool), which costs more than the call itself. Each
+/// request carries its own source credentials as a per-operation override.
+fn client(region: &str, endpoint: Option<String>) -> aws_sdk_sts::Client {
+    type ByRegionAndEndpoint = HashMap<(String, Option<String>), aws_sdk_sts::Client>;
+    static CLIENTS: OnceLock<Mutex<ByRegionAndEndpoint>> = OnceLock::new();
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    clients
+        .entry((region.to_string(), endpoint.clone()))
+        .or_insert_with(|| {
+            aws_sdk_sts::Client::from_conf(sdk_config!(aws_sdk_sts, region, endpoint).build())
+        })
+        .clone()
+}
+
+/// The per-request config that signs with `c`.
+fn signed_by(c: &Credentials) -> aws_sdk_sts::config::Builder {
+    aws_sdk_sts::config::Builder::default().credentials_provider(
+        aws_sdk_sts::config::Credentials::new(
             c.access_key_id.clone(),
             c.secret_access_key.expose().to_string(),
             c.session_token.as_ref().map(|t| t.expose().to_string()),
             c.expiration.map(std::time::SystemTime::from),
             "awscredd",
-        ));
-    }
-    aws_sdk_sts::Client::from_conf(b.build())
+        ),
+    )
 }
 
 /// Classifies an STS error: throttling, 5xx and network failures are transient; the rest say
@@ -250,7 +265,6 @@ pub async fn assume_role(
     let sts = client(
         &region_for(cfg, profile, env),
         endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
-        Some(source),
     );
     let code = match mfa {
         Some(m) => Some(mfa_code(m).await?),
@@ -266,7 +280,7 @@ pub async fn assume_role(
         if let (Some(m), Some(c)) = (mfa, &code) {
             req = req.serial_number(&m.serial).token_code(c);
         }
-        req.send()
+        req.customize().config_override(signed_by(source)).send()
     };
     match send(duration).await {
         Ok(out) => from_sts(out.credentials(), &what),
@@ -311,7 +325,6 @@ pub async fn session_token(
     let sts = client(
         &region_for(cfg, profile, env),
         endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
-        Some(source),
     );
     let mut req = sts
         .get_session_token()
@@ -321,6 +334,8 @@ pub async fn session_token(
         req = req.serial_number(&m.serial).token_code(code);
     }
     let out = req
+        .customize()
+        .config_override(signed_by(source))
         .send()
         .await
         .map_err(|e| classify("GetSessionToken", e))?;
@@ -346,7 +361,6 @@ pub async fn web_identity(
     let sts = client(
         &region_for(cfg, profile, env),
         endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
-        None,
     );
     let what = format!("AssumeRoleWithWebIdentity {role_arn}");
     let out = sts
