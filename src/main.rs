@@ -58,6 +58,13 @@ enum Command {
     },
     /// Validate the config and print what would be done.
     Check,
+    /// Print a managed profile's credentials as credential_process JSON (refreshing them first
+    /// if they are missing or expire within a minute).
+    CredentialProcess {
+        /// The managed profile.
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+    },
 }
 
 /// Targets of the AWS SDK's internals, capped at `debug` whatever the level asked for: at
@@ -130,7 +137,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if let Err(e) = init_logging(cli.log_format, cli.log_level.as_deref()) {
+    // An SDK reads credential-process's stderr as its error message: one line, no logs, unless
+    // asked for with --log-level (not RUST_LOG: the application that runs us may set it for
+    // itself).
+    let quiet = matches!(cli.command, Command::CredentialProcess { .. }) && cli.log_level.is_none();
+    let level = if quiet {
+        Some("off")
+    } else {
+        cli.log_level.as_deref()
+    };
+    if let Err(e) = init_logging(cli.log_format, level) {
         eprintln!("awscredd: {e}");
         return ExitCode::from(exit::USAGE);
     }
@@ -152,6 +168,10 @@ fn main() -> ExitCode {
                 Err(code) => code,
             }
         }
+        Command::CredentialProcess { profile } => match runtime() {
+            Ok(rt) => rt.block_on(commands::credential_process::exec(config, &profile)),
+            Err(code) => code,
+        },
         Command::Login {
             sso_session,
             no_browser,

@@ -2,6 +2,7 @@
 //! decided here and turned into process exit codes by `main`.
 
 pub mod check;
+pub mod credential_process;
 pub mod login;
 pub mod once;
 

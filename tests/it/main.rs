@@ -9,6 +9,7 @@ mod fake_aws;
 mod cli;
 mod concurrency;
 mod crash;
+mod credential_process;
 mod interop;
 mod login;
 mod sso;

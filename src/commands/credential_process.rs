@@ -1,0 +1,96 @@
+//! `awscredd credential-process --profile NAME`: prints the AWS `credential_process` JSON
+//! (Version 1, with `Expiration`) of a managed profile from the file awscredd keeps, so that a
+//! long-running SDK client refreshes from the daemon's work with no code change. Credentials
+//! that are missing or expire within a minute are refreshed first, as
+//! `once --profile NAME --force --no-login` would. On failure: a one-line reason on stderr,
+//! nothing on stdout.
+
+use super::exit;
+use crate::commands::once::load;
+use crate::credentials::{format_utc, Credentials};
+use crate::refresh::{self, Outcome, PassOptions};
+use crate::store::CredentialsFile;
+use std::path::Path;
+use time::OffsetDateTime;
+
+/// Credentials closer than this to their expiry are refreshed before they are printed.
+const MIN_VALIDITY: time::Duration = time::Duration::minutes(1);
+
+pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
+    let cfg = match load(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if !cfg.profiles.contains_key(profile) {
+        eprintln!("awscredd: `{profile}` is not a managed profile");
+        return exit::USAGE;
+    }
+    let Some(output) = cfg.outputs_of(profile).next() else {
+        eprintln!("awscredd: profile `{profile}` is not written to any [[output]] file");
+        return exit::USAGE;
+    };
+    let file = CredentialsFile::from_output(output);
+    let usable = |c: &Credentials| {
+        c.expiration
+            .is_none_or(|e| e - OffsetDateTime::now_utc() > MIN_VALIDITY)
+    };
+    let current = read(&file, profile).filter(usable);
+    let creds = match current {
+        Some(c) => c,
+        None => {
+            let opts = PassOptions {
+                force: true,
+                only: vec![profile.to_string()],
+                no_login: true,
+            };
+            match refresh::run_pass(&cfg, &opts).await {
+                Err(e) => {
+                    eprintln!("awscredd: {e}");
+                    return exit::USAGE;
+                }
+                Ok(report) => {
+                    if let Some(Outcome::Failed(m)) = report.outcomes.get(profile) {
+                        eprintln!("awscredd: profile `{profile}`: {}", one_line(m));
+                        return exit::FAILED;
+                    }
+                }
+            }
+            match read(&file, profile).filter(usable) {
+                Some(c) => c,
+                None => {
+                    eprintln!(
+                        "awscredd: profile `{profile}` has no valid credentials in `{}`",
+                        file.path.display()
+                    );
+                    return exit::FAILED;
+                }
+            }
+        }
+    };
+    println!("{}", to_json(&creds));
+    exit::OK
+}
+
+fn read(file: &CredentialsFile, profile: &str) -> Option<Credentials> {
+    file.read().ok()?.remove(profile)
+}
+
+fn one_line(m: &str) -> String {
+    m.lines().collect::<Vec<_>>().join(" ")
+}
+
+/// The Version 1 JSON the AWS SDKs read from a `credential_process`.
+pub fn to_json(c: &Credentials) -> String {
+    let mut v = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": c.access_key_id,
+        "SecretAccessKey": c.secret_access_key.expose(),
+    });
+    if let Some(t) = &c.session_token {
+        v["SessionToken"] = serde_json::Value::String(t.expose().to_string());
+    }
+    if let Some(e) = c.expiration {
+        v["Expiration"] = serde_json::Value::String(format_utc(e));
+    }
+    v.to_string()
+}

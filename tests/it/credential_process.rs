@@ -1,0 +1,141 @@
+//! `awscredd credential-process`: an SDK's `credential_process` served from the managed file.
+
+use crate::util::{bin, find_botocore, show, Sandbox};
+use std::fs;
+
+/// A config with one profile whose credential_process script counts its runs and prints
+/// credentials expiring in `expires_in` seconds.
+fn setup(expires_in: i64) -> Sandbox {
+    let sb = Sandbox::new();
+    let counter = sb.file("runs");
+    let script = sb.file("src.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{c}'\nn=$(wc -l < '{c}' | tr -d ' ')\nprintf '{{\"Version\":1,\"AccessKeyId\":\"ASIARUN%s\",\"SecretAccessKey\":\"secret%s\",\"SessionToken\":\"token%s\",\"Expiration\":\"%s\"}}' $n $n $n $(date -u -d '{expires_in} seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+            c = counter.display()
+        ),
+    )
+    .unwrap();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n[profile.app]\ncredential_process = \"sh {}\"\n[profile.broken]\ncredential_process = \"sh -c 'echo nope >&2; exit 4'\"\n",
+        script.display()
+    ));
+    sb
+}
+
+fn runs(sb: &Sandbox) -> usize {
+    fs::read_to_string(sb.file("runs"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn prints_version_1_json_refreshing_only_when_needed() {
+    let sb = setup(3600);
+    // Nothing in the file yet: refreshed first, then printed.
+    let o = sb.run(&["credential-process", "--profile", "app"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["Version"], 1);
+    assert_eq!(v["AccessKeyId"], "ASIARUN1");
+    assert_eq!(v["SecretAccessKey"], "secret1");
+    assert_eq!(v["SessionToken"], "token1");
+    assert!(v["Expiration"].as_str().unwrap().ends_with('Z'));
+    assert!(o.stderr.is_empty(), "no logs by default: {}", show(&o));
+    assert!(fs::read_to_string(sb.file("credentials"))
+        .unwrap()
+        .contains("ASIARUN1"));
+    // Fresh in the file: served from it, the source is not run again.
+    let o = sb.run(&["credential-process", "--profile", "app"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ASIARUN1"));
+    assert_eq!(runs(&sb), 1);
+}
+
+#[test]
+fn credentials_expiring_within_a_minute_are_refreshed_first() {
+    let sb = setup(30);
+    let o = sb.run(&["once", "--profile", "app"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(runs(&sb), 1);
+    // 30 s left: refreshed first; the source again gives 30 s, which is still not enough.
+    let o = sb.run(&["credential-process", "--profile", "app"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(o.stdout.is_empty());
+    assert_eq!(runs(&sb), 2);
+    // Now the source gives an hour: refreshed, and the new credentials printed.
+    let script = fs::read_to_string(sb.file("src.sh"))
+        .unwrap()
+        .replace("30 seconds", "3600 seconds");
+    fs::write(sb.file("src.sh"), script).unwrap();
+    let o = sb.run(&["credential-process", "--profile", "app"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("ASIARUN3"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(runs(&sb), 3);
+}
+
+#[test]
+fn failures_are_one_line_on_stderr_and_nothing_on_stdout() {
+    let sb = setup(3600);
+    let o = sb.run(&["credential-process", "--profile", "broken"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{}", show(&o));
+    assert!(
+        err.contains("broken") && err.contains("status 4"),
+        "{}",
+        show(&o)
+    );
+    let o = sb.run(&["credential-process", "--profile", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(o.stdout.is_empty());
+}
+
+/// botocore runs `awscredd credential-process` as its credential_process and gets our keys.
+#[test]
+fn botocore_uses_it_as_its_credential_process() {
+    let Some((python, site)) = find_botocore() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "botocore is missing and CI is set: pip install -r tests/requirements.txt"
+        );
+        eprintln!("SKIPPED: botocore is not installed");
+        return;
+    };
+    let sb = setup(3600);
+    let aws_config = sb.file("aws-config");
+    fs::write(
+        &aws_config,
+        format!(
+            "[profile app]\ncredential_process = {} --config {} credential-process --profile app\n",
+            bin().display(),
+            sb.file("config.toml").display()
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(python)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", sb.path())
+        .env("PYTHONPATH", site)
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", sb.file("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "-c",
+            "import botocore.session\nc = botocore.session.Session(profile='app').get_credentials().get_frozen_credentials()\nprint(c.access_key, c.secret_key, c.token)",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "ASIARUN1 secret1 token1"
+    );
+}
