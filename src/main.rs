@@ -56,6 +56,12 @@ enum Command {
         #[arg(long)]
         no_browser: bool,
     },
+    /// Show every profile and SSO session: expiry, last refresh, last error, state.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config and print what would be done.
     Check,
     /// Print a managed profile's credentials as credential_process JSON (refreshing them first
@@ -153,6 +159,7 @@ fn main() -> ExitCode {
     let config = cli.config.as_deref();
     let code = match cli.command {
         Command::Check => commands::check::exec(config),
+        Command::Status { json } => commands::status::exec(config, json),
         Command::Once {
             profiles,
             force,

@@ -14,4 +14,5 @@ mod interop;
 mod login;
 mod sso;
 mod sso_interop;
+mod status;
 mod sts;

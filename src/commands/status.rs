@@ -1,0 +1,225 @@
+//! `awscredd status [--json]`: every profile (source, expiry, last refresh, last error, state)
+//! and every SSO session (token expiry, how long it can still be renewed without a human).
+//! Read-only: it looks at the credentials files, `state.json` and the SSO token cache, and
+//! refreshes nothing. Exit 0 when every profile is `ok`, else 1.
+
+use super::exit;
+use crate::commands::once::load;
+use crate::config::{Config, Source};
+use crate::credentials::{format_utc, parse_rfc3339, Credentials};
+use crate::sources::sso::cache::TokenCache;
+use crate::state::StateFile;
+use crate::store::CredentialsFile;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use time::OffsetDateTime;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ProfileStatus {
+    pub name: String,
+    pub source: &'static str,
+    pub state: &'static str,
+    pub expires_at: Option<String>,
+    pub last_refresh: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct SessionStatus {
+    pub name: String,
+    pub state: &'static str,
+    pub token_expires_at: Option<String>,
+    pub refreshable_until: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub profiles: Vec<ProfileStatus>,
+    pub sso_sessions: Vec<SessionStatus>,
+}
+
+/// Gathers the status of everything `cfg` manages, as of `now`.
+pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> Status {
+    let sso_sessions: Vec<SessionStatus> = cfg
+        .sso_sessions
+        .keys()
+        .map(|name| {
+            let token = cache.and_then(|c| c.load(name));
+            let state = match &token {
+                Some(t) if t.expires_at > now => "ok",
+                Some(t) if t.refreshable(now).is_some() => "expired",
+                _ => "waiting_for_login",
+            };
+            SessionStatus {
+                name: name.clone(),
+                state,
+                token_expires_at: token.as_ref().map(|t| format_utc(t.expires_at)),
+                refreshable_until: token.as_ref().and_then(|t| {
+                    t.refresh_token
+                        .as_ref()
+                        .and(t.registration_expires_at)
+                        .map(format_utc)
+                }),
+            }
+        })
+        .collect();
+    let session_state: BTreeMap<&str, &str> = sso_sessions
+        .iter()
+        .map(|s| (s.name.as_str(), s.state))
+        .collect();
+    let stored: Vec<(Vec<String>, BTreeMap<String, Credentials>)> = cfg
+        .outputs
+        .iter()
+        .map(|o| {
+            let creds = CredentialsFile::from_output(o).read().unwrap_or_default();
+            (o.profiles.clone(), creds)
+        })
+        .collect();
+    let state = StateFile::in_dir(&cfg.daemon.state_dir).load();
+    let profiles = cfg
+        .profiles
+        .values()
+        .map(|p| {
+            let recorded = state.profiles.get(&p.name);
+            let holders: Vec<Option<&Credentials>> = stored
+                .iter()
+                .filter(|(names, _)| names.contains(&p.name))
+                .map(|(_, creds)| creds.get(&p.name))
+                .collect();
+            let expiry_known = holders.iter().flatten().filter_map(|c| c.expiration).min();
+            let expires_at = if holders.is_empty() {
+                recorded
+                    .and_then(|r| r.expires_at.as_deref())
+                    .and_then(|t| parse_rfc3339(t).ok())
+            } else {
+                expiry_known
+            };
+            let valid = if holders.is_empty() {
+                expires_at.is_some_and(|e| e > now)
+            } else {
+                holders
+                    .iter()
+                    .all(|h| h.is_some_and(|c| c.expiration.is_none_or(|e| e > now)))
+            };
+            let root_session = chain_root_session(cfg, &p.name);
+            let last_error = recorded.and_then(|r| r.last_error.clone());
+            let state = if root_session
+                .and_then(|s| session_state.get(s))
+                .is_some_and(|s| *s == "waiting_for_login")
+            {
+                "waiting_for_login"
+            } else if last_error.is_some() {
+                "failing"
+            } else if !valid {
+                "expired"
+            } else {
+                "ok"
+            };
+            ProfileStatus {
+                name: p.name.clone(),
+                source: p.source.kind(),
+                state,
+                expires_at: expires_at.map(format_utc),
+                last_refresh: recorded.and_then(|r| r.last_refresh.clone()),
+                last_error,
+            }
+        })
+        .collect();
+    Status {
+        profiles,
+        sso_sessions,
+    }
+}
+
+/// The SSO session at the root of a profile's `source_profile` chain, if any.
+fn chain_root_session<'a>(cfg: &'a Config, profile: &str) -> Option<&'a str> {
+    let mut cur = cfg.profiles.get(profile);
+    for _ in 0..=cfg.profiles.len() {
+        let p = cur?;
+        if let Source::Sso { session, .. } = &p.source {
+            return Some(session);
+        }
+        cur = p.source.source_profile().and_then(|s| cfg.profiles.get(s));
+    }
+    None
+}
+
+pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
+    let cfg = match load(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let cache = TokenCache::default_location(&crate::paths::process_env);
+    let status = gather(&cfg, cache.as_ref(), OffsetDateTime::now_utc());
+    if json {
+        match serde_json::to_string_pretty(&status) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("awscredd: {e}");
+                return exit::FAILED;
+            }
+        }
+    } else {
+        print!("{}", render(&status, OffsetDateTime::now_utc()));
+    }
+    if status.profiles.iter().all(|p| p.state == "ok") {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+/// Time left until an RFC 3339 time, for people (`42m`, `3h05m`, `expired`).
+fn left(t: Option<&str>, now: OffsetDateTime) -> String {
+    let Some(t) = t.and_then(|t| parse_rfc3339(t).ok()) else {
+        return "-".into();
+    };
+    let secs = (t - now).whole_seconds();
+    if secs <= 0 {
+        return "expired".into();
+    }
+    let (h, m) = (secs / 3600, (secs % 3600) / 60);
+    match (h / 24, h) {
+        (d, _) if d > 0 => format!("{d}d{:02}h", h % 24),
+        (_, h) if h > 0 => format!("{h}h{m:02}m"),
+        _ => format!("{m}m"),
+    }
+}
+
+fn render(s: &Status, now: OffsetDateTime) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<24} {:<18} {:<18} {:<21} {:>8}  {:<21} {}\n",
+        "PROFILE", "SOURCE", "STATE", "EXPIRES", "LEFT", "LAST REFRESH", "LAST ERROR"
+    ));
+    for p in &s.profiles {
+        out.push_str(&format!(
+            "{:<24} {:<18} {:<18} {:<21} {:>8}  {:<21} {}\n",
+            p.name,
+            p.source,
+            p.state,
+            p.expires_at.as_deref().unwrap_or("-"),
+            left(p.expires_at.as_deref(), now),
+            p.last_refresh.as_deref().unwrap_or("-"),
+            p.last_error.as_deref().unwrap_or("")
+        ));
+    }
+    if !s.sso_sessions.is_empty() {
+        out.push_str(&format!(
+            "\n{:<24} {:<18} {:<21} {:>8}  {}\n",
+            "SSO SESSION", "STATE", "TOKEN EXPIRES", "LEFT", "RENEWABLE UNTIL"
+        ));
+        for x in &s.sso_sessions {
+            out.push_str(&format!(
+                "{:<24} {:<18} {:<21} {:>8}  {}\n",
+                x.name,
+                x.state,
+                x.token_expires_at.as_deref().unwrap_or("-"),
+                left(x.token_expires_at.as_deref(), now),
+                x.refreshable_until.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    out
+}
