@@ -12,6 +12,8 @@
 //!   them concurrently in chain order, and handing the results to the store.
 //! - [`store`]: the credentials files, edited in place ([`profile_file`] is the pure core),
 //!   written atomically under a lock; [`state`] keeps per-profile status (no secrets).
+//! - [`daemon`]: the scheduler that runs passes when profiles become due, with backoff,
+//!   reload and refresh-now, and systemd readiness.
 //! - [`commands`]: one small module per subcommand over the above.
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
@@ -19,6 +21,7 @@
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub mod daemon;
 pub mod paths;
 pub mod profile_file;
 pub mod refresh;

@@ -35,6 +35,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The daemon, in the foreground: refresh every profile before it expires, until stopped.
+    Run,
     /// One pass: refresh every profile that is due, write, exit.
     Once {
         /// Only this profile and the profiles it chains from (repeatable).
@@ -159,6 +161,15 @@ fn main() -> ExitCode {
     let config = cli.config.as_deref();
     let code = match cli.command {
         Command::Check => commands::check::exec(config),
+        Command::Run => match runtime() {
+            Ok(rt) => {
+                let code = rt.block_on(commands::run::exec(config));
+                // A write in flight finishes (files are replaced whole); nothing else waits.
+                rt.shutdown_timeout(std::time::Duration::from_millis(1500));
+                code
+            }
+            Err(code) => code,
+        },
         Command::Status { json } => commands::status::exec(config, json),
         Command::Once {
             profiles,

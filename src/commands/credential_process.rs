@@ -42,6 +42,7 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
                 force: true,
                 only: vec![profile.to_string()],
                 no_login: true,
+                ..PassOptions::default()
             };
             match refresh::run_pass(&cfg, &opts).await {
                 Err(e) => {

@@ -5,6 +5,7 @@ pub mod check;
 pub mod credential_process;
 pub mod login;
 pub mod once;
+pub mod run;
 pub mod status;
 
 /// Exit statuses shared by the commands (SPEC.md).

@@ -24,6 +24,7 @@ pub async fn exec(config_path: Option<&Path>, args: &OnceArgs) -> u8 {
         force: args.force,
         only: args.profiles.clone(),
         no_login: args.no_login,
+        ..PassOptions::default()
     };
     let report = match refresh::run_pass(&cfg, &opts).await {
         Ok(r) => r,

@@ -18,22 +18,41 @@ pub fn refresh_margin(
     }
 }
 
-/// A profile is due when one of its output files lacks its credentials, or when less than the
-/// refresh margin is left before they expire. Credentials without an expiry are never due here
-/// (the daemon re-runs such sources hourly; `once` only with `--force`).
+/// When a profile becomes due (`None`: never, as things stand): at once when one of its output
+/// files lacks its credentials, else when less than the refresh margin is left before they
+/// expire. Credentials without an expiry become due `unexpiring_every` after the last refresh
+/// (the daemon re-runs such sources hourly), or never (`once` refreshes them only with
+/// `--force`).
+pub fn due_at(
+    holders: &[Option<&Credentials>],
+    last_refresh: Option<OffsetDateTime>,
+    refresh_before: Duration,
+    unexpiring_every: Option<Duration>,
+) -> Option<OffsetDateTime> {
+    holders
+        .iter()
+        .filter_map(|held| match held {
+            None => Some(OffsetDateTime::UNIX_EPOCH),
+            Some(c) => match c.expiration {
+                Some(exp) => Some(exp - refresh_margin(exp, last_refresh, refresh_before)),
+                None => unexpiring_every.map(|every| {
+                    last_refresh.map_or(OffsetDateTime::UNIX_EPOCH, |l| {
+                        l + time::Duration::try_from(every).unwrap_or(time::Duration::HOUR)
+                    })
+                }),
+            },
+        })
+        .min()
+}
+
+/// Whether a profile is due now (see [`due_at`]).
 pub fn is_due(
     holders: &[Option<&Credentials>],
     last_refresh: Option<OffsetDateTime>,
     refresh_before: Duration,
     now: OffsetDateTime,
 ) -> bool {
-    holders.iter().any(|held| match held {
-        None => true,
-        Some(c) => match c.expiration {
-            None => false,
-            Some(exp) => exp - now < refresh_margin(exp, last_refresh, refresh_before),
-        },
-    })
+    due_at(holders, last_refresh, refresh_before, None).is_some_and(|t| t < now)
 }
 
 #[cfg(test)]
@@ -79,5 +98,29 @@ mod tests {
             M15,
             datetime!(2026-01-01 12:01 UTC)
         ));
+    }
+
+    #[test]
+    fn due_times() {
+        let in_1h = creds(Some(datetime!(2026-01-01 13:00 UTC)));
+        assert_eq!(
+            due_at(&[Some(&in_1h)], None, M15, None),
+            Some(datetime!(2026-01-01 12:45 UTC))
+        );
+        assert_eq!(
+            due_at(&[Some(&in_1h), None], None, M15, None),
+            Some(OffsetDateTime::UNIX_EPOCH)
+        );
+        let forever = creds(None);
+        assert_eq!(due_at(&[Some(&forever)], Some(NOW), M15, None), None);
+        assert_eq!(
+            due_at(
+                &[Some(&forever)],
+                Some(NOW),
+                M15,
+                Some(Duration::from_secs(3600))
+            ),
+            Some(datetime!(2026-01-01 13:00 UTC))
+        );
     }
 }

@@ -116,6 +116,11 @@ pub struct PassOptions {
     pub only: Vec<String>,
     /// Never start an SSO sign-in: profiles that need one fail at once.
     pub no_login: bool,
+    /// Re-run sources whose credentials do not expire this long after their last refresh
+    /// (the daemon: hourly; `once`: never, unless forced).
+    pub unexpiring_every: Option<std::time::Duration>,
+    /// Profiles not to attempt in this pass (the daemon's backoff after failures).
+    pub skip: BTreeSet<String>,
 }
 
 /// What happened to one profile in a pass.
@@ -186,6 +191,125 @@ pub fn selection(cfg: &Config, only: &[String]) -> Result<BTreeSet<String>, Unkn
     Ok(out)
 }
 
+/// How long a pass waits for all its sources before it writes what is ready.
+pub const WRITE_WAVE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Writes every fetched profile not written yet to its output files, one locked write per
+/// file, in a blocking thread; records write failures per profile.
+async fn write_ready(
+    cfg: &Config,
+    files: &[CredentialsFile],
+    fetched: &BTreeMap<String, FetchResult>,
+    written: &mut BTreeSet<String>,
+    write_errors: &mut BTreeMap<String, String>,
+) {
+    let writes: Vec<(CredentialsFile, Vec<(String, Credentials)>)> = cfg
+        .outputs
+        .iter()
+        .zip(files)
+        .map(|(o, f)| {
+            let profiles = o
+                .profiles
+                .iter()
+                .filter(|p| !written.contains(*p))
+                .filter_map(|p| match fetched.get(p) {
+                    Some(Ok(c)) => Some((p.clone(), c.clone())),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            (f.clone(), profiles)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    for (name, res) in fetched {
+        if res.is_ok() {
+            written.insert(name.clone());
+        }
+    }
+    let results: Vec<(Vec<String>, Result<bool, String>)> =
+        tokio::task::spawn_blocking(move || {
+            writes
+                .into_iter()
+                .map(|(file, profiles)| {
+                    let names = profiles.iter().map(|(n, _)| n.clone()).collect();
+                    let res = file.write(&profiles).map_err(|e| e.to_string());
+                    if let Ok(changed) = &res {
+                        tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
+                    }
+                    (names, res)
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+    for (names, res) in results {
+        if let Err(e) = res {
+            for n in names {
+                write_errors.entry(n).or_insert_with(|| e.clone());
+            }
+        }
+    }
+}
+
+/// What the output files and the state file hold, read once per pass.
+pub struct Snapshot {
+    /// Per output (in config order), the credentials of every profile in the file.
+    stored: Vec<BTreeMap<String, Credentials>>,
+    state: crate::state::State,
+}
+
+impl Snapshot {
+    /// Reads every output file (one that cannot be read holds nothing) and the state.
+    pub async fn read(cfg: &Config) -> Snapshot {
+        let files: Vec<CredentialsFile> = cfg
+            .outputs
+            .iter()
+            .map(CredentialsFile::from_output)
+            .collect();
+        let state_file = StateFile::in_dir(&cfg.daemon.state_dir);
+        tokio::task::spawn_blocking(move || Snapshot {
+            stored: files.iter().map(|f| f.read().unwrap_or_default()).collect(),
+            state: state_file.load(),
+        })
+        .await
+        .unwrap_or(Snapshot {
+            stored: Vec::new(),
+            state: Default::default(),
+        })
+    }
+
+    /// What each output that should hold `name` holds for it.
+    fn holders<'a>(&'a self, cfg: &Config, name: &str) -> Vec<Option<&'a Credentials>> {
+        cfg.outputs
+            .iter()
+            .zip(&self.stored)
+            .filter(|(o, _)| o.profiles.iter().any(|p| p == name))
+            .map(|(_, s)| s.get(name))
+            .collect()
+    }
+
+    /// When `name` becomes due (see [`due::due_at`]); `None` for a profile in no output.
+    pub fn due_at(
+        &self,
+        cfg: &Config,
+        name: &str,
+        unexpiring_every: Option<std::time::Duration>,
+    ) -> Option<OffsetDateTime> {
+        let last_refresh = self
+            .state
+            .profiles
+            .get(name)
+            .and_then(|p| p.last_refresh.as_deref())
+            .and_then(|t| crate::credentials::parse_rfc3339(t).ok());
+        due::due_at(
+            &self.holders(cfg, name),
+            last_refresh,
+            cfg.daemon.refresh_before,
+            unexpiring_every,
+        )
+    }
+}
+
 /// Runs one pass with the real sources.
 pub async fn run_pass(cfg: &Config, opts: &PassOptions) -> Result<PassReport, UnknownProfiles> {
     let login = if opts.no_login {
@@ -215,35 +339,21 @@ pub async fn run_pass_with(
 
     // 1. What the files hold now. A file we cannot read holds nothing usable; its write will
     //    fail below with the reason, naming file and line.
-    let stored: Vec<BTreeMap<String, Credentials>> = {
-        let files = files.clone();
-        tokio::task::spawn_blocking(move || {
-            files.iter().map(|f| f.read().unwrap_or_default()).collect()
-        })
-        .await
-        .unwrap_or_default()
-    };
+    let snapshot = Snapshot::read(cfg).await;
     let state_file = StateFile::in_dir(&cfg.daemon.state_dir);
-    let state = state_file.load();
 
     // 2. Which profiles are due.
     let mut current: BTreeMap<String, Credentials> = BTreeMap::new();
     let mut due: BTreeSet<String> = BTreeSet::new();
     for name in &selected {
-        let holders: Vec<Option<&Credentials>> = cfg
-            .outputs
-            .iter()
-            .zip(&stored)
-            .filter(|(o, _)| o.profiles.contains(name))
-            .map(|(_, s)| s.get(name))
-            .collect();
-        let last_refresh = state
-            .profiles
-            .get(name)
-            .and_then(|p| p.last_refresh.as_deref())
-            .and_then(|t| crate::credentials::parse_rfc3339(t).ok());
-        let is_due =
-            opts.force || due::is_due(&holders, last_refresh, cfg.daemon.refresh_before, now);
+        if opts.skip.contains(name) {
+            continue;
+        }
+        let holders = snapshot.holders(cfg, name);
+        let is_due = opts.force
+            || snapshot
+                .due_at(cfg, name, opts.unexpiring_every)
+                .is_some_and(|t| t < now);
         if let Some(Some(c)) = holders.first() {
             current.insert(name.clone(), (*c).clone());
         }
@@ -277,67 +387,45 @@ pub async fn run_pass_with(
         permits: Semaphore::new(MAX_CONCURRENT_FETCHES),
         fetcher,
     });
-    let mut tasks = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for name in &due {
         let r = resolver.clone();
         let name = name.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             let res = r.resolve(&name).await;
             (name, res)
-        }));
-    }
-    let mut fetched: BTreeMap<String, FetchResult> = BTreeMap::new();
-    for t in tasks {
-        match t.await {
-            Ok((name, res)) => {
-                fetched.insert(name, res);
-            }
-            Err(e) => tracing::error!("a fetch task failed: {e}"),
-        }
+        });
     }
 
-    // 4. One write per output file, in a blocking thread.
-    let writes: Vec<(CredentialsFile, Vec<(String, Credentials)>)> = cfg
-        .outputs
-        .iter()
-        .zip(&files)
-        .map(|(o, f)| {
-            let profiles = o
-                .profiles
-                .iter()
-                .filter_map(|p| match fetched.get(p) {
-                    Some(Ok(c)) => Some((p.clone(), c.clone())),
-                    _ => None,
-                })
-                .collect::<Vec<_>>();
-            (f.clone(), profiles)
-        })
-        .filter(|(_, p)| !p.is_empty())
-        .collect();
-    let write_results: Vec<(Vec<String>, Result<bool, String>)> =
-        tokio::task::spawn_blocking(move || {
-            writes
-                .into_iter()
-                .map(|(file, profiles)| {
-                    let names = profiles.iter().map(|(n, _)| n.clone()).collect();
-                    let res = file.write(&profiles).map_err(|e| e.to_string());
-                    if let Ok(changed) = &res {
-                        tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
-                    }
-                    (names, res)
-                })
-                .collect()
-        })
-        .await
-        .unwrap_or_default();
+    // 4. Each output file written once with every profile fetched for it. A source that is
+    //    still busy after WRITE_WAVE (a slow process, an SSO sign-in waiting for a human) does
+    //    not hold the others back: what is ready by then is written, and the rest when it
+    //    comes.
+    let mut fetched: BTreeMap<String, FetchResult> = BTreeMap::new();
+    let mut written: BTreeSet<String> = BTreeSet::new();
     let mut write_errors: BTreeMap<String, String> = BTreeMap::new();
-    for (names, res) in write_results {
-        if let Err(e) = res {
-            for n in names {
-                write_errors.entry(n).or_insert_with(|| e.clone());
+    let wave = tokio::time::sleep(WRITE_WAVE);
+    tokio::pin!(wave);
+    let mut waved = false;
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => match next {
+                None => break,
+                Some(Ok((name, res))) => {
+                    fetched.insert(name, res);
+                }
+                Some(Err(e)) => tracing::error!("a fetch task failed: {e}"),
+            },
+            _ = &mut wave, if !waved => {
+                waved = true;
+                if !fetched.is_empty() {
+                    tracing::info!(waiting = tasks.len(), "writing what is ready while slower sources finish");
+                    write_ready(cfg, &files, &fetched, &mut written, &mut write_errors).await;
+                }
             }
         }
     }
+    write_ready(cfg, &files, &fetched, &mut written, &mut write_errors).await;
 
     // 5. Outcomes, logs and state.
     let mut report = PassReport::default();

@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod credential_process;
+mod daemon;
 mod interop;
 mod login;
 mod sso;

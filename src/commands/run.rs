@@ -1,0 +1,83 @@
+//! `awscredd run`: the daemon in the foreground, logging to stderr. SIGTERM and SIGINT stop it
+//! (exit 0), SIGHUP reloads the config, SIGUSR1 refreshes every profile now; systemd
+//! `Type=notify` readiness is sent once the first pass is written. A bad config at start-up
+//! exits 78 (EX_CONFIG), so a service manager does not restart it in a loop.
+
+use super::exit;
+use crate::config;
+use crate::daemon::{self, Control};
+use std::path::Path;
+use tokio::sync::{mpsc, watch};
+
+/// EX_CONFIG from sysexits.h.
+pub const EX_CONFIG: u8 = 78;
+
+pub async fn exec(config_path: Option<&Path>) -> u8 {
+    let env = &crate::paths::process_env;
+    let path = match config::locate(config_path, env) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return EX_CONFIG;
+        }
+    };
+    let cfg = match config::load(&path, env) {
+        Ok((cfg, report)) => {
+            for line in report.lines() {
+                tracing::warn!("{line}");
+            }
+            cfg
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return EX_CONFIG;
+        }
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    if let Err(e) = listen_for_signals(stop_tx, control_tx) {
+        eprintln!("awscredd: cannot listen for signals: {e}");
+        return exit::FAILED;
+    }
+    tracing::info!(config = %path.display(), profiles = cfg.profiles.len(), "awscredd started");
+    daemon::run(path, cfg, stop_rx, control_rx, daemon::notify_ready).await;
+    tracing::info!("awscredd stopped");
+    exit::OK
+}
+
+#[cfg(unix)]
+fn listen_for_signals(
+    stop: watch::Sender<bool>,
+    controls: mpsc::UnboundedSender<Control>,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: stopping"); let _ = stop.send(true); }
+                _ = int.recv() => { tracing::info!("SIGINT: stopping"); let _ = stop.send(true); }
+                _ = hup.recv() => { let _ = controls.send(Control::Reload); }
+                _ = usr1.recv() => { let _ = controls.send(Control::RefreshNow); }
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn listen_for_signals(
+    stop: watch::Sender<bool>,
+    _controls: mpsc::UnboundedSender<Control>,
+) -> std::io::Result<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("Ctrl-C: stopping");
+            let _ = stop.send(true);
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! `awscredd run`: the daemon, driven with signals as systemd drives it.
+#![cfg(unix)]
+
+use crate::util::{show, Sandbox};
+use std::fs;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running daemon, killed if a test fails before stopping it.
+struct Daemon(Option<Child>);
+
+impl Daemon {
+    fn start(sb: &Sandbox, extra_env: &[(&str, &str)]) -> Self {
+        let mut c = sb.command();
+        c.arg("--config")
+            .arg(sb.file("config.toml"))
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(sb.file("daemon.log")).unwrap());
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        Daemon(Some(c.spawn().unwrap()))
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.0.as_ref().unwrap().id().to_string();
+        let ok = Command::new("kill")
+            .args(["-s", sig, &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits up to `limit` for the daemon to exit; its exit code.
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        let child = self.0.as_mut().unwrap();
+        while start.elapsed() < limit {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.0 = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits up to `limit` for `cond`.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A counting credential_process whose credentials live `lifetime` seconds.
+fn counting_source(sb: &Sandbox, name: &str, lifetime: u32) -> String {
+    let counter = sb.file(&format!("{name}.runs"));
+    let script = sb.file(&format!("{name}.sh"));
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{c}'\nn=$(wc -l < '{c}' | tr -d ' ')\nprintf '{{\"Version\":1,\"AccessKeyId\":\"ASIA{up}%s\",\"SecretAccessKey\":\"s\",\"Expiration\":\"%s\"}}' $n $(date -u -d '{lifetime} seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+            c = counter.display(),
+            up = name.to_uppercase()
+        ),
+    )
+    .unwrap();
+    format!("sh {}", script.display())
+}
+
+fn runs(sb: &Sandbox, name: &str) -> usize {
+    fs::read_to_string(sb.file(&format!("{name}.runs")))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn config(sb: &Sandbox, profiles: &[(&str, String)]) {
+    let mut text =
+        String::from("[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n");
+    for (name, cmd) in profiles {
+        text.push_str(&format!(
+            "[profile.{name}]\ncredential_process = \"{cmd}\"\n"
+        ));
+    }
+    sb.config(&text);
+}
+
+#[test]
+fn a_bad_config_at_start_up_exits_78() {
+    let sb = Sandbox::new();
+    sb.config("[profile.p]\nbogus = 1\n");
+    let o = sb.run(&["run"]);
+    assert_eq!(o.status.code(), Some(78), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("config.toml:2:1"));
+}
+
+#[test]
+fn refreshes_before_expiry_and_stops_on_sigterm_within_two_seconds() {
+    let sb = Sandbox::new();
+    // 6 s credentials are refreshed at half their lifetime: about every 3 s.
+    let cmd = counting_source(&sb, "short", 6);
+    config(&sb, &[("short", cmd)]);
+    let mut d = Daemon::start(&sb, &[]);
+    assert!(
+        eventually(Duration::from_secs(15), || runs(&sb, "short") >= 3),
+        "{}",
+        fs::read_to_string(sb.file("daemon.log")).unwrap_or_default()
+    );
+    let text = fs::read_to_string(sb.file("credentials")).unwrap();
+    assert!(text.contains("ASIASHORT"), "{text}");
+    let asked = Instant::now();
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
+    assert!(asked.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn sigusr1_refreshes_now_and_sighup_reloads_or_keeps_the_old_config() {
+    let sb = Sandbox::new();
+    let long = counting_source(&sb, "long", 3600);
+    config(&sb, &[("long", long.clone())]);
+    let mut d = Daemon::start(&sb, &[]);
+    assert!(eventually(Duration::from_secs(10), || runs(&sb, "long") == 1));
+    // Valid for an hour: nothing more happens by itself.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(runs(&sb, "long"), 1);
+    d.signal("USR1");
+    assert!(eventually(Duration::from_secs(10), || runs(&sb, "long") == 2));
+
+    // A new profile in the config: SIGHUP picks it up.
+    let extra = counting_source(&sb, "extra", 3600);
+    config(&sb, &[("long", long.clone()), ("extra", extra)]);
+    d.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || runs(&sb, "extra") == 1),
+        "{}",
+        fs::read_to_string(sb.file("daemon.log")).unwrap_or_default()
+    );
+    assert!(fs::read_to_string(sb.file("credentials"))
+        .unwrap()
+        .contains("[extra]"));
+
+    // An invalid config is logged, and the old one keeps running.
+    sb.config("[profile.broken\n");
+    d.signal("HUP");
+    assert!(eventually(Duration::from_secs(10), || fs::read_to_string(
+        sb.file("daemon.log")
+    )
+    .unwrap_or_default()
+    .contains("the old one keeps running")));
+    d.signal("USR1");
+    assert!(eventually(Duration::from_secs(10), || runs(&sb, "long") == 3));
+    d.signal("INT");
+    assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
+}
+
+#[test]
+fn a_slow_source_holds_nobody_back_and_sigterm_stops_at_once() {
+    let sb = Sandbox::new();
+    let long = counting_source(&sb, "long", 3600);
+    let slow = sb.file("slow.sh");
+    fs::write(&slow, "#!/bin/sh\nsleep 30\n").unwrap();
+    config(
+        &sb,
+        &[("long", long), ("slow", format!("sh {}", slow.display()))],
+    );
+    fs::write(sb.file("credentials"), "# mine\n[other]\nk = v\n").unwrap();
+    let mut d = Daemon::start(&sb, &[]);
+    assert!(eventually(Duration::from_secs(10), || runs(&sb, "long") == 1));
+    // The slow source does not hold the others back: they are written after a few seconds.
+    assert!(
+        eventually(Duration::from_secs(10), || fs::read_to_string(
+            sb.file("credentials")
+        )
+        .unwrap_or_default()
+        .contains("ASIALONG1")),
+        "{}",
+        fs::read_to_string(sb.file("daemon.log")).unwrap_or_default()
+    );
+    let asked = Instant::now();
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    let text = fs::read_to_string(sb.file("credentials")).unwrap();
+    assert!(text.starts_with("# mine\n[other]\nk = v\n"), "{text}");
+    assert!(
+        text.contains("ASIALONG1") && !text.contains("[slow]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tells_systemd_it_is_ready_once_the_first_pass_is_written() {
+    use std::os::unix::net::UnixDatagram;
+    let sb = Sandbox::new();
+    let cmd = counting_source(&sb, "p", 3600);
+    config(&sb, &[("p", cmd)]);
+    let socket_path = sb.file("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut d = Daemon::start(&sb, &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())]);
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("READY=1 within 15 s");
+    let msg = String::from_utf8_lossy(&buf[..n]);
+    assert!(msg.contains("READY=1"), "{msg}");
+    // Ready means written.
+    assert!(fs::read_to_string(sb.file("credentials"))
+        .unwrap()
+        .contains("ASIAP1"));
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
+}
