@@ -65,7 +65,8 @@ fn backoff_delay(name: &str, failures: u32, now: OffsetDateTime) -> Duration {
     base - fifth + spread(name, now, fifth * 2)
 }
 
-/// Runs passes until `stop` turns true. `path` is re-read on [`Control::Reload`].
+/// Runs passes until `stop` turns true. `path` is re-read on [`Control::Reload`], and a valid
+/// new config is published on `published` (for the credentials server).
 /// `on_first_pass` is called once, after the first pass has written what it could (systemd
 /// readiness).
 pub async fn run(
@@ -73,6 +74,7 @@ pub async fn run(
     mut cfg: Config,
     mut stop: watch::Receiver<bool>,
     mut controls: mpsc::UnboundedReceiver<Control>,
+    published: watch::Sender<Config>,
     mut on_first_pass: impl FnMut(),
 ) {
     let mut backoff: BTreeMap<String, Backoff> = BTreeMap::new();
@@ -152,6 +154,10 @@ pub async fn run(
                         }
                         tracing::info!(config = %path.display(), "config reloaded");
                         backoff.retain(|n, _| new.profiles.contains_key(n));
+                        if new.server.as_ref().map(|s| s.listen) != cfg.server.as_ref().map(|s| s.listen) {
+                            tracing::warn!("a change of [server] takes effect at the next restart");
+                        }
+                        published.send_replace(new.clone());
                         cfg = new;
                     }
                     Err(e) => {

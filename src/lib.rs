@@ -14,6 +14,7 @@
 //!   written atomically under a lock; [`state`] keeps per-profile status (no secrets).
 //! - [`daemon`]: the scheduler that runs passes when profiles become due, with backoff,
 //!   reload and refresh-now, and systemd readiness.
+//! - [`server`]: the optional container-credentials endpoint over the files the daemon keeps.
 //! - [`commands`]: one small module per subcommand over the above.
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
@@ -25,6 +26,7 @@ pub mod daemon;
 pub mod paths;
 pub mod profile_file;
 pub mod refresh;
+pub mod server;
 pub mod sources;
 pub mod state;
 pub mod store;

@@ -40,7 +40,27 @@ pub async fn exec(config_path: Option<&Path>) -> u8 {
         return exit::FAILED;
     }
     tracing::info!(config = %path.display(), profiles = cfg.profiles.len(), "awscredd started");
-    daemon::run(path, cfg, stop_rx, control_rx, daemon::notify_ready).await;
+    let (config_tx, config_rx) = watch::channel(cfg.clone());
+    let server = cfg.server.clone().map(|s| {
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::server::serve(s.clone(), config_rx, stop).await {
+                tracing::error!(listen = %s.listen, "the credentials server stopped: {e}");
+            }
+        })
+    });
+    daemon::run(
+        path,
+        cfg,
+        stop_rx,
+        control_rx,
+        config_tx,
+        daemon::notify_ready,
+    )
+    .await;
+    if let Some(server) = server {
+        server.abort();
+    }
     tracing::info!("awscredd stopped");
     exit::OK
 }

@@ -13,6 +13,7 @@ mod credential_process;
 mod daemon;
 mod interop;
 mod login;
+mod server;
 mod sso;
 mod sso_interop;
 mod status;
