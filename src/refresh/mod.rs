@@ -226,7 +226,11 @@ async fn write_ready(
             written.insert(name.clone());
         }
     }
-    let results: Vec<(Vec<String>, Result<bool, String>)> =
+    let attempted: Vec<String> = writes
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(n, _)| n.clone()))
+        .collect();
+    let results: Result<Vec<(Vec<String>, Result<bool, String>)>, _> =
         tokio::task::spawn_blocking(move || {
             writes
                 .into_iter()
@@ -240,8 +244,10 @@ async fn write_ready(
                 })
                 .collect()
         })
-        .await
-        .unwrap_or_default();
+        .await;
+    // If the writing thread itself failed, nothing it held can be counted as written.
+    let results =
+        results.unwrap_or_else(|e| vec![(attempted, Err(format!("the writer failed: {e}")))]);
     for (names, res) in results {
         if let Err(e) = res {
             for n in names {
