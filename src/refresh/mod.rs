@@ -194,6 +194,9 @@ pub fn selection(cfg: &Config, only: &[String]) -> Result<BTreeSet<String>, Unkn
 /// How long a pass waits for all its sources before it writes what is ready.
 pub const WRITE_WAVE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Per file written: the profiles in it, and whether the bytes changed or why it failed.
+type WriteResults = Vec<(Vec<String>, Result<bool, String>)>;
+
 /// Writes every fetched profile not written yet to its output files, one locked write per
 /// file, in a blocking thread; records write failures per profile.
 async fn write_ready(
@@ -230,21 +233,20 @@ async fn write_ready(
         .iter()
         .flat_map(|(_, p)| p.iter().map(|(n, _)| n.clone()))
         .collect();
-    let results: Result<Vec<(Vec<String>, Result<bool, String>)>, _> =
-        tokio::task::spawn_blocking(move || {
-            writes
-                .into_iter()
-                .map(|(file, profiles)| {
-                    let names = profiles.iter().map(|(n, _)| n.clone()).collect();
-                    let res = file.write(&profiles).map_err(|e| e.to_string());
-                    if let Ok(changed) = &res {
-                        tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
-                    }
-                    (names, res)
-                })
-                .collect()
-        })
-        .await;
+    let results: Result<WriteResults, _> = tokio::task::spawn_blocking(move || {
+        writes
+            .into_iter()
+            .map(|(file, profiles)| {
+                let names = profiles.iter().map(|(n, _)| n.clone()).collect();
+                let res = file.write(&profiles).map_err(|e| e.to_string());
+                if let Ok(changed) = &res {
+                    tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
+                }
+                (names, res)
+            })
+            .collect()
+    })
+    .await;
     // If the writing thread itself failed, nothing it held can be counted as written.
     let results =
         results.unwrap_or_else(|e| vec![(attempted, Err(format!("the writer failed: {e}")))]);
