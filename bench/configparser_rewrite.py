@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rewrite one profile of an AWS credentials file the way today's refresh scripts do.
 
-Usage: configparser_rewrite.py PATH ITERATIONS
+Usage: configparser_rewrite.py PATH ITERATIONS [TOKEN_LEN]   (0: long-term keys, no token)
 
 Each iteration is one refresh: read the whole file with configparser, set the three keys and
 the expiry of one profile, write the whole file back. Two variants are timed, each starting
@@ -30,20 +30,23 @@ BASE64 = string.ascii_letters + string.digits + "+/"
 KEY_ID = string.ascii_uppercase + "234567"
 
 
-def fresh_credentials(rng, n):
-    """New credentials per iteration, made before timing (as the Rust side does)."""
+def fresh_credentials(rng, n, token_len):
+    """New credentials per iteration, made before timing (as the Rust side does); with
+    token_len 0, long-term keys (no session token, no expiry)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     out = []
     for i in range(n):
         expiry = now + datetime.timedelta(hours=1, seconds=i)
-        out.append(
-            {
-                "aws_access_key_id": "ASIA" + "".join(rng.choices(KEY_ID, k=16)),
-                "aws_secret_access_key": "".join(rng.choices(BASE64, k=40)),
-                "aws_session_token": "IQoJb3JpZ2luX2Vj" + "".join(rng.choices(BASE64, k=684)),
-                "aws_credential_expiration": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        )
+        creds = {
+            "aws_access_key_id": "ASIA" + "".join(rng.choices(KEY_ID, k=16)),
+            "aws_secret_access_key": "".join(rng.choices(BASE64, k=40)),
+        }
+        if token_len > 0:
+            creds["aws_session_token"] = "IQoJb3JpZ2luX2Vj" + "".join(
+                rng.choices(BASE64, k=token_len - 16)
+            )
+            creds["aws_credential_expiration"] = expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(creds)
     return out
 
 
@@ -97,12 +100,13 @@ def median_us(path, original, rewrite, all_creds):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     path, iterations = sys.argv[1], int(sys.argv[2])
+    token_len = int(sys.argv[3]) if len(sys.argv) == 4 else 700
     with open(path, "rb") as f:
         original = f.read()
-    all_creds = fresh_credentials(random.Random(1), iterations)
+    all_creds = fresh_credentials(random.Random(1), iterations, token_len)
     print(f"python={sys.version.split()[0]}")
     print(f"median_us={median_us(path, original, rewrite_plain, all_creds):.1f}")
     print(f"median_fsync_us={median_us(path, original, rewrite_fsync, all_creds):.1f}")

@@ -18,7 +18,7 @@ const TARGET: &str = "profile-0500";
 const ITERATIONS: usize = 200;
 const WARMUP: usize = 5;
 /// Roughly the length of a real STS session token.
-const TOKEN_LEN: usize = 700;
+const REAL_TOKEN_LEN: usize = 700;
 
 /// A tiny deterministic generator (xorshift64*), so the file is the same on every run.
 struct Rng(u64);
@@ -55,8 +55,9 @@ impl Rng {
 const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1"];
 
 /// A credentials file like the ones refresh scripts keep: every profile with temporary
-/// credentials and an expiry, some with a region and comments, blank lines between profiles.
-fn credentials_file(rng: &mut Rng) -> String {
+/// credentials (a session token of `token_len` characters; none and no expiry for 0, as with
+/// long-term keys), some with a region and comments, blank lines between profiles.
+fn credentials_file(rng: &mut Rng, token_len: usize) -> String {
     let mut out = String::new();
     out.push_str("# AWS credentials, refreshed automatically. Do not edit by hand.\n\n");
     for i in 0..PROFILES {
@@ -69,16 +70,18 @@ fn credentials_file(rng: &mut Rng) -> String {
         }
         out.push_str(&format!("aws_access_key_id = {}\n", rng.key_id()));
         out.push_str(&format!("aws_secret_access_key = {}\n", rng.base64(40)));
-        out.push_str(&format!(
-            "aws_session_token = IQoJb3JpZ2luX2Vj{}\n",
-            rng.base64(TOKEN_LEN - 16)
-        ));
-        out.push_str(&format!(
-            "aws_credential_expiration = 2030-01-{:02}T{:02}:{:02}:00Z\n",
-            1 + i % 28,
-            i % 24,
-            i % 60
-        ));
+        if token_len > 0 {
+            out.push_str(&format!(
+                "aws_session_token = IQoJb3JpZ2luX2Vj{}\n",
+                rng.base64(token_len - 16)
+            ));
+            out.push_str(&format!(
+                "aws_credential_expiration = 2030-01-{:02}T{:02}:{:02}:00Z\n",
+                1 + i % 28,
+                i % 24,
+                i % 60
+            ));
+        }
         if i % 3 == 0 {
             out.push_str(&format!("region = {}\n", REGIONS[i % REGIONS.len()]));
         }
@@ -88,17 +91,16 @@ fn credentials_file(rng: &mut Rng) -> String {
 }
 
 /// New credentials for each iteration (untimed), so every rewrite really changes bytes.
-fn fresh_credentials(rng: &mut Rng, n: usize) -> Vec<Credentials> {
+fn fresh_credentials(rng: &mut Rng, n: usize, token_len: usize) -> Vec<Credentials> {
     let now = time::OffsetDateTime::now_utc();
     (0..n)
         .map(|i| Credentials {
             access_key_id: rng.key_id(),
             secret_access_key: Secret::new(rng.base64(40)),
-            session_token: Some(Secret::new(format!(
-                "IQoJb3JpZ2luX2Vj{}",
-                rng.base64(TOKEN_LEN - 16)
-            ))),
-            expiration: Some(now + time::Duration::hours(1) + time::Duration::seconds(i as i64)),
+            session_token: (token_len > 0)
+                .then(|| Secret::new(format!("IQoJb3JpZ2luX2Vj{}", rng.base64(token_len - 16)))),
+            expiration: (token_len > 0)
+                .then(|| now + time::Duration::hours(1) + time::Duration::seconds(i as i64)),
         })
         .collect()
 }
@@ -163,12 +165,13 @@ struct PythonFigures {
 }
 
 /// Runs `bench/configparser_rewrite.py` on a copy of the file; `Err` says why it was skipped.
-fn run_python(copy: &Path, iterations: usize) -> Result<PythonFigures, String> {
+fn run_python(copy: &Path, iterations: usize, token_len: usize) -> Result<PythonFigures, String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/configparser_rewrite.py");
     let output = Command::new("python3")
         .arg(&script)
         .arg(copy)
         .arg(iterations.to_string())
+        .arg(token_len.to_string())
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !output.status.success() {
@@ -214,16 +217,23 @@ fn yes_no(b: bool) -> &'static str {
 
 fn main() {
     println!("command: cargo bench --bench rewrite");
+    println!("\n== temporary credentials: {REAL_TOKEN_LEN}-char session tokens and expiries");
+    scenario(REAL_TOKEN_LEN);
+    println!("\n== long-term keys: no session tokens, no expiries");
+    scenario(0);
+}
 
+/// Times every variant on a file whose profiles carry `token_len`-char tokens.
+fn scenario(token_len: usize) {
     let mut rng = Rng(0x5eed_a5c1_2024_0001);
-    let text = credentials_file(&mut rng);
+    let text = credentials_file(&mut rng, token_len);
     let dir = tempfile::tempdir().expect("create a temp dir");
     let path = dir.path().join("credentials");
     std::fs::write(&path, &text).expect("write the benchmark file");
     let python_copy = dir.path().join("credentials.python");
     std::fs::write(&python_copy, &text).expect("write the copy for Python");
     println!(
-        "file: {PROFILES} profiles, {} bytes, {TOKEN_LEN}-char session tokens, in {}",
+        "file: {PROFILES} profiles, {} bytes, {token_len}-char session tokens, in {}",
         text.len(),
         dir.path().display()
     );
@@ -232,7 +242,7 @@ fn main() {
          (after {WARMUP} warm-up runs)"
     );
 
-    let creds = fresh_credentials(&mut rng, ITERATIONS);
+    let creds = fresh_credentials(&mut rng, ITERATIONS, token_len);
 
     // a. The pure edit: parse + rewrite, in memory.
     let edit = time_each(&creds, |c| {
@@ -272,7 +282,7 @@ fn main() {
         std::fs::rename(&floor_tmp, &floor_target).expect("rename");
     });
 
-    let python = run_python(&python_copy, ITERATIONS);
+    let python = run_python(&python_copy, ITERATIONS, token_len);
 
     println!();
     println!("{:<44} {:>10}", "median per rewrite", "µs");
