@@ -66,6 +66,12 @@ enum Command {
     },
     /// Validate the config and print what would be done.
     Check,
+    /// Windows: register, remove, or be started by the Service Control Manager.
+    #[cfg(windows)]
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// Print a managed profile's credentials as credential_process JSON (refreshing them first
     /// if they are missing or expire within a minute).
     CredentialProcess {
@@ -93,7 +99,22 @@ const SDK_TARGETS: &[&str] = &[
     "rustls",
 ];
 
-fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+#[cfg(windows)]
+#[derive(Subcommand)]
+enum ServiceAction {
+    /// Register the service (started automatically) with this config.
+    Install,
+    /// Stop and remove the service.
+    Uninstall,
+    /// Run as the service (how the Service Control Manager starts it).
+    Run,
+}
+
+fn init_logging(
+    format: LogFormat,
+    level: Option<&str>,
+    log_file: Option<&std::path::Path>,
+) -> Result<(), String> {
     use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -107,9 +128,26 @@ fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
         |t, target| t.with_target(*target, LevelFilter::DEBUG),
     );
     let filter = filter.and(cap);
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let (writer, ansi) = match log_file {
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the log file `{}`: {e}", path.display()))?;
+            (BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
+        }
+    };
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false);
     let registry = tracing_subscriber::registry();
@@ -154,13 +192,29 @@ fn main() -> ExitCode {
     } else {
         cli.log_level.as_deref()
     };
-    if let Err(e) = init_logging(cli.log_format, level) {
+    // The Windows service has no console: it logs to a file.
+    #[cfg(windows)]
+    let log_file = match &cli.command {
+        Command::Service {
+            action: ServiceAction::Run,
+        } => commands::service::log_file(),
+        _ => None,
+    };
+    #[cfg(not(windows))]
+    let log_file: Option<std::path::PathBuf> = None;
+    if let Err(e) = init_logging(cli.log_format, level, log_file.as_deref()) {
         eprintln!("awscredd: {e}");
         return ExitCode::from(exit::USAGE);
     }
     let config = cli.config.as_deref();
     let code = match cli.command {
         Command::Check => commands::check::exec(config),
+        #[cfg(windows)]
+        Command::Service { action } => match action {
+            ServiceAction::Install => commands::service::install(config),
+            ServiceAction::Uninstall => commands::service::uninstall(),
+            ServiceAction::Run => commands::service::dispatch(config),
+        },
         Command::Run => match runtime() {
             Ok(rt) => {
                 let code = rt.block_on(commands::run::exec(config));

@@ -6,6 +6,8 @@ pub mod credential_process;
 pub mod login;
 pub mod once;
 pub mod run;
+#[cfg(windows)]
+pub mod service;
 pub mod status;
 
 /// Exit statuses shared by the commands (SPEC.md).

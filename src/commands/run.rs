@@ -13,11 +13,27 @@ use tokio::sync::{mpsc, watch};
 pub const EX_CONFIG: u8 = 78;
 
 pub async fn exec(config_path: Option<&Path>) -> u8 {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    if let Err(e) = listen_for_signals(stop_tx, control_tx) {
+        eprintln!("awscredd: cannot listen for signals: {e}");
+        return exit::FAILED;
+    }
+    serve(config_path, stop_rx, Some(control_rx)).await
+}
+
+/// The daemon until `stop` turns true: what `run` and the Windows service both run.
+pub async fn serve(
+    config_path: Option<&Path>,
+    stop: watch::Receiver<bool>,
+    controls: Option<mpsc::UnboundedReceiver<Control>>,
+) -> u8 {
     let env = &crate::paths::process_env;
     let path = match config::locate(config_path, env) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
+            tracing::error!("{e}");
             return EX_CONFIG;
         }
     };
@@ -30,34 +46,24 @@ pub async fn exec(config_path: Option<&Path>) -> u8 {
         }
         Err(e) => {
             eprintln!("{e}");
+            tracing::error!("{e}");
             return EX_CONFIG;
         }
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
-    if let Err(e) = listen_for_signals(stop_tx, control_tx) {
-        eprintln!("awscredd: cannot listen for signals: {e}");
-        return exit::FAILED;
-    }
+    // Without a control channel (the Windows service), keep one open that never sends.
+    let (_keep, unused) = mpsc::unbounded_channel();
+    let controls = controls.unwrap_or(unused);
     tracing::info!(config = %path.display(), profiles = cfg.profiles.len(), "awscredd started");
     let (config_tx, config_rx) = watch::channel(cfg.clone());
     let server = cfg.server.clone().map(|s| {
-        let stop = stop_rx.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
             if let Err(e) = crate::server::serve(s.clone(), config_rx, stop).await {
                 tracing::error!(listen = %s.listen, "the credentials server stopped: {e}");
             }
         })
     });
-    daemon::run(
-        path,
-        cfg,
-        stop_rx,
-        control_rx,
-        config_tx,
-        daemon::notify_ready,
-    )
-    .await;
+    daemon::run(path, cfg, stop, controls, config_tx, daemon::notify_ready).await;
     if let Some(server) = server {
         server.abort();
     }
