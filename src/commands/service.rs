@@ -90,8 +90,7 @@ pub fn install(config_path: Option<&Path>) -> u8 {
 /// Stops the service if it runs, and removes it.
 pub fn uninstall() -> u8 {
     let result = (|| -> windows_service::Result<()> {
-        let manager =
-            ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)?;
+        let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)?;
         let service = manager.open_service(
             SERVICE_NAME,
             ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE,
@@ -180,7 +179,10 @@ fn run_service() -> windows_service::Result<()> {
     };
     let handle = service_control_handler::register(SERVICE_NAME, handler)?;
     handle.set_service_status(status(ServiceState::Running, 0))?;
-    let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let code = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => {
             let path = CONFIG.get().cloned();
             let code = rt.block_on(crate::commands::run::serve(path.as_deref(), stop_rx, None));

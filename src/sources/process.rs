@@ -37,12 +37,17 @@ pub fn needs_shell(command: &str) -> bool {
 }
 
 /// Builds the command: words without a shell where possible, else the platform shell.
+#[cfg(windows)]
 fn build(command: &str) -> Result<Command, SourceError> {
-    if cfg!(windows) {
-        let mut c = Command::new("cmd");
-        c.arg("/C").arg(command);
-        return Ok(c);
-    }
+    // `cmd /C` takes the rest of its command line as written: passed as a normal argument,
+    // the quotes in it would be escaped with backslashes, which cmd does not understand.
+    let mut c = Command::new("cmd");
+    c.arg("/C").raw_arg(command);
+    Ok(c)
+}
+
+#[cfg(not(windows))]
+fn build(command: &str) -> Result<Command, SourceError> {
     if needs_shell(command) {
         let mut c = Command::new("sh");
         c.arg("-c").arg(command);
