@@ -155,28 +155,6 @@ pub struct Server {
 }
 
 impl Config {
-    /// Managed profiles in an order where every profile comes after the profile it chains from.
-    pub fn chain_order(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        fn visit<'a>(cfg: &'a Config, name: &'a str, out: &mut Vec<&'a str>, depth: usize) {
-            if out.contains(&name) || depth > cfg.profiles.len() {
-                return;
-            }
-            if let Some(p) = cfg.profiles.get(name) {
-                if let Some(src) = p.source.source_profile() {
-                    if cfg.profiles.contains_key(src) {
-                        visit(cfg, src, out, depth + 1);
-                    }
-                }
-                out.push(&p.name);
-            }
-        }
-        for name in self.profiles.keys() {
-            visit(self, name, &mut out, 0);
-        }
-        out
-    }
-
     /// The outputs that hold `profile`.
     pub fn outputs_of<'a>(&'a self, profile: &'a str) -> impl Iterator<Item = &'a Output> + 'a {
         self.outputs

@@ -67,12 +67,6 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// What a file holds for one profile, as far as scheduling cares.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredProfile {
-    pub credentials: Option<Credentials>,
-}
-
 /// One credentials file awscredd keeps.
 #[derive(Clone, Debug)]
 pub struct CredentialsFile {
