@@ -1,6 +1,6 @@
 //! `awscredd credential-process`: an SDK's `credential_process` served from the managed file.
 
-use crate::util::{bin, find_botocore, show, Sandbox};
+use crate::util::{bin, botocore_python, show, Sandbox};
 use std::fs;
 
 /// A config with one profile whose credential_process script counts its runs and prints
@@ -100,15 +100,10 @@ fn failures_are_one_line_on_stderr_and_nothing_on_stdout() {
 /// botocore runs `awscredd credential-process` as its credential_process and gets our keys.
 #[test]
 fn botocore_uses_it_as_its_credential_process() {
-    let Some((python, site)) = find_botocore() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "botocore is missing and CI is set: pip install -r tests/requirements.txt"
-        );
-        eprintln!("SKIPPED: botocore is not installed");
+    let sb = setup(3600);
+    let Some(mut python) = botocore_python(&sb) else {
         return;
     };
-    let sb = setup(3600);
     let aws_config = sb.file("aws-config");
     fs::write(
         &aws_config,
@@ -119,14 +114,9 @@ fn botocore_uses_it_as_its_credential_process() {
         ),
     )
     .unwrap();
-    let o = std::process::Command::new(python)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", sb.path())
-        .env("PYTHONPATH", site)
+    let o = python
         .env("AWS_CONFIG_FILE", &aws_config)
         .env("AWS_SHARED_CREDENTIALS_FILE", sb.file("none"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .args([
             "-c",
             "import botocore.session\nc = botocore.session.Session(profile='app').get_credentials().get_frozen_credentials()\nprint(c.access_key, c.secret_key, c.token)",

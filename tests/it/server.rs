@@ -1,7 +1,7 @@
 //! The `[server]` of `awscredd run`: container credentials for SDK clients, behind a token.
 #![cfg(unix)]
 
-use crate::util::{find_botocore, show, Sandbox};
+use crate::util::{botocore_python, show, Sandbox};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -107,25 +107,15 @@ fn serves_profiles_behind_the_token_and_health_without() {
 /// botocore's container provider, as any SDK in the app container would use it.
 #[test]
 fn botocore_gets_credentials_from_the_server() {
-    let Some((python, site)) = find_botocore() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "botocore is missing and CI is set: pip install -r tests/requirements.txt"
-        );
-        eprintln!("SKIPPED: botocore is not installed");
+    let sb = Sandbox::new();
+    let Some(mut python) = botocore_python(&sb) else {
         return;
     };
-    let sb = Sandbox::new();
     let port = free_port();
     let _d = start(&sb, port);
-    let o = std::process::Command::new(python)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", sb.path())
-        .env("PYTHONPATH", site)
+    let o = python
         .env("AWS_CONFIG_FILE", sb.file("none"))
         .env("AWS_SHARED_CREDENTIALS_FILE", sb.file("none"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env(
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
             format!("http://127.0.0.1:{port}/profiles/app"),

@@ -111,3 +111,23 @@ pub fn find_botocore() -> Option<(PathBuf, PathBuf)> {
     let site = PathBuf::from(lines.next()?);
     Some((python, site))
 }
+
+/// botocore's Python, ready to run in `sb` with a clean environment (HOME = the sandbox, no
+/// instance metadata); `None` (a skip) when botocore is not installed, which fails under CI.
+pub fn botocore_python(sb: &Sandbox) -> Option<Command> {
+    let Some((python, site)) = find_botocore() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "botocore is missing and CI is set: pip install -r tests/requirements.txt"
+        );
+        eprintln!("SKIPPED: botocore is not installed");
+        return None;
+    };
+    let mut c = Command::new(python);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", sb.path())
+        .env("PYTHONPATH", site)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    Some(c)
+}
