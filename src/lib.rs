@@ -19,6 +19,7 @@
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
 
+pub mod child;
 pub mod commands;
 pub mod config;
 pub mod credentials;

@@ -21,6 +21,13 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if crate::child::running_for().iter().any(|p| p == profile) {
+        eprintln!(
+            "awscredd: {}",
+            crate::sources::process::loop_message(profile)
+        );
+        return exit::FAILED;
+    }
     if !cfg.profiles.contains_key(profile) {
         eprintln!("awscredd: `{profile}` is not a managed profile");
         return exit::USAGE;

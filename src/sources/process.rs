@@ -3,17 +3,16 @@
 //! Like the AWS CLI, the command is split into words and run without a shell; only a value
 //! that needs a shell (pipes, redirections, variables, globs, `~`) runs under `sh -c` (on
 //! Windows every value runs under `cmd /C`, where splitting rules differ). The process gets no
-//! standard input, runs in the config file's folder, and is killed after the timeout. Its
-//! stderr goes to the log, line by line.
+//! standard input, runs in the config file's folder, and is killed after the timeout, with its
+//! process group ([`crate::child`]). Its stderr goes to the log, line by line, redacted; its
+//! stdout is read up to [`STDOUT_MAX`].
 
 use super::SourceError;
 use crate::credentials::{parse_rfc3339, Credentials, Secret};
 use serde::Deserialize;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 /// How long a `credential_process` may run.
@@ -110,71 +109,107 @@ pub fn parse_output(stdout: &[u8], now: OffsetDateTime) -> Result<Credentials, S
     })
 }
 
-/// Runs `command` for `profile` in `cwd` and parses what it prints.
+/// The most a `credential_process` may print on stdout (its output is a small JSON document).
+pub const STDOUT_MAX: usize = 1024 * 1024;
+
+/// What every loop message contains.
+pub const LOOP_MARKER: &str = "credential_process loop";
+
+/// Why a source that calls `awscredd credential-process` for its own profile is refused.
+pub fn loop_message(profile: &str) -> String {
+    format!(
+        "{LOOP_MARKER}: profile `{profile}` is refreshed by running `awscredd credential-process` for `{profile}`, which needs `{profile}` refreshed first; give `{profile}` a source that does not call awscredd for itself"
+    )
+}
+
+/// The program a command line runs, for messages: never its arguments, which may hold secrets.
+pub fn program_of(command: &str) -> String {
+    let first = shlex::split(command)
+        .and_then(|w| w.into_iter().next())
+        .or_else(|| command.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    let first: String = first.chars().take(200).collect();
+    if needs_shell(command) {
+        format!("{first} ...")
+    } else {
+        first
+    }
+}
+
+/// Runs `command` for `profile` in `cwd` and parses what it prints. Its stderr is logged with
+/// every value of the credentials it printed (and anything shaped like a secret) redacted;
+/// errors name the program only, never its arguments or its stderr.
 pub async fn fetch(
     profile: &str,
     command: &str,
     cwd: &Path,
     timeout: Duration,
 ) -> Result<Credentials, SourceError> {
-    let fail = |m: String| SourceError::failed(format!("credential_process `{command}`: {m}"));
+    let program = program_of(command);
+    let fail = |m: String| SourceError::failed(format!("credential_process `{program}`: {m}"));
+    if crate::child::running_for().iter().any(|p| p == profile) {
+        return Err(fail(loop_message(profile)));
+    }
     let mut cmd = build(command)?;
-    cmd.current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| fail(format!("cannot start it: {e}")))?;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let run = async {
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let read_out = async {
-            if let Some(s) = stdout.as_mut() {
-                let _ = s.read_to_end(&mut out).await;
-            }
-        };
-        let read_err = async {
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.read_to_end(&mut err).await;
-            }
-        };
-        let (status, _, _) = tokio::join!(child.wait(), read_out, read_err);
-        (status, out, err)
+    cmd.current_dir(cwd);
+    let limits = crate::child::Limits {
+        timeout,
+        stdout_max: STDOUT_MAX,
     };
-    let (status, out, err) = match tokio::time::timeout(timeout, run).await {
-        Ok(r) => r,
-        Err(_) => {
-            // `child` is dropped here with kill_on_drop; make sure it is gone.
+    let finished = match crate::child::run(cmd, Some(profile), limits).await {
+        Ok(f) => f,
+        Err(e @ crate::child::RunError::TimedOut(_)) => {
             return Err(SourceError::transient(format!(
-                "credential_process `{command}` did not finish within {}s and was killed",
-                timeout.as_secs()
-            )));
+                "credential_process `{program}` {e}"
+            )))
         }
+        Err(e) => return Err(fail(e.to_string())),
     };
-    let stderr_text = String::from_utf8_lossy(&err);
-    let mut last_line = "";
-    for line in stderr_text.lines().filter(|l| !l.trim().is_empty()) {
-        tracing::warn!(profile, "credential_process stderr: {line}");
-        last_line = line;
+    let parsed = if finished.status.success() {
+        Some(parse_output(&finished.stdout, OffsetDateTime::now_utc()))
+    } else {
+        None
+    };
+    let mut secrets: Vec<&str> = Vec::new();
+    if let Some(Ok(c)) = &parsed {
+        secrets.push(c.secret_access_key.expose());
+        if let Some(t) = &c.session_token {
+            secrets.push(t.expose());
+        }
     }
-    let status = status.map_err(|e| fail(format!("waiting for it failed: {e}")))?;
-    if !status.success() {
-        let code = status
-            .code()
-            .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
-        let detail = if last_line.is_empty() {
-            String::new()
-        } else {
-            let short: String = last_line.chars().take(200).collect();
-            format!(": {short}")
-        };
-        return Err(fail(format!("exited with {code}{detail}")));
+    for line in &finished.stderr_lines {
+        tracing::info!(
+            profile,
+            "credential_process stderr: {}",
+            crate::child::redact(line, &secrets)
+        );
     }
-    parse_output(&out, OffsetDateTime::now_utc()).map_err(fail)
+    match parsed {
+        Some(result) => result.map_err(fail),
+        None => {
+            let code = finished
+                .status
+                .code()
+                .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
+            // Our own loop message, from an `awscredd credential-process` it ran, is no secret.
+            if finished
+                .stderr_lines
+                .iter()
+                .any(|l| l.contains(LOOP_MARKER))
+            {
+                return Err(fail(format!(
+                    "exited with {code}: {}",
+                    loop_message(profile)
+                )));
+            }
+            let hint = if finished.stderr_lines.is_empty() {
+                ""
+            } else {
+                " (its stderr is in the log)"
+            };
+            Err(fail(format!("exited with {code}{hint}")))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -262,7 +297,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            bad.message.contains("status 3") && bad.message.contains("boom"),
+            bad.message.contains("status 3") && !bad.message.contains("boom"),
             "{bad}"
         );
 

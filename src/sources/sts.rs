@@ -205,23 +205,17 @@ fn from_sts(
 async fn mfa_code(mfa: &Mfa) -> Result<String, SourceError> {
     let fail = |m: String| SourceError::failed(format!("mfa_command `{}`: {m}", mfa.command[0]));
     let mut cmd = tokio::process::Command::new(&mfa.command[0]);
-    cmd.args(&mfa.command[1..])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd
-        .spawn()
-        .map_err(|e| fail(format!("cannot start it: {e}")))?;
-    let out = tokio::time::timeout(MFA_COMMAND_TIMEOUT, child.wait_with_output())
+    cmd.args(&mfa.command[1..]);
+    let limits = crate::child::Limits {
+        timeout: MFA_COMMAND_TIMEOUT,
+        stdout_max: 4096,
+    };
+    let out = crate::child::run(cmd, None, limits)
         .await
-        .map_err(|_| {
-            fail(format!(
-                "did not finish within {}s",
-                MFA_COMMAND_TIMEOUT.as_secs()
-            ))
-        })?
         .map_err(|e| fail(e.to_string()))?;
+    for line in &out.stderr_lines {
+        tracing::info!("mfa_command stderr: {}", crate::child::redact(line, &[]));
+    }
     if !out.status.success() {
         return Err(fail(format!("exited with {}", out.status)));
     }

@@ -471,37 +471,30 @@ fn run_login_command(cmd: &[String], session: &str, da: &DeviceAuthorization, co
         .env("AWSCREDD_VERIFICATION_URI", &da.verification_uri)
         .env("AWSCREDD_VERIFICATION_URI_COMPLETE", complete)
         .env("AWSCREDD_USER_CODE", &da.user_code)
-        .env("AWSCREDD_SSO_SESSION", session)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    match c.spawn() {
-        Err(e) => tracing::error!(
+        .env("AWSCREDD_SSO_SESSION", session);
+    let name = session.to_string();
+    let program = cmd[0].clone();
+    let done = move |status: std::io::Result<std::process::ExitStatus>, lines: Vec<String>| {
+        for line in lines {
+            tracing::info!(
+                sso_session = %name,
+                "login_command: {}",
+                crate::child::redact(&line, &[])
+            );
+        }
+        match status {
+            Ok(status) => {
+                tracing::info!(sso_session = %name, %status, "login_command `{program}` ended")
+            }
+            Err(e) => tracing::warn!(sso_session = %name, "login_command `{program}`: {e}"),
+        }
+    };
+    if let Err(e) = crate::child::spawn_detached(c, done) {
+        tracing::error!(
             sso_session = session,
             "cannot start login_command `{}`: {e}",
             cmd[0]
-        ),
-        Ok(child) => {
-            let session = session.to_string();
-            let program = cmd[0].clone();
-            tokio::spawn(async move {
-                match child.wait_with_output().await {
-                    Ok(out) => {
-                        for line in String::from_utf8_lossy(&out.stdout)
-                            .lines()
-                            .chain(String::from_utf8_lossy(&out.stderr).lines())
-                            .filter(|l| !l.trim().is_empty())
-                        {
-                            tracing::info!(sso_session = %session, "login_command: {line}");
-                        }
-                        tracing::info!(sso_session = %session, status = %out.status, "login_command `{program}` ended");
-                    }
-                    Err(e) => {
-                        tracing::warn!(sso_session = %session, "login_command `{program}`: {e}")
-                    }
-                }
-            });
-        }
+        );
     }
 }
 

@@ -1,0 +1,394 @@
+//! The one way awscredd runs another program (`credential_process`, `mfa_command`,
+//! `login_command`): no standard input, its output read up to a limit, a time limit, and its
+//! whole process group killed when it is stopped.
+//!
+//! - stdout is read up to [`Limits::stdout_max`]; past it the run fails (a process printing
+//!   without end must not make the daemon ask for gigabytes).
+//! - stderr is kept line by line, each line cut at [`MAX_LINE`] and at most [`MAX_LINES`]
+//!   lines, for the caller to log (after redacting what must not be logged).
+//! - The child leads a process group of its own (Unix). When it exits, what is left of the
+//!   group (a grandchild that kept stdout open) is killed: a process that exited has
+//!   finished, whatever its children still do. On a timeout the whole group is killed.
+//! - Every child gets [`RUNNING_FOR_VAR`], the profiles whose sources are being run in this
+//!   chain of processes, so an `awscredd credential-process` started by its own profile's
+//!   source sees the loop and fails instead of forking again.
+
+use std::io;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+/// The environment variable that carries the profiles whose sources are running, comma-separated,
+/// outermost first.
+pub const RUNNING_FOR_VAR: &str = "AWSCREDD_RUNNING_FOR";
+/// The longest stderr line kept; the rest of the line is dropped.
+pub const MAX_LINE: usize = 16 * 1024;
+/// At most this many stderr lines are kept.
+pub const MAX_LINES: usize = 200;
+/// How long to drain the pipes after the child exited and its group was killed (a grandchild
+/// that escaped the group may hold them open).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// What a run may use.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub stdout_max: usize,
+}
+
+/// A child that exited.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    /// Non-empty stderr lines, each at most [`MAX_LINE`] bytes (lossy UTF-8).
+    pub stderr_lines: Vec<String>,
+}
+
+/// Why a run did not finish.
+#[derive(Debug)]
+pub enum RunError {
+    /// It could not be started.
+    Start(io::Error),
+    /// It ran past the time limit and was killed, with its process group.
+    TimedOut(Duration),
+    /// It printed more than the limit on stdout and was killed.
+    StdoutTooLarge(usize),
+    /// Waiting for it failed.
+    Wait(io::Error),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Start(e) => write!(f, "cannot start it: {e}"),
+            RunError::TimedOut(d) => write!(
+                f,
+                "did not finish within {}s and was killed",
+                d.as_secs_f64()
+            ),
+            RunError::StdoutTooLarge(n) => write!(
+                f,
+                "printed more than the limit of {} on stdout and was killed",
+                human_bytes(*n)
+            ),
+            RunError::Wait(e) => write!(f, "waiting for it failed: {e}"),
+        }
+    }
+}
+
+fn human_bytes(n: usize) -> String {
+    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+        format!("{} MiB", n / (1024 * 1024))
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The profiles of [`RUNNING_FOR_VAR`] in this process's environment.
+pub fn running_for() -> Vec<String> {
+    crate::paths::process_env(RUNNING_FOR_VAR)
+        .map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Prepares `cmd` the way every child is run: no stdin, piped output, its own process group,
+/// killed if dropped, and `profile` added to [`RUNNING_FOR_VAR`].
+fn prepare(cmd: &mut Command, profile: Option<&str>) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    cmd.process_group(0);
+    if let Some(p) = profile {
+        let mut chain = running_for();
+        chain.push(p.to_string());
+        cmd.env(RUNNING_FOR_VAR, chain.join(","));
+    }
+}
+
+/// Runs `cmd` (for the source of `profile`, if any) to its end within `limits`.
+pub async fn run(
+    mut cmd: Command,
+    profile: Option<&str>,
+    limits: Limits,
+) -> Result<Finished, RunError> {
+    prepare(&mut cmd, profile);
+    let mut child = cmd.spawn().map_err(RunError::Start)?;
+    let group = ProcessGroup(child.id());
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let (overflow_tx, mut overflow_rx) = tokio::sync::oneshot::channel::<()>();
+    let read_out = tokio::spawn(read_bounded(stdout, limits.stdout_max, overflow_tx));
+    let read_err = tokio::spawn(read_lines(stderr));
+
+    let outcome = tokio::select! {
+        s = child.wait() => s.map_err(RunError::Wait),
+        _ = tokio::time::sleep(limits.timeout) => Err(RunError::TimedOut(limits.timeout)),
+        Ok(()) = &mut overflow_rx => Err(RunError::StdoutTooLarge(limits.stdout_max)),
+    };
+    // Whatever happened, nothing of the group may outlive the run.
+    group.kill();
+    if outcome.is_err() {
+        let _ = child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        read_out.abort();
+        read_err.abort();
+    }
+    let status = outcome?;
+    let stdout = match tokio::time::timeout(DRAIN_AFTER_EXIT, read_out).await {
+        Ok(Ok(Ok(b))) => b,
+        Ok(Ok(Err(()))) => return Err(RunError::StdoutTooLarge(limits.stdout_max)),
+        _ => Vec::new(),
+    };
+    let stderr_lines = match tokio::time::timeout(DRAIN_AFTER_EXIT, read_err).await {
+        Ok(Ok(lines)) => lines,
+        _ => Vec::new(),
+    };
+    Ok(Finished {
+        status,
+        stdout,
+        stderr_lines,
+    })
+}
+
+/// Starts `cmd` and returns at once; it is neither waited for nor killed. When it ends while
+/// awscredd still runs, `done` gets its status and output lines (each bounded).
+pub fn spawn_detached(
+    mut cmd: Command,
+    done: impl FnOnce(io::Result<ExitStatus>, Vec<String>) + Send + 'static,
+) -> io::Result<()> {
+    prepare(&mut cmd, None);
+    cmd.kill_on_drop(false);
+    let mut child = cmd.spawn()?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    tokio::spawn(async move {
+        let (status, mut out, err) =
+            tokio::join!(child.wait(), read_lines(stdout), read_lines(stderr));
+        out.extend(err);
+        out.truncate(MAX_LINES);
+        done(status, out);
+    });
+    Ok(())
+}
+
+/// The process group a child leads.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    /// Kills every process left in the group (none left is fine).
+    fn kill(&self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0 {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = self.0;
+    }
+}
+
+/// Reads everything up to `max` bytes; one byte more and `overflow` fires and the read fails.
+async fn read_bounded(
+    pipe: Option<impl AsyncRead + Unpin>,
+    max: usize,
+    overflow: tokio::sync::oneshot::Sender<()>,
+) -> Result<Vec<u8>, ()> {
+    let mut out = Vec::new();
+    let Some(mut pipe) = pipe else {
+        return Ok(out);
+    };
+    let mut buf = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return Ok(out),
+            Ok(n) => {
+                if out.len() + n > max {
+                    let _ = overflow.send(());
+                    return Err(());
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+}
+
+/// Reads lines to the end of the pipe, keeping at most [`MAX_LINES`] non-empty lines of at
+/// most [`MAX_LINE`] bytes each; the rest is read and dropped, so the child never blocks.
+async fn read_lines(pipe: Option<impl AsyncRead + Unpin>) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Some(mut pipe) = pipe else {
+        return lines;
+    };
+    let mut current: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    let keep = |line: &mut Vec<u8>, lines: &mut Vec<String>| {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches('\r');
+        if !text.trim().is_empty() && lines.len() < MAX_LINES {
+            lines.push(text.to_string());
+        }
+        line.clear();
+    };
+    loop {
+        let n = match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                keep(&mut current, &mut lines);
+            } else if current.len() < MAX_LINE {
+                current.push(b);
+            }
+        }
+    }
+    keep(&mut current, &mut lines);
+    lines
+}
+
+/// Replaces every occurrence of `secrets` in `line`, and anything shaped like an AWS secret key
+/// (40 characters of base64) or a session token (100 or more), with `** redacted **`.
+pub fn redact(line: &str, secrets: &[&str]) -> String {
+    let mut out = line.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(s, "** redacted **");
+    }
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let mut result = String::with_capacity(out.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, result: &mut String| {
+        let n = run.chars().count();
+        let has_digit_and_letter =
+            run.chars().any(|c| c.is_ascii_digit()) && run.chars().any(|c| c.is_ascii_alphabetic());
+        if (n == 40 && has_digit_and_letter) || n >= 100 {
+            result.push_str("** redacted **");
+        } else {
+            result.push_str(run);
+        }
+        run.clear();
+    };
+    for c in out.chars() {
+        if is_b64(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut result);
+            result.push(c);
+        }
+    }
+    flush(&mut run, &mut result);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_values_and_secret_shapes() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        assert_eq!(secret.len(), 40);
+        let line = format!("got key {secret} ok");
+        assert_eq!(redact(&line, &[]), "got key ** redacted ** ok");
+        assert_eq!(
+            redact("token=abcd1234 done", &["abcd1234"]),
+            "token=** redacted ** done"
+        );
+        let token = "A1".repeat(80);
+        assert_eq!(redact(&format!("t {token}"), &[]), "t ** redacted **");
+        // Ordinary progress lines are left alone.
+        assert_eq!(
+            redact("signing in to https://example.com/start ...", &[]),
+            "signing in to https://example.com/start ..."
+        );
+    }
+
+    #[cfg(unix)]
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        c
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn stdout_past_the_limit_fails_fast() {
+        let limits = Limits {
+            timeout: Duration::from_secs(20),
+            stdout_max: 64 * 1024,
+        };
+        let started = std::time::Instant::now();
+        let e = run(sh("yes"), None, limits).await.unwrap_err();
+        assert!(matches!(e, RunError::StdoutTooLarge(_)), "{e}");
+        assert!(e.to_string().contains("64 KiB"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_grandchild_holding_stdout_does_not_hold_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let script = format!("sleep 30 & echo $! > {}; printf done", pidfile.display());
+        let limits = Limits {
+            timeout: Duration::from_secs(20),
+            stdout_max: 1024,
+        };
+        let started = std::time::Instant::now();
+        let f = run(sh(&script), None, limits).await.unwrap();
+        assert!(f.status.success());
+        assert_eq!(f.stdout, b"done");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The grandchild was killed with the group (give the kernel a moment to reap it).
+        let mut gone = false;
+        for _ in 0..50 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone, "grandchild {pid} still runs");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn stderr_lines_are_bounded_and_the_chain_is_passed_on() {
+        let limits = Limits {
+            timeout: Duration::from_secs(20),
+            stdout_max: 1024,
+        };
+        let script = format!(
+            "head -c {} /dev/zero | tr '\\0' x >&2; echo >&2; printf \"$AWSCREDD_RUNNING_FOR\"",
+            MAX_LINE * 3
+        );
+        let f = run(sh(&script), Some("dev"), limits).await.unwrap();
+        assert_eq!(f.stderr_lines.len(), 1);
+        assert_eq!(f.stderr_lines[0].len(), MAX_LINE);
+        assert!(String::from_utf8_lossy(&f.stdout).ends_with("dev"));
+    }
+}
