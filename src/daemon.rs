@@ -141,33 +141,51 @@ pub async fn run(
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = stop.wait_for(|s| *s) => return,
-            c = controls.recv() => match c {
-                None => {}
-                Some(Control::RefreshNow) => {
+            c = controls.recv() => {
+                // Requests that arrived meanwhile (during a pass, or a burst of signals) merge
+                // into one: at most one reload and one forced pass.
+                let mut pending: Vec<Control> = c.into_iter().collect();
+                while let Ok(more) = controls.try_recv() {
+                    pending.push(more);
+                }
+                if pending.contains(&Control::Reload) {
+                    reload(&path, &mut cfg, &mut backoff, &published);
+                }
+                if pending.contains(&Control::RefreshNow) {
                     tracing::info!("refreshing every profile now (SIGUSR1)");
                     force = true;
                 }
-                Some(Control::Reload) => match config::load(&path, &crate::paths::process_env) {
-                    Ok((new, report)) => {
-                        for line in report.lines() {
-                            tracing::warn!("{line}");
-                        }
-                        tracing::info!(config = %path.display(), "config reloaded");
-                        backoff.retain(|n, _| new.profiles.contains_key(n));
-                        if new.server.as_ref().map(|s| s.listen) != cfg.server.as_ref().map(|s| s.listen) {
-                            tracing::warn!("a change of [server] takes effect at the next restart");
-                        }
-                        published.send_replace(new.clone());
-                        cfg = new;
-                    }
-                    Err(e) => {
-                        for line in e.to_string().lines() {
-                            tracing::error!("{line}");
-                        }
-                        tracing::error!(config = %path.display(), "the new config is invalid; the old one keeps running");
-                    }
-                },
-            },
+            }
+        }
+    }
+}
+
+/// Re-reads the config at `path`; a valid one replaces `cfg` (and is published), an invalid one
+/// is logged and the old one kept.
+fn reload(
+    path: &std::path::Path,
+    cfg: &mut Config,
+    backoff: &mut BTreeMap<String, Backoff>,
+    published: &watch::Sender<Config>,
+) {
+    match config::load(path, &crate::paths::process_env) {
+        Ok((new, report)) => {
+            for line in report.lines() {
+                tracing::warn!("{line}");
+            }
+            tracing::info!(config = %path.display(), "config reloaded");
+            backoff.retain(|n, _| new.profiles.contains_key(n));
+            if new.server.as_ref().map(|s| s.listen) != cfg.server.as_ref().map(|s| s.listen) {
+                tracing::warn!("a change of [server] takes effect at the next restart");
+            }
+            published.send_replace(new.clone());
+            *cfg = new;
+        }
+        Err(e) => {
+            for line in e.to_string().lines() {
+                tracing::error!("{line}");
+            }
+            tracing::error!(config = %path.display(), "the new config is invalid; the old one keeps running");
         }
     }
 }

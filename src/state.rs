@@ -43,26 +43,39 @@ impl StateFile {
     /// Reads the state; a missing or unreadable file is an empty state (it holds nothing that
     /// cannot be rebuilt), with a warning for a corrupt one.
     pub fn load(&self) -> State {
-        match std::fs::read(&self.path) {
-            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+        match atomic::read_regular(&self.path, atomic::JSON_MAX) {
+            Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_else(|e| {
                 tracing::warn!(path = %self.path.display(), "ignoring unreadable state file: {e}");
                 State::default()
             }),
-            Err(_) => State::default(),
+            Ok(None) => State::default(),
+            Err(e) => {
+                tracing::warn!("ignoring the state file: {e}");
+                State::default()
+            }
         }
     }
 
     /// Applies `change` to the current state under the state lock and writes it back.
     pub fn update(&self, change: impl FnOnce(&mut State)) -> io::Result<()> {
-        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
-        atomic::create_dirs(dir)?;
-        let _lock = lock::lock_exclusive(&lock::lock_path_for(&self.path), "the state file")?;
-        atomic::remove_stale_temp_files(&self.path);
+        let target = atomic::Target::open(&self.path, true)?;
+        let _lock = lock::acquire(
+            target.open_lock_file()?,
+            &target.lock_path(),
+            "the state file",
+            atomic::LOCK_WAIT,
+        )?;
+        target.remove_stale_temp_files();
         let mut state = self.load();
         change(&mut state);
         let mut json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
         json.push(b'\n');
-        atomic::write_atomic(&self.path, &json, 0o600, atomic::Ownership::default(), true)
+        let owner = if atomic::privileged() {
+            target.current_owner()?
+        } else {
+            atomic::Ownership::default()
+        };
+        target.replace(&json, 0o600, owner, true)
     }
 }
 

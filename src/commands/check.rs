@@ -42,10 +42,33 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
             for w in runtime_warnings(&cfg, env) {
                 eprintln!("{}: warning: {w}", cfg.path.display());
             }
+            let errors = output_errors(&cfg);
+            for e in &errors {
+                eprintln!("{}: error: {e}", cfg.path.display());
+            }
+            if !errors.is_empty() {
+                return exit::USAGE;
+            }
             print!("{}", summary(&cfg));
             exit::OK
         }
     }
+}
+
+/// Outputs that cannot be written as they are on this machine: a device, FIFO, socket or
+/// folder (or a link to one), a link a privileged awscredd will not follow, a parent that is
+/// not a folder. A missing file or folder is fine: `once` creates it.
+pub fn output_errors(cfg: &Config) -> Vec<String> {
+    cfg.outputs
+        .iter()
+        .filter_map(
+            |o| match crate::store::atomic::Target::open(&o.path, false) {
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
+            },
+        )
+        .collect()
 }
 
 /// Problems that depend on the machine, not the config text: missing static source keys, and
@@ -65,7 +88,9 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
         }
     }
     if let Some(aws_config) = paths::aws_config_file(env, cfg!(windows)) {
-        if let Ok(bytes) = std::fs::read(&aws_config) {
+        let limit = crate::store::atomic::CREDENTIALS_MAX;
+        let read = crate::store::atomic::read_regular(std::path::Path::new(&aws_config), limit);
+        if let Ok(Some(bytes)) = read {
             match ProfileFile::check_bytes(&bytes).and_then(ProfileFile::parse) {
                 Err(e) => out.push(format!(
                     "{aws_config}:{}: {} (cannot check it for profiles that shadow ours)",

@@ -41,7 +41,24 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
         c.expiration
             .is_none_or(|e| e - OffsetDateTime::now_utc() > MIN_VALIDITY)
     };
-    let current = read(&file, profile).filter(usable);
+    // Still-valid credentials need no lock: the file is only ever replaced whole.
+    let mut current = read(&file, profile).filter(usable);
+    // Refresh under the profile's lock, and look again once it is held: of many concurrent
+    // calls for an expiring profile, one runs the source and the others print what it wrote.
+    let _refreshing = if current.is_none() {
+        match refresh_lock(&cfg.daemon.state_dir, profile).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("awscredd: {e}");
+                return exit::FAILED;
+            }
+        }
+    } else {
+        None
+    };
+    if current.is_none() {
+        current = read(&file, profile).filter(usable);
+    }
     let creds = match current {
         Some(c) => c,
         None => {
@@ -77,6 +94,33 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
     };
     println!("{}", to_json(&creds));
     exit::OK
+}
+
+/// How long a call waits for another one refreshing the same profile (a source may run 60 s).
+const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The lock that one `credential-process` call holds while it refreshes `profile`.
+async fn refresh_lock(
+    state_dir: &Path,
+    profile: &str,
+) -> Result<crate::store::lock::FileLock, String> {
+    let safe: String = profile
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = state_dir.join(format!(".refresh-{safe}.lock"));
+    let what = format!("profile `{profile}`");
+    tokio::task::spawn_blocking(move || {
+        crate::store::lock::lock_exclusive(&path, &what, REFRESH_WAIT).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 fn read(file: &CredentialsFile, profile: &str) -> Option<Credentials> {

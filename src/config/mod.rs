@@ -271,11 +271,26 @@ pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadErro
     )))
 }
 
+/// The largest config file read.
+pub const CONFIG_MAX: u64 = 16 * 1024 * 1024;
+
 /// Reads and validates the config at `path`. Warnings come back with the config.
 pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        LoadError::NotFound(format!("cannot read config `{}`: {e}", path.display()))
-    })?;
+    let bytes = match crate::store::atomic::read_regular(path, CONFIG_MAX) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(LoadError::NotFound(format!(
+                "cannot read config `{}`: it does not exist",
+                path.display()
+            )))
+        }
+        Err(e) => {
+            return Err(LoadError::NotFound(format!(
+                "cannot read config `{}`: {e}",
+                path.display()
+            )))
+        }
+    };
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(_) => {

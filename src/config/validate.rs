@@ -76,7 +76,11 @@ pub(super) fn validate(
     let daemon = daemon(&mut cx, raw.daemon);
     let sso_sessions = sso_sessions(&mut cx, &raw.sso_session);
     let profiles = profiles(&mut cx, &raw.profile, &sso_sessions);
-    let outputs = outputs(&mut cx, &raw.output, &raw.profile);
+    let config_path = file
+        .file_name()
+        .map_or_else(|| file.to_path_buf(), |n| base.join(n));
+    let reserved = Reserved::new(&cx, &config_path, daemon.as_ref());
+    let outputs = outputs(&mut cx, &raw.output, &raw.profile, &reserved);
     let server = server(&mut cx, raw.server, &outputs);
 
     // Sessions nobody uses are probably a typo somewhere.
@@ -860,10 +864,109 @@ fn source_cycles(cx: &mut Ctx<'_>, raw: &BTreeMap<Spanned<String>, Spanned<RawPr
     }
 }
 
+/// Files that are never an output: the config, the state file, the SSO token cache, and lock
+/// files (writing credentials there destroys what awscredd itself needs).
+struct Reserved {
+    files: Vec<(PathBuf, &'static str)>,
+    folders: Vec<(PathBuf, &'static str)>,
+}
+
+impl Reserved {
+    fn new(cx: &Ctx<'_>, config: &Path, daemon: Option<&Daemon>) -> Self {
+        let mut files = vec![(config.to_path_buf(), "the config file")];
+        let mut folders = Vec::new();
+        if let Some(d) = daemon {
+            let state = d.state_dir.join("state.json");
+            files.push((
+                crate::store::lock::lock_path_for(&state),
+                "the state file's lock",
+            ));
+            files.push((state, "the state file"));
+            folders.push((d.state_dir.clone(), "awscredd's state folder"));
+        }
+        if let Some(home) = paths::home_dir(cx.env, cfg!(windows)) {
+            folders.push((
+                PathBuf::from(home).join(".aws").join("sso").join("cache"),
+                "the SSO token cache",
+            ));
+        }
+        Reserved { files, folders }
+    }
+
+    /// Why `path` cannot be an output, if it cannot.
+    fn conflict(&self, path: &Path, others: &[Output]) -> Option<String> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        for (f, what) in &self.files {
+            if same_file(path, f) {
+                return Some(format!(
+                    "`{}` is {what}, not a place for credentials",
+                    path.display()
+                ));
+            }
+        }
+        for (dir, what) in &self.folders {
+            let inside = path.parent().is_some_and(|p| same_file(p, dir));
+            if inside && (what.contains("SSO") || name == "state.json" || name.ends_with(".lock")) {
+                return Some(format!(
+                    "`{}` is in {what} (`{}`), not a place for credentials",
+                    path.display(),
+                    dir.display()
+                ));
+            }
+        }
+        for o in others {
+            if same_file(path, &crate::store::lock::lock_path_for(&o.path)) {
+                return Some(format!(
+                    "`{}` is the lock file of the [[output]] `{}`",
+                    path.display(),
+                    o.path.display()
+                ));
+            }
+            if same_file(&o.path, &crate::store::lock::lock_path_for(path)) {
+                return Some(format!(
+                    "the [[output]] `{}` is this output's lock file",
+                    o.path.display()
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Whether two paths name the same file: the same after removing `.` and `..`, or, when both
+/// exist, the same file on disk.
+fn same_file(a: &Path, b: &Path) -> bool {
+    fn lexical(p: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    if lexical(a) == lexical(b) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
+}
+
 fn outputs(
     cx: &mut Ctx<'_>,
     raw: &[Spanned<RawOutput>],
     profiles: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    reserved: &Reserved,
 ) -> Vec<Output> {
     let all: Vec<String> = profiles.keys().map(|k| k.get_ref().clone()).collect();
     if raw.is_empty() {
@@ -900,6 +1003,10 @@ fn outputs(
                     path.display()
                 ),
             );
+            continue;
+        }
+        if let Some(why) = reserved.conflict(&path, &out) {
+            cx.error(body.path.span(), why);
             continue;
         }
         let selected = match &body.profiles {

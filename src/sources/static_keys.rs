@@ -26,12 +26,14 @@ pub fn read(profile: &str, env: Env<'_>) -> Result<Credentials, SourceError> {
 
 /// Reads the static keys of `profile` from `path`.
 pub fn read_from(profile: &str, path: &std::path::Path) -> Result<Credentials, SourceError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        SourceError::failed(format!(
-            "cannot read `{}` for source profile `{profile}`: {e}",
-            path.display()
-        ))
-    })?;
+    let bytes = crate::store::atomic::read_regular(path, crate::store::atomic::CREDENTIALS_MAX)
+        .and_then(|b| b.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)))
+        .map_err(|e| {
+            SourceError::failed(format!(
+                "cannot read `{}` for source profile `{profile}`: {e}",
+                path.display()
+            ))
+        })?;
     let parsed = ProfileFile::check_bytes(&bytes)
         .and_then(ProfileFile::parse)
         .map_err(|e| {

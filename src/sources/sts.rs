@@ -370,15 +370,31 @@ pub async fn web_identity(
 }
 
 async fn read_token_file(path: &Path) -> Result<Secret, SourceError> {
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| SourceError {
-            kind: ErrorKind::Transient,
-            message: format!(
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || {
+        crate::store::atomic::read_regular(&owned, crate::store::atomic::TOKEN_MAX)
+    })
+    .await
+    .map_err(|e| SourceError::failed(e.to_string()))?;
+    let cannot = |e: String| SourceError {
+        kind: ErrorKind::Transient,
+        message: format!(
+            "cannot read web_identity_token_file `{}`: {e}",
+            path.display()
+        ),
+    };
+    let bytes = match read {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(cannot("it does not exist".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(SourceError::failed(format!(
                 "cannot read web_identity_token_file `{}`: {e}",
                 path.display()
-            ),
-        })?;
+            )))
+        }
+        Err(e) => return Err(cannot(e.to_string())),
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let token = text.trim();
     if token.is_empty() {
         return Err(SourceError::transient(format!(

@@ -38,6 +38,8 @@ pub enum StoreError {
     },
     /// `owner` or `group` names nobody on this system.
     UnknownOwner { path: PathBuf, what: String },
+    /// The file's lock could not be taken (the error names the lock file and its holder).
+    Lock { lock: PathBuf, error: io::Error },
 }
 
 impl fmt::Display for StoreError {
@@ -57,10 +59,19 @@ impl fmt::Display for StoreError {
                 path,
                 action,
                 error,
-            } => write!(f, "failed to {action} `{}`: {error}", path.display()),
+            } => {
+                let text = error.to_string();
+                // Errors from the safe walk name their path already.
+                if text.contains('`') {
+                    write!(f, "cannot {action} `{}`: {text}", path.display())
+                } else {
+                    write!(f, "failed to {action} `{}`: {text}", path.display())
+                }
+            }
             StoreError::UnknownOwner { path, what } => {
                 write!(f, "cannot write `{}`: {what}", path.display())
             }
+            StoreError::Lock { error, .. } => write!(f, "{error}"),
         }
     }
 }
@@ -91,88 +102,82 @@ impl CredentialsFile {
 
     /// Reads the credentials of every profile in the file. A missing file holds none.
     pub fn read(&self) -> Result<BTreeMap<String, Credentials>, StoreError> {
-        let target = self.target()?;
-        let bytes = match std::fs::read(&target) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(error) => {
-                return Err(StoreError::Io {
-                    path: self.path.clone(),
-                    action: "read",
-                    error,
-                })
-            }
+        let target = self.target(false)?;
+        let bytes = match target.read(atomic::CREDENTIALS_MAX) {
+            Ok(Some(e)) => e.bytes,
+            Ok(None) => return Ok(BTreeMap::new()),
+            Err(error) => return Err(self.io("read", error)),
         };
         let parsed = parse(&self.path, &bytes)?;
         Ok(credentials_in(&parsed))
     }
 
+    fn io(&self, action: &'static str, error: io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            action,
+            error,
+        }
+    }
+
     /// Writes `profiles` into the file in one locked read-modify-write. Returns whether the
     /// bytes changed.
     pub fn write(&self, profiles: &[(String, Credentials)]) -> Result<bool, StoreError> {
-        let io_err = |action: &'static str| {
-            let path = self.path.clone();
-            move |error: io::Error| StoreError::Io {
-                path,
-                action,
-                error,
-            }
-        };
-        let target = self.target()?;
-        let dir = target
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        atomic::create_dirs(&dir).map_err(io_err("create the folder of"))?;
+        let target = self.target(true)?;
         let ownership = self.ownership()?;
+        let lock_file = target
+            .open_lock_file()
+            .map_err(|e| self.io("open the lock file of", e))?;
+        let _lock = lock::acquire(
+            lock_file,
+            &target.lock_path(),
+            &target.resolved().display().to_string(),
+            atomic::LOCK_WAIT,
+        )
+        .map_err(|error| StoreError::Lock {
+            lock: target.lock_path(),
+            error,
+        })?;
+        target.remove_stale_temp_files();
 
-        let _lock =
-            lock::lock_exclusive(&lock::lock_path_for(&target), &target.display().to_string())
-                .map_err(io_err("lock"))?;
-        atomic::remove_stale_temp_files(&target);
-
-        let (old, existing_owner) = match std::fs::read(&target) {
-            Ok(b) => (b, existing_ownership(&target)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), Default::default()),
-            Err(e) => return Err(io_err("read")(e)),
-        };
-        let parsed = parse(&self.path, &old)?;
+        let existing = target
+            .read(atomic::CREDENTIALS_MAX)
+            .map_err(|e| self.io("read", e))?;
+        let old: &[u8] = existing.as_ref().map_or(&[], |e| e.bytes.as_slice());
+        let parsed = parse(&self.path, old)?;
         let updates: Vec<ProfileUpdate> = profiles.iter().map(|(n, c)| update_for(n, c)).collect();
         let new = rewrite(&parsed, &updates).map_err(|error| StoreError::Edit {
             path: self.path.clone(),
             error,
         })?;
-        if new.as_bytes() == old.as_slice() && self.mode_is(&target) {
+        let mode_ok = existing
+            .as_ref()
+            .is_none_or(|e| !cfg!(unix) || e.mode == self.mode);
+        if existing.is_some() && new.as_bytes() == old && mode_ok {
             return Ok(false);
         }
         // Keep the current owner unless one is configured (root writing an app user's file).
+        let kept = existing
+            .as_ref()
+            .filter(|_| atomic::privileged())
+            .map(|e| (e.uid, e.gid));
         let ownership = atomic::Ownership {
-            uid: ownership.uid.or(existing_owner.uid),
-            gid: ownership.gid.or(existing_owner.gid),
+            uid: ownership.uid.or(kept.map(|k| k.0)),
+            gid: ownership.gid.or(kept.map(|k| k.1)),
         };
-        atomic::write_atomic(&target, new.as_bytes(), self.mode, ownership, self.durable)
-            .map_err(io_err("write"))?;
+        target
+            .replace(new.as_bytes(), self.mode, ownership, self.durable)
+            .map_err(|e| self.io("write", e))?;
         Ok(true)
     }
 
-    /// The file really written: symlinks followed.
-    fn target(&self) -> Result<PathBuf, StoreError> {
-        atomic::resolve_target(&self.path).map_err(|error| StoreError::Io {
+    /// The file really written, reached safely (see [`atomic::Target`]).
+    fn target(&self, create: bool) -> Result<atomic::Target, StoreError> {
+        atomic::Target::open(&self.path, create).map_err(|error| StoreError::Io {
             path: self.path.clone(),
-            action: "resolve",
+            action: "reach",
             error,
         })
-    }
-
-    #[cfg(unix)]
-    fn mode_is(&self, target: &Path) -> bool {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(target).is_ok_and(|m| m.permissions().mode() & 0o7777 == self.mode)
-    }
-
-    #[cfg(not(unix))]
-    fn mode_is(&self, _target: &Path) -> bool {
-        true
     }
 
     #[cfg(unix)]
@@ -208,27 +213,6 @@ impl CredentialsFile {
     fn ownership(&self) -> Result<atomic::Ownership, StoreError> {
         Ok(atomic::Ownership::default())
     }
-}
-
-/// The owner of an existing file, kept when we run as root and nothing else is configured.
-#[cfg(unix)]
-fn existing_ownership(target: &Path) -> atomic::Ownership {
-    use std::os::unix::fs::MetadataExt;
-    if !nix::unistd::geteuid().is_root() {
-        return atomic::Ownership::default();
-    }
-    match std::fs::metadata(target) {
-        Ok(m) => atomic::Ownership {
-            uid: Some(m.uid()),
-            gid: Some(m.gid()),
-        },
-        Err(_) => atomic::Ownership::default(),
-    }
-}
-
-#[cfg(not(unix))]
-fn existing_ownership(_target: &Path) -> atomic::Ownership {
-    atomic::Ownership::default()
 }
 
 fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<ProfileFile<'a>, StoreError> {

@@ -242,7 +242,12 @@ fn once_waits_for_the_lock_and_then_writes() {
     let original = "# held\n[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = s\n";
     std::fs::write(&creds, original).unwrap();
 
-    let lock = awscredd::store::lock::lock_exclusive(&lock_path(&creds), "test").unwrap();
+    let lock = awscredd::store::lock::lock_exclusive(
+        &lock_path(&creds),
+        "test",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
     let mut command: Command = sb.command();
     command
         .arg("--config")
@@ -271,7 +276,8 @@ fn once_waits_for_the_lock_and_then_writes() {
     assert!(out.status.success(), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("waiting for another awscredd process"),
+        stderr.contains("waiting for the lock")
+            && stderr.contains(&format!("held by process {}", std::process::id())),
         "{}",
         show(&out)
     );

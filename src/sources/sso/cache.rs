@@ -186,9 +186,9 @@ impl TokenCache {
             if attempt > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            let bytes = match atomic::read_regular(&path, atomic::JSON_MAX) {
+                Ok(Some(b)) => b,
+                Ok(None) => return None,
                 Err(e) => {
                     last_problem = e.to_string();
                     continue;
@@ -225,7 +225,7 @@ impl TokenCache {
 
     /// Reads a cached registration; `None` if missing or unreadable.
     pub fn load_registration(&self, path: &Path) -> Option<Registration> {
-        let bytes = std::fs::read(path).ok()?;
+        let bytes = atomic::read_regular(path, atomic::JSON_MAX).ok()??;
         let f: RegistrationFile = serde_json::from_slice(&bytes).ok()?;
         Some(Registration {
             client_id: f.client_id,
@@ -254,11 +254,9 @@ impl TokenCache {
     }
 }
 
+/// Writes a cache file, mode 0600, keeping its owner (root renewing a user's token).
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        atomic::create_dirs(dir)?;
-    }
-    atomic::write_atomic(path, bytes, 0o600, atomic::Ownership::default(), true)
+    atomic::write_atomic_keeping_owner(path, bytes, 0o600)
 }
 
 fn parse_token(bytes: &[u8]) -> Result<CachedToken, String> {

@@ -13,6 +13,10 @@ use crate::config::SsoSession;
 use crate::credentials::Secret;
 use crate::sources::{ErrorKind, SourceError};
 use crate::store::lock::{self, FileLock};
+
+/// How long a process waits for another one's SSO refresh or sign-in (a sign-in waits for a
+/// human, and device codes last about ten minutes).
+const SSO_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -106,7 +110,7 @@ impl SessionTokens {
         let dir = self.cache.dir.clone();
         tokio::task::spawn_blocking(move || {
             crate::store::atomic::create_dirs(&dir)?;
-            lock::lock_exclusive(&path, &what)
+            lock::lock_exclusive(&path, &what, SSO_LOCK_WAIT)
         })
         .await
         .map_err(|e| SourceError::failed(e.to_string()))?
