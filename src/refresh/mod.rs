@@ -252,8 +252,17 @@ async fn write_ready(
         results.unwrap_or_else(|e| vec![(attempted, Err(format!("the writer failed: {e}")))]);
     for (names, res) in results {
         if let Err(e) = res {
+            // Every output's error is told, not only the first.
             for n in names {
-                write_errors.entry(n).or_insert_with(|| e.clone());
+                write_errors
+                    .entry(n)
+                    .and_modify(|m| {
+                        if !m.contains(e.as_str()) {
+                            m.push_str("; ");
+                            m.push_str(&e);
+                        }
+                    })
+                    .or_insert_with(|| e.clone());
             }
         }
     }

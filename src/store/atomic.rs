@@ -496,13 +496,15 @@ mod unix {
             ) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) => return Ok(None),
-                Err(Errno::ELOOP) => return Err(named(
-                    io::ErrorKind::InvalidInput,
-                    format!(
+                Err(Errno::ELOOP) => {
+                    return Err(named(
+                        io::ErrorKind::InvalidInput,
+                        format!(
                         "`{}` became a symbolic link while awscredd was using it; left it as it is",
                         at.display()
                     ),
-                )),
+                    ))
+                }
                 Err(e) => {
                     return Err(named(
                         errno(e).kind(),

@@ -1,0 +1,585 @@
+//! Hostile and clumsy inputs, each done the way an attacker or a careless user did it: a root
+//! daemon pointed by a folder's owner at another file, devices and FIFOs as outputs, an
+//! output that is the config, a process printing without end, a `credential_process` that
+//! calls itself, a grandchild holding stdout, a held lock, 50 concurrent `credential-process`
+//! calls, a script echoing its secret, a burst of signals, root renewing a user's SSO token.
+#![cfg(unix)]
+
+use crate::util::{bin, show, Sandbox};
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// An application user that is not root (nobody needs to exist under this id).
+const APP_UID: u32 = 4242;
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Root-only tests skip elsewhere, but never in CI (which runs as root).
+fn need_root() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI runs these tests as root"
+    );
+    eprintln!("SKIPPED: needs root");
+    false
+}
+
+fn json_script(sb: &Sandbox, name: &str, akid: &str, secret: &str, pre: &str) -> String {
+    let p = sb.file(name);
+    fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\n{pre}\nprintf '{{\"Version\":1,\"AccessKeyId\":\"{akid}\",\"SecretAccessKey\":\"{secret}\",\"SessionToken\":\"tok-{akid}\",\"Expiration\":\"%s\"}}' $(date -u -d '3600 seconds' +%Y-%m-%dT%H:%M:%SZ)\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+fn timed(sb: &Sandbox, args: &[&str]) -> (Output, Duration) {
+    let started = Instant::now();
+    let o = sb.run(args);
+    (o, started.elapsed())
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn root_does_not_follow_links_planted_by_the_owner_of_an_output_folder() {
+    if !need_root() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let app = sb.file("app");
+    fs::create_dir(&app).unwrap();
+    fs::set_permissions(&app, fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&app, Some(APP_UID), Some(APP_UID)).unwrap();
+    // A system file the attacker wants root to overwrite and chown, and one it wants created.
+    let victim = sb.file("ld.so.preload");
+    fs::write(&victim, "precious\n").unwrap();
+    let missing = sb.file("created-by-root");
+    let link = app.join("credentials");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(APP_UID), Some(APP_UID)).unwrap();
+    let link2 = app.join("other");
+    std::os::unix::fs::symlink(&missing, &link2).unwrap();
+    std::os::unix::fs::lchown(&link2, Some(APP_UID), Some(APP_UID)).unwrap();
+    // Even a root-owned link is not followed in a folder the app user can write.
+    let link3 = app.join("rootlink");
+    std::os::unix::fs::symlink(&victim, &link3).unwrap();
+    let src = json_script(&sb, "src.sh", "ASIAHOSTILE", "s3cret", "");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\
+         [[output]]\npath = \"app/credentials\"\nowner = {APP_UID}\nprofiles = [\"a\"]\n\
+         [[output]]\npath = \"app/other\"\nowner = {APP_UID}\nprofiles = [\"a\"]\n\
+         [[output]]\npath = \"app/rootlink\"\nprofiles = [\"a\"]\n\
+         [[output]]\npath = \"good/credentials\"\nprofiles = [\"a\"]\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    let (o, _) = timed(&sb, &["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("refusing to follow the symbolic link"),
+        "{err}"
+    );
+    assert!(err.contains(&link.display().to_string()), "{err}");
+    assert!(err.contains(&format!("owned by uid {APP_UID}")), "{err}");
+    assert!(err.contains("its folder can be written by others"), "{err}");
+    // The targets are untouched: same bytes, still root's, nothing created.
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(fs::metadata(&victim).unwrap().uid(), 0);
+    assert!(!missing.exists());
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // Other outputs are still written.
+    assert!(fs::read_to_string(sb.file("good/credentials"))
+        .unwrap()
+        .contains("ASIAHOSTILE"));
+    // `check` says so too.
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(stderr(&o).contains("refusing to follow"), "{}", show(&o));
+}
+
+#[test]
+fn root_follows_its_own_links_in_its_own_folders() {
+    if !need_root() {
+        return;
+    }
+    let sb = Sandbox::new();
+    fs::create_dir(sb.file("real")).unwrap();
+    std::os::unix::fs::symlink(sb.file("real"), sb.file("linked-dir")).unwrap();
+    std::os::unix::fs::symlink("real-credentials", sb.file("real/credentials")).unwrap();
+    let src = json_script(&sb, "src.sh", "ASIAOWNLINK", "s3cret", "");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"linked-dir/credentials\"\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(fs::symlink_metadata(sb.file("real/credentials"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::read_to_string(sb.file("real/real-credentials"))
+        .unwrap()
+        .contains("ASIAOWNLINK"));
+}
+
+#[test]
+fn devices_fifos_and_folders_as_outputs_are_left_as_they_are() {
+    let sb = Sandbox::new();
+    let fifo = sb.file("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::os::unix::fs::symlink("/dev/null", sb.file("null-link")).unwrap();
+    fs::create_dir(sb.file("folder")).unwrap();
+    let mut outputs = vec!["fifo", "null-link", "folder"];
+    if is_root() {
+        // A character device of our own (the same numbers as /dev/null).
+        nix::sys::stat::mknod(
+            &sb.file("chardev"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .unwrap();
+        outputs.push("chardev");
+    }
+    let src = json_script(&sb, "src.sh", "ASIADEVICES", "s3cret", "");
+    let mut config = String::from("[daemon]\nstate_dir = \"state\"\n");
+    for o in outputs.iter().chain(["good"].iter()) {
+        config.push_str(&format!("[[output]]\npath = \"{o}\"\n"));
+    }
+    config.push_str(&format!("[profile.a]\ncredential_process = \"{src}\"\n"));
+    sb.config(&config);
+
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    for (name, kind) in [
+        ("fifo", "a FIFO"),
+        ("null-link", "a character device"),
+        ("folder", "a folder"),
+    ] {
+        assert!(
+            stderr(&o).contains(&format!("[[output]] `{}`", sb.file(name).display())),
+            "{name}: {}",
+            show(&o)
+        );
+        assert!(stderr(&o).contains(kind), "{kind}: {}", show(&o));
+    }
+
+    let (o, took) = timed(&sb, &["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(took < Duration::from_secs(20), "once took {took:?}");
+    assert!(stderr(&o).contains("left it as it is"), "{}", show(&o));
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert!(fs::symlink_metadata(sb.file("null-link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::metadata(sb.file("folder")).unwrap().is_dir());
+    if is_root() {
+        assert!(fs::symlink_metadata(sb.file("chardev"))
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    }
+    assert!(fs::read_to_string(sb.file("good"))
+        .unwrap()
+        .contains("ASIADEVICES"));
+}
+
+#[test]
+fn an_output_that_is_the_config_the_state_or_a_lock_file_is_refused() {
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIACONF", "s3cret", "");
+    for (outputs, want) in [
+        (vec!["config.toml"], "is the config file"),
+        (vec!["./state/state.json"], "is the state file"),
+        (vec!["credentials", ".credentials.lock"], "lock file"),
+        (vec![".aws/sso/cache/abc.json"], "SSO token cache"),
+    ] {
+        let mut config = String::from("[daemon]\nstate_dir = \"state\"\n");
+        for o in &outputs {
+            config.push_str(&format!("[[output]]\npath = \"{o}\"\n"));
+        }
+        config.push_str(&format!("[profile.a]\ncredential_process = \"{src}\"\n"));
+        let path = sb.config(&config);
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{outputs:?}: {}", show(&o));
+        assert!(stderr(&o).contains(want), "{want}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("config.toml:"),
+            "FILE:LINE:COL: {}",
+            show(&o)
+        );
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            config,
+            "the config was written"
+        );
+    }
+}
+
+#[test]
+fn a_process_printing_without_end_fails_its_profile_naming_the_limit() {
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIAFINE", "s3cret", "");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.flood]\ncredential_process = \"yes\"\n\
+         [profile.fine]\ncredential_process = \"{src}\"\n"
+    ));
+    let (o, took) = timed(&sb, &["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(
+        stderr(&o).contains("more than the limit of 1 MiB"),
+        "{}",
+        show(&o)
+    );
+    assert!(fs::read_to_string(sb.file("credentials"))
+        .unwrap()
+        .contains("ASIAFINE"));
+
+    // The daemon lives on and keeps the other profile.
+    let mut c = sb.command();
+    c.arg("--config")
+        .arg(sb.file("config.toml"))
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(sb.file("daemon.log")).unwrap());
+    let mut child = c.spawn().unwrap();
+    let started = Instant::now();
+    let mut seen = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        if fs::read_to_string(sb.file("daemon.log"))
+            .unwrap_or_default()
+            .contains("will retry")
+        {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(
+        seen && alive,
+        "{}",
+        fs::read_to_string(sb.file("daemon.log")).unwrap()
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_credential_process_that_calls_itself_fails_without_forking_again() {
+    let sb = Sandbox::new();
+    let count = sb.file("count");
+    let cfg = sb.file("config.toml");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.self]\ncredential_process = \"sh -c 'echo x >> {c}; exec {bin} --config {cfg} credential-process --profile self'\"\n",
+        c = count.display(),
+        bin = bin().display(),
+        cfg = cfg.display()
+    ));
+    let runs = || {
+        fs::read_to_string(&count)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let (o, took) = timed(&sb, &["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(
+        stderr(&o).contains("credential_process loop"),
+        "{}",
+        show(&o)
+    );
+    let state = fs::read_to_string(sb.file("state/state.json")).unwrap();
+    assert!(state.contains("credential_process loop"), "{state}");
+    // What an SDK does with `credential_process = awscredd credential-process --profile self`.
+    let o = sb.run(&["credential-process", "--profile", "self"]);
+    assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(o.stdout.is_empty());
+    println!(
+        "self-reference: the source ran {} times for two entries",
+        runs()
+    );
+    assert_eq!(runs(), 2, "one source run per entry, no fork loop");
+}
+
+#[test]
+fn a_grandchild_holding_stdout_is_killed_and_the_credentials_are_used() {
+    let sb = Sandbox::new();
+    let pidfile = sb.file("grandchild.pid");
+    let src = json_script(
+        &sb,
+        "src.sh",
+        "ASIAGRAND",
+        "s3cret",
+        &format!("sleep 120 & echo $! > {}", pidfile.display()),
+    );
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    let (o, took) = timed(&sb, &["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        took < Duration::from_secs(10),
+        "waited for the grandchild: {took:?}"
+    );
+    assert!(fs::read_to_string(sb.file("credentials"))
+        .unwrap()
+        .contains("ASIAGRAND"));
+    let pid = fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let started = Instant::now();
+    let gone = loop {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.contains(") Z ") {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(gone, "the grandchild {pid} still runs");
+}
+
+#[test]
+fn a_held_lock_never_stops_credential_process_from_answering() {
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIALOCKED", "s3cret", "");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    assert_eq!(sb.run(&["once"]).status.code(), Some(0));
+    let lock = awscredd::store::lock::lock_exclusive(
+        &sb.file(".credentials.lock"),
+        "test",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let (o, took) = timed(&sb, &["credential-process", "--profile", "a"]);
+    drop(lock);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ASIALOCKED"));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn fifty_concurrent_credential_process_calls_run_the_source_once() {
+    let sb = Sandbox::new();
+    let count = sb.file("count");
+    let src = json_script(
+        &sb,
+        "src.sh",
+        "ASIACONCURRENT",
+        "s3cret",
+        &format!("echo x >> {}; sleep 0.5", count.display()),
+    );
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    let children: Vec<_> = (0..50)
+        .map(|_| {
+            let mut c = sb.command();
+            c.arg("--config")
+                .arg(sb.file("config.toml"))
+                .args(["credential-process", "--profile", "a"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("ASIACONCURRENT"));
+    }
+    let runs = fs::read_to_string(&count).unwrap().lines().count();
+    println!("50 concurrent credential-process calls: the source ran {runs} time(s)");
+    assert_eq!(runs, 1);
+}
+
+#[test]
+fn a_script_echoing_its_secret_keeps_it_out_of_the_log_and_the_state() {
+    let sb = Sandbox::new();
+    let secret = "Zq9dV3kLm2Xp7Rt5Wn8Yb4Hc6Jf1Ga0Se3Ud2Ti";
+    let shaped = "AbCdEfGhIj0123456789KlMnOpQrStUvWxYz+/AB";
+    let ok = json_script(
+        &sb,
+        "ok.sh",
+        "ASIASECRET",
+        secret,
+        &format!("echo \"debug: got {secret} and {shaped}\" >&2; echo progress >&2"),
+    );
+    let bad = sb.file("bad.sh");
+    fs::write(
+        &bad,
+        format!("#!/bin/sh\necho \"failed with {shaped}\" >&2\nexit 3\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o755)).unwrap();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.ok]\ncredential_process = \"{ok}\"\n\
+         [profile.bad]\ncredential_process = \"{} --password ARGSECRET123\"\n",
+        bad.display()
+    ));
+    let o = sb.run(&["--log-level", "debug", "once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let log = stderr(&o);
+    assert!(log.contains("progress"), "stderr is logged: {log}");
+    let state = fs::read_to_string(sb.file("state/state.json")).unwrap();
+    for leak in [secret, shaped, "ARGSECRET123"] {
+        assert!(!log.contains(leak), "{leak} in the log: {log}");
+        assert!(!state.contains(leak), "{leak} in the state: {state}");
+    }
+    assert!(state.contains("exited with status 3"), "{state}");
+    assert!(
+        state.contains(&format!("`{}`", bad.display())),
+        "names the program: {state}"
+    );
+    let o = sb.run(&["status"]);
+    for leak in [secret, shaped, "ARGSECRET123"] {
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains(leak),
+            "{}",
+            show(&o)
+        );
+    }
+}
+
+#[test]
+fn a_burst_of_sigusr1_then_sighup_reloads_within_seconds() {
+    let sb = Sandbox::new();
+    let count = sb.file("count");
+    let src = json_script(
+        &sb,
+        "src.sh",
+        "ASIABURST",
+        "s3cret",
+        &format!("echo x >> {}; sleep 0.2", count.display()),
+    );
+    let second = json_script(&sb, "second.sh", "ASIASECOND", "s3cret", "");
+    let base = format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    );
+    sb.config(&base);
+    let mut c = sb.command();
+    c.arg("--config")
+        .arg(sb.file("config.toml"))
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(sb.file("daemon.log")).unwrap());
+    let mut child = c.spawn().unwrap();
+    let pid = child.id() as i32;
+    let log = || fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
+    let wait_for = |what: &str, limit: Duration| {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if log().contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    };
+    let first_ok = wait_for("refreshed", Duration::from_secs(20));
+    let signal = |s| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), s).unwrap();
+    for _ in 0..100 {
+        signal(nix::sys::signal::Signal::SIGUSR1);
+    }
+    sb.config(&format!(
+        "{base}[profile.b]\ncredential_process = \"{second}\"\n"
+    ));
+    let sent = Instant::now();
+    signal(nix::sys::signal::Signal::SIGHUP);
+    let reloaded = wait_for("config reloaded", Duration::from_secs(10));
+    let took = sent.elapsed();
+    let written = {
+        let started = Instant::now();
+        loop {
+            if fs::read_to_string(sb.file("credentials"))
+                .unwrap_or_default()
+                .contains("ASIASECOND")
+            {
+                break true;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    signal(nix::sys::signal::Signal::SIGTERM);
+    let status = child.wait().unwrap();
+    let runs = fs::read_to_string(&count)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    println!("100 SIGUSR1 + SIGHUP: reloaded after {took:?}; the source ran {runs} times");
+    assert!(first_ok && reloaded && written, "{}", log());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        runs <= 4,
+        "the burst was not merged: {runs} runs\n{}",
+        log()
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn root_renewing_a_users_token_cache_keeps_its_owner() {
+    if !need_root() {
+        return;
+    }
+    use crate::fake_aws::FakeAws;
+    use crate::sso::{bare, cli_token, run, sso_config, token_file, write_cli_token};
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    sso_config(&sb, "", &format!("endpoint_url = \"{}\"", fake.url), "");
+    write_cli_token(&sb, &cli_token(&fake, 300));
+    let token = token_file(&sb);
+    std::os::unix::fs::chown(&token, Some(APP_UID), Some(APP_UID)).unwrap();
+    let before = fs::read_to_string(&token).unwrap();
+    let o = run(&sb, bare(&sb, &["once", "--force"]));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_ne!(
+        fs::read_to_string(&token).unwrap(),
+        before,
+        "the token was renewed"
+    );
+    let meta = fs::metadata(&token).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (APP_UID, APP_UID));
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
