@@ -68,11 +68,21 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
         .iter()
         .map(|s| (s.name.as_str(), s.state))
         .collect();
+    // Per output: its profiles, their credentials, and why the file could not be read.
+    let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
     let stored: Vec<(Vec<String>, BTreeMap<String, Credentials>)> = cfg
         .outputs
         .iter()
         .map(|o| {
-            let creds = CredentialsFile::from_output(o).read().unwrap_or_default();
+            let creds = match CredentialsFile::from_output(o).read() {
+                Ok(c) => c,
+                Err(e) => {
+                    for p in &o.profiles {
+                        unreadable.entry(p.clone()).or_insert_with(|| e.to_string());
+                    }
+                    BTreeMap::new()
+                }
+            };
             (o.profiles.clone(), creds)
         })
         .collect();
@@ -103,7 +113,7 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
                     .all(|h| h.is_some_and(|c| c.expiration.is_none_or(|e| e > now)))
             };
             let root_session = chain_root_session(cfg, &p.name);
-            let last_error = recorded.and_then(|r| r.last_error.clone());
+            let mut last_error = recorded.and_then(|r| r.last_error.clone());
             let state = if root_session
                 .and_then(|s| session_state.get(s))
                 .is_some_and(|s| *s == "waiting_for_login")
@@ -116,6 +126,10 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
             } else {
                 "ok"
             };
+            // An expired profile says why when its file cannot be read.
+            if state == "expired" && last_error.is_none() {
+                last_error = unreadable.get(&p.name).cloned();
+            }
             ProfileStatus {
                 name: p.name.clone(),
                 source: p.source.kind(),
@@ -152,6 +166,9 @@ pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
     };
     let cache = TokenCache::default_location(&crate::paths::process_env);
     let status = gather(&cfg, cache.as_ref(), OffsetDateTime::now_utc());
+    if let Some(w) = state_not_writable(&cfg.daemon.state_dir) {
+        eprintln!("awscredd: warning: {w}");
+    }
     if json {
         match serde_json::to_string_pretty(&status) {
             Ok(s) => println!("{s}"),
@@ -167,6 +184,37 @@ pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
         exit::OK
     } else {
         exit::FAILED
+    }
+}
+
+/// Why the state file cannot be written by this user, if it cannot: then what `status` shows
+/// may be older than what the files hold.
+fn state_not_writable(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use nix::unistd::{access, AccessFlags};
+        let file = dir.join("state.json");
+        let (what, res) = if file.exists() {
+            (file.clone(), access(&file, AccessFlags::W_OK))
+        } else if dir.exists() {
+            (
+                dir.to_path_buf(),
+                access(dir, AccessFlags::W_OK | AccessFlags::X_OK),
+            )
+        } else {
+            return None;
+        };
+        res.err().map(|e| {
+            format!(
+                "`{}` cannot be written by this user ({e}): the state shown may be out of date",
+                what.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
     }
 }
 

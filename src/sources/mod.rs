@@ -27,8 +27,131 @@ macro_rules! sdk_config {
         if let Some(e) = $endpoint {
             b = b.endpoint_url(e);
         }
-        b
+        b.interceptor($crate::sources::ResponseBodyLimit(
+            $crate::sources::RESPONSE_BODY_MAX,
+        ))
     }};
+}
+
+/// The largest answer read from an AWS endpoint: every answer awscredd asks for is a small
+/// JSON or XML document.
+pub const RESPONSE_BODY_MAX: usize = 1024 * 1024;
+
+/// An SDK interceptor that refuses answers larger than its limit before they are read whole:
+/// by their `Content-Length`, and by counting the bytes of answers without one.
+#[derive(Debug)]
+pub struct ResponseBodyLimit(pub usize);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ResponseBodyLimit {
+    fn name(&self) -> &'static str {
+        "ResponseBodyLimit"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let limit = self.0;
+        let length = context
+            .response()
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if length.is_some_and(|n| n > limit as u64) {
+            return Err(format!(
+                "the answer is {} bytes, more than the limit of {} KiB",
+                length.unwrap_or_default(),
+                limit / 1024
+            )
+            .into());
+        }
+        let body = context.response_mut().body_mut();
+        let taken = std::mem::replace(body, aws_smithy_types::body::SdkBody::taken());
+        *body = aws_smithy_types::body::SdkBody::from_body_1_x(http_body_util::Limited::new(
+            taken, limit,
+        ));
+        Ok(())
+    }
+}
+
+/// The endpoint a client talks to, for messages: the override, else AWS's default for the
+/// service's host prefix (`sts`, `oidc`, `portal.sso`) in `region`.
+pub fn endpoint_label(prefix: &str, region: &str, endpoint: Option<&str>) -> String {
+    match endpoint {
+        Some(e) => e.to_string(),
+        None => format!("https://{prefix}.{region}.amazonaws.com"),
+    }
+}
+
+/// One line for an SDK error that is not an answer from the service: a timeout, a refused
+/// connection, DNS, TLS, or an answer that could not be read — with the endpoint, and the
+/// innermost cause instead of the SDK's nested `Debug` dump.
+pub fn transport_error<E, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    endpoint: &str,
+) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let cause = innermost(e);
+    let lower = cause.to_ascii_lowercase();
+    let io_kind = io_kind(e);
+    let kind = match e {
+        SdkError::TimeoutError(_) => "timed out calling",
+        SdkError::DispatchFailure(d) if d.is_timeout() => "timed out connecting to",
+        SdkError::DispatchFailure(_) => {
+            if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+                "connection refused by"
+            } else if lower.contains("lookup address") || lower.contains("dns") {
+                "DNS lookup failed for"
+            } else if lower.contains("certificate")
+                || lower.contains("tls")
+                || lower.contains("handshake")
+            {
+                "TLS failed with"
+            } else if io_kind == Some(std::io::ErrorKind::ConnectionReset) {
+                "connection reset by"
+            } else if io_kind == Some(std::io::ErrorKind::TimedOut) {
+                "timed out connecting to"
+            } else {
+                "cannot connect to"
+            }
+        }
+        SdkError::ResponseError(_) => "cannot read the answer of",
+        SdkError::ConstructionFailure(_) => "cannot build the request for",
+        _ => "failed calling",
+    };
+    let cause: String = cause.chars().take(300).collect();
+    if cause.is_empty() {
+        format!("{kind} {endpoint}")
+    } else {
+        format!("{kind} {endpoint}: {cause}")
+    }
+}
+
+/// The message of the deepest error in the chain.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// The kind of the first I/O error in the chain, if any.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = current {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        current = c.source();
+    }
+    None
 }
 
 pub mod process;

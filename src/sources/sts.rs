@@ -14,7 +14,7 @@ use crate::config::{Config, Mfa, Profile, Source};
 use crate::credentials::{Credentials, Secret};
 use crate::paths::Env;
 use aws_sdk_sts::config::http::HttpResponse;
-use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
@@ -62,19 +62,21 @@ pub fn is_role_session(cfg: &Config, source: &str) -> bool {
 /// One STS client per region and endpoint, shared by every profile: building a client builds
 /// its HTTPS stack (TLS roots, connection pool), which costs more than the call itself. Each
 /// request carries its own source credentials as a per-operation override.
-fn client(region: &str, endpoint: Option<String>) -> aws_sdk_sts::Client {
+fn client(region: &str, endpoint: Option<String>) -> (aws_sdk_sts::Client, String) {
+    let label = crate::sources::endpoint_label("sts", region, endpoint.as_deref());
     type ByRegionAndEndpoint = HashMap<(String, Option<String>), aws_sdk_sts::Client>;
     static CLIENTS: OnceLock<Mutex<ByRegionAndEndpoint>> = OnceLock::new();
     let mut clients = CLIENTS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    clients
+    let client = clients
         .entry((region.to_string(), endpoint.clone()))
         .or_insert_with(|| {
             aws_sdk_sts::Client::from_conf(sdk_config!(aws_sdk_sts, region, endpoint).build())
         })
-        .clone()
+        .clone();
+    (client, label)
 }
 
 /// The per-request config that signs with `c`.
@@ -92,7 +94,7 @@ fn signed_by(c: &Credentials) -> aws_sdk_sts::config::Builder {
 
 /// Classifies an STS error: throttling, 5xx and network failures are transient; the rest say
 /// what is wrong, with the AWS error code and message.
-fn classify<E>(what: &str, e: SdkError<E, HttpResponse>) -> SourceError
+fn classify<E>(what: &str, endpoint: &str, e: SdkError<E, HttpResponse>) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -126,7 +128,7 @@ where
                 code.clone()
             };
             let text = format!(
-                "{what}: {}{code_shown}{}{message}",
+                "{what}: {}{code_shown}{}{message} (from {endpoint})",
                 if hint.is_empty() {
                     String::new()
                 } else {
@@ -163,9 +165,15 @@ where
             }
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            SourceError::transient(format!("{what}: {}", DisplayErrorContext(&e)))
+            SourceError::transient(format!(
+                "{what}: {}",
+                crate::sources::transport_error(&e, endpoint)
+            ))
         }
-        _ => SourceError::failed(format!("{what}: {}", DisplayErrorContext(&e))),
+        _ => SourceError::failed(format!(
+            "{what}: {}",
+            crate::sources::transport_error(&e, endpoint)
+        )),
     }
 }
 
@@ -256,7 +264,7 @@ pub async fn assume_role(
         );
         duration = Some(ROLE_CHAINING_MAX_SECONDS);
     }
-    let sts = client(
+    let (sts, endpoint) = client(
         &region_for(cfg, profile, env),
         endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
     );
@@ -279,7 +287,7 @@ pub async fn assume_role(
     match send(duration).await {
         Ok(out) => from_sts(out.credentials(), &what),
         Err(e) => {
-            let err = classify(&what, e);
+            let err = classify(&what, &endpoint, e);
             // A source that is a role session without our knowing it (a credential_process,
             // say): AWS refuses more than an hour; ask again for one hour.
             if duration.is_some_and(|d| d > ROLE_CHAINING_MAX_SECONDS)
@@ -288,7 +296,7 @@ pub async fn assume_role(
                 tracing::warn!(profile = %profile.name, "role chaining caps the session at one hour; asking for 3600 seconds");
                 let out = send(Some(ROLE_CHAINING_MAX_SECONDS))
                     .await
-                    .map_err(|e| classify(&what, e))?;
+                    .map_err(|e| classify(&what, &endpoint, e))?;
                 return from_sts(out.credentials(), &what);
             }
             Err(err)
@@ -316,7 +324,7 @@ pub async fn session_token(
             "GetSessionToken needs long-term IAM user keys, but the source profile holds temporary credentials (it has a session token)",
         ));
     }
-    let sts = client(
+    let (sts, endpoint) = client(
         &region_for(cfg, profile, env),
         endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
     );
@@ -332,7 +340,7 @@ pub async fn session_token(
         .config_override(signed_by(source))
         .send()
         .await
-        .map_err(|e| classify("GetSessionToken", e))?;
+        .map_err(|e| classify("GetSessionToken", &endpoint, e))?;
     from_sts(out.credentials(), "GetSessionToken")
 }
 
@@ -352,7 +360,7 @@ pub async fn web_identity(
         return Err(SourceError::failed("not a web_identity profile"));
     };
     let token = read_token_file(token_file).await?;
-    let sts = client(
+    let (sts, endpoint) = client(
         &region_for(cfg, profile, env),
         endpoint_override("AWS_ENDPOINT_URL_STS", profile.endpoint_url.as_deref(), env),
     );
@@ -365,7 +373,7 @@ pub async fn web_identity(
         .set_duration_seconds(duration_seconds.map(|d| d as i32))
         .send()
         .await
-        .map_err(|e| classify(&what, e))?;
+        .map_err(|e| classify(&what, &endpoint, e))?;
     from_sts(out.credentials(), &what)
 }
 

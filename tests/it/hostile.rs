@@ -583,3 +583,127 @@ fn root_renewing_a_users_token_cache_keeps_its_owner() {
     assert_eq!((meta.uid(), meta.gid()), (APP_UID, APP_UID));
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }
+
+#[test]
+fn an_endless_answer_from_aws_fails_the_profile_naming_the_limit() {
+    use crate::fake_aws::{FakeAws, Fault, ROLE_CREDENTIALS};
+    use crate::sso::{awscredd, cli_token, run, sso_config, write_cli_token};
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    sso_config(&sb, "", "", "");
+    write_cli_token(&sb, &cli_token(&fake, 3600));
+    let huge = format!("{{\"roleCredentials\": \"{}\"}}", "x".repeat(3 << 20));
+    for _ in 0..3 {
+        fake.inject(ROLE_CREDENTIALS, Fault::Raw(200, huge.clone()));
+    }
+    let o = run(&sb, awscredd(&sb, &fake, &["once"]));
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("more than the limit of 1024 KiB"),
+        "{}",
+        show(&o)
+    );
+    println!("{}", stderr(&o));
+}
+
+#[test]
+fn a_refused_connection_is_one_readable_line_naming_the_endpoint() {
+    let sb = Sandbox::new();
+    fs::create_dir(sb.file(".aws")).unwrap();
+    fs::write(
+        sb.file(".aws/credentials"),
+        "[long]\naws_access_key_id = AKIALONGTERM\naws_secret_access_key = longsecret\n",
+    )
+    .unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.r]\nsource_profile = \"long\"\nrole_arn = \"arn:aws:iam::111122223333:role/R\"\n\
+         endpoint_url = \"http://127.0.0.1:{port}\"\n"
+    ));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let want = format!("connection refused by http://127.0.0.1:{port}");
+    assert!(stderr(&o).contains(&want), "{}", show(&o));
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.file("state/state.json")).unwrap()).unwrap();
+    let last = state["profiles"]["r"]["last_error"].as_str().unwrap();
+    assert!(last.contains(&want), "{last}");
+    assert!(
+        !last.contains("DispatchFailure") && !last.contains('{'),
+        "a Debug dump: {last}"
+    );
+    assert!(last.len() < 300 && !last.contains('\n'), "{last}");
+}
+
+#[test]
+fn status_says_why_a_profile_is_expired_when_its_file_cannot_be_parsed() {
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIASTATUS", "s3cret", "");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    fs::write(sb.file("credentials"), "[a]\naws_access_key_id = \0\n").unwrap();
+    let o = sb.run(&["status", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profiles"][0]["state"], "expired");
+    let why = v["profiles"][0]["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("cannot parse") && why.contains(":2:"), "{why}");
+}
+
+/// Unmounts a bind mount when dropped, even when the test fails.
+struct BindMount(std::path::PathBuf);
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_single_file_bind_mount_gets_a_message_to_mount_the_folder() {
+    if !need_root() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIABIND", "s3cret", "");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    fs::write(sb.file("credentials"), "# mounted\n").unwrap();
+    fs::write(sb.file("host-file"), "# host\n").unwrap();
+    let ok = Command::new("mount")
+        .arg("--bind")
+        .arg(sb.file("host-file"))
+        .arg(sb.file("credentials"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI can bind-mount as root"
+        );
+        eprintln!("SKIPPED: cannot bind-mount here");
+        return;
+    }
+    let _mount = BindMount(sb.file("credentials"));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("mount its folder instead"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(
+        fs::read_to_string(sb.file("credentials")).unwrap(),
+        "# host\n"
+    );
+}

@@ -10,7 +10,7 @@ use super::cache::Registration;
 use crate::credentials::{Credentials, Secret};
 use crate::paths::Env;
 use aws_sdk_sso::config::http::HttpResponse;
-use aws_sdk_sso::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -76,7 +76,7 @@ fn class_of(code: &str) -> Option<ApiError> {
 
 /// Classifies an SDK error. Messages carry the operation, the AWS code and message; never a
 /// request body (which holds secrets).
-fn classify<E>(op: &str, e: SdkError<E, HttpResponse>) -> ApiError
+fn classify<E>(op: &str, endpoint: &str, e: SdkError<E, HttpResponse>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -100,7 +100,7 @@ where
             }
             let message = ctx.err().message().unwrap_or("").to_string();
             let text = format!(
-                "{op} failed: HTTP {status} {}{}{message}",
+                "{op} failed: HTTP {status} {}{}{message} (from {endpoint})",
                 if code.is_empty() { "error" } else { &code },
                 if message.is_empty() { "" } else { ": " }
             );
@@ -115,9 +115,15 @@ where
             }
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            ApiError::Transient(format!("{op} failed: {}", DisplayErrorContext(&e)))
+            ApiError::Transient(format!(
+                "{op} failed: {}",
+                crate::sources::transport_error(&e, endpoint)
+            ))
         }
-        _ => ApiError::Other(format!("{op} failed: {}", DisplayErrorContext(&e))),
+        _ => ApiError::Other(format!(
+            "{op} failed: {}",
+            crate::sources::transport_error(&e, endpoint)
+        )),
     }
 }
 
@@ -160,11 +166,14 @@ pub struct DeviceAuthorization {
 #[derive(Clone, Debug)]
 pub struct Oidc {
     client: aws_sdk_ssooidc::Client,
+    /// The endpoint, for messages.
+    endpoint: String,
 }
 
 impl Oidc {
     pub fn new(region: &str, endpoint: Option<String>) -> Self {
         Oidc {
+            endpoint: crate::sources::endpoint_label("oidc", region, endpoint.as_deref()),
             client: aws_sdk_ssooidc::Client::from_conf(
                 sdk_config!(aws_sdk_ssooidc, region, endpoint).build(),
             ),
@@ -190,7 +199,7 @@ impl Oidc {
         let out = req
             .send()
             .await
-            .map_err(|e| classify("RegisterClient", e))?;
+            .map_err(|e| classify("RegisterClient", &self.endpoint, e))?;
         let (Some(id), Some(secret)) = (out.client_id(), out.client_secret()) else {
             return Err(ApiError::Other(
                 "RegisterClient returned no client id or secret".into(),
@@ -221,7 +230,7 @@ impl Oidc {
             .start_url(start_url)
             .send()
             .await
-            .map_err(|e| classify("StartDeviceAuthorization", e))?;
+            .map_err(|e| classify("StartDeviceAuthorization", &self.endpoint, e))?;
         let (Some(device_code), Some(user_code), Some(uri)) =
             (out.device_code(), out.user_code(), out.verification_uri())
         else {
@@ -265,7 +274,7 @@ impl Oidc {
             .device_code(device_code.expose())
             .send()
             .await
-            .map_err(|e| classify("CreateToken", e))?;
+            .map_err(|e| classify("CreateToken", &self.endpoint, e))?;
         token_response(out.access_token(), out.expires_in(), out.refresh_token())
     }
 
@@ -284,7 +293,7 @@ impl Oidc {
             .refresh_token(refresh_token.expose())
             .send()
             .await
-            .map_err(|e| classify("CreateToken (refresh)", e))?;
+            .map_err(|e| classify("CreateToken (refresh)", &self.endpoint, e))?;
         token_response(out.access_token(), out.expires_in(), out.refresh_token())
     }
 }
@@ -311,11 +320,14 @@ fn token_response(
 #[derive(Clone, Debug)]
 pub struct Portal {
     client: aws_sdk_sso::Client,
+    /// The endpoint, for messages.
+    endpoint: String,
 }
 
 impl Portal {
     pub fn new(region: &str, endpoint: Option<String>) -> Self {
         Portal {
+            endpoint: crate::sources::endpoint_label("portal.sso", region, endpoint.as_deref()),
             client: aws_sdk_sso::Client::from_conf(
                 sdk_config!(aws_sdk_sso, region, endpoint).build(),
             ),
@@ -337,7 +349,7 @@ impl Portal {
             .role_name(role_name)
             .send()
             .await
-            .map_err(|e| classify("GetRoleCredentials", e))?;
+            .map_err(|e| classify("GetRoleCredentials", &self.endpoint, e))?;
         let rc = out.role_credentials().ok_or_else(|| {
             ApiError::Other("GetRoleCredentials returned no roleCredentials".into())
         })?;
