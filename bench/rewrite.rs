@@ -136,13 +136,7 @@ fn time_each(creds: &[Credentials], mut f: impl FnMut(&Credentials)) -> Duration
 }
 
 fn store_file(path: &Path, durable: bool) -> CredentialsFile {
-    CredentialsFile {
-        path: path.to_path_buf(),
-        mode: 0o600,
-        owner: None,
-        group: None,
-        durable,
-    }
+    CredentialsFile::ini(path, 0o600, durable)
 }
 
 /// Checks that the store run left a file with every profile and the last credentials written.

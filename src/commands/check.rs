@@ -59,13 +59,19 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
 /// folder (or a link to one), a link a privileged awscredd will not follow, a parent that is
 /// not a folder. A missing file or folder is fine: `once` creates it.
 pub fn output_errors(cfg: &Config) -> Vec<String> {
+    use crate::store::{formats::Format, CredentialsFile, StoreError};
     cfg.outputs
         .iter()
         .filter_map(
             |o| match crate::store::atomic::Target::open(&o.path, false) {
-                Ok(_) => None,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
+                // A file of another format that exists must be one awscredd can write.
+                Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
+                    Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
+                    _ => None,
+                },
+                Ok(_) => None,
             },
         )
         .collect()

@@ -48,6 +48,13 @@ pub struct Output {
     pub mode: u32,
     pub owner: Option<UserRef>,
     pub group: Option<UserRef>,
+    /// What the file holds (default: the credentials file).
+    pub format: crate::store::formats::Format,
+    /// `launch-settings`: only these launch profiles (default: every one).
+    pub launch_profiles: Option<Vec<String>>,
+    /// The state file, whose record says when credentials expire for formats that do not hold
+    /// an expiry themselves (`launch-settings`).
+    pub state_file: PathBuf,
 }
 
 /// A user or group given by name or numeric id.

@@ -35,6 +35,8 @@ pub struct RawOutput {
     pub mode: S<String>,
     pub owner: S<toml::Value>,
     pub group: S<toml::Value>,
+    pub format: S<String>,
+    pub launch_profiles: S<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

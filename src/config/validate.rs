@@ -8,6 +8,7 @@ use super::{
 };
 use crate::paths::{self, Env};
 use crate::profile_file::is_identifier;
+use crate::store::formats::Format;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -869,12 +870,14 @@ fn source_cycles(cx: &mut Ctx<'_>, raw: &BTreeMap<Spanned<String>, Spanned<RawPr
 struct Reserved {
     files: Vec<(PathBuf, &'static str)>,
     folders: Vec<(PathBuf, &'static str)>,
+    state_file: PathBuf,
 }
 
 impl Reserved {
     fn new(cx: &Ctx<'_>, config: &Path, daemon: Option<&Daemon>) -> Self {
         let mut files = vec![(config.to_path_buf(), "the config file")];
         let mut folders = Vec::new();
+        let state_file = daemon.map_or_else(PathBuf::new, |d| d.state_dir.join("state.json"));
         if let Some(d) = daemon {
             let state = d.state_dir.join("state.json");
             files.push((
@@ -890,7 +893,11 @@ impl Reserved {
                 "the SSO token cache",
             ));
         }
-        Reserved { files, folders }
+        Reserved {
+            files,
+            folders,
+            state_file,
+        }
     }
 
     /// Why `path` cannot be an output, if it cannot.
@@ -978,6 +985,9 @@ fn outputs(
                 mode: 0o600,
                 owner: None,
                 group: None,
+                format: Format::Ini,
+                launch_profiles: None,
+                state_file: reserved.state_file.clone(),
             }],
             None => {
                 cx.diags.push(Diagnostic {
@@ -1047,15 +1057,81 @@ fn outputs(
         };
         let owner = body.owner.as_ref().and_then(|v| user_ref(cx, v, "owner"));
         let group = body.group.as_ref().and_then(|v| user_ref(cx, v, "group"));
+        let (format, launch_profiles) = output_format(cx, body, &selected);
         out.push(Output {
             path,
             profiles: selected,
             mode,
             owner,
             group,
+            format,
+            launch_profiles,
+            state_file: reserved.state_file.clone(),
         });
     }
     out
+}
+
+/// `format` and `launch_profiles` of an output: the formats other than `ini` hold exactly one
+/// profile, named in `profiles`; `launch_profiles` belongs to `launch-settings` only.
+fn output_format(
+    cx: &mut Ctx<'_>,
+    body: &RawOutput,
+    selected: &[String],
+) -> (Format, Option<Vec<String>>) {
+    let format = match &body.format {
+        None => Format::Ini,
+        Some(f) => match Format::parse(f.get_ref()) {
+            Some(format) => format,
+            None => {
+                cx.error(
+                    f.span(),
+                    format!(
+                        "unknown format `{}`: use \"ini\" (the credentials file), \"env\", \"json\" or \"launch-settings\"",
+                        f.get_ref()
+                    ),
+                );
+                return (Format::Ini, None);
+            }
+        },
+    };
+    if format != Format::Ini {
+        let one = body
+            .profiles
+            .as_ref()
+            .is_some_and(|p| p.get_ref().len() == 1);
+        if !one || selected.len() != 1 {
+            let span = body
+                .profiles
+                .as_ref()
+                .map_or_else(|| body.path.span(), |p| p.span());
+            cx.error(
+                span,
+                format!(
+                    "an output with format = \"{}\" holds one profile: name it in `profiles = [\"...\"]`",
+                    format.name()
+                ),
+            );
+        }
+    }
+    let launch_profiles = match &body.launch_profiles {
+        None => None,
+        Some(list) if format != Format::LaunchSettings => {
+            cx.error(
+                list.span(),
+                "`launch_profiles` applies only to format = \"launch-settings\"",
+            );
+            None
+        }
+        Some(list) => {
+            let names: Vec<String> = list.get_ref().iter().map(|n| n.get_ref().clone()).collect();
+            if names.is_empty() {
+                cx.error(list.span(), "`launch_profiles` is empty: name at least one, or leave it out for every launch profile");
+            }
+            Some(names)
+        }
+    };
+    (format, launch_profiles)
 }
 
 /// `"0600"`-style octal permissions. The owner must be able to read and write the file.

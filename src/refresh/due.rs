@@ -19,7 +19,8 @@ pub fn refresh_margin(
 }
 
 /// When a profile becomes due (`None`: never, as things stand): at once when one of its output
-/// files lacks its credentials, else when less than the refresh margin is left before they
+/// files lacks its credentials, or holds credentials without an expiry that awscredd never
+/// refreshed (no `last_refresh`), else when less than the refresh margin is left before they
 /// expire. Credentials without an expiry become due `unexpiring_every` after the last refresh
 /// (the daemon re-runs such sources hourly), or never (`once` refreshes them only with
 /// `--force`).
@@ -35,6 +36,9 @@ pub fn due_at(
             None => Some(OffsetDateTime::UNIX_EPOCH),
             Some(c) => match c.expiration {
                 Some(exp) => Some(exp - refresh_margin(exp, last_refresh, refresh_before)),
+                // Keys awscredd never refreshed and that carry no expiry (another tool wrote
+                // them into a profile that is now managed): nobody knows whether they work.
+                None if last_refresh.is_none() => Some(OffsetDateTime::UNIX_EPOCH),
                 None => unexpiring_every.map(|every| {
                     last_refresh.map_or(OffsetDateTime::UNIX_EPOCH, |l| {
                         l + time::Duration::try_from(every).unwrap_or(time::Duration::HOUR)
@@ -82,7 +86,10 @@ mod tests {
         assert!(!is_due(&[Some(&in_1h)], None, M15, NOW));
         assert!(is_due(&[Some(&in_10m)], None, M15, NOW));
         assert!(is_due(&[Some(&expired)], None, M15, NOW));
-        assert!(!is_due(&[Some(&forever)], None, M15, NOW));
+        // Keys without an expiry that awscredd refreshed are never due for `once`...
+        assert!(!is_due(&[Some(&forever)], Some(NOW), M15, NOW));
+        // ...but keys without an expiry that it never refreshed (another tool's) are due.
+        assert!(is_due(&[Some(&forever)], None, M15, NOW));
         // One output lacking the profile makes it due.
         assert!(is_due(&[Some(&in_1h), None], None, M15, NOW));
         assert!(!is_due(&[], None, M15, NOW));

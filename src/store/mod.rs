@@ -6,12 +6,14 @@
 //! [`atomic`] and [`lock`] are the I/O around it. A file that does not parse is never written.
 
 pub mod atomic;
+pub mod formats;
 pub mod lock;
 
 use crate::config::{Output, UserRef};
 use crate::credentials::{format_utc, parse_rfc3339, Credentials, Secret};
 use crate::profile_file::edit::{rewrite, EditError, KeyUpdate, ProfileUpdate};
 use crate::profile_file::{FileKind, ParseError, ProfileFile};
+use formats::{Format, FormatError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
@@ -40,6 +42,12 @@ pub enum StoreError {
     UnknownOwner { path: PathBuf, what: String },
     /// The file's lock could not be taken (the error names the lock file and its holder).
     Lock { lock: PathBuf, error: io::Error },
+    /// A file of another format that cannot be read or written; it was left untouched.
+    Format {
+        path: PathBuf,
+        format: Format,
+        error: FormatError,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -72,6 +80,16 @@ impl fmt::Display for StoreError {
                 write!(f, "cannot write `{}`: {what}", path.display())
             }
             StoreError::Lock { error, .. } => write!(f, "{error}"),
+            StoreError::Format {
+                path,
+                format,
+                error,
+            } => write!(
+                f,
+                "cannot use `{}` as a {} file, so it was left untouched: {error}",
+                path.display(),
+                format.name()
+            ),
         }
     }
 }
@@ -87,6 +105,12 @@ pub struct CredentialsFile {
     pub group: Option<UserRef>,
     /// `sync_all` the file and its folder (always, but for benchmarks).
     pub durable: bool,
+    pub format: Format,
+    /// The one profile of a format other than `ini`.
+    pub profile: Option<String>,
+    pub launch_profiles: Option<Vec<String>>,
+    /// Where the expiry of a format without one is recorded (`launch-settings`).
+    pub state_file: Option<PathBuf>,
 }
 
 impl CredentialsFile {
@@ -97,7 +121,95 @@ impl CredentialsFile {
             owner: o.owner.clone(),
             group: o.group.clone(),
             durable: true,
+            format: o.format,
+            profile: o.profiles.first().cloned(),
+            launch_profiles: o.launch_profiles.clone(),
+            state_file: Some(o.state_file.clone()),
         }
+    }
+
+    /// A credentials file (`ini`) at `path`, for tools and benchmarks.
+    pub fn ini(path: &Path, mode: u32, durable: bool) -> Self {
+        CredentialsFile {
+            path: path.to_path_buf(),
+            mode,
+            owner: None,
+            group: None,
+            durable,
+            format: Format::Ini,
+            profile: None,
+            launch_profiles: None,
+            state_file: None,
+        }
+    }
+
+    fn format_error(&self, error: FormatError) -> StoreError {
+        StoreError::Format {
+            path: self.path.clone(),
+            format: self.format,
+            error,
+        }
+    }
+
+    /// What a file of another format holds for its one profile.
+    fn read_other(&self, bytes: &[u8]) -> Result<BTreeMap<String, Credentials>, StoreError> {
+        let only = self.launch_profiles.as_deref();
+        let creds = match self.format {
+            Format::Ini => return Ok(credentials_in(&parse(&self.path, bytes)?)),
+            Format::Env => formats::env_read(bytes),
+            Format::Json => formats::json_read(bytes),
+            Format::LaunchSettings => formats::launch_read(bytes, only),
+        }
+        .map_err(|e| self.format_error(e))?;
+        let (Some(name), Some(mut c)) = (self.profile.clone(), creds) else {
+            return Ok(BTreeMap::new());
+        };
+        if !self.format.holds_expiry() {
+            // The state file's record says when these expire, if it recorded these keys.
+            let state = self
+                .state_file
+                .as_ref()
+                .map(|p| crate::state::StateFile { path: p.clone() }.load());
+            c.expiration = state
+                .as_ref()
+                .and_then(|s| s.profiles.get(&name))
+                .and_then(|r| r.expires_at.as_deref())
+                .and_then(|t| parse_rfc3339(t).ok());
+        }
+        Ok(BTreeMap::from([(name, c)]))
+    }
+
+    /// The new text of the file for `profiles`, from its old bytes (`None`: no file yet).
+    fn render(
+        &self,
+        old: Option<&[u8]>,
+        profiles: &[(String, Credentials)],
+    ) -> Result<String, StoreError> {
+        if self.format == Format::Ini {
+            let parsed = parse(&self.path, old.unwrap_or_default())?;
+            let updates: Vec<ProfileUpdate> =
+                profiles.iter().map(|(n, c)| update_for(n, c)).collect();
+            return rewrite(&parsed, &updates).map_err(|error| StoreError::Edit {
+                path: self.path.clone(),
+                error,
+            });
+        }
+        let Some(c) = profiles
+            .iter()
+            .find(|(n, _)| Some(n) == self.profile.as_ref())
+            .map(|(_, c)| c)
+        else {
+            return Err(self.format_error(FormatError("no credentials for its profile".into())));
+        };
+        let only = self.launch_profiles.as_deref();
+        match (self.format, old) {
+            (Format::Env, old) => formats::env_rewrite(old.unwrap_or_default(), c),
+            (Format::Json, _) => Ok(formats::json_render(c)),
+            (Format::LaunchSettings, Some(old)) => formats::launch_rewrite(old, c, only),
+            (Format::LaunchSettings, None) => formats::launch_new(c, only),
+            (Format::Ini, _) => Err(FormatError("unreachable".into())),
+        }
+        .map_err(|e| self.format_error(e))
     }
 
     /// Reads the credentials of every profile in the file. A missing file holds none.
@@ -108,8 +220,7 @@ impl CredentialsFile {
             Ok(None) => return Ok(BTreeMap::new()),
             Err(error) => return Err(self.io("read", error)),
         };
-        let parsed = parse(&self.path, &bytes)?;
-        Ok(credentials_in(&parsed))
+        self.read_other(&bytes)
     }
 
     fn io(&self, action: &'static str, error: io::Error) -> StoreError {
@@ -144,12 +255,7 @@ impl CredentialsFile {
             .read(atomic::CREDENTIALS_MAX)
             .map_err(|e| self.io("read", e))?;
         let old: &[u8] = existing.as_ref().map_or(&[], |e| e.bytes.as_slice());
-        let parsed = parse(&self.path, old)?;
-        let updates: Vec<ProfileUpdate> = profiles.iter().map(|(n, c)| update_for(n, c)).collect();
-        let new = rewrite(&parsed, &updates).map_err(|error| StoreError::Edit {
-            path: self.path.clone(),
-            error,
-        })?;
+        let new = self.render(existing.as_ref().map(|e| e.bytes.as_slice()), profiles)?;
         let mode_ok = existing
             .as_ref()
             .is_none_or(|e| !cfg!(unix) || e.mode == self.mode);
@@ -302,13 +408,7 @@ mod tests {
     }
 
     fn file(path: &Path) -> CredentialsFile {
-        CredentialsFile {
-            path: path.to_path_buf(),
-            mode: 0o600,
-            owner: None,
-            group: None,
-            durable: true,
-        }
+        CredentialsFile::ini(path, 0o600, true)
     }
 
     #[test]

@@ -707,3 +707,31 @@ fn a_single_file_bind_mount_gets_a_message_to_mount_the_folder() {
         "# host\n"
     );
 }
+
+#[test]
+fn stale_foreign_keys_are_due() {
+    // What a cron script left in ~/.aws/credentials before awscredd managed the profile.
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIAMANAGED", "s3cret", "");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\nprofiles = [\"app\"]\n\
+         [profile.app]\ncredential_process = \"{src}\"\n"
+    ));
+    let before = "# written by the old cron job\n[app]\naws_access_key_id = ASIASTALE\naws_secret_access_key = stale\nregion = eu-west-1\n\n[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = o\n";
+    fs::write(sb.file("credentials"), before).unwrap();
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let after = fs::read_to_string(sb.file("credentials")).unwrap();
+    assert!(after.contains("aws_access_key_id = ASIAMANAGED"), "{after}");
+    assert!(!after.contains("ASIASTALE"), "{after}");
+    // Every other byte kept.
+    assert!(
+        after.starts_with("# written by the old cron job\n[app]\n"),
+        "{after}"
+    );
+    assert!(after.contains("region = eu-west-1\n"), "{after}");
+    assert!(
+        after.contains("[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = o\n"),
+        "{after}"
+    );
+}

@@ -11,6 +11,7 @@ mod concurrency;
 mod crash;
 mod credential_process;
 mod daemon;
+mod formats;
 mod hostile;
 mod interop;
 mod login;
