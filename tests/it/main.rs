@@ -14,6 +14,7 @@ mod daemon;
 mod interop;
 mod login;
 mod server;
+mod server_flood;
 mod sso;
 mod sso_interop;
 mod status;
