@@ -250,3 +250,58 @@ fn idle_slow_and_oversized_clients_are_cut_off() {
     // Still serving.
     assert_eq!(get(port, "/healthz", None).map(|a| a.0), Some(200));
 }
+
+/// With no descriptor left (the soft limit pushed below the ones in use, as if the daemon's
+/// own work had taken them), a waiting connection makes every `accept` fail with EMFILE: the
+/// accept loop pauses instead of spinning, and serves the client once descriptors are back.
+#[test]
+fn accept_errors_pause_instead_of_spinning() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: prlimit (util-linux) is not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    let port = free_port();
+    server_config(&sb, port, &counting_script(&sb));
+    let d = start_serving(&sb, port, "ASIAFLOOD1", None);
+    let pid = d.0.id().to_string();
+    let (soft, _) = open_files_limit(&pid);
+    let t = token(&sb);
+    let prlimit = |soft: u64| {
+        let o = Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={soft}:")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+
+    prlimit(3);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        client,
+        "GET /profiles/app HTTP/1.1\r\nHost: x\r\nAuthorization: {t}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let cpu_before = cpu_time(d.0.id());
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let cpu = cpu_time(d.0.id()) - cpu_before;
+    let share = cpu.as_secs_f64() / started.elapsed().as_secs_f64() * 100.0;
+    eprintln!(
+        "EMFILE: daemon CPU {} ms in {:.1} s ({share:.1}% of a core)",
+        cpu.as_millis(),
+        started.elapsed().as_secs_f64()
+    );
+    prlimit(soft);
+
+    let (_, answer) = until_closed(&mut client);
+    let log = fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
+    assert!(
+        log.contains("cannot accept connections") && log.contains("Too many open files"),
+        "no accept error was met:\n{log}"
+    );
+    assert!(share < 20.0, "the accept loop spins on EMFILE: {share:.1}%");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("ASIAFLOOD1"), "{answer}");
+    drop(d);
+}
