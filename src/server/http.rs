@@ -11,6 +11,27 @@
 //! a connection at most `connection_lifetime` old. An accept error such as EMFILE pauses the
 //! accept loop instead of spinning on it, and closes an idle connection to give the
 //! descriptor back.
+//!
+//! A listener is a router and a call:
+//!
+//! ```no_run
+//! # async fn example(stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()> {
+//! use awscredd::server::http::{serve, Limits, Request, Response};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9464").await?;
+//! let router = |req: Request| async move {
+//!     match req.uri().path() {
+//!         "/healthz" => Response::new("ok".to_string()),
+//!         _ => {
+//!             let mut r = Response::new(String::new());
+//!             *r.status_mut() = hyper::StatusCode::NOT_FOUND;
+//!             r
+//!         }
+//!     }
+//! };
+//! serve(listener, router, Limits::default(), stop).await;
+//! # Ok(())
+//! # }
+//! ```
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -407,6 +428,31 @@ mod tests {
             assert_eq!(accept_pause(&emfile), Some(ACCEPT_PAUSE));
             assert!(is_out_of_descriptors(&emfile));
         }
+    }
+
+    /// Any router: what a second listener (metrics) does with this module.
+    #[tokio::test]
+    async fn serves_a_router_until_stopped() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop) = watch::channel(false);
+        let router =
+            |req: Request| async move { Response::new(format!("at {}", req.uri().path())) };
+        let server = tokio::spawn(serve(listener, router, Limits::default(), stop));
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("at /metrics"), "{answer}");
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), server)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[test]
