@@ -1,7 +1,10 @@
 //! `awscredd run`: the daemon in the foreground, logging to stderr. SIGTERM and SIGINT stop it
 //! (exit 0), SIGHUP reloads the config, SIGUSR1 refreshes every profile now; systemd
 //! `Type=notify` readiness is sent once the first pass is written. A bad config at start-up
-//! exits 78 (EX_CONFIG), so a service manager does not restart it in a loop.
+//! exits 78 (EX_CONFIG), so a service manager does not restart it in a loop; so does a
+//! `[server]` that cannot bind its address or whose token file is empty. On Unix the soft
+//! `RLIMIT_NOFILE` is raised to the hard limit first, and the server's connection cap is
+//! fitted to it with a reserve of descriptors for the daemon's own work.
 
 use super::exit;
 use crate::config;
@@ -50,18 +53,34 @@ pub async fn serve(
             return EX_CONFIG;
         }
     };
+    let open_files = raise_open_files_limit();
+    let server = match &cfg.server {
+        None => None,
+        Some(s) => match crate::server::bind(s).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("{e}");
+                tracing::error!("{e}");
+                return EX_CONFIG;
+            }
+        },
+    };
     // Without a control channel (the Windows service), keep one open that never sends.
     let (_keep, unused) = mpsc::unbounded_channel();
     let controls = controls.unwrap_or(unused);
     tracing::info!(config = %path.display(), profiles = cfg.profiles.len(), "awscredd started");
     let (config_tx, config_rx) = watch::channel(cfg.clone());
-    let server = cfg.server.clone().map(|s| {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if let Err(e) = crate::server::serve(s.clone(), config_rx, stop).await {
-                tracing::error!(listen = %s.listen, "the credentials server stopped: {e}");
-            }
-        })
+    let server = server.map(|listener| {
+        let limits = match open_files {
+            Some(n) => crate::server::Limits::default().within_descriptors(n),
+            None => crate::server::Limits::default(),
+        };
+        tokio::spawn(crate::server::serve(
+            listener,
+            limits,
+            config_rx,
+            stop.clone(),
+        ))
     });
     daemon::run(path, cfg, stop, controls, config_tx, daemon::notify_ready).await;
     if let Some(server) = server {
@@ -69,6 +88,37 @@ pub async fn serve(
     }
     tracing::info!("awscredd stopped");
     exit::OK
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, as systemd services commonly do, so a
+/// burst of connections or files never takes the descriptors the daemon needs; the soft limit
+/// in force after it.
+#[cfg(unix)]
+fn raise_open_files_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(e) => {
+            tracing::warn!("cannot read the open files limit: {e}");
+            return None;
+        }
+    };
+    // macOS refuses a soft limit above OPEN_MAX (10240) when the hard one is unlimited.
+    for target in [hard, hard.min(10240)] {
+        if target <= soft {
+            break;
+        }
+        if setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+            tracing::debug!(from = soft, to = target, "raised the open files limit");
+            return Some(target);
+        }
+    }
+    Some(soft)
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() -> Option<u64> {
+    None
 }
 
 #[cfg(unix)]

@@ -152,9 +152,12 @@ fn sigusr1_refreshes_now_and_sighup_reloads_or_keeps_the_old_config() {
         "{}",
         fs::read_to_string(sb.file("daemon.log")).unwrap_or_default()
     );
-    assert!(fs::read_to_string(sb.file("credentials"))
-        .unwrap()
-        .contains("[extra]"));
+    // The script has run; the write follows it.
+    assert!(eventually(Duration::from_secs(10), || fs::read_to_string(
+        sb.file("credentials")
+    )
+    .unwrap_or_default()
+    .contains("[extra]")));
 
     // An invalid config is logged, and the old one keeps running.
     sb.config("[profile.broken\n");

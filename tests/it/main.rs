@@ -16,6 +16,7 @@ mod hostile;
 mod interop;
 mod login;
 mod server;
+mod server_flood;
 mod sso;
 mod sso_interop;
 mod status;

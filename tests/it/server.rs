@@ -5,10 +5,12 @@ use crate::util::{botocore_python, show, Sandbox};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Running(Child);
+/// A daemon that is killed when the test ends, however it ends.
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -17,7 +19,7 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -25,14 +27,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// GET `path` with an optional Authorization header; (status, body).
-fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+/// GET `path` with an optional Authorization header, one request per connection; (status, body).
+pub fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Accept: application/json\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Accept: application/json\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut out = String::new();
@@ -42,27 +44,51 @@ fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn start(sb: &Sandbox, port: u16) -> Running {
-    let script = sb.process_script("src.sh", "ASIASERVED", Some(3600));
+/// `[server]` config on `port` with one profile `app` from `script`.
+pub fn server_config(sb: &Sandbox, port: u16, script: &Path) {
     sb.config(&format!(
         "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"shared/credentials\"\n\
          [profile.app]\ncredential_process = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n",
         script.display()
     ));
-    let child = sb
-        .command()
-        .arg("--config")
+}
+
+/// `awscredd run` on the sandbox's config, logging to `daemon.log`; with `open_files`, under
+/// a soft limit of 128 descriptors and a hard limit of `open_files`.
+pub fn daemon(sb: &Sandbox, open_files: Option<u32>) -> Command {
+    let mut c = sb.command();
+    if let Some(hard) = open_files {
+        let bin = c.get_program().to_owned();
+        let mut sh = Command::new("sh");
+        sh.env_clear();
+        for (k, v) in c.get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        sh.arg("-c")
+            .arg(format!(
+                "ulimit -Sn 128 && ulimit -Hn {hard} && exec \"$0\" \"$@\""
+            ))
+            .arg(bin);
+        c = sh;
+    }
+    c.arg("--config")
         .arg(sb.file("config.toml"))
         .arg("run")
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let running = Running(child);
+        .stderr(fs::File::create(sb.file("daemon.log")).unwrap());
+    c
+}
+
+/// Starts the daemon of [`server_config`] and waits until it serves `app` with `akid`.
+pub fn start_serving(sb: &Sandbox, port: u16, akid: &str, open_files: Option<u32>) -> Running {
+    let running = Running(daemon(sb, open_files).spawn().unwrap());
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
         if let Some((200, body)) = get(port, "/profiles/app", Some(&token(sb))) {
-            if body.contains("ASIASERVED") {
+            if body.contains(akid) {
                 return running;
             }
         }
@@ -74,7 +100,32 @@ fn start(sb: &Sandbox, port: u16) -> Running {
     );
 }
 
-fn token(sb: &Sandbox) -> String {
+fn start(sb: &Sandbox, port: u16) -> Running {
+    let script = sb.process_script("src.sh", "ASIASERVED", Some(3600));
+    server_config(sb, port, &script);
+    start_serving(sb, port, "ASIASERVED", None)
+}
+
+/// Runs the daemon until it exits (at most 15 s, then it is killed): (exit code, its log).
+fn run_until_exit(sb: &Sandbox) -> (Option<i32>, String) {
+    let mut d = Running(daemon(sb, None).spawn().unwrap());
+    let start = Instant::now();
+    let mut code = None;
+    while start.elapsed() < Duration::from_secs(15) {
+        if let Some(status) = d.0.try_wait().unwrap() {
+            code = status.code();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exited = code.is_some();
+    drop(d);
+    let log = fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
+    assert!(exited, "the daemon still ran after 15 s:\n{log}");
+    (code, log)
+}
+
+pub fn token(sb: &Sandbox) -> String {
     fs::read_to_string(sb.file("shared/awscredd-server-token")).unwrap_or_default()
 }
 
@@ -135,4 +186,62 @@ fn botocore_gets_credentials_from_the_server() {
         String::from_utf8_lossy(&o.stdout).trim(),
         "container-role ASIASERVED secret-ASIASERVED token-ASIASERVED"
     );
+}
+
+#[test]
+fn a_server_that_cannot_bind_stops_run_with_78() {
+    let sb = Sandbox::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let script = sb.process_script("src.sh", "ASIASERVED", Some(3600));
+    server_config(&sb, port, &script);
+    let (code, log) = run_until_exit(&sb);
+    assert_eq!(code, Some(78), "{log}");
+    assert!(
+        log.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{log}"
+    );
+    assert!(
+        !sb.file("shared/credentials").exists(),
+        "no pass runs without the server"
+    );
+}
+
+#[test]
+fn an_empty_token_file_stops_run_with_78() {
+    let sb = Sandbox::new();
+    let script = sb.process_script("src.sh", "ASIASERVED", Some(3600));
+    server_config(&sb, free_port(), &script);
+    fs::create_dir_all(sb.file("shared")).unwrap();
+    fs::write(sb.file("shared/awscredd-server-token"), "\n").unwrap();
+    let (code, log) = run_until_exit(&sb);
+    assert_eq!(code, Some(78), "{log}");
+    assert!(
+        log.contains("awscredd-server-token` cannot be used: it is empty"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_short_or_readable_token_is_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let port = free_port();
+    let script = sb.process_script("src.sh", "ASIASERVED", Some(3600));
+    server_config(&sb, port, &script);
+    fs::create_dir_all(sb.file("shared")).unwrap();
+    let path = sb.file("shared/awscredd-server-token");
+    fs::write(&path, "short-token").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let _d = start_serving(&sb, port, "ASIASERVED", None);
+    let log = fs::read_to_string(sb.file("daemon.log")).unwrap();
+    assert!(
+        log.contains("the server token is short (11 characters)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("readable by group or others (mode 0644)"),
+        "{log}"
+    );
+    assert!(!log.contains("short-token"), "the token was logged:\n{log}");
 }

@@ -1,0 +1,239 @@
+//! Every unknown key at once, with a suggestion, and hints for what people copy from
+//! `~/.aws/config`.
+//!
+//! serde stops at the first unknown field (`deny_unknown_fields`). To report them all, the
+//! parse is repeated: each unknown key is recorded with its span and blanked out of a copy of
+//! the text (replaced by spaces, so every later span still points at the original), until the
+//! text parses or fails for another reason. The known keys come from serde's own message
+//! ("expected one of ..."), so there is no second list of keys to keep in step.
+
+use super::{Diagnostic, Severity};
+use std::ops::Range;
+
+/// At most this many unknown keys are collected.
+const MAX_UNKNOWN: usize = 100;
+
+/// Parses `text` as `T`, collecting every unknown key as an error with a suggestion.
+pub(super) fn parse_all<T: serde::de::DeserializeOwned>(
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let mut buf = text.to_string();
+    let mut blanked = 0;
+    loop {
+        let e = match toml::from_str::<T>(&buf) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let message = e.message().trim_end().replace('\n', " ");
+        let unknown = unknown_field(&message);
+        match (e.span(), unknown) {
+            (Some(span), Some((key, expected))) if blanked < MAX_UNKNOWN => {
+                diags.push(Diagnostic {
+                    severity: Severity::Error,
+                    span: Some(span.clone()),
+                    message: unknown_message(&key, &expected, &text[table_line_of(text, span.start)]),
+                });
+                if !blank_entry(&mut buf, span.start) {
+                    return None;
+                }
+                blanked += 1;
+            }
+            (span, _) => {
+                // After blanking, a syntax error may come from the blanking itself: the unknown
+                // keys already reported are the news.
+                if blanked == 0 || !message.contains("expected") {
+                    let hint = span
+                        .as_ref()
+                        .and_then(|s| hint_for(text, s.clone(), &message))
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default();
+                    diags.push(Diagnostic {
+                        severity: Severity::Error,
+                        span,
+                        message: format!("{message}{hint}"),
+                    });
+                }
+                return None;
+            }
+        }
+    }
+}
+
+/// `unknown field `x`, expected one of `a`, `b`` -> (`x`, [a, b]).
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((key.to_string(), expected))
+}
+
+/// The message for an unknown key, with the closest known key and AWS-config hints.
+fn unknown_message(key: &str, expected: &[String], header_line: &str) -> String {
+    let mut m = format!("unknown key `{key}`");
+    let normalized = key.replace('-', "_");
+    let best = expected
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(&normalized, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 5))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, k)) => m.push_str(&format!(": did you mean `{k}`?")),
+        None if !expected.is_empty() => {
+            let list: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
+            m.push_str(&format!(" (known here: {})", list.join(", ")));
+        }
+        None => {}
+    }
+    if key == "sso-session" || header_line.contains("[sso-session") {
+        m.push_str("; an [sso-session NAME] of ~/.aws/config is written [sso_session.NAME] here");
+    }
+    m
+}
+
+/// The line holding byte `at`, as a range.
+fn table_line_of(text: &str, at: usize) -> Range<usize> {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    start..end
+}
+
+/// A hint for a parse error that people make copying `~/.aws/config`.
+fn hint_for(text: &str, span: Range<usize>, message: &str) -> Option<String> {
+    let line = text[table_line_of(text, span.start)].trim();
+    for (aws, ours) in [("[profile ", "profile"), ("[sso-session ", "sso_session")] {
+        if let Some(name) = line.strip_prefix(aws).and_then(|r| r.strip_suffix(']')) {
+            return Some(format!(
+                "this is ~/.aws/config syntax: write [{ours}.{}]",
+                name.trim()
+            ));
+        }
+    }
+    if message.contains("invalid type: integer") {
+        let raw = text.get(span.clone())?.trim();
+        if raw.chars().all(|c| c.is_ascii_digit() || c == '_') {
+            return Some(format!(
+                "quote it: \"{raw}\" (as a number TOML would drop an account id's leading zeros)"
+            ));
+        }
+    }
+    None
+}
+
+/// Replaces the entry (key and value, or a whole table) that starts at `at` with spaces,
+/// keeping line breaks so that spans stay valid. False if nothing could be blanked.
+fn blank_entry(buf: &mut String, at: usize) -> bool {
+    let line = table_line_of(buf, at);
+    let end = if buf[line.clone()].trim_start().starts_with('[') {
+        // A table: its header and every line up to the next header.
+        let mut end = line.end;
+        for l in buf[line.end..].split_inclusive('\n') {
+            if l.trim_start().starts_with('[') {
+                break;
+            }
+            end += l.len();
+        }
+        end
+    } else {
+        value_end(buf, at)
+    };
+    if end <= at {
+        return false;
+    }
+    let start = if buf[line.clone()].trim_start().starts_with('[') {
+        line.start
+    } else {
+        at
+    };
+    let blank: String = buf[start..end]
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { c } else { ' ' })
+        .collect();
+    buf.replace_range(start..end, &blank);
+    true
+}
+
+/// Where the `key = value` entry starting at `at` ends: after its value, which may span lines
+/// (arrays, inline tables, multi-line strings).
+fn value_end(buf: &str, at: usize) -> usize {
+    let bytes = buf.as_bytes();
+    let mut i = at;
+    // Past the key and the `=`.
+    while i < bytes.len() && bytes[i] != b'=' && bytes[i] != b'\n' {
+        i += 1;
+    }
+    if i >= bytes.len() || bytes[i] == b'\n' {
+        return i;
+    }
+    i += 1;
+    let mut depth = 0i32;
+    while i < bytes.len() {
+        let rest = &buf[i..];
+        if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
+            let q = &rest[..3];
+            i = rest[3..].find(q).map_or(bytes.len(), |j| i + 3 + j + 3);
+            continue;
+        }
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            b'\'' => {
+                i = buf[i + 1..].find(['\'', '\n']).map_or(bytes.len(), |j| i + 1 + j + 1);
+                continue;
+            }
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth -= 1,
+            b'#' if depth == 0 => {
+                return buf[i..].find('\n').map_or(bytes.len(), |j| i + j);
+            }
+            b'\n' if depth <= 0 => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len().min(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_end_where_toml_says() {
+        let cases = [
+            ("a = 1\nb = 2", "a = 1"),
+            ("a = [1,\n 2]\nb", "a = [1,\n 2]"),
+            ("a = \"x # y\" # c\nb", "a = \"x # y\" "),
+            ("a = '''\n]\n'''\nb", "a = '''\n]\n'''"),
+            ("a = { x = [1] }\nb", "a = { x = [1] }"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&text[..value_end(text, 0)], want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_parsed_from_serdes_message() {
+        let (k, e) = unknown_field("unknown field `pat`, expected one of `path`, `mode`").unwrap();
+        assert_eq!(k, "pat");
+        assert_eq!(e, ["path", "mode"]);
+        assert!(unknown_message("sso_acount_id", &["sso_account_id".into()], "")
+            .contains("did you mean `sso_account_id`?"));
+        assert!(!unknown_message("zzz", &["path".into()], "").contains("did you mean"));
+    }
+}

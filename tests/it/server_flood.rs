@@ -1,0 +1,307 @@
+//! The `[server]` under hostile and clumsy clients: a flood of idle connections, clients that
+//! never finish their headers, oversized headers. The daemon must keep serving the token
+//! holder, keep its descriptors and CPU, and keep refreshing.
+#![cfg(unix)]
+
+use crate::server::{free_port, get, server_config, start_serving, token};
+use crate::util::Sandbox;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The daemon's CPU time so far (user + system), from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 of proc(5); the slice starts at field 3.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let per_second = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(100);
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+fn open_descriptors(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+/// `Max open files` of a process from `/proc/PID/limits`: (soft, hard).
+fn open_files_limit(pid: &str) -> (u64, u64) {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (n[0], n[1])
+}
+
+/// A `credential_process` whose key id counts its runs: ASIAFLOOD1, ASIAFLOOD2, ...
+fn counting_script(sb: &Sandbox) -> std::path::PathBuf {
+    let p = sb.file("count.sh");
+    fs::write(
+        &p,
+        "#!/bin/sh\nn=$(cat \"$0.n\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0.n\"\n\
+         exp=$(date -u -d '3600 seconds' +%Y-%m-%dT%H:%M:%SZ)\n\
+         printf '{\"Version\": 1, \"AccessKeyId\": \"ASIAFLOOD%s\", \"SecretAccessKey\": \"s\", \
+         \"SessionToken\": \"t\", \"Expiration\": \"%s\"}\\n' \"$n\" \"$exp\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn a_connection_flood_neither_starves_the_token_holder_nor_spins() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    server_config(&sb, port, &counting_script(&sb));
+    // A hard limit of 512 descriptors: the flood is six times that.
+    let d = start_serving(&sb, port, "ASIAFLOOD1", Some(512));
+    let pid = d.0.id();
+    assert_eq!(
+        open_files_limit(&pid.to_string()),
+        (512, 512),
+        "the soft limit is raised to the hard one"
+    );
+    let t = token(&sb);
+
+    // Open the flood: idle connections, and every fourth one a never-ending request head.
+    let (own_soft, _) = open_files_limit("self");
+    let target = 3000.min(own_soft.saturating_sub(500) as usize);
+    let cpu_before = cpu_time(pid);
+    let started = Instant::now();
+    let mut flood = Vec::with_capacity(target);
+    let mut failed = 0;
+    while flood.len() < target && started.elapsed() < Duration::from_secs(20) {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(mut s) => {
+                if flood.len() % 4 == 0 {
+                    let _ = s.write_all(b"GET /profiles/app HTTP/1.1\r\nHost: x\r\n");
+                }
+                flood.push(s);
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    let opened_in = started.elapsed();
+    let cpu_opening = cpu_time(pid) - cpu_before;
+
+    // Hold it: a daemon that spins on accept errors burns CPU here.
+    let cpu_before_hold = cpu_time(pid);
+    let hold_started = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let held = hold_started.elapsed();
+    let cpu_hold = cpu_time(pid) - cpu_before_hold;
+    let descriptors = open_descriptors(pid);
+    let share = cpu_hold.as_secs_f64() / held.as_secs_f64() * 100.0;
+    eprintln!(
+        "flood: {} connections opened in {:.1} s ({failed} failed), daemon CPU {} ms while \
+         opening; held {:.1} s: daemon CPU {} ms ({share:.1}% of a core), {descriptors} open \
+         descriptors",
+        flood.len(),
+        opened_in.as_secs_f64(),
+        cpu_opening.as_millis(),
+        held.as_secs_f64(),
+        cpu_hold.as_millis()
+    );
+    assert!(flood.len() >= target / 2, "the flood could not be opened");
+    assert!(
+        share < 20.0,
+        "the daemon spins under the flood: {share:.1}%"
+    );
+    assert!(
+        descriptors < 200,
+        "{descriptors} descriptors are open during the flood"
+    );
+
+    // The token holder is served at once, the flood still open.
+    let asked = Instant::now();
+    let (status, body) = get(port, "/profiles/app", Some(&t)).expect("an answer during the flood");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ASIAFLOOD1"), "{body}");
+    eprintln!(
+        "flood: the token holder was served in {} ms",
+        asked.elapsed().as_millis()
+    );
+    assert_eq!(get(port, "/healthz", None).map(|a| a.0), Some(200));
+
+    // The daemon's own work still gets descriptors: a forced pass runs the process again.
+    let kill = Command::new("kill")
+        .args(["-USR1", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let refreshed = Instant::now();
+    let mut body = String::new();
+    while refreshed.elapsed() < Duration::from_secs(15) {
+        body = fs::read_to_string(sb.file("shared/credentials")).unwrap_or_default();
+        if body.contains("ASIAFLOOD2") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
+    assert!(
+        body.contains("ASIAFLOOD2"),
+        "no refresh during the flood:\n{log}"
+    );
+    assert!(
+        !log.contains("Too many open files"),
+        "the daemon ran out of descriptors:\n{log}"
+    );
+    assert!(
+        log.contains("the connection cap is reached"),
+        "the cap is logged:\n{log}"
+    );
+    drop(flood);
+    drop(d);
+}
+
+/// Reads until the server closes the connection (or 15 s); how long that took, and what came.
+fn until_closed(s: &mut TcpStream) -> (Duration, String) {
+    let started = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(15) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    (
+        started.elapsed(),
+        String::from_utf8_lossy(&got).into_owned(),
+    )
+}
+
+#[test]
+fn idle_slow_and_oversized_clients_are_cut_off() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    server_config(&sb, port, &counting_script(&sb));
+    let _d = start_serving(&sb, port, "ASIAFLOOD1", None);
+    let connect = move || TcpStream::connect(("127.0.0.1", port)).unwrap();
+
+    // Sends nothing.
+    let idle = std::thread::spawn(move || until_closed(&mut connect()));
+    // Drips a header line every second, never ending the head.
+    let slow = std::thread::spawn(move || {
+        let mut s = connect();
+        let started = Instant::now();
+        s.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+        for i in 0..15 {
+            std::thread::sleep(Duration::from_secs(1));
+            if write!(s, "X-Drip-{i}: 1\r\n").is_err() {
+                break;
+            }
+        }
+        let (_, got) = until_closed(&mut s);
+        (started.elapsed(), got)
+    });
+    // One keep-alive request, then silence.
+    let kept = std::thread::spawn(move || {
+        let mut s = connect();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        until_closed(&mut s)
+    });
+    // 20 KiB of headers.
+    let mut big = connect();
+    write!(
+        big,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    )
+    .unwrap();
+    let (_, answer) = until_closed(&mut big);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    for (what, handle) in [("idle", idle), ("slow", slow), ("keep-alive", kept)] {
+        let (took, got) = handle.join().unwrap();
+        eprintln!("{what} connection closed after {} ms", took.as_millis());
+        assert!(
+            took >= Duration::from_secs(3) && took < Duration::from_secs(10),
+            "{what}: closed after {took:?}"
+        );
+        if what == "keep-alive" {
+            assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        } else {
+            assert!(!got.contains(" 200 "), "{what}: {got}");
+        }
+    }
+    // Still serving.
+    assert_eq!(get(port, "/healthz", None).map(|a| a.0), Some(200));
+}
+
+/// With no descriptor left (the soft limit pushed below the ones in use, as if the daemon's
+/// own work had taken them), a waiting connection makes every `accept` fail with EMFILE: the
+/// accept loop pauses instead of spinning, and serves the client once descriptors are back.
+#[test]
+fn accept_errors_pause_instead_of_spinning() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: prlimit (util-linux) is not installed");
+        return;
+    }
+    let sb = Sandbox::new();
+    let port = free_port();
+    server_config(&sb, port, &counting_script(&sb));
+    let d = start_serving(&sb, port, "ASIAFLOOD1", None);
+    let pid = d.0.id().to_string();
+    let (soft, _) = open_files_limit(&pid);
+    let t = token(&sb);
+    let prlimit = |soft: u64| {
+        let o = Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={soft}:")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+
+    prlimit(3);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        client,
+        "GET /profiles/app HTTP/1.1\r\nHost: x\r\nAuthorization: {t}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let cpu_before = cpu_time(d.0.id());
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let cpu = cpu_time(d.0.id()) - cpu_before;
+    let share = cpu.as_secs_f64() / started.elapsed().as_secs_f64() * 100.0;
+    eprintln!(
+        "EMFILE: daemon CPU {} ms in {:.1} s ({share:.1}% of a core)",
+        cpu.as_millis(),
+        started.elapsed().as_secs_f64()
+    );
+    prlimit(soft);
+
+    let (_, answer) = until_closed(&mut client);
+    let log = fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
+    assert!(
+        log.contains("cannot accept connections") && log.contains("Too many open files"),
+        "no accept error was met:\n{log}"
+    );
+    assert!(share < 20.0, "the accept loop spins on EMFILE: {share:.1}%");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("ASIAFLOOD1"), "{answer}");
+    drop(d);
+}
