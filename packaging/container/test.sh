@@ -15,8 +15,11 @@
 #   4. /healthz, and /profiles/app from a container in the sidecar's network namespace with the
 #      token from the shared volume (the compose/pod variant that uses the endpoint);
 #   5. `podman stop` -> exit status 0, timed; the logs are JSON lines with no secret in them;
-#   6. compose.yaml brought up with podman-compose (both variants), checked, brought down;
-#   7. kubernetes.yaml validated against the Kubernetes schemas (kubernetes-validate), its
+#   6. TLS through the image's CA bundle path: trusted with a test CA mounted there, refused
+#      with Debian's bundle;
+#   7. compose.yaml brought up with podman-compose (both variants), checked, stopped (exit 0),
+#      brought down;
+#   8. kubernetes.yaml validated against the Kubernetes schemas (kubernetes-validate), its
 #      promises checked, and the config of its ConfigMap and compose's config.toml checked with
 #      `awscredd check` inside the image.
 #
@@ -46,6 +49,7 @@ command -v runc >/dev/null || need_apt+=(runc)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates)
 command -v file >/dev/null || need_apt+=(file)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || fail "missing ${need_apt[*]}; install them (apt-get install -y ${need_apt[*]})"
   say "installing ${need_apt[*]}"
@@ -77,7 +81,7 @@ EOF
 export CONTAINERS_STORAGE_CONF=$work/storage.conf CONTAINERS_CONF=$work/containers.conf
 
 # ---- cleanup: only what this run started
-fake_pid= fake_in= compose_up=
+fake_pid= fake_in= compose_up= proxy_pid=
 containers=() volumes=()
 compose() {
   timeout 180 "$venv/bin/podman-compose" -p "$run_id" -f "$here/compose.yaml" -f "$work/compose.test.yaml" "$@"
@@ -90,6 +94,7 @@ cleanup() {
   fi
   for c in "${containers[@]}"; do timeout 30 podman rm -f -t 2 "$c" >/dev/null 2>&1 || true; done
   for v in "${volumes[@]}"; do timeout 30 podman volume rm -f "$v" >/dev/null 2>&1 || true; done
+  if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true; fi
   if [ -n "$fake_pid" ] && kill -0 "$fake_pid" 2>/dev/null; then
     { printf 'stop\n' >&"$fake_in"; } 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$fake_pid" 2>/dev/null || break; sleep 0.1; done
@@ -194,22 +199,22 @@ creds=$shared_dir/credentials
 has_creds() { grep -q '^aws_access_key_id = ' "$creds" 2>/dev/null; }
 wait_for 30 has_creds || { podman logs "$sidecar" >&2 || true; fail "no credentials in the shared volume within 30 s"; }
 t_seen=$(now)
-started=$(podman inspect --format '{{.State.StartedAt}}' "$sidecar")
-written=$(stat -c %.9Y "$creds" 2>/dev/null || stat -c %Y "$creds")
-to_first=$(python3 - "$started" "$written" <<'EOF'
-import sys, re, datetime
-s = sys.argv[1]   # e.g. 2026-12-01 08:40:01.123456789 +0000 UTC
-m = re.match(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d+))? ([+-]\d{4})", s)
-base = datetime.datetime.strptime(f"{m[1]} {m[2]} {m[4]}", "%Y-%m-%d %H:%M:%S %z").timestamp()
-frac = float("0." + m[3]) if m[3] else 0.0
-print(f"{float(sys.argv[2]) - (base + frac):.3f}")
+pid=$(podman inspect --format '{{.State.Pid}}' "$sidecar")
+# From the kernel's start time of the sidecar's process (the container's PID 1, in clock
+# ticks since boot) to the modification time of the credentials file.
+written=$(stat -c %.9Y "$creds")
+to_first=$(python3 - "$pid" "$written" <<'EOF'
+import os, sys, time
+ticks = os.sysconf("SC_CLK_TCK")
+start = int(open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()[19]) / ticks
+boot = time.time() - float(open("/proc/uptime").read().split()[0])
+print(f"{float(sys.argv[2]) - (boot + start):.3f}")
 EOF
 )
-pid=$(podman inspect --format '{{.State.Pid}}' "$sidecar")
 sleep 0.5  # let the first pass finish (state.json, the server) before measuring memory
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
-say "first credentials written $to_first s after the container started ($(elapsed "$t_run" "$t_seen") s after \`podman run\` was called)"
+say "first credentials written $to_first s after the sidecar's process started ($(elapsed "$t_run" "$t_seen") s after \`podman run\` was called)"
 say "sidecar RSS after its first pass: $rss KiB (peak $hwm KiB)"
 
 perm=$(stat -c '%a %u %g' "$creds")
@@ -289,10 +294,82 @@ if leaked or not secrets: sys.exit(f"{len(leaked)} secrets in the logs (of {len(
 EOF
 say "logs: $(wc -l <"$work/sidecar.log") JSON lines, no secret in them"
 
-# ---- 6. compose.yaml, both variants, against the fake
+# ---- 6. TLS: the binary trusts the roots at /etc/ssl/certs/ca-certificates.crt
+# A TLS proxy on 127.0.0.1 in front of the fake, with a certificate from a CA made here:
+# `once` in the image reaches it when that CA is mounted over the image's bundle, and is
+# refused with the image's own (Debian's) bundle, which does not hold it.
+tls=$work/tls
+rm -rf "$tls" && mkdir -p "$tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=awscredd-test-ca \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+  -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+  -days 1 -extfile "$tls/ext" -out "$tls/server.crt" 2>/dev/null
+cat >"$tls/proxy.py" <<'EOF'
+# TLS in front of the fake: forwards every request as it is; stops by itself after 300 s.
+import http.client, http.server, ssl, sys, threading, urllib.parse
+up = urllib.parse.urlsplit(sys.argv[1])
+class Proxy(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def forward(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        c = http.client.HTTPConnection(up.hostname, up.port, timeout=10)
+        c.request(self.command, self.path, body=body, headers={
+            k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")})
+        r = c.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    do_GET = do_POST = do_PUT = forward
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+threading.Timer(300, srv.shutdown).start()
+srv.serve_forever()
+EOF
+python3 "$tls/proxy.py" "$url" "$tls/server.crt" "$tls/server.key" >"$tls/port" 2>"$tls/proxy.err" &
+proxy_pid=$!
+proxy_port_known() { [ -s "$tls/port" ]; }
+wait_for 20 proxy_port_known || { cat "$tls/proxy.err" >&2; fail "the TLS proxy did not start within 20 s"; }
+tls_port=$(head -n 1 "$tls/port")
+sed -e "s|^endpoint_url = .*|endpoint_url = \"https://127.0.0.1:$tls_port\"|" -e '/^\[server\]/,$d' \
+  "$work/config.toml" >"$tls/config.toml"
+chmod 0644 "$tls/config.toml" "$tls/ca.crt"
+mkdir -m 0700 "$tls/out" && chown 65532:65532 "$tls/out"
+tls_once() {
+  timeout 60 podman run --rm --network=host --read-only -v "$tls/config.toml:/etc/awscredd/config.toml:ro" \
+    -v "$state:/var/lib/awscredd" -v "$tls/out:/shared" "$@" \
+    "$image" once --force
+}
+tls_once -v "$tls/ca.crt:/etc/ssl/certs/ca-certificates.crt:ro" >"$tls/trusted.log" 2>&1 \
+  || { cat "$tls/trusted.log" >&2; fail "once over TLS failed with the test CA in /etc/ssl/certs/ca-certificates.crt"; }
+grep -q 'refreshed' "$tls/trusted.log" || { cat "$tls/trusted.log" >&2; fail "once over TLS refreshed nothing"; }
+if tls_once >"$tls/untrusted.log" 2>&1; then
+  fail "once over TLS succeeded with the image's bundle, which does not hold the test CA"
+fi
+grep -q 'invalid peer certificate: UnknownIssuer' "$tls/untrusted.log" \
+  || { cat "$tls/untrusted.log" >&2; fail "once over TLS failed, but not because the issuer was unknown"; }
+kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=
+say "TLS: trusted with the test CA at /etc/ssl/certs/ca-certificates.crt; with Debian's bundle: invalid peer certificate: UnknownIssuer"
+
+# ---- 7. compose.yaml, both variants, against the fake
 # The shipped file, with what this machine needs on top: the host network for the sidecar
 # (the fake listens on 127.0.0.1), the prepared state volume, and a busybox app in place of
-# the AWS CLI image (no registry here) that checks what the AWS CLI would read.
+# the AWS CLI image (no registry here) that checks what the AWS CLI would read, and the free
+# port the config serves on (the shipped 9911 may be taken on a shared machine).
 cat >"$work/compose.test.yaml" <<EOF
 services:
   awscredd:
@@ -309,6 +386,8 @@ services:
         echo "app: credentials for \$\$AWS_PROFILE in \$\$AWS_SHARED_CREDENTIALS_FILE"
   app-endpoint:
     image: $reader
+    environment:
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: http://127.0.0.1:$port/profiles/app
     entrypoint: ["/bin/busybox", "sh", "-c"]
     command:
       - |
@@ -323,8 +402,6 @@ volumes:
     external: true
     name: $state
 EOF
-# The compose variant serves on the config's port; the file variant needs nothing else.
-sed -i "s|^listen = .*|listen = \"127.0.0.1:9911\"|" "$work/config.toml"
 say "compose up (podman-compose $("$venv/bin/podman-compose" --version 2>/dev/null | head -n 1 | awk '{print $NF}'))"
 compose_up=1
 AWSCREDD_CONFIG_FILE=$work/config.toml compose up -d >"$work/compose-up.log" 2>&1 \
@@ -342,11 +419,15 @@ sc=$(podman ps --filter "label=com.docker.compose.project=$run_id" \
        --filter "label=com.docker.compose.service=awscredd" --format '{{.Names}}' | head -n 1)
 [ -n "$sc" ] || fail "compose's awscredd is not running"
 t_stop=$(now)
+compose stop -t 10 >"$work/compose-stop.log" 2>&1 || { cat "$work/compose-stop.log" >&2; fail "compose stop failed"; }
+stop_secs_compose=$(elapsed "$t_stop" "$(now)")
+code=$(podman inspect --format '{{.State.ExitCode}}' "$sc")
+[ "$code" = 0 ] || fail "compose's awscredd exited with $code after compose stop"
 compose down -v -t 10 >"$work/compose-down.log" 2>&1 || { cat "$work/compose-down.log" >&2; fail "compose down failed"; }
 compose_up=
-say "compose down in $(elapsed "$t_stop" "$(now)") s"
+say "compose stop: awscredd exit status 0, $stop_secs_compose s for the project"
 
-# ---- 7. the Kubernetes manifest
+# ---- 8. the Kubernetes manifest
 "$venv/bin/kubernetes-validate" --strict -k 1.29.0 "$here/kubernetes.yaml" >"$work/k8s-1.29.log" 2>&1 \
   || { cat "$work/k8s-1.29.log" >&2; fail "kubernetes.yaml is not valid for Kubernetes 1.29"; }
 "$venv/bin/kubernetes-validate" --strict "$here/kubernetes.yaml" >"$work/k8s-latest.log" 2>&1 \
