@@ -12,8 +12,9 @@
 #   3. a reader container (FROM scratch + Debian's busybox-static, uid 1000 in the shared
 #      group 65532, the volume read-only) reads the file, is refused without the group, and
 #      sees the credentials change after a refresh (SIGUSR1);
-#   4. /healthz, and /profiles/app from a container in the sidecar's network namespace with the
-#      token from the shared volume (the compose/pod variant that uses the endpoint);
+#   4. `awscredd status` in the running sidecar (the startupProbe), /healthz, and /profiles/app
+#      from a container in the sidecar's network namespace with the token from the shared
+#      volume (the compose/pod variant that uses the endpoint);
 #   5. `podman stop` -> exit status 0, timed; the logs are JSON lines with no secret in them;
 #   6. TLS through the image's CA bundle path: trusted with a test CA mounted there, refused
 #      with Debian's bundle;
@@ -58,7 +59,7 @@ fi
 venv=$root/target/container-venv
 if ! "$venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null || [ ! -x "$venv/bin/podman-compose" ]; then
   say "installing podman-compose and kubernetes-validate into $venv"
-  python3 -m venv "$venv"
+  python3 -m venv "$venv" || { [ "$(id -u)" = 0 ] && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
   "$venv/bin/pip" install -q --disable-pip-version-check 'podman-compose>=1.0.6' 'kubernetes-validate>=1.31'
 fi
 
@@ -94,6 +95,7 @@ cleanup() {
   fi
   for c in "${containers[@]}"; do timeout 30 podman rm -f -t 2 "$c" >/dev/null 2>&1 || true; done
   for v in "${volumes[@]}"; do timeout 30 podman volume rm -f "$v" >/dev/null 2>&1 || true; done
+  timeout 60 podman image prune -f >/dev/null 2>&1 || true  # the untagged images of earlier builds (our own storage)
   if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true; fi
   if [ -n "$fake_pid" ] && kill -0 "$fake_pid" 2>/dev/null; then
     { printf 'stop\n' >&"$fake_in"; } 2>/dev/null || true
@@ -256,7 +258,15 @@ grep -qx "first $key1" "$work/reader.log" && grep -qx "changed $key2" "$work/rea
   || { cat "$work/reader.log" >&2; fail "the reader saw other keys than the file's ($key1 then $key2)"; }
 say "reader (uid 1000, group 65532, read-only) saw $key1, then $key2 after SIGUSR1"
 
-# ---- 4. /healthz and the endpoint from the sidecar's network namespace
+# ---- 4. the probes (kubernetes.yaml's startupProbe, /healthz) and the endpoint from the
+# sidecar's network namespace
+timeout 30 podman exec "$sidecar" /usr/bin/awscredd status >"$work/status.log" 2>&1 \
+  || { cat "$work/status.log" >&2; fail "awscredd status (the startupProbe) fails in the running sidecar"; }
+# ... and fails in a sidecar that has written nothing yet (empty volumes, no network).
+if timeout 30 podman run --rm --network=none --read-only -v "$work/config.toml:/etc/awscredd/config.toml:ro" \
+    "$image" status >"$work/status-empty.log" 2>&1; then
+  fail "awscredd status (the startupProbe) succeeds before any credentials were written"
+fi
 health=$(timeout 10 python3 -c 'import sys, urllib.request; r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status, r.read().decode())' \
   "http://127.0.0.1:$port/healthz") || fail "/healthz did not answer"
 [ "$health" = '200 {"status":"ok"}' ] || fail "/healthz answered $health"
@@ -265,7 +275,7 @@ served=$(podman run --rm --network "container:$sidecar" --read-only --user 65532
   'wget -q -O - --header "Authorization: $(cat /shared/awscredd-server-token)" http://127.0.0.1:'"$port"'/profiles/app') \
   || fail "the endpoint did not serve /profiles/app to a container in the sidecar's network namespace"
 case $served in *"\"AccessKeyId\":\"$key2\""*) ;; *) fail "the endpoint served something else than $key2";; esac
-say "/healthz: $health; /profiles/app served $key2 inside the sidecar's network namespace"
+say "status (startupProbe): exit 0; /healthz: $health; /profiles/app served $key2 inside the sidecar's network namespace"
 
 # ---- 5. podman stop -> 0, and JSON logs without secrets
 t_stop=$(now)
