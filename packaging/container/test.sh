@@ -44,6 +44,7 @@ now() { date +%s.%N; }
 elapsed() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.3f}")' "$1" "$2"; }
 
 # ---- what it needs
+[ "$(id -u)" = 0 ] || fail "run as root: rootful podman, and the test reads the volumes and the sidecar's /proc from the host"
 need_apt=()
 command -v podman >/dev/null || need_apt+=(podman)
 command -v runc >/dev/null || need_apt+=(runc)
@@ -57,10 +58,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 venv=$root/target/container-venv
-if ! "$venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null || [ ! -x "$venv/bin/podman-compose" ]; then
+if ! "$venv/bin/pip" install -q --disable-pip-version-check --no-index -r "$here/requirements.txt" 2>/dev/null; then
   say "installing podman-compose and kubernetes-validate into $venv"
   python3 -m venv "$venv" || { [ "$(id -u)" = 0 ] && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
-  "$venv/bin/pip" install -q --disable-pip-version-check 'podman-compose>=1.0.6' 'kubernetes-validate>=1.31'
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
 fi
 
 # Podman's own storage and settings for this test (the recipe that works on these machines:
@@ -82,7 +83,7 @@ EOF
 export CONTAINERS_STORAGE_CONF=$work/storage.conf CONTAINERS_CONF=$work/containers.conf
 
 # ---- cleanup: only what this run started
-fake_pid= fake_in= compose_up= proxy_pid=
+fake_pid='' fake_in='' compose_up='' proxy_pid=''
 containers=() volumes=()
 compose() {
   timeout 180 "$venv/bin/podman-compose" -p "$run_id" -f "$here/compose.yaml" -f "$work/compose.test.yaml" "$@"
@@ -103,7 +104,7 @@ cleanup() {
     kill "$fake_pid" 2>/dev/null || true
     wait "$fake_pid" 2>/dev/null || true
   fi
-  [ "$status" = 0 ] && say "PASS" || say "FAILED (status $status); logs in $work"
+  if [ "$status" = 0 ]; then say "PASS"; else say "FAILED (status $status); logs in $work"; fi
   exit "$status"
 }
 trap cleanup EXIT
@@ -129,7 +130,7 @@ podman image exists "localhost/awscredd:$version" || fail "no tag localhost/awsc
 podman image inspect "$image" >"$work/image.json"
 size=$(podman image inspect --format '{{.Size}}' "$image")
 compressed=$(podman save "$image" 2>/dev/null | gzip -6 -c | wc -c)
-python3 - "$work/image.json" "$size" <<'EOF' || fail "the image is not what Containerfile promises"
+python3 - "$work/image.json" "$size" "$version" <<'EOF' || fail "the image is not what Containerfile promises"
 import json, sys
 img = json.load(open(sys.argv[1]))[0]
 cfg = img["Config"]
@@ -140,6 +141,8 @@ if cfg.get("User") != "65532:65532": problems.append(f"user {cfg.get('User')!r}"
 if cfg.get("Entrypoint") != ["/usr/bin/awscredd"]: problems.append(f"entrypoint {cfg.get('Entrypoint')!r}")
 if cfg.get("Cmd") != ["run"]: problems.append(f"cmd {cfg.get('Cmd')!r}")
 if cfg.get("Healthcheck") or img.get("HealthCheck"): problems.append("a HEALTHCHECK")
+label = (cfg.get("Labels") or {}).get("org.opencontainers.image.version")
+if label != sys.argv[3]: problems.append(f"version label {label!r}")
 env = dict(e.split("=", 1) for e in cfg.get("Env", []))
 for k, v in {"HOME": "/var/lib/awscredd", "XDG_STATE_HOME": "/var/lib/awscredd/state",
              "AWSCREDD_CONFIG": "/etc/awscredd/config.toml"}.items():
@@ -173,6 +176,7 @@ shared_dir=$(podman volume inspect --format '{{.Mountpoint}}' "$shared")
 # The fake writes a signed-in token cache into the state volume, as `aws sso login` would
 # have (HOME=/var/lib/awscredd in the image: .aws/sso/cache/<sha1 of "corp">.json).
 coproc FAKE { exec "$fake" "$state_dir" corp https://example.awsapps.com/start us-east-1 2>"$work/fake.err"; }
+# shellcheck disable=SC2153 # FAKE_PID is set by coproc
 fake_pid=$FAKE_PID
 exec {fake_out}<&"${FAKE[0]}" {fake_in}>&"${FAKE[1]}"
 line=
@@ -254,8 +258,9 @@ code=$(timeout 70 podman wait "$reader_c") || fail "the reader did not end withi
 podman logs "$reader_c" >"$work/reader.log" 2>&1
 [ "$code" = 0 ] || { cat "$work/reader.log" >&2; fail "the reader did not see the credentials change"; }
 key2=$(sed -n 's/^aws_access_key_id = //p' "$creds")
-grep -qx "first $key1" "$work/reader.log" && grep -qx "changed $key2" "$work/reader.log" \
-  || { cat "$work/reader.log" >&2; fail "the reader saw other keys than the file's ($key1 then $key2)"; }
+if ! grep -qx "first $key1" "$work/reader.log" || ! grep -qx "changed $key2" "$work/reader.log"; then
+  cat "$work/reader.log" >&2; fail "the reader saw other keys than the file's ($key1 then $key2)"
+fi
 say "reader (uid 1000, group 65532, read-only) saw $key1, then $key2 after SIGUSR1"
 
 # ---- 4. the probes (kubernetes.yaml's startupProbe, /healthz) and the endpoint from the
