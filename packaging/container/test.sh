@@ -417,6 +417,9 @@ volumes:
     external: true
     name: $state
 EOF
+# The shipped file alone must parse as it is.
+timeout 60 "$venv/bin/podman-compose" -f "$here/compose.yaml" config >"$work/compose-config.log" 2>&1 \
+  || { cat "$work/compose-config.log" >&2; fail "podman-compose refuses the shipped compose.yaml"; }
 say "compose up (podman-compose $("$venv/bin/podman-compose" --version 2>/dev/null | head -n 1 | awk '{print $NF}'))"
 compose_up=1
 AWSCREDD_CONFIG_FILE=$work/config.toml compose up -d >"$work/compose-up.log" 2>&1 \
