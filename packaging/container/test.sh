@@ -53,14 +53,13 @@ command -v runc >/dev/null || need_apt+=(runc)
 command -v file >/dev/null || need_apt+=(file)
 command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || fail "missing ${need_apt[*]}; install them (apt-get install -y ${need_apt[*]})"
   say "installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 venv=$root/target/container-venv
 if ! "$venv/bin/pip" install -q --disable-pip-version-check --no-index -r "$here/requirements.txt" 2>/dev/null; then
   say "installing podman-compose and kubernetes-validate into $venv"
-  python3 -m venv "$venv" || { [ "$(id -u)" = 0 ] && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
+  python3 -m venv "$venv" || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
 fi
 
@@ -81,6 +80,9 @@ runtime = "runc"
 events_logger = "file"
 EOF
 export CONTAINERS_STORAGE_CONF=$work/storage.conf CONTAINERS_CONF=$work/containers.conf
+# Every podman call of this script is bounded (the explicit `timeout N podman` ones tighter).
+podman_bin=$(command -v podman)
+podman() { timeout 120 "$podman_bin" "$@"; }
 
 # ---- cleanup: only what this run started
 fake_pid='' fake_in='' compose_up='' proxy_pid=''
@@ -123,7 +125,7 @@ wait_for() {
 
 # ---- 1. the image
 say "building the image (build.sh)"
-bash "$here/build.sh" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; fail "build.sh failed"; }
+PODMAN="timeout 300 $podman_bin" bash "$here/build.sh" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; fail "build.sh failed"; }
 image=localhost/awscredd:latest
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 podman image exists "localhost/awscredd:$version" || fail "no tag localhost/awscredd:$version"
@@ -195,12 +197,12 @@ chmod 0644 "$work/config.toml"
 
 sidecar=$run_id-sidecar
 say "starting the sidecar (fake at $url, server on 127.0.0.1:$port)"
+containers+=("$sidecar")
 t_run=$(now)
 podman run -d --name "$sidecar" --network=host --read-only \
   -v "$work/config.toml:/etc/awscredd/config.toml:ro" \
   -v "$state:/var/lib/awscredd" -v "$shared:/shared" \
   "$image" --log-format json run >/dev/null
-containers+=("$sidecar")
 creds=$shared_dir/credentials
 has_creds() { grep -q '^aws_access_key_id = ' "$creds" 2>/dev/null; }
 wait_for 30 has_creds || { podman logs "$sidecar" >&2 || true; fail "no credentials in the shared volume within 30 s"; }
@@ -240,6 +242,7 @@ if reader_run --user 1000:1000 --group-add 65532 "$reader" touch /shared/x 2>/de
   fail "the reader could write into the read-only volume"
 fi
 reader_c=$run_id-reader
+containers+=("$reader_c")
 podman run -d --name "$reader_c" --network=none --read-only --user 1000:1000 --group-add 65532 \
   -v "$shared:/shared:ro" "$reader" sh -c '
     first=; i=0
@@ -250,7 +253,6 @@ podman run -d --name "$reader_c" --network=none --read-only --user 1000:1000 --g
       i=$((i + 1)); sleep 0.1
     done
     echo "no change in 60 s"; exit 1' >/dev/null
-containers+=("$reader_c")
 reader_saw_first() { podman logs "$reader_c" 2>/dev/null | grep -q '^first '; }
 wait_for 20 reader_saw_first || fail "the reader did not start reading within 20 s"
 podman kill --signal USR1 "$sidecar" >/dev/null
