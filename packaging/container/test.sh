@@ -4,7 +4,8 @@
 #
 #   1. builds the image (build.sh: Containerfile, from the static binary of packaging/static.sh,
 #      which cargo does not rebuild when it is fresh) and checks its size (<= 20 MB), user,
-#      entrypoint, command, and that it has no HEALTHCHECK;
+#      entrypoint, command, and that it has no HEALTHCHECK; builds the final stage of
+#      Containerfile.multistage from the same context and compares the two images;
 #   2. prepares an SSO token cache in a named state volume, runs the sidecar with the host
 #      network and a read-only root file system, writing /shared/credentials (mode 0640) into
 #      a second named volume; measures the time from container start to the first credentials
@@ -161,6 +162,36 @@ cp /bin/busybox "$work/reader/busybox"
 printf 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\n' >"$work/reader/Containerfile"
 podman build -q -t localhost/awscredd-test-reader:latest "$work/reader" >/dev/null
 reader=localhost/awscredd-test-reader:latest
+
+# The multi-stage variant cannot be built here (no registry for rust:1.85), but its final
+# stage can: with its builder stage replaced by an image holding the context staged above (as
+# the builder's stage.sh would lay it out), it must give the same files and the same config.
+mkdir -p "$work/multistage"
+rm -rf "$work/multistage/context" && cp -a target/container/context "$work/multistage/context"
+printf 'FROM scratch\nCOPY context/ /context/\n' >"$work/multistage/Containerfile.builder"
+podman build -q -f "$work/multistage/Containerfile.builder" -t localhost/awscredd-test-builder:latest \
+  "$work/multistage" >/dev/null
+sed -n '/^FROM scratch/,$p' "$here/Containerfile.multistage" \
+  | sed '1i FROM localhost/awscredd-test-builder:latest AS build' >"$work/multistage/Containerfile"
+grep -q -- '--from=build' "$work/multistage/Containerfile" || fail "Containerfile.multistage has no final stage copying from its builder"
+podman build -q --build-arg "VERSION=$version" -f "$work/multistage/Containerfile" \
+  -t localhost/awscredd-test-multistage:latest "$work/multistage" >/dev/null
+tree() {
+  podman run --rm --network=none -v /bin/busybox:/busybox:ro --entrypoint /busybox --user 0:0 "$1" \
+    find /etc/passwd /etc/group /etc/ssl /etc/awscredd /usr /var /shared -exec /busybox stat -c '%n %a %u %g %s' {} +
+}
+conf() { podman image inspect --format '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Env}} {{.Config.User}} {{json .Config.Volumes}} {{.Config.WorkingDir}} {{json .Config.Labels}}' "$1"; }
+image_tree=$(tree "$image")
+for want in "/usr/bin/awscredd 755 0 0" "/etc/ssl/certs/ca-certificates.crt 644 0 0" "/etc/passwd 644 0 0" \
+    "/etc/awscredd 755 0 0" "/var/lib 755 0 0" "/var/lib/awscredd 700 65532 65532 " "/shared 750 65532 65532 "; do
+  grep -q "^$want" <<<"$image_tree" || { echo "$image_tree" >&2; fail "the image lacks '$want' (path mode uid gid)"; }
+done
+if [ "$image_tree" != "$(tree localhost/awscredd-test-multistage:latest)" ] \
+   || [ "$(conf "$image")" != "$(conf localhost/awscredd-test-multistage:latest)" ]; then
+  diff <(tree "$image"; conf "$image") <(tree localhost/awscredd-test-multistage:latest; conf localhost/awscredd-test-multistage:latest) >&2 || true
+  fail "Containerfile.multistage's final stage gives another image than Containerfile"
+fi
+say "Containerfile.multistage's final stage gives the same files and config (its builder stage is not run here)"
 
 # ---- 2. the fake, the volumes, the sidecar
 fake=${FAKE_AWS:-}
