@@ -17,6 +17,8 @@
 #      from a container in the sidecar's network namespace with the token from the shared
 #      volume (the compose/pod variant that uses the endpoint);
 #   5. `podman stop` -> exit status 0, timed; the logs are JSON lines with no secret in them;
+#      a sidecar with an empty state volume logs the sign-in URL and code, reports
+#      waiting_for_login, and stops with 0 too;
 #   6. TLS through the image's CA bundle path: trusted with a test CA mounted there, refused
 #      with Debian's bundle;
 #   7. compose.yaml brought up with podman-compose (both variants), checked, stopped (exit 0),
@@ -341,6 +343,32 @@ leaked = [s for s in secrets if s in text]
 if leaked or not secrets: sys.exit(f"{len(leaked)} secrets in the logs (of {len(secrets)})")
 EOF
 say "logs: $(wc -l <"$work/sidecar.log") JSON lines, no secret in them"
+
+# ---- 5b. the first sign-in, headless: with no token in its state volume the sidecar starts a
+# device authorization and logs the URL and code (for `podman logs`/`kubectl logs`); the
+# startupProbe reports waiting_for_login; a stop while it waits for a human still ends it with 0.
+fresh=$run_id-fresh
+podman volume create "$fresh-state" >/dev/null && volumes+=("$fresh-state")
+podman volume create "$fresh-shared" >/dev/null && volumes+=("$fresh-shared")
+containers+=("$fresh")
+podman run -d --name "$fresh" --network=host --read-only \
+  -v "$work/config.toml:/etc/awscredd/config.toml:ro" \
+  -v "$fresh-state:/var/lib/awscredd" -v "$fresh-shared:/shared" \
+  "$image" --log-format json run >/dev/null
+asks_for_sign_in() { podman logs "$fresh" 2>&1 | grep '"user_code"' | grep -q '"verification_uri"'; }
+wait_for 20 asks_for_sign_in || { podman logs "$fresh" >&2 || true; fail "no sign-in URL and code in the logs within 20 s"; }
+if timeout 30 podman exec "$fresh" /usr/bin/awscredd status >"$work/status-fresh.log" 2>&1; then
+  fail "awscredd status (the startupProbe) succeeds while the sidecar waits for a sign-in"
+fi
+grep -q waiting_for_login "$work/status-fresh.log" || { cat "$work/status-fresh.log" >&2; fail "status does not say waiting_for_login"; }
+t_stop=$(now)
+timeout 30 podman stop -t 10 "$fresh" >/dev/null
+fresh_stop=$(elapsed "$t_stop" "$(now)")
+code=$(podman inspect --format '{{.State.ExitCode}}' "$fresh")
+[ "$code" = 0 ] || fail "the sidecar waiting for a sign-in exited with $code after podman stop"
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 5 else 1)" "$fresh_stop" \
+  || fail "podman stop took $fresh_stop s while the sidecar waited for a sign-in"
+say "first sign-in: URL and code logged (JSON), status waiting_for_login; podman stop while waiting: exit 0 after $fresh_stop s"
 
 # ---- 6. TLS: the binary trusts the roots at /etc/ssl/certs/ca-certificates.crt
 # A TLS proxy on 127.0.0.1 in front of the fake, with a certificate from a CA made here:
