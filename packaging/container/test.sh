@@ -203,8 +203,10 @@ if [ -z "$fake" ]; then
   fake=${CARGO_TARGET_DIR:-$root/target}/debug/examples/fake_aws
 fi
 state=$run_id-state shared=$run_id-shared
-podman volume create "$state" >/dev/null && volumes+=("$state")
-podman volume create "$shared" >/dev/null && volumes+=("$shared")
+volumes+=("$state")
+podman volume create "$state" >/dev/null
+volumes+=("$shared")
+podman volume create "$shared" >/dev/null
 state_dir=$(podman volume inspect --format '{{.Mountpoint}}' "$state")
 shared_dir=$(podman volume inspect --format '{{.Mountpoint}}' "$shared")
 
@@ -348,8 +350,10 @@ say "logs: $(wc -l <"$work/sidecar.log") JSON lines, no secret in them"
 # device authorization and logs the URL and code (for `podman logs`/`kubectl logs`); the
 # startupProbe reports waiting_for_login; a stop while it waits for a human still ends it with 0.
 fresh=$run_id-fresh
-podman volume create "$fresh-state" >/dev/null && volumes+=("$fresh-state")
-podman volume create "$fresh-shared" >/dev/null && volumes+=("$fresh-shared")
+volumes+=("$fresh-state")
+podman volume create "$fresh-state" >/dev/null
+volumes+=("$fresh-shared")
+podman volume create "$fresh-shared" >/dev/null
 containers+=("$fresh")
 podman run -d --name "$fresh" --network=host --read-only \
   -v "$work/config.toml:/etc/awscredd/config.toml:ro" \
