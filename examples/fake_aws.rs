@@ -11,6 +11,12 @@
 //! 4. Serves until stdin is closed or a line arrives on it, then prints the call counters on
 //!    stderr and exits.
 //!
+//! `cargo run --example fake_aws -- --serve [--auto-approve]`: only serves, with no token, so
+//! that `awscredd login` (or a first `once`) can be tried end to end without AWS. It prints the
+//! endpoint variables to export. Each sign-in is approved by opening its verification URL
+//! (`curl 'http://127.0.0.1:PORT/device?user_code=ABCD-EFGH'`), or at once with
+//! `--auto-approve`. Press Enter (or close stdin) to stop it.
+//!
 //! Never touches anything outside HOME_DIR; no network beyond 127.0.0.1.
 
 #[path = "../tests/fake_aws/mod.rs"]
@@ -27,8 +33,13 @@ const TOKEN_TTL_SECS: i64 = 3600 * 8;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--serve") {
+        return serve_only(args.iter().any(|a| a == "--auto-approve"));
+    }
     let [home, session, start_url, region] = args.as_slice() else {
-        eprintln!("usage: fake_aws HOME_DIR SESSION_NAME START_URL REGION");
+        eprintln!(
+            "usage: fake_aws HOME_DIR SESSION_NAME START_URL REGION\n       fake_aws --serve [--auto-approve]"
+        );
         return ExitCode::from(2);
     };
 
@@ -81,5 +92,34 @@ fn main() -> ExitCode {
         fake.calls(fake_aws::ROLE_CREDENTIALS),
     );
     drop(fake);
+    ExitCode::SUCCESS
+}
+
+/// `--serve`: the fake with no session, for trying `awscredd login` by hand.
+fn serve_only(auto_approve: bool) -> ExitCode {
+    let fake = fake_aws::FakeAws::start();
+    if auto_approve {
+        fake.configure(|s| s.approve_after_polls = Some(1));
+    }
+    println!(
+        "fake IAM Identity Center on {url}\n\n\
+         In another shell:\n\
+         \x20 export AWS_ENDPOINT_URL_SSO_OIDC={url} AWS_ENDPOINT_URL_SSO={url}\n\
+         \x20 awscredd --config YOUR_CONFIG login --no-browser\n\n{}\n\
+         Press Enter to stop.",
+        if auto_approve {
+            "Every sign-in is approved at its first poll (--auto-approve)."
+        } else {
+            "Approve a sign-in by opening the URL awscredd prints, e.g.\n  curl 'URL_WITH_user_code'"
+        },
+        url = fake.url
+    );
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    eprintln!(
+        "fake_aws calls: {} StartDeviceAuthorization, {} GetRoleCredentials",
+        fake.calls(fake_aws::DEVICE_AUTH),
+        fake.calls(fake_aws::ROLE_CREDENTIALS),
+    );
     ExitCode::SUCCESS
 }

@@ -74,13 +74,80 @@ pub fn output_errors(cfg: &Config) -> Vec<String> {
                 Ok(_) => None,
             },
         )
+        .chain(
+            cfg.outputs
+                .iter()
+                .filter_map(|o| unwritable_folder(&o.path)),
+        )
         .collect()
+}
+
+/// The folders `once` will create for the outputs (a typo in a folder name shows here).
+pub fn folders_to_create(cfg: &Config) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<std::path::PathBuf> = Vec::new();
+    for o in &cfg.outputs {
+        let mut missing = Vec::new();
+        let mut dir = o.path.parent();
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            if d.exists() {
+                break;
+            }
+            missing.push(d.to_path_buf());
+            dir = d.parent();
+        }
+        if let Some(top) = missing.pop() {
+            if !out.contains(&top) {
+                out.push(top);
+            }
+        }
+    }
+    out
+}
+
+/// Why this user cannot create or write the folder of `path`, if it cannot.
+fn unwritable_folder(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use nix::unistd::{access, AccessFlags};
+        let mut dir = path.parent()?;
+        while !dir.exists() {
+            dir = dir.parent()?;
+        }
+        if !dir.is_dir() {
+            return None; // named by the walk above
+        }
+        access(dir, AccessFlags::W_OK | AccessFlags::X_OK)
+            .err()
+            .map(|e| {
+                format!(
+                    "[[output]] `{}`: this user cannot write in `{}` ({e})",
+                    path.display(),
+                    dir.display()
+                )
+            })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Problems that depend on the machine, not the config text: missing static source keys, and
 /// profiles in `~/.aws/config` that would shadow ours.
 pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
     let mut out = Vec::new();
+    for p in cfg.profiles.values() {
+        if let Source::WebIdentity { token_file, .. } = &p.source {
+            if !token_file.exists() {
+                out.push(format!(
+                    "profile `{}`: web_identity_token_file `{}` does not exist (yet); it fails until it does",
+                    p.name,
+                    token_file.display()
+                ));
+            }
+        }
+    }
     for p in cfg.profiles.values() {
         if let Some(src) = p.source.source_profile() {
             if !cfg.profiles.contains_key(src) {
@@ -131,6 +198,9 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
 pub fn summary(cfg: &Config) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{}: valid", cfg.path.display());
+    for d in folders_to_create(cfg) {
+        let _ = writeln!(s, "will create the folder {} (mode 0700)", d.display());
+    }
     let _ = writeln!(
         s,
         "refresh {} before expiry; state in {}",

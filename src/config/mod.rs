@@ -7,6 +7,7 @@
 
 mod duration;
 mod raw;
+mod unknown;
 mod validate;
 
 pub use duration::parse_duration;
@@ -330,19 +331,14 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
         text: text.to_string(),
         diagnostics: Vec::new(),
     };
-    let raw: raw::RawConfig = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            report.diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                span: e.span(),
-                message: e.message().trim_end().replace('\n', " "),
-            });
-            return (None, report);
-        }
+    let Some(raw) = unknown::parse_all::<raw::RawConfig>(text, &mut report.diagnostics) else {
+        return (None, report);
     };
     let base = absolute_dir(path);
     let config = validate::validate(raw, path, &base, env, &mut report.diagnostics);
+    if report.has_errors() {
+        return (None, report);
+    }
     (config, report)
 }
 

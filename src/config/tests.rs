@@ -94,11 +94,7 @@ fn toml_syntax_and_type_errors_point_at_the_value() {
         "2:24",
         "invalid basic string",
     );
-    rejects(
-        &format!("{PROC}bogus = 1\n"),
-        "3:1",
-        "unknown field `bogus`",
-    );
+    rejects(&format!("{PROC}bogus = 1\n"), "3:1", "unknown key `bogus`");
     rejects(
         "[profile.p]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"s\"\nduration_seconds = \"3600\"\n",
         "4:20",
@@ -107,7 +103,7 @@ fn toml_syntax_and_type_errors_point_at_the_value() {
     rejects(
         &format!("[daemon]\nfrobnicate = true\n{PROC}"),
         "2:1",
-        "unknown field",
+        "unknown key",
     );
     rejects(
         &format!("[[output]]\nmode = \"0600\"\n{PROC}"),
@@ -261,5 +257,60 @@ fn columns_count_characters_not_bytes() {
         "# ünïcödé\n[profile.p]\ncredential_process = \"x\"\nregion = \"é\"\n",
         "4:10",
         "not an AWS region",
+    );
+}
+
+#[test]
+fn three_typos_give_three_errors_with_three_suggestions() {
+    let text = "[daemon]\nrefresh_befor = \"10m\"\n\n[[output]]\npat = \"creds\"\npath = \"credentials\"\n\n\
+                [sso_session.corp]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\n\n\
+                [profile.dev]\nsso_session = \"corp\"\nsso_acount_id = \"111122223333\"\nsso_role_name = \"Dev\"\n";
+    let (cfg, lines) = parse(text);
+    assert!(cfg.is_none());
+    assert_eq!(
+        lines,
+        [
+            "2:1: unknown key `refresh_befor`: did you mean `refresh_before`?",
+            "5:1: unknown key `pat`: did you mean `path`?",
+            "14:1: unknown key `sso_acount_id`: did you mean `sso_account_id`?",
+        ]
+    );
+}
+
+#[test]
+fn what_people_copy_from_aws_config_gets_a_hint() {
+    rejects(
+        "[profile dev]\ncredential_process = \"x\"\n",
+        "1:10",
+        "this is ~/.aws/config syntax: write [profile.dev]",
+    );
+    rejects(
+        "[sso-session corp]\nsso_region = \"us-east-1\"\n",
+        "1:14",
+        "write [sso_session.corp]",
+    );
+    rejects(
+        "[profile.dev]\nsso_session = \"c\"\nsso_account_id = 111122223333\nsso_role_name = \"R\"\n",
+        "3:18",
+        "quote it: \"111122223333\"",
+    );
+    rejects(
+        &format!("{PROC}sso-session = \"corp\"\n"),
+        "3:1",
+        "did you mean `sso_session`?",
+    );
+}
+
+#[test]
+fn a_profile_that_fails_validation_still_uses_its_session() {
+    let (cfg, lines) = parse(
+        "[sso_session.corp]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\n\
+         [profile.dev]\nsso_session = \"corp\"\nsso_account_id = \"1111\"\nsso_role_name = \"R\"\n",
+    );
+    assert!(cfg.is_none());
+    assert!(lines.iter().any(|l| l.contains("12-digit")), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("not used by any profile")),
+        "{lines:#?}"
     );
 }

@@ -10,53 +10,70 @@
 use super::{Diagnostic, Severity};
 use std::ops::Range;
 
-/// At most this many unknown keys are collected.
+/// At most this many errors are collected.
 const MAX_UNKNOWN: usize = 100;
 
-/// Parses `text` as `T`, collecting every unknown key as an error with a suggestion.
+/// Parses `text` as `T`, collecting every unknown key, and every value of the wrong type, as
+/// an error (with a suggestion or hint). `None` when there was any error: then no semantic
+/// checks run, so the errors shown are exactly these, without follow-on ones.
 pub(super) fn parse_all<T: serde::de::DeserializeOwned>(
     text: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<T> {
     let mut buf = text.to_string();
-    let mut blanked = 0;
+    let mut blanked: Vec<Range<usize>> = Vec::new();
     loop {
         let e = match toml::from_str::<T>(&buf) {
-            Ok(v) => return Some(v),
+            Ok(v) => return blanked.is_empty().then_some(v),
             Err(e) => e,
         };
         let message = e.message().trim_end().replace('\n', " ");
-        let unknown = unknown_field(&message);
-        match (e.span(), unknown) {
-            (Some(span), Some((key, expected))) if blanked < MAX_UNKNOWN => {
-                diags.push(Diagnostic {
-                    severity: Severity::Error,
-                    span: Some(span.clone()),
-                    message: unknown_message(&key, &expected, &text[table_line_of(text, span.start)]),
-                });
-                if !blank_entry(&mut buf, span.start) {
-                    return None;
-                }
-                blanked += 1;
-            }
-            (span, _) => {
-                // After blanking, a syntax error may come from the blanking itself: the unknown
-                // keys already reported are the news.
-                if blanked == 0 || !message.contains("expected") {
-                    let hint = span
-                        .as_ref()
-                        .and_then(|s| hint_for(text, s.clone(), &message))
-                        .map(|h| format!("; {h}"))
-                        .unwrap_or_default();
-                    diags.push(Diagnostic {
-                        severity: Severity::Error,
-                        span,
-                        message: format!("{message}{hint}"),
-                    });
-                }
+        let Some(span) = e.span() else {
+            diags.push(error(None, message));
+            return None;
+        };
+        // An error where we blanked something is a consequence of the blanking.
+        if blanked
+            .iter()
+            .any(|b| span.start < b.end + 1 && b.start < span.end + 1)
+        {
+            return None;
+        }
+        let entry_start = if let Some((key, expected)) = unknown_field(&message) {
+            let header = &text[line_of(text, span.start)];
+            diags.push(error(
+                Some(span.clone()),
+                unknown_message(&key, &expected, header),
+            ));
+            span.start
+        } else {
+            let hint = hint_for(text, span.clone(), &message)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            diags.push(error(Some(span.clone()), format!("{message}{hint}")));
+            if !message.starts_with("invalid type") && !message.starts_with("invalid value") {
                 return None;
             }
+            // A value of the wrong type: blank its whole `key = value` line.
+            let line = line_of(&buf, span.start);
+            let text_of_line = &buf[line.clone()];
+            line.start + (text_of_line.len() - text_of_line.trim_start().len())
+        };
+        if blanked.len() >= MAX_UNKNOWN {
+            return None;
         }
+        match blank_entry(&mut buf, entry_start) {
+            Some(range) => blanked.push(range),
+            None => return None,
+        }
+    }
+}
+
+fn error(span: Option<Range<usize>>, message: String) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        span,
+        message,
     }
 }
 
@@ -97,7 +114,7 @@ fn unknown_message(key: &str, expected: &[String], header_line: &str) -> String 
 }
 
 /// The line holding byte `at`, as a range.
-fn table_line_of(text: &str, at: usize) -> Range<usize> {
+fn line_of(text: &str, at: usize) -> Range<usize> {
     let at = at.min(text.len());
     let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
@@ -106,7 +123,7 @@ fn table_line_of(text: &str, at: usize) -> Range<usize> {
 
 /// A hint for a parse error that people make copying `~/.aws/config`.
 fn hint_for(text: &str, span: Range<usize>, message: &str) -> Option<String> {
-    let line = text[table_line_of(text, span.start)].trim();
+    let line = text[line_of(text, span.start)].trim();
     for (aws, ours) in [("[profile ", "profile"), ("[sso-session ", "sso_session")] {
         if let Some(name) = line.strip_prefix(aws).and_then(|r| r.strip_suffix(']')) {
             return Some(format!(
@@ -127,9 +144,9 @@ fn hint_for(text: &str, span: Range<usize>, message: &str) -> Option<String> {
 }
 
 /// Replaces the entry (key and value, or a whole table) that starts at `at` with spaces,
-/// keeping line breaks so that spans stay valid. False if nothing could be blanked.
-fn blank_entry(buf: &mut String, at: usize) -> bool {
-    let line = table_line_of(buf, at);
+/// keeping line breaks so that spans stay valid; the range blanked, if any.
+fn blank_entry(buf: &mut String, at: usize) -> Option<Range<usize>> {
+    let line = line_of(buf, at);
     let end = if buf[line.clone()].trim_start().starts_with('[') {
         // A table: its header and every line up to the next header.
         let mut end = line.end;
@@ -144,7 +161,7 @@ fn blank_entry(buf: &mut String, at: usize) -> bool {
         value_end(buf, at)
     };
     if end <= at {
-        return false;
+        return None;
     }
     let start = if buf[line.clone()].trim_start().starts_with('[') {
         line.start
@@ -156,7 +173,7 @@ fn blank_entry(buf: &mut String, at: usize) -> bool {
         .map(|c| if c == '\n' || c == '\r' { c } else { ' ' })
         .collect();
     buf.replace_range(start..end, &blank);
-    true
+    Some(start..end)
 }
 
 /// Where the `key = value` entry starting at `at` ends: after its value, which may span lines
@@ -193,7 +210,9 @@ fn value_end(buf: &str, at: usize) -> usize {
                 continue;
             }
             b'\'' => {
-                i = buf[i + 1..].find(['\'', '\n']).map_or(bytes.len(), |j| i + 1 + j + 1);
+                i = buf[i + 1..]
+                    .find(['\'', '\n'])
+                    .map_or(bytes.len(), |j| i + 1 + j + 1);
                 continue;
             }
             b'[' | b'{' => depth += 1,
@@ -218,7 +237,7 @@ mod tests {
         let cases = [
             ("a = 1\nb = 2", "a = 1"),
             ("a = [1,\n 2]\nb", "a = [1,\n 2]"),
-            ("a = \"x # y\" # c\nb", "a = \"x # y\" "),
+            ("a = \"x # y\" # c\nb", "a = \"x # y\" # c"),
             ("a = '''\n]\n'''\nb", "a = '''\n]\n'''"),
             ("a = { x = [1] }\nb", "a = { x = [1] }"),
         ];
@@ -232,8 +251,10 @@ mod tests {
         let (k, e) = unknown_field("unknown field `pat`, expected one of `path`, `mode`").unwrap();
         assert_eq!(k, "pat");
         assert_eq!(e, ["path", "mode"]);
-        assert!(unknown_message("sso_acount_id", &["sso_account_id".into()], "")
-            .contains("did you mean `sso_account_id`?"));
+        assert!(
+            unknown_message("sso_acount_id", &["sso_account_id".into()], "")
+                .contains("did you mean `sso_account_id`?")
+        );
         assert!(!unknown_message("zzz", &["path".into()], "").contains("did you mean"));
     }
 }

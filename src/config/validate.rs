@@ -86,9 +86,13 @@ pub(super) fn validate(
 
     // Sessions nobody uses are probably a typo somewhere.
     for (name, session) in &raw.sso_session {
-        let used = profiles
-            .values()
-            .any(|p| matches!(&p.source, Source::Sso { session: s, .. } if s == name.get_ref()));
+        // A profile that failed validation still uses its session: no follow-on warning.
+        let used = raw.profile.values().any(|p| {
+            p.get_ref()
+                .sso_session
+                .as_ref()
+                .is_some_and(|s| s.get_ref() == name.get_ref())
+        });
         if !used {
             cx.warn(
                 session.span(),

@@ -423,6 +423,27 @@ fn handle(
         .find(|(k, _)| k == "x-amz-sso_bearer_token")
         .map(|(_, v)| v.clone());
     let req: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    // The verification page: opening it (a browser, or `curl`) approves that sign-in, or every
+    // pending one without a `user_code`.
+    if method == "GET" && path == "/device" {
+        let code = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("user_code="))
+            .map(str::to_string);
+        let mut s = state.lock().unwrap();
+        let mut approved = 0;
+        for d in s.devices.values_mut() {
+            if code.as_ref().is_none_or(|c| *c == d.user_code) && !d.denied {
+                d.approved = true;
+                approved += 1;
+            }
+        }
+        return (
+            200,
+            vec![("content-type".into(), "text/plain".into())],
+            format!("fake IAM Identity Center: approved {approved} sign-in(s)\n"),
+        );
+    }
     // STS (awsQuery): every action is a form POSTed to `/`.
     let sts = (method == "POST" && path == "/").then(|| {
         let mut call = StsCall::parse(&method, &url, &request.headers, &body);

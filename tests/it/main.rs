@@ -15,6 +15,7 @@ mod formats;
 mod hostile;
 mod interop;
 mod login;
+mod newcomer;
 mod server;
 mod server_flood;
 mod sso;

@@ -1,0 +1,221 @@
+//! What a new user trips over: `check` names paths that cannot work, and says which folders
+//! `once` will create.
+#![cfg(unix)]
+
+use crate::util::{show, Sandbox};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+const PROC: &str = "[profile.p]\ncredential_process = \"true\"\n";
+
+#[test]
+fn check_refuses_an_output_whose_parent_is_a_file() {
+    let sb = Sandbox::new();
+    fs::write(sb.file("plain"), "x").unwrap();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"plain/credentials\"\n{PROC}"
+    ));
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is a regular file, not a folder"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn check_says_which_folders_once_will_create() {
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"new/deeper/credentials\"\n{PROC}"
+    ));
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let want = format!(
+        "will create the folder {} (mode 0700)",
+        sb.file("new").display()
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&want),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn check_warns_about_a_missing_web_identity_token_file() {
+    let sb = Sandbox::new();
+    sb.config("[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n[profile.pod]\nrole_arn = \"arn:aws:iam::111122223333:role/Pod\"\nweb_identity_token_file = \"token\"\n");
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("web_identity_token_file"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not exist"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn check_refuses_an_output_folder_this_user_cannot_write() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: needs root to become another user");
+        return;
+    }
+    let sb = Sandbox::new();
+    fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(sb.file("root-only")).unwrap();
+    fs::set_permissions(sb.file("root-only"), fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = sb.config(&format!(
+        "[daemon]\nstate_dir = \"/tmp\"\n[[output]]\npath = \"root-only/credentials\"\n{PROC}"
+    ));
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o644)).unwrap();
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::util::bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check")
+        .env_clear()
+        .env("HOME", "/tmp")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("this user cannot write in"),
+        "{}",
+        show(&o)
+    );
+}
+
+const SSO: &str = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+    [sso_session.corp]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\n\
+    [profile.dev]\nsso_session = \"corp\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"Developer\"\n";
+
+/// `GET url` on 127.0.0.1 with std only; the body.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn login_can_be_tried_by_hand_against_the_fake_by_opening_its_url() {
+    use std::io::{BufRead, BufReader};
+    let fake = crate::fake_aws::FakeAws::start();
+    let sb = Sandbox::new();
+    sb.config(SSO);
+    let mut c = sb.command();
+    c.env("AWS_ENDPOINT_URL_SSO_OIDC", &fake.url)
+        .env("AWS_ENDPOINT_URL_SSO", &fake.url)
+        .arg("--config")
+        .arg(sb.file("config.toml"))
+        .args(["login", "--no-browser"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut url = None;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(u) = line
+            .split_whitespace()
+            .find(|w| w.contains("/device?user_code="))
+        {
+            url = Some(u.trim_end_matches(')').to_string());
+            break;
+        }
+    }
+    let url = url.expect("login printed the verification URL");
+    // Keep reading what it prints after, so it never writes into a closed pipe.
+    let drain = std::thread::spawn(move || lines.count());
+    assert!(http_get(&url).contains("approved 1 sign-in"));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "login hangs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = drain.join();
+    assert!(status.success());
+}
+
+#[test]
+fn the_standalone_fake_with_auto_approve_signs_in_awscredd_login() {
+    use std::io::{BufRead, BufReader, Write};
+    let exe = std::env::current_exe().unwrap();
+    let fake_bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/fake_aws");
+    if !fake_bin.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cargo test builds the examples"
+        );
+        eprintln!("SKIPPED: {} not built", fake_bin.display());
+        return;
+    }
+    let mut fake = Command::new(&fake_bin)
+        .args(["--serve", "--auto-approve"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(fake.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let url = first.rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    let sb = Sandbox::new();
+    sb.config(SSO);
+    let mut c = sb.command();
+    c.env("AWS_ENDPOINT_URL_SSO_OIDC", &url)
+        .env("AWS_ENDPOINT_URL_SSO", &url)
+        .arg("--config")
+        .arg(sb.file("config.toml"));
+    let o = c.args(["login", "--no-browser"]).output().unwrap();
+    let o2 = {
+        let mut c = sb.command();
+        c.env("AWS_ENDPOINT_URL_SSO_OIDC", &url)
+            .env("AWS_ENDPOINT_URL_SSO", &url)
+            .arg("--config")
+            .arg(sb.file("config.toml"))
+            .arg("once")
+            .output()
+            .unwrap()
+    };
+    let _ = fake.stdin.take().unwrap().write_all(b"\n");
+    let _ = fake.wait();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(o2.status.code(), Some(0), "{}", show(&o2));
+    assert!(fs::read_to_string(sb.file("credentials"))
+        .unwrap()
+        .contains("[dev]"));
+}
