@@ -219,3 +219,38 @@ fn the_standalone_fake_with_auto_approve_signs_in_awscredd_login() {
         .unwrap()
         .contains("[dev]"));
 }
+
+#[test]
+fn the_demo_shows_the_daemon_refreshing_by_itself() {
+    let exe = std::env::current_exe().unwrap();
+    let demo = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/demo");
+    if !demo.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cargo test builds the examples"
+        );
+        eprintln!("SKIPPED: {} not built", demo.display());
+        return;
+    }
+    let o = Command::new(&demo)
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("(rewritten by run)"), "{out}");
+    assert!(
+        out.contains("sending SIGTERM") && out.contains("run exited with status 0"),
+        "{out}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI colour codes in a log that is not a terminal"
+    );
+}

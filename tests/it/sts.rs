@@ -214,7 +214,7 @@ struct Python {
 }
 
 fn find_python() -> Option<Python> {
-    let out = Command::new("python3")
+    let out = Command::new(crate::util::python3())
         .args([
             "-c",
             "import os, sys, moto, botocore, moto.moto_server.threaded_moto_server\n\

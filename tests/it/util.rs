@@ -88,11 +88,22 @@ pub fn show(o: &Output) -> String {
     )
 }
 
+/// The Python the tests use: the README's test command sets up `target/venv` (PEP 668 forbids
+/// `pip install` into a distribution's own Python), else `python3` from `PATH`.
+pub fn python3() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// The real Python interpreter that can import botocore, and the folder botocore is in.
 /// `python3` may be a pyenv shim that needs the real HOME, so it is asked once with the
 /// inherited environment, and the interpreter it names is then run with the sandbox's.
 pub fn find_botocore() -> Option<(PathBuf, PathBuf)> {
-    let out = Command::new("python3")
+    let out = Command::new(python3())
         .args([
             "-c",
             "import os, sys, botocore\n\
