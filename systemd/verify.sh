@@ -37,6 +37,14 @@ verify verify --man=no "$tmp/system/awscredd@verify.service"
 mkdir -m 0700 "$tmp/run"
 XDG_RUNTIME_DIR="$tmp/run" verify --user verify --man=no "$tmp/user/awscredd.service"
 
+# The sysusers.d file, applied to an empty root: it must make the user with its home.
+mkdir -p "$tmp/sysroot/etc"
+if command -v systemd-sysusers >/dev/null; then
+  systemd-sysusers --root="$tmp/sysroot" - < systemd/sysusers.d/awscredd.conf >/dev/null 2>"$tmp/sysusers.err" || true
+  grep -q '^awscredd:x:[0-9]*:[0-9]*:[^:]*:/var/lib/awscredd:' "$tmp/sysroot/etc/passwd" 2>/dev/null || {
+    echo "systemd-sysusers: no awscredd user from sysusers.d/awscredd.conf: $(cat "$tmp/sysusers.err")"; fail=1; }
+fi
+
 # Exposure, one decimal: systemd-analyze exits non-zero above the threshold (0-100 scale).
 security() {
   local unit=$1 max=$2 out score
