@@ -30,7 +30,7 @@ mkdir -p "$work"
 # The root file system: Debian's systemd, rpm (to install the package as on RHEL) and procps.
 if [ ! -x "$base/lib/systemd/systemd" ]; then
   mirror=$(sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) .*/\1/p' \
-    /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | head -n 1)
+    /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | head -n 1 || true)
   rm -rf "$base.tmp"
   timeout 900 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps,rpm,passwd \
     bookworm "$base.tmp" "${mirror:-http://deb.debian.org/debian}" > "$work/debootstrap.log" 2>&1 \
