@@ -3,6 +3,7 @@
 # nothing but what each check puts there (no shared library, no NSS module, no CA bundle).
 #
 #   bash packaging/static-test.sh [BINARY]    # default: builds it; root (chroot, chown)
+#   KEEP=1 bash packaging/static-test.sh ...  # keeps the roots and logs (printed at the end)
 #
 # 1. `file` says static, and the size is within the 15 MiB target.
 # 2. An empty root: --version and check run.
@@ -38,7 +39,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   exec 9>&- 2>/dev/null || true
-  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+  if [ -n "${KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 # A root holding only the binary (and /dev/null, which child processes get as stdin).
