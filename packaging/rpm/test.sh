@@ -68,7 +68,23 @@ section preuninstall | grep -q 'disable --now awscredd.service' || fail "%preun 
 section preuninstall | grep -q '"$1" -eq 0' || fail "%preun acts on upgrades too"
 section postuninstall | grep -q 'try-restart awscredd.service' || fail "%postun does not try-restart"
 section postuninstall | grep -q '"$1" -ge 1' || fail "%postun restarts on erase"
-echo "scriptlets: ok"
+# Built where RHEL's %systemd_* macros exist, the spec uses them instead (rpmspec parses it
+# with stand-ins for them); the awscredd@USER part stays.
+src=$(mktemp -d)
+cp systemd/sysusers.d/awscredd.conf "$src/awscredd.sysusers.conf"
+macros=()
+for m in systemd_post systemd_user_post systemd_preun systemd_user_preun \
+  systemd_postun_with_restart systemd_user_postun_with_restart; do
+  macros+=(--define "$m() RHEL_MACRO $m %*")
+done
+parsed=$(rpmspec -P --define "_sourcedir $src" --define "pkg_version $version" "${macros[@]}" packaging/rpm/awscredd.spec)
+rm -rf "$src"
+for m in systemd_post systemd_preun systemd_postun_with_restart; do
+  grep -qx "RHEL_MACRO $m awscredd.service" <<<"$parsed" || fail "with RHEL's macros, %$m is not used"
+done
+grep -q 'preset awscredd.service' <<<"$parsed" && fail "with RHEL's macros, the hand-made %post is still there"
+grep -q "try-restart 'awscredd@\*.service'" <<<"$parsed" || fail "with RHEL's macros, instances are not restarted"
+echo "scriptlets: ok (and with RHEL's %systemd_* macros)"
 
 # 4. Installed into a throwaway root. The awscredd user exists there as systemd-sysusers would
 #    create it (the root has no systemd-sysusers; %pre skips it), so owners resolve.
