@@ -11,9 +11,10 @@
 #    NSS library, and a once pass (credential_process: busybox's cat) writes with them.
 # 4. With /etc/nsswitch.conf listing `sss` (RHEL's authselect default), check warns about a
 #    name and says to use the numeric id; not for numeric ids.
-# 5. TLS: an SSO refresh over HTTPS (a local TLS front, test CA, in front of the bundled fake
-#    IAM Identity Center) succeeds with the CA in SSL_CERT_FILE, and fails with another CA or
-#    with no CA bundle at all ("no native root CA certificates found").
+# 5. TLS and DNS: an SSO refresh over HTTPS (a local TLS front, test CA, in front of the
+#    bundled fake IAM Identity Center), to a name that only a DNS server in the root's
+#    /etc/resolv.conf knows, succeeds with the CA in SSL_CERT_FILE, and fails with another CA
+#    or with no CA bundle at all ("no native root CA certificates found").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() { echo "static test: $*" >&2; exit 1; }
@@ -102,9 +103,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=awscredd test CA" \
   -keyout "$tmp/ca.key" -out "$r/ca.pem" 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=another CA" \
   -keyout "$tmp/other.key" -out "$r/other.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$tmp/server.key" \
+openssl req -newkey rsa:2048 -nodes -subj "/CN=sso.awscredd.test" -keyout "$tmp/server.key" \
   -out "$tmp/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$tmp/ext"
+printf 'subjectAltName=DNS:sso.awscredd.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$tmp/ext"
 openssl x509 -req -in "$tmp/server.csr" -CA "$r/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
   -days 2 -extfile "$tmp/ext" -out "$tmp/server.pem" 2>/dev/null
 # The fake IAM Identity Center, with a signed-in session in the root's token cache; it serves
@@ -122,6 +123,13 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/tls.port" ] && break; sleep 0.1; done
 port=$(cat "$tmp/tls.port")
 [ -n "$port" ] || fail "the TLS front did not start: $(cat "$tmp/tls.err")"
+# The endpoint by name, resolved only through the root's /etc/resolv.conf (no /etc/hosts).
+python3 packaging/fake-dns.py > "$tmp/dns.out" 2>"$tmp/dns.err" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/dns.out" ] && break; sleep 0.1; done
+grep -q ready "$tmp/dns.out" || fail "the DNS server did not start (is 127.0.0.1:53 taken?): $(cat "$tmp/dns.err")"
+echo "nameserver 127.0.0.1" > "$r/etc/resolv.conf"
+echo "hosts: dns" > "$r/etc/nsswitch.conf"
 cat > "$r/config.toml" <<TOML
 [daemon]
 state_dir = "/state"
@@ -130,7 +138,7 @@ path = "/out/credentials"
 [sso_session.corp]
 sso_start_url = "https://corp.awsapps.com/start"
 sso_region = "us-east-1"
-endpoint_url = "https://127.0.0.1:$port"
+endpoint_url = "https://sso.awscredd.test:$port"
 [profile.dev]
 sso_session = "corp"
 sso_account_id = "111122223333"
@@ -139,7 +147,7 @@ TOML
 if env -i HOME=/home SSL_CERT_FILE=/other.pem "$chroot" "$r" /awscredd --config /config.toml once --no-login >"$tmp/other.log" 2>&1; then
   fail "an HTTPS call succeeded with a CA that did not sign the server's certificate"
 fi
-grep -qi 'certificate\|UnknownIssuer\|dispatch failure' "$tmp/other.log" || { cat "$tmp/other.log" >&2; fail "no TLS error reported"; }
+grep -q 'invalid peer certificate: UnknownIssuer' "$tmp/other.log" || { cat "$tmp/other.log" >&2; fail "no TLS error reported"; }
 [ ! -s "$r/out/credentials" ] || fail "credentials written without a trusted certificate"
 # No bundle at all in the root (and no SSL_CERT_FILE): rustls-native-certs says so.
 if env -i HOME=/home "$chroot" "$r" /awscredd --config /config.toml once --no-login >"$tmp/none.log" 2>&1; then
@@ -149,5 +157,6 @@ grep -q 'no native root CA certificates found' "$tmp/none.log" || { cat "$tmp/no
 env -i HOME=/home SSL_CERT_FILE=/ca.pem "$chroot" "$r" /awscredd --config /config.toml once --no-login >"$tmp/ca.log" 2>&1 \
   || { cat "$tmp/ca.log" >&2; fail "the HTTPS call failed with the test CA in SSL_CERT_FILE"; }
 grep -q '^aws_session_token' "$r/out/credentials" || fail "no SSO role credentials written over HTTPS"
-echo "HTTPS with a test CA through SSL_CERT_FILE (and refused with another CA): ok"
+grep -q 'query from' "$tmp/dns.err" || fail "the name was not resolved through /etc/resolv.conf"
+echo "HTTPS to a name resolved through /etc/resolv.conf, with a test CA through SSL_CERT_FILE (refused with another CA or none): ok"
 echo "static test: ok"
