@@ -6,7 +6,7 @@
 # start (READY=1) after a device sign-in whose URL and code are in the journal and whose
 # login_command child ran inside the sandbox; credentials written by the awscredd user, also
 # to a folder allowed by a ReadWritePaths= drop-in (credential_process child); the watchdog;
-# reload; a clean stop; the time from start to READY=1; exit 78 not restarted; an
+# reload; SIGUSR1; a clean stop; the time from start to READY=1; exit 78 not restarted; an
 # awscredd@USER instance writing that user's ~/.aws/credentials; an upgrade that restarts the
 # services; an erase that stops them.
 #
@@ -158,6 +158,10 @@ ct systemctl reload awscredd
 until_ok 10 grep -q 'config reloaded' <(journal awscredd) || fail "no 'config reloaded' after systemctl reload"
 [ "$(show awscredd MainPID)" = "$pid" ] && [ "$(ct systemctl is-active awscredd)" = active ] || fail "reload restarted it"
 echo "reload: ok"
+ct systemctl kill --kill-who=main -s USR1 awscredd
+until_ok 10 grep -q 'refreshing every profile now' <(journal awscredd) || fail "no refresh after SIGUSR1"
+[ "$(show awscredd MainPID)" = "$pid" ] || fail "SIGUSR1 restarted it"
+echo "systemctl kill -s USR1: refresh now: ok"
 
 # Stop: clean (exit 0, within 2 s), then start again with the token cached: start -> READY=1.
 t=$(date +%s%N)
