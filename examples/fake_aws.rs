@@ -8,6 +8,10 @@
 //! 2. Writes that token to `HOME_DIR/.aws/sso/cache/<sha1(SESSION_NAME)>.json` in the AWS CLI v2
 //!    format, so awscredd (and the AWS CLI v2, botocore, the SDKs) find a usable token.
 //! 3. Prints one line on stdout: `url=<fake url> access_token=<token>`.
+//!
+//! `cargo run --example fake_aws -- --device-flow N` instead writes no token: nobody has
+//! signed in, so awscredd starts a device authorization, which the fake approves by itself on
+//! its Nth poll (as if a human had); it prints `url=<fake url>` (`systemd/podman-test.sh`).
 //! 4. Serves until stdin is closed or a line arrives on it, then prints the call counters on
 //!    stderr and exits.
 //!
@@ -36,9 +40,17 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("--serve") {
         return serve_only(args.iter().any(|a| a == "--auto-approve"));
     }
+    if let [flag, polls] = args.as_slice() {
+        if let (true, Ok(polls)) = (flag == "--device-flow", polls.parse::<u32>()) {
+            let fake = fake_aws::FakeAws::start();
+            fake.configure(|s| s.approve_after_polls = Some(polls));
+            let line = format!("url={}", fake.url);
+            return serve(fake, &line);
+        }
+    }
     let [home, session, start_url, region] = args.as_slice() else {
         eprintln!(
-            "usage: fake_aws HOME_DIR SESSION_NAME START_URL REGION\n       fake_aws --serve [--auto-approve]"
+            "usage: fake_aws HOME_DIR SESSION_NAME START_URL REGION\n       fake_aws --device-flow POLLS\n       fake_aws --serve [--auto-approve]"
         );
         return ExitCode::from(2);
     };
@@ -68,10 +80,15 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
+    let line = format!("url={} access_token={access_token}", fake.url);
+    serve(fake, &line)
+}
+
+/// Prints `line`, then serves until stdin says stop.
+fn serve(fake: fake_aws::FakeAws, line: &str) -> ExitCode {
     {
         let mut out = std::io::stdout().lock();
-        let printed = writeln!(out, "url={} access_token={access_token}", fake.url)
-            .and_then(|()| out.flush());
+        let printed = writeln!(out, "{line}").and_then(|()| out.flush());
         if let Err(e) = printed {
             eprintln!("fake_aws: cannot write to stdout: {e}");
             return ExitCode::FAILURE;

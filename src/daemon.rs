@@ -7,7 +7,8 @@
 //! sleeps). A profile that failed is retried with capped exponential backoff and jitter, and is
 //! skipped until then; the others go on. Stop, reload and refresh-now requests arrive as
 //! [`Control`] messages: stopping interrupts a pass at once (files are only ever replaced
-//! whole), the others are handled between passes.
+//! whole), the others are handled between passes. With systemd's watchdog asked for, the loop
+//! pings it ([`Watchdog`]) while it sleeps and while a pass runs.
 
 use crate::config::{self, Config};
 use crate::refresh::{self, Outcome, PassOptions, Snapshot};
@@ -80,6 +81,7 @@ pub async fn run(
     let mut backoff: BTreeMap<String, Backoff> = BTreeMap::new();
     let mut force = false;
     let mut first = true;
+    let mut watchdog = Watchdog::from_env();
     loop {
         let now = OffsetDateTime::now_utc();
         let skip: BTreeSet<String> = if force {
@@ -99,7 +101,7 @@ pub async fn run(
         };
         force = false;
         let report = tokio::select! {
-            r = refresh::run_pass(&cfg, &opts) => r,
+            r = watchdog.while_running(refresh::run_pass(&cfg, &opts)) => r,
             _ = stop.wait_for(|s| *s) => return,
         };
         let now = OffsetDateTime::now_utc();
@@ -127,6 +129,7 @@ pub async fn run(
         if first {
             first = false;
             on_first_pass();
+            watchdog.arm();
         }
 
         let wake = next_wake(&cfg, &backoff, now).await;
@@ -139,7 +142,7 @@ pub async fn run(
             "sleeping until the next profile is due"
         );
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
+            _ = watchdog.while_running(tokio::time::sleep(sleep)) => {}
             _ = stop.wait_for(|s| *s) => return,
             c = controls.recv() => {
                 // Requests that arrived meanwhile (during a pass, or a burst of signals) merge
@@ -254,10 +257,159 @@ fn send_notify(target: &std::ffi::OsStr, msg: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// systemd's watchdog (`WatchdogSec=` in the unit): when `$WATCHDOG_USEC` is set, and
+/// `$WATCHDOG_PID` is unset or ours, `WATCHDOG=1` goes to `$NOTIFY_SOCKET` every third of that
+/// interval (the contract says at least every half; the third leaves room for a busy machine).
+/// The pings come from the scheduler loop itself, through [`Watchdog::while_running`] around
+/// its sleeps and passes, so a loop that stops turning is restarted by systemd. Silent until
+/// [`Watchdog::arm`], which follows `READY=1`.
+pub struct Watchdog {
+    /// Where to ping and how often; `None`: no watchdog was asked for.
+    target: Option<(std::ffi::OsString, Duration)>,
+    /// When the next ping is due; `None` until armed.
+    next: Option<tokio::time::Instant>,
+    /// A failed ping is logged once, not every few seconds.
+    warned: bool,
+}
+
+impl Watchdog {
+    /// The watchdog systemd asked for in this process's environment, if any.
+    pub fn from_env() -> Self {
+        Self::from_vars(
+            std::env::var_os("NOTIFY_SOCKET"),
+            std::env::var("WATCHDOG_USEC").ok().as_deref(),
+            std::env::var("WATCHDOG_PID").ok().as_deref(),
+            std::process::id(),
+        )
+    }
+
+    fn from_vars(
+        socket: Option<std::ffi::OsString>,
+        usec: Option<&str>,
+        pid: Option<&str>,
+        own_pid: u32,
+    ) -> Self {
+        let every = usec
+            .and_then(|u| u.trim().parse::<u64>().ok())
+            .filter(|&u| u > 0)
+            .map(|u| (Duration::from_micros(u) / 3).max(Duration::from_millis(10)));
+        let ours = pid.is_none_or(|p| p.trim().parse::<u32>().ok() == Some(own_pid));
+        let target = match (socket, every) {
+            (Some(s), Some(every)) if ours && !s.is_empty() => Some((s, every)),
+            _ => None,
+        };
+        Watchdog {
+            target,
+            next: None,
+            warned: false,
+        }
+    }
+
+    /// How often it pings, if a watchdog was asked for.
+    pub fn interval(&self) -> Option<Duration> {
+        self.target.as_ref().map(|(_, every)| *every)
+    }
+
+    /// Starts pinging, now and then every interval (call it once `READY=1` is sent).
+    pub fn arm(&mut self) {
+        if self.target.is_some() && self.next.is_none() {
+            self.next = Some(tokio::time::Instant::now());
+        }
+    }
+
+    /// Runs `work` to its end, pinging whenever a ping falls due meanwhile.
+    pub async fn while_running<F: std::future::Future>(&mut self, work: F) -> F::Output {
+        tokio::pin!(work);
+        loop {
+            let Some(next) = self.next else {
+                return work.await;
+            };
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tokio::time::sleep_until(next) => self.ping(),
+            }
+        }
+    }
+
+    fn ping(&mut self) {
+        let Some((socket, every)) = &self.target else {
+            return;
+        };
+        #[cfg(unix)]
+        if let Err(e) = send_notify(socket, b"WATCHDOG=1\n") {
+            if !self.warned {
+                tracing::warn!("cannot ping the systemd watchdog: {e}");
+                self.warned = true;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (socket, self.warned);
+        self.next = Some(tokio::time::Instant::now() + *every);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn the_watchdog_pings_every_third_of_watchdog_usec_for_its_own_pid_only() {
+        let sock = || Some(std::ffi::OsString::from("/run/notify"));
+        let w = Watchdog::from_vars(sock(), Some("60000000"), None, 42);
+        assert_eq!(w.interval(), Some(Duration::from_secs(20)));
+        let w = Watchdog::from_vars(sock(), Some("60000000"), Some("42"), 42);
+        assert_eq!(w.interval(), Some(Duration::from_secs(20)));
+        // Another process's watchdog (a parent's variables inherited), none asked for, a bad
+        // or zero interval, or nowhere to send: no pings.
+        for (socket, usec, pid) in [
+            (sock(), Some("60000000"), Some("7")),
+            (sock(), None, None),
+            (sock(), Some("0"), None),
+            (sock(), Some("soon"), None),
+            (None, Some("60000000"), None),
+            (Some(std::ffi::OsString::new()), Some("60000000"), None),
+        ] {
+            let w = Watchdog::from_vars(socket, usec, pid, 42);
+            assert_eq!(w.interval(), None, "{usec:?} {pid:?}");
+        }
+        // A tiny interval never turns into a busy loop.
+        let w = Watchdog::from_vars(sock(), Some("3"), None, 42);
+        assert_eq!(w.interval(), Some(Duration::from_millis(10)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_watchdog_is_silent_until_armed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        // WATCHDOG_USEC=30000: a ping every 10 ms.
+        let mut w = Watchdog::from_vars(Some(path.into_os_string()), Some("30000"), None, 1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let mut buf = [0u8; 64];
+        rt.block_on(async {
+            w.while_running(tokio::time::sleep(Duration::from_millis(100)))
+                .await
+        });
+        assert!(socket.recv(&mut buf).is_err(), "a ping before arm()");
+        w.arm();
+        rt.block_on(async {
+            w.while_running(tokio::time::sleep(Duration::from_millis(100)))
+                .await
+        });
+        let mut pings = 0;
+        while let Ok(n) = socket.recv(&mut buf) {
+            assert_eq!(&buf[..n], b"WATCHDOG=1\n");
+            pings += 1;
+        }
+        // About ten in 100 ms; at least a few even on a loaded machine.
+        assert!((3..=12).contains(&pings), "{pings} pings");
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter() {

@@ -15,11 +15,13 @@
 //! - [`daemon`]: the scheduler that runs passes when profiles become due, with backoff,
 //!   reload and refresh-now, and systemd readiness.
 //! - [`server`]: the optional container-credentials endpoint over the files the daemon keeps.
-//! - [`commands`]: one small module per subcommand over the above.
+//! - [`commands`]: one small module per subcommand over the above; [`cli`] is the command
+//!   line that `main` parses into them.
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
 
 pub mod child;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;

@@ -1,85 +1,12 @@
 //! The `awscredd` binary: parses arguments, sets up logging, runs a command, and turns its
 //! outcome into the process exit status.
 
+#[cfg(windows)]
+use awscredd::cli::ServiceAction;
+use awscredd::cli::{Cli, Command, LogFormat};
 use awscredd::commands::{self, exit, login::LoginArgs, once::OnceArgs};
-use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use clap::Parser;
 use std::process::ExitCode;
-
-#[derive(Parser)]
-#[command(
-    name = "awscredd",
-    version,
-    about = "Keeps AWS credentials files fresh"
-)]
-struct Cli {
-    /// The config file (default: $XDG_CONFIG_HOME/awscredd/config.toml,
-    /// ~/.config/awscredd/config.toml, /etc/awscredd/config.toml).
-    #[arg(long, global = true, env = "AWSCREDD_CONFIG", value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-    /// Log level or filter (error, warn, info, debug, trace); RUST_LOG is used when not given.
-    #[arg(long, global = true, value_name = "LEVEL")]
-    log_level: Option<String>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// The daemon, in the foreground: refresh every profile before it expires, until stopped.
-    Run,
-    /// One pass: refresh every profile that is due, write, exit.
-    Once {
-        /// Only this profile and the profiles it chains from (repeatable).
-        #[arg(long = "profile", value_name = "NAME")]
-        profiles: Vec<String>,
-        /// Refresh even profiles that are not due.
-        #[arg(long)]
-        force: bool,
-        /// Never start an SSO sign-in; profiles that need one fail at once.
-        #[arg(long)]
-        no_login: bool,
-    },
-    /// Sign in to SSO sessions interactively (device authorization).
-    Login {
-        /// Only this SSO session (default: each session with no usable token).
-        #[arg(long, value_name = "NAME")]
-        sso_session: Option<String>,
-        /// Print the URL and code but do not open a browser.
-        #[arg(long)]
-        no_browser: bool,
-    },
-    /// Show every profile and SSO session: expiry, last refresh, last error, state.
-    Status {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Validate the config and print what would be done.
-    Check,
-    /// Windows: register, remove, or be started by the Service Control Manager.
-    #[cfg(windows)]
-    Service {
-        #[command(subcommand)]
-        action: ServiceAction,
-    },
-    /// Print a managed profile's credentials as credential_process JSON (refreshing them first
-    /// if they are missing or expire within a minute).
-    CredentialProcess {
-        /// The managed profile.
-        #[arg(long, value_name = "NAME")]
-        profile: String,
-    },
-}
 
 /// Targets of the AWS SDK's internals, capped at `debug` whatever the level asked for: at
 /// `trace` they print request headers and bodies, which hold bearer tokens and device codes.
@@ -98,17 +25,6 @@ const SDK_TARGETS: &[&str] = &[
     "h2",
     "rustls",
 ];
-
-#[cfg(windows)]
-#[derive(Subcommand)]
-enum ServiceAction {
-    /// Register the service (started automatically) with this config.
-    Install,
-    /// Stop and remove the service.
-    Uninstall,
-    /// Run as the service (how the Service Control Manager starts it).
-    Run,
-}
 
 fn init_logging(
     format: LogFormat,

@@ -231,3 +231,109 @@ fn tells_systemd_it_is_ready_once_the_first_pass_is_written() {
     d.signal("TERM");
     assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
 }
+
+/// Every datagram that arrives on `socket` within `window`, with its arrival time.
+fn datagrams(
+    socket: &std::os::unix::net::UnixDatagram,
+    window: Duration,
+) -> Vec<(Instant, String)> {
+    let end = Instant::now() + window;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        socket
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match socket.recv(&mut buf) {
+            Ok(n) => got.push((
+                Instant::now(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn pings_the_systemd_watchdog_after_ready_while_it_sleeps_and_while_a_pass_waits() {
+    use std::os::unix::net::UnixDatagram;
+    let sb = Sandbox::new();
+    // Fast the first time; from the second run on it takes 4 s, so that pass waits on it.
+    let counter = sb.file("p.runs");
+    let script = sb.file("p.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{c}'\nn=$(wc -l < '{c}' | tr -d ' ')\n[ \"$n\" -ge 2 ] && sleep 4\nprintf '{{\"Version\":1,\"AccessKeyId\":\"ASIAP%s\",\"SecretAccessKey\":\"s\",\"Expiration\":\"%s\"}}' $n $(date -u -d '3600 seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+            c = counter.display()
+        ),
+    )
+    .unwrap();
+    config(&sb, &[("p", format!("sh {}", script.display()))]);
+    let socket_path = sb.file("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    // WatchdogSec=3s: a ping at least every 1.5 s.
+    let half = Duration::from_millis(1500);
+    let mut d = Daemon::start(
+        &sb,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "3000000"),
+        ],
+    );
+    // The first pass, then the daemon sleeps (the credentials are good for an hour).
+    let mut got = datagrams(&socket, Duration::from_secs(4));
+    let log = || fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
+    assert!(
+        got.first().is_some_and(|(_, m)| m.contains("READY=1")),
+        "READY=1 must come first: {got:?}\n{}",
+        log()
+    );
+    // A pass that waits 4 s for its source.
+    d.signal("USR1");
+    let usr1 = Instant::now();
+    got.extend(datagrams(&socket, Duration::from_secs(7)));
+    let ready_at = got[0].0;
+    let pings: Vec<Instant> = got
+        .iter()
+        .filter(|(_, m)| m.trim() == "WATCHDOG=1")
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(
+        pings.len() + 1,
+        got.len(),
+        "only READY=1 and pings: {got:?}"
+    );
+    assert!(
+        pings.first().is_some_and(|t| *t - ready_at < half),
+        "first ping: {got:?}"
+    );
+    let gaps: Vec<Duration> = pings.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|g| *g < half),
+        "a gap over half the watchdog interval: {gaps:?}"
+    );
+    assert!(
+        pings.last().is_some_and(|t| t.elapsed() < half),
+        "the pings stopped: {got:?}\n{}",
+        log()
+    );
+    // The slow pass ran within the window, and the pings went on through it.
+    assert_eq!(runs(&sb, "p"), 2, "{}", log());
+    assert!(fs::read_to_string(sb.file("credentials"))
+        .unwrap()
+        .contains("ASIAP2"));
+    assert!(
+        pings
+            .iter()
+            .filter(|t| **t > usr1 + Duration::from_secs(1))
+            .count()
+            >= 3,
+        "{gaps:?}"
+    );
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
+}
