@@ -17,12 +17,19 @@ use std::path::PathBuf;
 pub struct Cli {
     /// The config file (default: $XDG_CONFIG_HOME/awscredd/config.toml,
     /// ~/.config/awscredd/config.toml, /etc/awscredd/config.toml).
-    #[arg(long, global = true, env = "AWSCREDD_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "AWSCREDD_CONFIG",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Log level or filter (error, warn, info, debug, trace); RUST_LOG is used when not given.
+    /// Log level or filter (error, warn, info, debug, trace); RUST_LOG is used when not given,
+    /// except by credential-process, which logs nothing unless asked with --log-level.
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
     #[command(subcommand)]
@@ -40,8 +47,14 @@ pub enum LogFormat {
 #[derive(Subcommand)]
 pub enum Command {
     /// The daemon, in the foreground: refresh every profile before it expires, until stopped.
+    #[command(
+        after_help = "Signals: SIGTERM/SIGINT stop it, SIGHUP reloads the config, SIGUSR1 refreshes every profile now.\n\nExit status: 0 after SIGTERM/SIGINT; 78 for a bad config (or a [server] that cannot start) at start-up, so that a service manager does not restart it in a loop."
+    )]
     Run,
     /// One pass: refresh every profile that is due, write, exit.
+    #[command(
+        after_help = "Exit status: 0 all written; 1 one or more profiles failed (the others are still written); 2 usage or config error."
+    )]
     Once {
         /// Only this profile and the profiles it chains from (repeatable).
         #[arg(long = "profile", value_name = "NAME")]
@@ -54,6 +67,9 @@ pub enum Command {
         no_login: bool,
     },
     /// Sign in to SSO sessions interactively (device authorization).
+    #[command(
+        after_help = "Exit status: 0 signed in; 1 failed, denied or timed out; 2 unknown session or config error."
+    )]
     Login {
         /// Only this SSO session (default: each session with no usable token).
         #[arg(long, value_name = "NAME")]
@@ -63,21 +79,33 @@ pub enum Command {
         no_browser: bool,
     },
     /// Show every profile and SSO session: expiry, last refresh, last error, state.
+    #[command(
+        after_help = "Exit status: 0 every profile is ok; 1 otherwise; 2 usage or config error."
+    )]
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Validate the config and print what would be done.
+    #[command(
+        after_help = "Exit status: 0 valid; 2 invalid, with FILE:LINE:COL: message for every problem found."
+    )]
     Check,
     /// Windows: register, remove, or be started by the Service Control Manager.
     #[cfg(windows)]
+    #[command(
+        after_help = "Exit status: 0 done; 1 the Service Control Manager refused; 2 usage or config error."
+    )]
     Service {
         #[command(subcommand)]
         action: ServiceAction,
     },
     /// Print a managed profile's credentials as credential_process JSON (refreshing them first
     /// if they are missing or expire within a minute).
+    #[command(
+        after_help = "Logs nothing unless --log-level is given (RUST_LOG is not read: the program that runs it may set RUST_LOG for itself).\n\nExit status: 0 with the JSON on stdout; 1 the profile could not be refreshed; 2 not a managed profile, or a config error. On failure: one line on stderr, nothing on stdout."
+    )]
     CredentialProcess {
         /// The managed profile.
         #[arg(long, value_name = "NAME")]

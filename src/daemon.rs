@@ -132,7 +132,11 @@ pub async fn run(
             watchdog.arm();
         }
 
-        let wake = next_wake(&cfg, &backoff, now).await;
+        let (wake, next) = next_wake(&cfg, &backoff, now).await;
+        if let Some((at, name)) = &next {
+            let left: Duration = (*at - now).try_into().unwrap_or(Duration::ZERO);
+            tracing::info!("next refresh in {} ({name})", human_duration(left));
+        }
         let sleep = (wake - OffsetDateTime::now_utc())
             .try_into()
             .unwrap_or(Duration::ZERO)
@@ -193,14 +197,26 @@ fn reload(
     }
 }
 
-/// When the next profile is due (or is to be retried), with jitter.
+/// `41m`, `2h05m`, `30s`, for people.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m"),
+        (h, m) => format!("{h}h{m:02}m"),
+    }
+}
+
+/// When to wake (the next profile due or to be retried, with jitter, at most [`MAX_SLEEP`]
+/// away), and the earliest profile due with its time (`None`: nothing is ever due).
 async fn next_wake(
     cfg: &Config,
     backoff: &BTreeMap<String, Backoff>,
     now: OffsetDateTime,
-) -> OffsetDateTime {
+) -> (OffsetDateTime, Option<(OffsetDateTime, String)>) {
     let snapshot = Snapshot::read(cfg).await;
     let mut wake = now + MAX_SLEEP;
+    let mut which: Option<(OffsetDateTime, String)> = None;
     for name in cfg.profiles.keys() {
         // Jitter: up to a tenth of the time left, at most MAX_JITTER.
         let due = snapshot.due_at(cfg, name, Some(UNEXPIRING_EVERY)).map(|t| {
@@ -214,10 +230,13 @@ async fn next_wake(
             (None, None) => None,
         };
         if let Some(t) = at {
+            if which.as_ref().is_none_or(|(w, _)| t < *w) {
+                which = Some((t, name.clone()));
+            }
             wake = wake.min(t);
         }
     }
-    wake
+    (wake, which)
 }
 
 /// Tells systemd (`Type=notify`) that the service is ready: `READY=1` on `$NOTIFY_SOCKET`.

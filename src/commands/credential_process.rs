@@ -29,7 +29,7 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
         return exit::FAILED;
     }
     if !cfg.profiles.contains_key(profile) {
-        eprintln!("awscredd: `{profile}` is not a managed profile");
+        eprintln!("awscredd: not a managed profile: `{profile}` (see `awscredd check`)");
         return exit::USAGE;
     }
     let Some(output) = cfg.outputs_of(profile).next() else {

@@ -256,7 +256,7 @@ fn render(s: &Status, now: OffsetDateTime) -> String {
     if !s.sso_sessions.is_empty() {
         out.push_str(&format!(
             "\n{:<24} {:<18} {:<21} {:>8}  {}\n",
-            "SSO SESSION", "STATE", "TOKEN EXPIRES", "LEFT", "RENEWABLE UNTIL"
+            "SSO SESSION", "STATE", "TOKEN EXPIRES", "LEFT", "RENEWABLE AT MOST UNTIL"
         ));
         for x in &s.sso_sessions {
             out.push_str(&format!(

@@ -274,7 +274,7 @@ pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadErro
     }
     let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
     Err(LoadError::NotFound(format!(
-        "no config file found (looked in {}); pass --config PATH or set AWSCREDD_CONFIG",
+        "no config file found (looked in {}); pass --config PATH or set AWSCREDD_CONFIG; start from config/example.toml (annotated) and run `awscredd check`",
         tried.join(", ")
     )))
 }

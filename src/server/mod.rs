@@ -279,7 +279,7 @@ async fn profile_answer(cfg: &Config, name: &str) -> (u16, String) {
     if !cfg.profiles.contains_key(name) {
         return (
             404,
-            error_json("NotFound", &format!("`{name}` is not a managed profile")),
+            error_json("NotFound", &format!("not a managed profile: `{name}`")),
         );
     }
     let Some(output) = cfg.outputs_of(name).next() else {

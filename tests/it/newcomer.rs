@@ -254,3 +254,69 @@ fn the_demo_shows_the_daemon_refreshing_by_itself() {
         "ANSI colour codes in a log that is not a terminal"
     );
 }
+
+#[test]
+fn every_commands_help_lists_its_exit_codes() {
+    for cmd in [
+        "run",
+        "once",
+        "login",
+        "status",
+        "check",
+        "credential-process",
+    ] {
+        let o = Command::new(crate::util::bin())
+            .args([cmd, "--help"])
+            .env("AWSCREDD_CONFIG", "")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {}", show(&o));
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(help.contains("Exit status:"), "{cmd} --help: {help}");
+        assert!(
+            !help.contains("AWSCREDD_CONFIG="),
+            "an empty env value shown: {help}"
+        );
+    }
+    let o = Command::new(crate::util::bin())
+        .args(["credential-process", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("RUST_LOG is not read"));
+}
+
+#[test]
+fn run_says_when_the_next_refresh_is_due() {
+    let sb = Sandbox::new();
+    let script = sb.process_script("src.sh", "ASIANEXT", Some(3600));
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n[profile.dev]\ncredential_process = \"{}\"\n",
+        script.display()
+    ));
+    let mut c = sb.command();
+    c.arg("--config")
+        .arg(sb.file("config.toml"))
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(sb.file("daemon.log")).unwrap());
+    let mut child = c.spawn().unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = String::new();
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        seen = fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
+        if seen.contains("next refresh in") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    // Due 15 minutes before the 60-minute expiry, less a little jitter.
+    assert!(
+        seen.contains("next refresh in 44m (dev)") || seen.contains("next refresh in 45m (dev)"),
+        "{seen}"
+    );
+}
