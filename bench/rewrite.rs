@@ -4,6 +4,7 @@
 //! is the median of [`ITERATIONS`] timed rewrites, after a few untimed warm-up rounds. In the
 //! same run, `bench/configparser_rewrite.py` does the same job the way today's refresh scripts
 //! do it (Python `configparser` read + write), for comparison.
+#![allow(clippy::disallowed_methods)] // tests and tools read the clock and environment directly
 
 use awscredd::credentials::{Credentials, Secret};
 use awscredd::profile_file::{edit, ProfileFile};

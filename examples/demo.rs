@@ -13,6 +13,7 @@
 //!    change is printed), and the SSO access token, issued for just over 20 minutes, is renewed
 //!    with the refresh token once less than 20 minutes are left. Then it is stopped with
 //!    SIGTERM, as systemd stops it.
+#![allow(clippy::disallowed_methods)] // tests and tools read the clock and environment directly
 
 #[path = "../tests/fake_aws/mod.rs"]
 mod fake_aws;

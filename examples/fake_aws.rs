@@ -22,6 +22,7 @@
 //! `--auto-approve`. Press Enter (or close stdin) to stop it.
 //!
 //! Never touches anything outside HOME_DIR; no network beyond 127.0.0.1.
+#![allow(clippy::disallowed_methods)] // tests and tools read the clock and environment directly
 
 #[path = "../tests/fake_aws/mod.rs"]
 mod fake_aws;

@@ -6,6 +6,7 @@
 //!   contract that `--help` does not say: exit statuses, signals, files, environment) and
 //!   `OUT_DIR/man/awscredd-SUBCOMMAND.1` for each subcommand;
 //! - `OUT_DIR/completions/awscredd.bash`, `_awscredd` (zsh) and `awscredd.fish`.
+#![allow(clippy::disallowed_methods)] // tests and tools read the clock and environment directly
 
 use awscredd::cli::Cli;
 use clap::CommandFactory;

@@ -10,10 +10,14 @@
 //! whole), the others are handled between passes. With systemd's watchdog asked for, the loop
 //! pings it ([`Watchdog`]) while it sleeps and while a pass runs.
 
-use crate::config::{self, Config};
-use crate::refresh::{self, Outcome, PassOptions, Snapshot};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config, Source};
+use crate::refresh::{self, Fetcher, Outcome, PassOptions, Snapshot, Sources};
+use crate::sources::sso::session::LoginMode;
+use crate::sources::ErrorKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
@@ -22,9 +26,19 @@ use tokio::sync::{mpsc, watch};
 pub const UNEXPIRING_EVERY: Duration = Duration::from_secs(3600);
 /// The longest sleep between two looks at the wall clock.
 const MAX_SLEEP: Duration = Duration::from_secs(300);
-/// The first retry after a failure, doubled each time, up to [`MAX_BACKOFF`].
+/// The first retry after a transient failure (network, throttling, 5xx), doubled each time, up
+/// to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// A permanent failure (access denied, a bad ARN, a file that cannot be used) is retried
+/// slowly: from this, doubled each time, up to [`MAX_PERMANENT_BACKOFF`].
+const FIRST_PERMANENT_BACKOFF: Duration = Duration::from_secs(5 * 60);
+const MAX_PERMANENT_BACKOFF: Duration = Duration::from_secs(60 * 60);
+/// A profile that needs a human to sign in is tried again this long after its sign-in ended
+/// without a token — or at once when a token appears in the SSO cache.
+const SIGN_IN_RETRY: Duration = Duration::from_secs(10 * 60);
+/// How often the SSO cache is looked at while a profile waits for a sign-in.
+const SIGN_IN_POLL: Duration = Duration::from_secs(10);
 /// At most this much is taken off a due time, so profiles due together spread out.
 const MAX_JITTER: Duration = Duration::from_secs(30);
 
@@ -50,20 +64,93 @@ fn spread(name: &str, at: OffsetDateTime, max: Duration) -> Duration {
     Duration::from_millis(h % max_ms)
 }
 
-/// Consecutive failures of a profile and when to try it again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Consecutive failures of a profile, of what kind, and when to try it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Backoff {
     failures: u32,
     retry_at: OffsetDateTime,
+    kind: ErrorKind,
+    /// When the failure happened (a sign-in seen after it ends the wait).
+    failed_at: OffsetDateTime,
+    /// The last message told at `error`/`warn`: the same one again is logged at `debug`.
+    told: String,
 }
 
-/// The delay before retry `failures` (1-based): 30 s, 1 min, 2 min, ... 15 min, +-20% jitter.
-fn backoff_delay(name: &str, failures: u32, now: OffsetDateTime) -> Duration {
-    let base = FIRST_BACKOFF
-        .saturating_mul(1u32 << failures.saturating_sub(1).min(10))
-        .min(MAX_BACKOFF);
+/// The delay before retry `failures` (1-based) of a failure of `kind`, +-20% jitter:
+/// transient 30 s, 1 min, 2 min, ... 15 min; permanent 5 min, 10 min, ... 1 h; a sign-in
+/// needed: 10 min (or sooner, when a token appears).
+fn retry_delay(kind: ErrorKind, name: &str, failures: u32, now: OffsetDateTime) -> Duration {
+    let doubling = |first: Duration, max: Duration| {
+        first
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(10))
+            .min(max)
+    };
+    let base = match kind {
+        ErrorKind::Transient => doubling(FIRST_BACKOFF, MAX_BACKOFF),
+        ErrorKind::Failed => doubling(FIRST_PERMANENT_BACKOFF, MAX_PERMANENT_BACKOFF),
+        ErrorKind::NeedsLogin => SIGN_IN_RETRY,
+    };
     let fifth = base / 5;
     base - fifth + spread(name, now, fifth * 2)
+}
+
+/// When the SSO token a profile's chain starts from was last written, if it has one: a token
+/// appearing (`aws sso login`, `awscredd login`) ends a profile's wait for a sign-in.
+pub type SignInSeen = dyn Fn(&Config, &str) -> Option<OffsetDateTime> + Send + Sync;
+
+/// Makes the fetcher of a pass for a config.
+pub type FetcherFor = dyn Fn(&Config) -> Arc<dyn Fetcher> + Send + Sync;
+
+/// What the scheduler runs on: where the time comes from, how profiles are fetched, and how a
+/// sign-in is noticed. [`Engine::real`] is the daemon's; tests give their own.
+#[derive(Clone)]
+pub struct Engine {
+    pub clock: Arc<dyn Clock>,
+    /// The fetcher for a config (made anew for each pass, since a reload changes the config).
+    pub fetcher: Arc<FetcherFor>,
+    pub sign_in_seen: Arc<SignInSeen>,
+}
+
+impl Engine {
+    /// The real sources (signing in unattended: URL and code logged, `login_command` run), the
+    /// wall clock, and the SSO token cache's file times.
+    pub fn real() -> Self {
+        Engine {
+            clock: Arc::new(SystemClock),
+            fetcher: Arc::new(|cfg: &Config| {
+                let login = LoginMode::Unattended {
+                    login_command: cfg.daemon.login_command.clone(),
+                };
+                Arc::new(Sources::new(cfg, login)) as Arc<dyn Fetcher>
+            }),
+            sign_in_seen: Arc::new(token_written_at),
+        }
+    }
+}
+
+/// The SSO session at the root of a profile's `source_profile` chain, if any.
+fn root_session<'a>(cfg: &'a Config, profile: &str) -> Option<&'a str> {
+    let mut cur = cfg.profiles.get(profile);
+    for _ in 0..=cfg.profiles.len() {
+        let p = cur?;
+        if let Source::Sso { session, .. } = &p.source {
+            return Some(session);
+        }
+        cur = p.source.source_profile().and_then(|s| cfg.profiles.get(s));
+    }
+    None
+}
+
+/// When the token file of `profile`'s SSO session was last modified.
+fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
+    let session = root_session(cfg, profile)?;
+    let cache =
+        crate::sources::sso::cache::TokenCache::default_location(&crate::paths::process_env)?;
+    let modified = std::fs::metadata(cache.token_path(session))
+        .ok()?
+        .modified()
+        .ok()?;
+    Some(OffsetDateTime::from(modified))
 }
 
 /// Runs passes until `stop` turns true. `path` is re-read on [`Control::Reload`], and a valid
@@ -72,18 +159,50 @@ fn backoff_delay(name: &str, failures: u32, now: OffsetDateTime) -> Duration {
 /// readiness).
 pub async fn run(
     path: PathBuf,
+    cfg: Config,
+    stop: watch::Receiver<bool>,
+    controls: mpsc::UnboundedReceiver<Control>,
+    published: watch::Sender<Config>,
+    on_first_pass: impl FnMut(),
+) {
+    run_with(
+        Engine::real(),
+        path,
+        cfg,
+        stop,
+        controls,
+        published,
+        on_first_pass,
+    )
+    .await
+}
+
+/// [`run`] on an [`Engine`] of the caller's.
+pub async fn run_with(
+    engine: Engine,
+    path: PathBuf,
     mut cfg: Config,
     mut stop: watch::Receiver<bool>,
     mut controls: mpsc::UnboundedReceiver<Control>,
     published: watch::Sender<Config>,
     mut on_first_pass: impl FnMut(),
 ) {
+    let clock = engine.clock.clone();
     let mut backoff: BTreeMap<String, Backoff> = BTreeMap::new();
+    let mut told_next: Option<(String, OffsetDateTime)> = None;
     let mut force = false;
     let mut first = true;
     let mut watchdog = Watchdog::from_env();
     loop {
-        let now = OffsetDateTime::now_utc();
+        let now = clock.now();
+        // A profile waiting for a sign-in is tried again as soon as a token appears.
+        for (name, b) in backoff.iter_mut() {
+            if b.kind == ErrorKind::NeedsLogin
+                && (engine.sign_in_seen)(&cfg, name).is_some_and(|t| t > b.failed_at)
+            {
+                b.retry_at = now;
+            }
+        }
         let skip: BTreeSet<String> = if force {
             BTreeSet::new()
         } else {
@@ -97,30 +216,52 @@ pub async fn run(
             force,
             unexpiring_every: Some(UNEXPIRING_EVERY),
             skip,
+            told: backoff
+                .iter()
+                .map(|(n, b)| (n.clone(), b.told.clone()))
+                .collect(),
             ..PassOptions::default()
         };
         force = false;
+        let fetcher = (engine.fetcher)(&cfg);
         let report = tokio::select! {
-            r = watchdog.while_running(refresh::run_pass(&cfg, &opts)) => r,
+            r = watchdog.while_running(refresh::run_pass_with(&cfg, &opts, fetcher, now)) => r,
             _ = stop.wait_for(|s| *s) => return,
         };
-        let now = OffsetDateTime::now_utc();
+        let now = clock.now();
         if let Ok(report) = &report {
             for (name, outcome) in &report.outcomes {
                 match outcome {
-                    Outcome::Failed(_) => {
-                        let failures = backoff.get(name).map_or(1, |b| b.failures + 1);
-                        let retry_at = now + backoff_delay(name, failures, now);
-                        tracing::info!(
-                            profile = %name,
-                            failures,
-                            retry_at = %crate::credentials::format_utc(retry_at),
-                            "will retry"
+                    Outcome::Failed(e) => {
+                        let previous = backoff.get(name);
+                        let same_kind = previous.is_some_and(|b| b.kind == e.kind);
+                        let failures = previous.filter(|_| same_kind).map_or(1, |b| b.failures + 1);
+                        let retry_at = now + retry_delay(e.kind, name, failures, now);
+                        let at = crate::credentials::format_utc(retry_at);
+                        match e.kind {
+                            ErrorKind::NeedsLogin if !same_kind => tracing::warn!(
+                                profile = %name,
+                                "waiting for a sign-in (`awscredd login`, or `aws sso login`); tried again when a token appears in the SSO cache, else at {at}"
+                            ),
+                            _ => {
+                                tracing::info!(profile = %name, failures, retry_at = %at, "will retry")
+                            }
+                        }
+                        backoff.insert(
+                            name.clone(),
+                            Backoff {
+                                failures,
+                                retry_at,
+                                kind: e.kind,
+                                failed_at: now,
+                                told: e.message.clone(),
+                            },
                         );
-                        backoff.insert(name.clone(), Backoff { failures, retry_at });
                     }
                     Outcome::Refreshed { .. } | Outcome::UsedAsSource => {
-                        backoff.remove(name);
+                        if backoff.remove(name).is_some() {
+                            tracing::info!(profile = %name, "recovered");
+                        }
                     }
                     Outcome::NotDue => {}
                 }
@@ -132,12 +273,20 @@ pub async fn run(
             watchdog.arm();
         }
 
-        let (wake, next) = next_wake(&cfg, &backoff, now).await;
+        let (mut wake, next) = next_wake(&cfg, &backoff, now).await;
+        // While a profile waits for a sign-in, look at the SSO cache often.
+        if backoff.values().any(|b| b.kind == ErrorKind::NeedsLogin) {
+            wake = wake.min(now + SIGN_IN_POLL);
+        }
         if let Some((at, name)) = &next {
             let left: Duration = (*at - now).try_into().unwrap_or(Duration::ZERO);
-            tracing::info!("next refresh in {} ({name})", human_duration(left));
+            // Told once per change, not at every look at the SSO cache.
+            if told_next.as_ref() != Some(&(name.clone(), *at)) {
+                tracing::info!("next refresh in {} ({name})", human_duration(left));
+                told_next = Some((name.clone(), *at));
+            }
         }
-        let sleep = (wake - OffsetDateTime::now_utc())
+        let sleep = (wake - clock.now())
             .try_into()
             .unwrap_or(Duration::ZERO)
             .clamp(Duration::from_secs(1), MAX_SLEEP);
@@ -243,7 +392,8 @@ async fn next_wake(
 pub fn notify_ready() {
     #[cfg(unix)]
     {
-        let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        let Some(target) = crate::paths::process_env("NOTIFY_SOCKET").map(std::ffi::OsString::from)
+        else {
             return;
         };
         if let Err(e) = send_notify(&target, b"READY=1\nSTATUS=first refresh pass done\n") {
@@ -295,9 +445,9 @@ impl Watchdog {
     /// The watchdog systemd asked for in this process's environment, if any.
     pub fn from_env() -> Self {
         Self::from_vars(
-            std::env::var_os("NOTIFY_SOCKET"),
-            std::env::var("WATCHDOG_USEC").ok().as_deref(),
-            std::env::var("WATCHDOG_PID").ok().as_deref(),
+            crate::paths::process_env("NOTIFY_SOCKET").map(std::ffi::OsString::from),
+            crate::paths::process_env("WATCHDOG_USEC").as_deref(),
+            crate::paths::process_env("WATCHDOG_PID").as_deref(),
             std::process::id(),
         )
     }
@@ -368,6 +518,10 @@ impl Watchdog {
 }
 
 #[cfg(test)]
+#[path = "daemon_schedule_tests.rs"]
+mod schedule_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
@@ -433,17 +587,17 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter() {
         let now = datetime!(2026-01-01 00:00 UTC);
-        let d1 = backoff_delay("p", 1, now);
+        let d1 = retry_delay(ErrorKind::Transient, "p", 1, now);
         assert!(
             d1 >= Duration::from_secs(24) && d1 <= Duration::from_secs(36),
             "{d1:?}"
         );
-        let d3 = backoff_delay("p", 3, now);
+        let d3 = retry_delay(ErrorKind::Transient, "p", 3, now);
         assert!(
             d3 >= Duration::from_secs(96) && d3 <= Duration::from_secs(144),
             "{d3:?}"
         );
-        let d20 = backoff_delay("p", 20, now);
+        let d20 = retry_delay(ErrorKind::Transient, "p", 20, now);
         assert!(d20 <= Duration::from_secs(18 * 60) && d20 >= Duration::from_secs(12 * 60));
     }
 

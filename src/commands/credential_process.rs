@@ -11,7 +11,6 @@ use crate::credentials::{format_utc, Credentials};
 use crate::refresh::{self, Outcome, PassOptions};
 use crate::store::CredentialsFile;
 use std::path::Path;
-use time::OffsetDateTime;
 
 /// Credentials closer than this to their expiry are refreshed before they are printed.
 const MIN_VALIDITY: time::Duration = time::Duration::minutes(1);
@@ -39,7 +38,7 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
     let file = CredentialsFile::from_output(output);
     let usable = |c: &Credentials| {
         c.expiration
-            .is_none_or(|e| e - OffsetDateTime::now_utc() > MIN_VALIDITY)
+            .is_none_or(|e| e - crate::clock::now() > MIN_VALIDITY)
     };
     // Still-valid credentials need no lock: the file is only ever replaced whole.
     let mut current = read(&file, profile).filter(usable);
@@ -74,8 +73,8 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
                     return exit::USAGE;
                 }
                 Ok(report) => {
-                    if let Some(Outcome::Failed(m)) = report.outcomes.get(profile) {
-                        eprintln!("awscredd: profile `{profile}`: {}", one_line(m));
+                    if let Some(Outcome::Failed(e)) = report.outcomes.get(profile) {
+                        eprintln!("awscredd: profile `{profile}`: {}", one_line(&e.message));
                         return exit::FAILED;
                     }
                 }

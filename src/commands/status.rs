@@ -165,7 +165,7 @@ pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
         Err(code) => return code,
     };
     let cache = TokenCache::default_location(&crate::paths::process_env);
-    let status = gather(&cfg, cache.as_ref(), OffsetDateTime::now_utc());
+    let status = gather(&cfg, cache.as_ref(), crate::clock::now());
     if let Some(w) = state_not_writable(&cfg.daemon.state_dir) {
         eprintln!("awscredd: warning: {w}");
     }
@@ -178,7 +178,7 @@ pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
             }
         }
     } else {
-        print!("{}", render(&status, OffsetDateTime::now_utc()));
+        print!("{}", render(&status, crate::clock::now()));
     }
     if status.profiles.iter().all(|p| p.state == "ok") {
         exit::OK

@@ -121,6 +121,9 @@ pub struct PassOptions {
     pub unexpiring_every: Option<std::time::Duration>,
     /// Profiles not to attempt in this pass (the daemon's backoff after failures).
     pub skip: BTreeSet<String>,
+    /// The failure message last told for a profile: the same one again is logged at `debug`
+    /// (the daemon tells a permanent failure once per change of message).
+    pub told: BTreeMap<String, String>,
 }
 
 /// What happened to one profile in a pass.
@@ -132,8 +135,9 @@ pub enum Outcome {
     NotDue,
     /// Fetched only as the source of a chained profile (it is in no output).
     UsedAsSource,
-    /// Failed; the message names the profile's problem (never a secret).
-    Failed(String),
+    /// Failed: what kind of failure (which decides the daemon's retry), and the message naming
+    /// the profile's problem (never a secret).
+    Failed(SourceError),
 }
 
 /// The outcome of every profile a pass looked at.
@@ -145,7 +149,7 @@ pub struct PassReport {
 impl PassReport {
     pub fn failed(&self) -> impl Iterator<Item = (&String, &String)> {
         self.outcomes.iter().filter_map(|(n, o)| match o {
-            Outcome::Failed(m) => Some((n, m)),
+            Outcome::Failed(e) => Some((n, &e.message)),
             _ => None,
         })
     }
@@ -195,7 +199,7 @@ pub fn selection(cfg: &Config, only: &[String]) -> Result<BTreeSet<String>, Unkn
 pub const WRITE_WAVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Per file written: the profiles in it, and whether the bytes changed or why it failed.
-type WriteResults = Vec<(Vec<String>, Result<bool, String>)>;
+type WriteResults = Vec<(Vec<String>, Result<bool, SourceError>)>;
 
 /// Writes every fetched profile not written yet to its output files, one locked write per
 /// file, in a blocking thread; records write failures per profile.
@@ -204,7 +208,7 @@ async fn write_ready(
     files: &[CredentialsFile],
     fetched: &BTreeMap<String, FetchResult>,
     written: &mut BTreeSet<String>,
-    write_errors: &mut BTreeMap<String, String>,
+    write_errors: &mut BTreeMap<String, SourceError>,
 ) {
     let writes: Vec<(CredentialsFile, Vec<(String, Credentials)>)> = cfg
         .outputs
@@ -238,7 +242,7 @@ async fn write_ready(
             .into_iter()
             .map(|(file, profiles)| {
                 let names = profiles.iter().map(|(n, _)| n.clone()).collect();
-                let res = file.write(&profiles).map_err(|e| e.to_string());
+                let res = file.write(&profiles).map_err(|e| write_error(&e));
                 if let Ok(changed) = &res {
                     tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
                 }
@@ -248,8 +252,12 @@ async fn write_ready(
     })
     .await;
     // If the writing thread itself failed, nothing it held can be counted as written.
-    let results =
-        results.unwrap_or_else(|e| vec![(attempted, Err(format!("the writer failed: {e}")))]);
+    let results = results.unwrap_or_else(|e| {
+        vec![(
+            attempted,
+            Err(SourceError::transient(format!("the writer failed: {e}"))),
+        )]
+    });
     for (names, res) in results {
         if let Err(e) = res {
             // Every output's error is told, not only the first.
@@ -257,14 +265,43 @@ async fn write_ready(
                 write_errors
                     .entry(n)
                     .and_modify(|m| {
-                        if !m.contains(e.as_str()) {
-                            m.push_str("; ");
-                            m.push_str(&e);
+                        if !m.message.contains(e.message.as_str()) {
+                            m.message.push_str("; ");
+                            m.message.push_str(&e.message);
+                        }
+                        // A permanent problem in any output makes the whole failure permanent.
+                        if e.kind == crate::sources::ErrorKind::Failed {
+                            m.kind = e.kind;
                         }
                     })
                     .or_insert_with(|| e.clone());
             }
         }
+    }
+}
+
+/// A failed write as a source error: a file that cannot be used as it is (unparseable, refused,
+/// a device, an unknown owner) fails the same way until someone fixes it; I/O and lock waits
+/// may pass.
+fn write_error(e: &crate::store::StoreError) -> SourceError {
+    use crate::store::StoreError;
+    let permanent = match e {
+        StoreError::Unparseable { .. }
+        | StoreError::Edit { .. }
+        | StoreError::Format { .. }
+        | StoreError::UnknownOwner { .. } => true,
+        StoreError::Lock { .. } => false,
+        StoreError::Io { error, .. } => matches!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::InvalidInput
+                | std::io::ErrorKind::NotADirectory
+        ),
+    };
+    if permanent {
+        SourceError::failed(e.to_string())
+    } else {
+        SourceError::transient(e.to_string())
     }
 }
 
@@ -337,7 +374,7 @@ pub async fn run_pass(cfg: &Config, opts: &PassOptions) -> Result<PassReport, Un
         }
     };
     let fetcher = Arc::new(Sources::new(cfg, login));
-    run_pass_with(cfg, opts, fetcher, OffsetDateTime::now_utc()).await
+    run_pass_with(cfg, opts, fetcher, crate::clock::now()).await
 }
 
 /// Runs one pass with `fetcher` at time `now`.
@@ -420,7 +457,7 @@ pub async fn run_pass_with(
     //    comes.
     let mut fetched: BTreeMap<String, FetchResult> = BTreeMap::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
-    let mut write_errors: BTreeMap<String, String> = BTreeMap::new();
+    let mut write_errors: BTreeMap<String, SourceError> = BTreeMap::new();
     let wave = tokio::time::sleep(WRITE_WAVE);
     tokio::pin!(wave);
     let mut waved = false;
@@ -450,7 +487,7 @@ pub async fn run_pass_with(
         let in_outputs = cfg.outputs_of(name).next().is_some();
         let outcome = match fetched.get(name) {
             None => Outcome::NotDue,
-            Some(Err(e)) => Outcome::Failed(e.message.clone()),
+            Some(Err(e)) => Outcome::Failed(e.clone()),
             Some(Ok(_)) if write_errors.contains_key(name) => {
                 Outcome::Failed(write_errors[name].clone())
             }
@@ -468,7 +505,12 @@ pub async fn run_pass_with(
                 expires_at = %expires.map(format_utc).unwrap_or_else(|| "never".into()),
                 "refreshed"
             ),
-            Outcome::Failed(m) => tracing::error!(profile = %name, source, "refresh failed: {m}"),
+            Outcome::Failed(e) if opts.told.get(name) == Some(&e.message) => {
+                tracing::debug!(profile = %name, source, "refresh failed again: {}", e.message)
+            }
+            Outcome::Failed(e) => {
+                tracing::error!(profile = %name, source, "refresh failed: {}", e.message)
+            }
             Outcome::NotDue => tracing::debug!(profile = %name, "not due"),
             Outcome::UsedAsSource => tracing::debug!(profile = %name, "fetched as a source"),
         }
@@ -486,7 +528,9 @@ pub async fn run_pass_with(
                     Outcome::Refreshed { expires } => {
                         state::record_success(s, name, kinds[name], now, *expires)
                     }
-                    Outcome::Failed(m) => state::record_failure(s, name, kinds[name], now, m),
+                    Outcome::Failed(e) => {
+                        state::record_failure(s, name, kinds[name], now, &e.message)
+                    }
                     Outcome::NotDue | Outcome::UsedAsSource => {}
                 }
             }

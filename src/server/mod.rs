@@ -294,7 +294,7 @@ async fn profile_answer(cfg: &Config, name: &str) -> (u16, String) {
         .await
         .ok()
         .flatten();
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     match creds {
         Some(c) if c.expiration.is_none_or(|e| e > now) => (200, container_json(&c, now)),
         _ => (

@@ -166,7 +166,7 @@ pub async fn fetch(
         Err(e) => return Err(fail(e.to_string())),
     };
     let parsed = if finished.status.success() {
-        Some(parse_output(&finished.stdout, OffsetDateTime::now_utc()))
+        Some(parse_output(&finished.stdout, crate::clock::now()))
     } else {
         None
     };

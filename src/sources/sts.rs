@@ -196,7 +196,7 @@ fn from_sts(
     }
     let expiration = OffsetDateTime::from_unix_timestamp(c.expiration().secs())
         .map_err(|_| SourceError::failed(format!("{what}: the answer had a bad Expiration")))?;
-    if expiration <= OffsetDateTime::now_utc() {
+    if expiration <= crate::clock::now() {
         return Err(SourceError::transient(format!(
             "{what}: STS answered with no Expiration, or one in the past (a malformed answer)"
         )));

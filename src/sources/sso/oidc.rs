@@ -311,7 +311,7 @@ fn token_response(
     }
     Ok(TokenResponse {
         access_token: Secret::new(access),
-        expires_at: OffsetDateTime::now_utc() + time::Duration::seconds(expires_in.into()),
+        expires_at: crate::clock::now() + time::Duration::seconds(expires_in.into()),
         refresh_token: refresh.filter(|r| !r.is_empty()).map(Secret::new),
     })
 }

@@ -53,7 +53,7 @@ pub struct SessionTokens {
 }
 
 fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    crate::clock::now()
 }
 
 fn is_fresh(t: &CachedToken, stale: Option<&Secret>) -> bool {
@@ -463,8 +463,8 @@ impl SessionTokens {
 fn has_display() -> bool {
     cfg!(windows)
         || cfg!(target_os = "macos")
-        || std::env::var_os("DISPLAY").is_some()
-        || std::env::var_os("WAYLAND_DISPLAY").is_some()
+        || crate::paths::process_env("DISPLAY").is_some()
+        || crate::paths::process_env("WAYLAND_DISPLAY").is_some()
 }
 
 /// Starts `login_command` with the sign-in in its environment; neither waited for nor killed.

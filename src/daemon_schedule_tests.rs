@@ -1,0 +1,301 @@
+//! The scheduler on tokio's paused time with a scripted fetcher: hours of refreshes, backoff
+//! and reloads in milliseconds. Files are really written (in a temporary folder); only the
+//! sources and the clock are the test's.
+
+use super::*;
+use crate::clock::TokioClock;
+use crate::credentials::{Credentials, Secret};
+use crate::refresh::BoxFuture;
+use crate::sources::{FetchResult, SourceError};
+use std::sync::Mutex;
+use time::macros::datetime;
+
+const START: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+
+/// What a scripted profile does at each fetch.
+#[derive(Clone, Copy)]
+enum Behave {
+    /// Credentials valid this long.
+    Lives(Duration),
+    /// Fails (transient) this many times, then lives an hour.
+    FailsTransient(u32),
+    /// Needs a sign-in until one is seen, then lives an hour.
+    NeedsSignIn,
+    /// Never answers.
+    Hangs,
+}
+
+struct Scripted {
+    clock: Arc<TokioClock>,
+    behave: BTreeMap<String, Behave>,
+    /// Every fetch: profile, wall-clock time, monotonic time.
+    log: Mutex<Vec<(String, OffsetDateTime, tokio::time::Instant)>>,
+    signed_in: Arc<Mutex<Option<OffsetDateTime>>>,
+}
+
+impl Scripted {
+    fn attempts(&self, name: &str) -> Vec<OffsetDateTime> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .filter(|(n, ..)| n == name)
+            .map(|(_, t, _)| *t)
+            .collect()
+    }
+}
+
+impl Fetcher for Scripted {
+    fn fetch<'a>(
+        &'a self,
+        profile: &'a crate::config::Profile,
+        _source: Option<Credentials>,
+    ) -> BoxFuture<'a, FetchResult> {
+        Box::pin(async move {
+            let name = profile.name.clone();
+            let now = self.clock.now();
+            let n = {
+                let mut log = self.log.lock().unwrap();
+                log.push((name.clone(), now, tokio::time::Instant::now()));
+                log.iter().filter(|(x, ..)| *x == name).count() as u32
+            };
+            let lives = |d: Duration| {
+                Ok(Credentials {
+                    access_key_id: format!("ASIA{n:016}"),
+                    secret_access_key: Secret::new("s"),
+                    session_token: Some(Secret::new("t")),
+                    expiration: Some(now + d),
+                })
+            };
+            // A profile without a script (one a reload added) lives an hour.
+            let behave = self.behave.get(&name).copied();
+            match behave.unwrap_or(Behave::Lives(Duration::from_secs(3600))) {
+                Behave::Lives(d) => lives(d),
+                Behave::FailsTransient(k) if n <= k => {
+                    Err(SourceError::transient("connection refused by https://sts"))
+                }
+                Behave::FailsTransient(_) => lives(Duration::from_secs(3600)),
+                Behave::NeedsSignIn if self.signed_in.lock().unwrap().is_none() => {
+                    Err(SourceError {
+                        kind: ErrorKind::NeedsLogin,
+                        message: "the device code expired before anyone signed in".into(),
+                    })
+                }
+                Behave::NeedsSignIn => lives(Duration::from_secs(3600)),
+                Behave::Hangs => {
+                    tokio::time::sleep(Duration::from_secs(86_400)).await;
+                    lives(Duration::from_secs(3600))
+                }
+            }
+        })
+    }
+}
+
+/// A daemon on paused time over `profiles`, with its config in a temporary folder.
+struct Harness {
+    dir: tempfile::TempDir,
+    clock: Arc<TokioClock>,
+    scripted: Arc<Scripted>,
+    stop: watch::Sender<bool>,
+    controls: mpsc::UnboundedSender<Control>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn config_text(profiles: &[&str]) -> String {
+    let mut text =
+        String::from("[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n");
+    for p in profiles {
+        text.push_str(&format!(
+            "[profile.{p}]\ncredential_process = \"scripted\"\n"
+        ));
+    }
+    text
+}
+
+fn start(profiles: &[(&str, Behave)]) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let names: Vec<&str> = profiles.iter().map(|(n, _)| *n).collect();
+    std::fs::write(&path, config_text(&names)).unwrap();
+    let (cfg, _) = config::load(&path, &|_| None).unwrap();
+    let clock = Arc::new(TokioClock::new(START));
+    let signed_in = Arc::new(Mutex::new(None));
+    let scripted = Arc::new(Scripted {
+        clock: clock.clone(),
+        behave: profiles.iter().map(|(n, b)| (n.to_string(), *b)).collect(),
+        log: Mutex::new(Vec::new()),
+        signed_in: signed_in.clone(),
+    });
+    let s = scripted.clone();
+    let engine = Engine {
+        clock: clock.clone(),
+        fetcher: Arc::new(move |_cfg: &Config| s.clone() as Arc<dyn Fetcher>),
+        sign_in_seen: Arc::new(move |_cfg: &Config, _p: &str| *signed_in.lock().unwrap()),
+    };
+    let (stop, stop_rx) = watch::channel(false);
+    let (controls, controls_rx) = mpsc::unbounded_channel();
+    let (published, _) = watch::channel(cfg.clone());
+    let task = tokio::spawn(run_with(
+        engine,
+        path,
+        cfg,
+        stop_rx,
+        controls_rx,
+        published,
+        || {},
+    ));
+    Harness {
+        dir,
+        clock,
+        scripted,
+        stop,
+        controls,
+        task,
+    }
+}
+
+impl Harness {
+    async fn run_for(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(2), self.task)
+            .await
+            .expect("stopped within 2 s")
+            .unwrap();
+    }
+
+    fn file(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("credentials")).unwrap_or_default()
+    }
+}
+
+fn intervals(times: &[OffsetDateTime]) -> Vec<Duration> {
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).try_into().unwrap())
+        .collect()
+}
+
+fn within(d: Duration, lo: Duration, hi: Duration) -> bool {
+    d >= lo && d <= hi
+}
+
+const S: Duration = Duration::from_secs(1);
+const M: Duration = Duration::from_secs(60);
+
+#[tokio::test(start_paused = true)]
+async fn profiles_of_different_lifetimes_refresh_in_order_at_their_times() {
+    let h = start(&[
+        ("hourly", Behave::Lives(60 * M)),
+        ("short", Behave::Lives(20 * M)),
+    ]);
+    h.run_for(125 * M).await;
+    let hourly = h.scripted.attempts("hourly");
+    let short = h.scripted.attempts("short");
+    // Both at once (the file lacks them), then: an hour's credentials 15 minutes before they
+    // expire, 20 minutes' at half their lifetime; less up to 30 s of jitter.
+    assert_eq!(hourly[0], START);
+    assert_eq!(short[0], START);
+    assert_eq!(hourly.len(), 3, "{hourly:?}");
+    for d in intervals(&hourly) {
+        assert!(within(d, 45 * M - 31 * S, 45 * M + S), "{d:?}");
+    }
+    assert!((12..=13).contains(&short.len()), "{}", short.len());
+    for d in intervals(&short) {
+        assert!(within(d, 10 * M - 31 * S, 10 * M + S), "{d:?}");
+    }
+    assert!(h.file().contains("[hourly]") && h.file().contains("[short]"));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_profile_backs_off_exponentially_then_recovers() {
+    let h = start(&[
+        ("flaky", Behave::FailsTransient(7)),
+        ("fine", Behave::Lives(60 * M)),
+    ]);
+    h.run_for(60 * M).await;
+    let flaky = h.scripted.attempts("flaky");
+    let gaps = intervals(&flaky);
+    // 30 s, 1 min, 2 min, 4 min, 8 min, then capped at 15 min; +-20%.
+    let want = [30, 60, 120, 240, 480, 900, 900];
+    assert!(gaps.len() >= want.len(), "{gaps:?}");
+    for (gap, base) in gaps.iter().zip(want) {
+        let base = Duration::from_secs(base);
+        assert!(
+            within(*gap, base * 4 / 5, base * 6 / 5 + S),
+            "{gap:?} for {base:?}"
+        );
+    }
+    // The eighth attempt succeeded, and the profile is in the file.
+    assert!(h.file().contains("[flaky]"), "{}", h.file());
+    // The other profile was never held back.
+    assert_eq!(h.scripted.attempts("fine").len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_profile_that_needs_a_sign_in_waits_for_it_instead_of_backing_off_like_the_network() {
+    let h = start(&[("sso", Behave::NeedsSignIn)]);
+    h.run_for(35 * M).await;
+    let tries = h.scripted.attempts("sso");
+    // A network error would have been tried 7 times in 35 minutes; a sign-in is waited for.
+    assert!(tries.len() <= 5, "{tries:?}");
+    for d in intervals(&tries) {
+        assert!(d >= 8 * M, "{d:?}");
+    }
+    // Someone signs in: the profile is tried again within seconds, and succeeds.
+    *h.scripted.signed_in.lock().unwrap() = Some(h.clock.now());
+    let before = tries.len();
+    h.run_for(20 * S).await;
+    let tries = h.scripted.attempts("sso");
+    assert_eq!(tries.len(), before + 1, "{tries:?}");
+    assert!(h.file().contains("[sso]"));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_invalid() {
+    let h = start(&[("a", Behave::Lives(60 * M))]);
+    h.run_for(10 * S).await;
+    // A new profile in the config file: SIGHUP picks it up.
+    let path = h.dir.path().join("config.toml");
+    std::fs::write(&path, config_text(&["a", "b"])).unwrap();
+    h.controls.send(Control::Reload).unwrap();
+    h.run_for(10 * S).await;
+    assert!(h.file().contains("[b]"), "{}", h.file());
+    // An invalid config is refused; the old one keeps running (SIGUSR1 still refreshes `a`).
+    std::fs::write(&path, "[profile.broken\n").unwrap();
+    h.controls.send(Control::Reload).unwrap();
+    let before = h.scripted.attempts("a").len();
+    h.controls.send(Control::RefreshNow).unwrap();
+    h.run_for(10 * S).await;
+    assert_eq!(h.scripted.attempts("a").len(), before + 1);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_interrupts_a_hanging_source_at_once() {
+    let h = start(&[("stuck", Behave::Hangs)]);
+    h.run_for(5 * S).await;
+    let asked = tokio::time::Instant::now();
+    h.stop().await;
+    assert!(asked.elapsed() < 2 * S);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_suspended_machine_refreshes_at_once_on_wake_up() {
+    let h = start(&[("a", Behave::Lives(60 * M))]);
+    h.run_for(60 * S).await;
+    assert_eq!(h.scripted.attempts("a").len(), 1);
+    // The machine sleeps for two hours: the wall clock jumps, monotonic time does not.
+    h.clock.jump(time::Duration::hours(2));
+    let woke = tokio::time::Instant::now();
+    h.run_for(6 * M).await;
+    let log = h.scripted.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 2, "refreshed after the wake-up");
+    let after = log[1].2 - woke;
+    assert!(after <= 5 * M + S, "refreshed {after:?} after waking");
+    h.stop().await;
+}
