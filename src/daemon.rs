@@ -65,6 +65,14 @@ fn backoff_delay(name: &str, failures: u32, now: OffsetDateTime) -> Duration {
     base - fifth + spread(name, now, fifth * 2)
 }
 
+/// Consecutive failures after which a profile is reported as failing repeatedly (then again
+/// at every power of two: 4, 8, 16, ...), so a failing profile is reported, not flooded.
+const REPEATED_FAILURES: u32 = 3;
+
+fn is_repeated_failure(failures: u32) -> bool {
+    failures == REPEATED_FAILURES || (failures > REPEATED_FAILURES && failures.is_power_of_two())
+}
+
 /// Runs passes until `stop` turns true. `path` is re-read on [`Control::Reload`], and a valid
 /// new config is published on `published` (for the credentials server).
 /// `on_first_pass` is called once, after the first pass has written what it could (systemd
@@ -106,8 +114,17 @@ pub async fn run(
         if let Ok(report) = &report {
             for (name, outcome) in &report.outcomes {
                 match outcome {
-                    Outcome::Failed(_) => {
+                    Outcome::Failed(message) => {
                         let failures = backoff.get(name).map_or(1, |b| b.failures + 1);
+                        if is_repeated_failure(failures) {
+                            tracing::warn!(
+                                target: crate::eventlog::EVENT_LOG,
+                                event_id = crate::eventlog::ids::REPEATED_FAILURES,
+                                profile = %name,
+                                failures,
+                                "profile `{name}` has failed {failures} times in a row: {message}"
+                            );
+                        }
                         let retry_at = now + backoff_delay(name, failures, now);
                         tracing::info!(
                             profile = %name,
@@ -256,6 +273,12 @@ mod tests {
         );
         let d20 = backoff_delay("p", 20, now);
         assert!(d20 <= Duration::from_secs(18 * 60) && d20 >= Duration::from_secs(12 * 60));
+    }
+
+    #[test]
+    fn repeated_failures_are_reported_at_3_then_at_powers_of_two() {
+        let reported: Vec<u32> = (1..=40).filter(|&f| is_repeated_failure(f)).collect();
+        assert_eq!(reported, [3, 4, 8, 16, 32]);
     }
 
     #[test]

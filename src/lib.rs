@@ -15,7 +15,8 @@
 //! - [`daemon`]: the scheduler that runs passes when profiles become due, with backoff,
 //!   reload and refresh-now, and systemd readiness.
 //! - [`server`]: the optional container-credentials endpoint over the files the daemon keeps.
-//! - [`commands`]: one small module per subcommand over the above.
+//! - [`commands`]: one small module per subcommand over the above; [`eventlog`] is what the
+//!   Windows service also reports to the Event Log.
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
 
@@ -23,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod daemon;
+pub mod eventlog;
 pub mod paths;
 pub mod profile_file;
 pub mod refresh;

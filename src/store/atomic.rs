@@ -102,7 +102,17 @@ pub fn write_atomic(
     if durable {
         tmp.as_file().sync_all()?;
     }
+    #[cfg(not(windows))]
     tmp.persist(target).map_err(|e| e.error)?;
+    #[cfg(windows)]
+    {
+        // Closed and no longer marked temporary, then put in place (waiting for readers).
+        let tmp = tmp.into_temp_path().keep().map_err(|e| e.error)?;
+        if let Err(e) = super::replace_windows::replace(&tmp, target) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    }
     if durable {
         sync_dir(dir)?;
     }

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# The Windows service under a real Service Control Manager: Wine's services.exe. Builds the .exe
+# (packaging/windows/build.sh) and, in a throwaway WINEPREFIX:
+#  1. `awscredd service install` (the event source registered too), `sc start`: START_PENDING,
+#     then RUNNING; the credentials file written by a credential_process that is a Windows
+#     program (a .cmd); the log in C:\ProgramData\awscredd\awscredd.log, rotated by size;
+#     `sc stop`: STOPPED within 5 s with exit code 0.
+#  2. A bad config: `net start` fails, STOPPED with the service-specific exit code 78.
+#  3. `service uninstall`: the service and its event source are gone.
+#  4. Accounts: LocalSystem warnings for an output in the system profile; `--account` with
+#     `--password-file` sets the service's account.
+#  5. A reader holding the credentials file (share read only, 3 s) while `once --force` runs:
+#     `once` waits, succeeds, the file is complete.
+# Prints the time from `sc start` to the first credentials written, and how long the write
+# waited for the reader. Installs Wine and the toolchain when run as root.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+if ! command -v wine >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wine64 wine >/dev/null
+  else
+    echo "needs: apt-get install wine64 wine" >&2
+    exit 1
+  fi
+fi
+bash packaging/windows/build.sh --debug --example win_hold_file >/dev/null
+exe="$root/target/windows/awscredd.exe"
+hold="$root/target/windows/win_hold_file.exe"
+
+tmp=$(mktemp -d)
+export WINEPREFIX="$tmp/prefix" WINEDEBUG=-all
+cleanup() {
+  timeout 20 wine sc stop awscredd >/dev/null 2>&1 || true
+  timeout 20 wine sc delete awscredd >/dev/null 2>&1 || true
+  wineserver -k >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+log=/nonexistent
+fail() {
+  echo "service test: $*" >&2
+  [ -f "$log" ] && { echo "--- awscredd.log" >&2; logs | tail -30 >&2; }
+  exit 1
+}
+winpath() { printf 'Z:%s' "${1//\//\\}"; }
+w() { timeout 120 wine "$@" 2>/dev/null | tr -d '\r'; }
+now_ms() { date +%s%3N; }
+# The service's state as `sc query` prints it (RUNNING, STOPPED, ...).
+state() { w sc query awscredd | awk '$1 == "STATE" { print $4 }'; }
+wait_state() { # STATE SECONDS
+  local deadline=$(($(now_ms) + $2 * 1000))
+  while [ "$(now_ms)" -lt "$deadline" ]; do
+    [ "$(state)" = "$1" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# Start the prefix, and keep wineserver (and with it services.exe) alive between commands.
+timeout 300 wineboot -i >/dev/null 2>&1 || fail "wineboot failed"
+timeout 30 wineserver -w || true
+wineserver -p
+log="$WINEPREFIX/drive_c/ProgramData/awscredd/awscredd.log"
+logs() { cat "$log".[0-9] "$log" 2>/dev/null | tr -d '\r'; }
+# The service's environment comes from the registry; a small log size makes rotation visible.
+w reg add 'HKLM\System\CurrentControlSet\Control\Session Manager\Environment' \
+  /v AWSCREDD_LOG_MAX_BYTES /t REG_SZ /d 800 /f >/dev/null || fail "reg add failed"
+# services.exe builds the services' environment once: restart it (the registry is saved).
+wineserver -k
+timeout 30 wineserver -w || true
+wineserver -p
+
+mkdir -p "$tmp/out"
+# The credential_process: a Windows batch file; its stderr goes to the service's log.
+# It prints the key id in key.txt next to it, else ASIASERVICE.
+cat > "$tmp/creds.cmd" <<'CMD'
+@echo off
+set KEY=ASIASERVICE
+if exist "%~dp0key.txt" set /p KEY=<"%~dp0key.txt"
+for /L %%i in (1,1,15) do echo a line on stderr for the log, number %%i of 15 1>&2
+echo {"Version":1,"AccessKeyId":"%KEY%","SecretAccessKey":"s3cret","SessionToken":"tok","Expiration":"2099-01-01T00:00:00Z"}
+CMD
+sed -i 's/$/\r/' "$tmp/creds.cmd"
+cat > "$tmp/config.toml" <<TOML
+[daemon]
+state_dir = '$(winpath "$tmp/state")'
+[[output]]
+path = '$(winpath "$tmp/out/credentials")'
+[profile.svc]
+credential_process = '$(winpath "$tmp/creds.cmd")'
+TOML
+cp "$tmp/config.toml" "$tmp/good.toml"
+config=$(winpath "$tmp/config.toml")
+
+echo "== install"
+w "$exe" service install --config "$config" > "$tmp/install.txt" || fail "install: $(cat "$tmp/install.txt")"
+grep -q "installed the \`awscredd\` service (as LocalSystem)" "$tmp/install.txt" || fail "install: $(cat "$tmp/install.txt")"
+grep -q warning "$tmp/install.txt" && fail "warned for absolute paths: $(cat "$tmp/install.txt")"
+[ "$(state)" = STOPPED ] || fail "not STOPPED after install: $(w sc query awscredd)"
+w reg query 'HKLM\System\CurrentControlSet\Services\EventLog\Application\awscredd' /v EventMessageFile \
+  | grep -q EventLogMessages.dll || fail "the event source is not registered"
+
+echo "== start"
+t0=$(now_ms)
+w sc start awscredd > "$tmp/start.txt" || fail "sc start: $(cat "$tmp/start.txt")"
+first=""
+deadline=$((t0 + 60000))
+while [ "$(now_ms)" -lt "$deadline" ]; do
+  if grep -q ASIASERVICE "$tmp/out/credentials" 2>/dev/null; then first=$(($(now_ms) - t0)); break; fi
+  sleep 0.05
+done
+[ -n "$first" ] || fail "no credentials written within 60 s of sc start"
+wait_state RUNNING 20 || fail "not RUNNING: $(w sc query awscredd)"
+grep -q "aws_secret_access_key = s3cret" "$tmp/out/credentials" || fail "file: $(cat "$tmp/out/credentials")"
+[ -f "$log" ] || fail "no log at C:\\ProgramData\\awscredd\\awscredd.log: $(find "$WINEPREFIX/drive_c" -name awscredd.log)"
+grep -q "awscredd started" <(logs) || fail "the log does not say it started"
+grep -q "refreshed" <(logs) || fail "the log does not say it refreshed"
+echo "first credentials written ${first} ms after sc start"
+
+echo "== stop"
+t0=$(now_ms)
+w sc stop awscredd > "$tmp/stop.txt" || fail "sc stop: $(cat "$tmp/stop.txt")"
+wait_state STOPPED 5 || fail "not STOPPED within 5 s: $(w sc query awscredd)"
+stopped=$(($(now_ms) - t0))
+w sc query awscredd > "$tmp/query.txt"
+grep -Eq 'WIN32_EXIT_CODE +: +0 ' "$tmp/query.txt" || fail "exit code: $(cat "$tmp/query.txt")"
+grep -q "awscredd stopped" <(logs) || fail "the log does not say it stopped"
+echo "STOPPED ${stopped} ms after sc stop, exit code 0"
+
+echo "== log rotation"
+# The credential_process's stderr (15 lines a pass) and two more starts push it past 800
+# bytes (AWSCREDD_LOG_MAX_BYTES) more than once.
+for i in 1 2; do
+  w sc start awscredd >/dev/null || fail "sc start $i failed"
+  wait_state RUNNING 20 || fail "not RUNNING again"
+  w sc stop awscredd >/dev/null
+  wait_state STOPPED 5 || fail "not STOPPED again"
+done
+[ -f "$log.1" ] && [ -f "$log.2" ] || fail "the log was not rotated: $(ls -l "$(dirname "$log")")"
+for f in "$log.1" "$log.2"; do
+  [ "$(stat -c %s "$f")" -lt 4000 ] || fail "rotated log too big: $(stat -c %s "$f")"
+done
+[ "$(grep -c "awscredd started" <(logs))" = 3 ] || fail "lines lost in rotation: $(logs)"
+echo "rotated: $(cd "$(dirname "$log")" && ls awscredd.log* | tr '\n' ' ')"
+
+echo "== bad config"
+# What net.exe does on Windows: start, then wait while START_PENDING; RUNNING must never show.
+# (Wine's net.exe only checks StartServiceW's result, which returns once the process has
+# connected, so under Wine it prints "started successfully" whatever follows.)
+printf '[daemon]\nrefresh_before = "soon"\n' > "$tmp/config.toml"
+w net start awscredd > "$tmp/net.txt" 2>&1 || true
+deadline=$(($(now_ms) + 10000))
+seen=""
+while [ "$(now_ms)" -lt "$deadline" ]; do
+  s=$(state)
+  seen="$seen $s"
+  [ "$s" = RUNNING ] && fail "RUNNING reported with a bad config"
+  [ "$s" = STOPPED ] && break
+  sleep 0.1
+done
+[ "$s" = STOPPED ] || fail "not STOPPED after a bad config:$seen"
+w sc query awscredd > "$tmp/query.txt"
+grep -Eq 'WIN32_EXIT_CODE +: +1066 ' "$tmp/query.txt" || fail "not a service-specific error: $(cat "$tmp/query.txt")"
+grep -Eq 'SERVICE_EXIT_CODE +: +78 ' "$tmp/query.txt" || fail "no exit code 78: $(cat "$tmp/query.txt")"
+grep -q "refresh_before" <(logs) || fail "the config error is not in the log"
+echo "bad config: states seen after net start:$seen; WIN32_EXIT_CODE 1066, SERVICE_EXIT_CODE 78"
+cp "$tmp/good.toml" "$tmp/config.toml"
+
+echo "== uninstall"
+w "$exe" service uninstall > "$tmp/uninstall.txt" || fail "uninstall: $(cat "$tmp/uninstall.txt")"
+w sc query awscredd | grep -q STATE && fail "the service is still there"
+w reg query 'HKLM\System\CurrentControlSet\Services\EventLog\Application\awscredd' >/dev/null \
+  && fail "the event source is still registered"
+
+echo "== accounts"
+printf '[profile.svc]\ncredential_process = "%s"\n' "$(winpath "$tmp/creds.cmd" | sed 's/\\/\\\\/g')" > "$tmp/default-output.toml"
+timeout 120 wine "$exe" service install --config "$(winpath "$tmp/default-output.toml")" > "$tmp/install2.txt" 2>&1 \
+  || fail "install: $(cat "$tmp/install2.txt")"
+grep -q 'warning: the service runs as LocalSystem, so the output .* is written to .*systemprofile' "$tmp/install2.txt" \
+  || fail "no LocalSystem warning: $(cat "$tmp/install2.txt")"
+w "$exe" service uninstall >/dev/null || fail "uninstall failed"
+printf 'correct horse\r\n' > "$tmp/password.txt"
+w "$exe" service install --config "$config" --account '.\svc' --password-file "$(winpath "$tmp/password.txt")" \
+  > "$tmp/install3.txt" || fail "install --account: $(cat "$tmp/install3.txt")"
+grep -q '(as .\\svc)' "$tmp/install3.txt" || fail "install --account: $(cat "$tmp/install3.txt")"
+w reg query 'HKLM\System\CurrentControlSet\Services\awscredd' /v ObjectName | grep -q '\.\\svc' \
+  || fail "ObjectName: $(w reg query 'HKLM\System\CurrentControlSet\Services\awscredd')"
+w "$exe" service uninstall >/dev/null || fail "uninstall failed"
+w "$exe" service install --config "$config" --password-file "$(winpath "$tmp/password.txt")" >/dev/null 2>&1 \
+  && fail "--password-file without --account was accepted"
+echo "LocalSystem warning and --account .\\svc: ok"
+
+echo "== a reader holds the file"
+cred="$tmp/out/credentials"
+expected=$(sed 's/ASIASERVICE/ASIAREADER/' "$cred")
+printf 'ASIAREADER\r\n' > "$tmp/key.txt"
+rm -f "$tmp/held"
+timeout 60 wine "$hold" "$(winpath "$cred")" 3000 "$(winpath "$tmp/held")" > "$tmp/hold.txt" 2>&1 &
+holder=$!
+deadline=$(($(now_ms) + 30000))
+until [ -f "$tmp/held" ]; do
+  [ "$(now_ms)" -lt "$deadline" ] || fail "the reader did not open the file: $(cat "$tmp/hold.txt")"
+  sleep 0.05
+done
+t0=$(now_ms)
+timeout 60 wine "$exe" --config "$config" once --force > "$tmp/once.txt" 2>&1 || fail "once failed: $(cat "$tmp/once.txt")"
+took=$(($(now_ms) - t0))
+wait "$holder" || fail "the reader failed: $(cat "$tmp/hold.txt")"
+tr -d '\r' < "$tmp/once.txt" > "$tmp/once.log"
+grep -q "another program holds the file open" "$tmp/once.log" || fail "the write did not wait: $(cat "$tmp/once.log")"
+waited=$(sed -n 's/.*waited_ms=\([0-9]*\).*/\1/p' "$tmp/once.log" | head -1)
+[ -n "$waited" ] || fail "no waited_ms: $(cat "$tmp/once.log")"
+[ "$(cat "$cred")" = "$expected" ] || fail "the file is not complete: $(cat "$cred")"
+ls "$tmp/out" | grep -q awscredd- && fail "temporary files left: $(ls -a "$tmp/out")"
+echo "once --force waited ${waited} ms for the reader (once took ${took} ms); the file is complete"
+
+echo "service test: ok (sc start to first credentials ${first} ms; stop ${stopped} ms; reader wait ${waited} ms)"
