@@ -5,7 +5,8 @@
 #     then RUNNING; the credentials file written by a credential_process that is a Windows
 #     program (a .cmd); the log in C:\ProgramData\awscredd\awscredd.log, rotated by size;
 #     `sc stop`: STOPPED within 5 s with exit code 0.
-#  2. A bad config: `net start` fails, STOPPED with the service-specific exit code 78.
+#  2. A bad config: never RUNNING, STOPPED with the service-specific exit code 78, the error in
+#     the log and given to the Event Log (Wine's ReportEventW prints it).
 #  3. `service uninstall`: the service and its event source are gone.
 #  4. Accounts: LocalSystem warnings for an output in the system profile; `--account` with
 #     `--password-file` sets the service's account.
@@ -68,9 +69,12 @@ logs() { cat "$log".[0-9] "$log" 2>/dev/null | tr -d '\r'; }
 w reg add 'HKLM\System\CurrentControlSet\Control\Session Manager\Environment' \
   /v AWSCREDD_LOG_MAX_BYTES /t REG_SZ /d 800 /f >/dev/null || fail "reg add failed"
 # services.exe builds the services' environment once: restart it (the registry is saved).
+# The session's first process starts services.exe, whose stderr the services inherit: there
+# Wine's ReportEventW prints the events it is given (errors as `err:eventlog`).
 wineserver -k
 timeout 30 wineserver -w || true
 wineserver -p
+WINEDEBUG=-all,err+eventlog,warn+eventlog timeout 120 wineboot > "$tmp/services.err" 2>&1 || fail "wineboot failed"
 
 mkdir -p "$tmp/out"
 # The credential_process: a Windows batch file; its stderr goes to the service's log.
@@ -165,7 +169,9 @@ w sc query awscredd > "$tmp/query.txt"
 grep -Eq 'WIN32_EXIT_CODE +: +1066 ' "$tmp/query.txt" || fail "not a service-specific error: $(cat "$tmp/query.txt")"
 grep -Eq 'SERVICE_EXIT_CODE +: +78 ' "$tmp/query.txt" || fail "no exit code 78: $(cat "$tmp/query.txt")"
 grep -q "refresh_before" <(logs) || fail "the config error is not in the log"
-echo "bad config: states seen after net start:$seen; WIN32_EXIT_CODE 1066, SERVICE_EXIT_CODE 78"
+grep -q 'err:eventlog:ReportEventW .*refresh_before' "$tmp/services.err" \
+  || fail "the config error was not reported to the Event Log: $(cat "$tmp/services.err")"
+echo "bad config: states seen after net start:$seen; WIN32_EXIT_CODE 1066, SERVICE_EXIT_CODE 78; reported to ReportEventW as an error"
 cp "$tmp/good.toml" "$tmp/config.toml"
 
 echo "== uninstall"
