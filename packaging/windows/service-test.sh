@@ -9,7 +9,9 @@
 #     the log and given to the Event Log (Wine's ReportEventW prints it).
 #  3. `service uninstall`: the service and its event source are gone.
 #  4. Accounts: LocalSystem warnings for an output in the system profile; `--account` with
-#     `--password-file` sets the service's account.
+#     `--password-file` (or the password on standard input) sets the service's account.
+#     Sign-in needed: against the fake IAM Identity Center, the service starts the device
+#     authorization itself; URL and code in the log, the Event Log and login_command.
 #  5. A reader holding the credentials file (share read only, 3 s) while `once --force` runs:
 #     `once` waits, succeeds, the file is complete.
 # Prints the time from `sc start` to the first credentials written, and how long the write
@@ -29,16 +31,21 @@ fi
 bash packaging/windows/build.sh --debug --example win_hold_file >/dev/null
 exe="$root/target/windows/awscredd.exe"
 hold="$root/target/windows/win_hold_file.exe"
+# The fake IAM Identity Center runs on Linux.
+cargo build --quiet --example fake_aws
+fake="$root/target/debug/examples/fake_aws"
 
 tmp=$(mktemp -d)
 export WINEPREFIX="$tmp/prefix" WINEDEBUG=-all
 cleanup() {
+  [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null
   timeout 20 wine sc stop awscredd >/dev/null 2>&1 || true
   timeout 20 wine sc delete awscredd >/dev/null 2>&1 || true
   wineserver -k >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'echo "service test: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 log=/nonexistent
 fail() {
   echo "service test: $*" >&2
@@ -66,15 +73,17 @@ wineserver -p
 log="$WINEPREFIX/drive_c/ProgramData/awscredd/awscredd.log"
 logs() { cat "$log".[0-9] "$log" 2>/dev/null | tr -d '\r'; }
 # The service's environment comes from the registry; a small log size makes rotation visible.
-w reg add 'HKLM\System\CurrentControlSet\Control\Session Manager\Environment' \
-  /v AWSCREDD_LOG_MAX_BYTES /t REG_SZ /d 800 /f >/dev/null || fail "reg add failed"
+env_key='HKLM\System\CurrentControlSet\Control\Session Manager\Environment'
+w reg add "$env_key" /v AWSCREDD_LOG_MAX_BYTES /t REG_SZ /d 800 /f >/dev/null || fail "reg add failed"
+# And Wine's debug channel for the Event Log on in the services: ReportEventW prints there.
+w reg add "$env_key" /v WINEDEBUG /t REG_SZ /d -all,+eventlog /f >/dev/null || fail "reg add failed"
 # services.exe builds the services' environment once: restart it (the registry is saved).
 # The session's first process starts services.exe, whose stderr the services inherit: there
-# Wine's ReportEventW prints the events it is given (errors as `err:eventlog`).
+# Wine's ReportEventW prints the events it is given (`err:eventlog`, `warn:eventlog`, ...).
 wineserver -k
 timeout 30 wineserver -w || true
 wineserver -p
-WINEDEBUG=-all,err+eventlog,warn+eventlog timeout 120 wineboot > "$tmp/services.err" 2>&1 || fail "wineboot failed"
+timeout 120 wineboot > "$tmp/services.err" 2>&1 || fail "wineboot failed"
 
 mkdir -p "$tmp/out"
 # The credential_process: a Windows batch file; its stderr goes to the service's log.
@@ -121,6 +130,8 @@ grep -q "aws_secret_access_key = s3cret" "$tmp/out/credentials" || fail "file: $
 [ -f "$log" ] || fail "no log at C:\\ProgramData\\awscredd\\awscredd.log: $(find "$WINEPREFIX/drive_c" -name awscredd.log)"
 grep -q "awscredd started" <(logs) || fail "the log does not say it started"
 grep -q "refreshed" <(logs) || fail "the log does not say it refreshed"
+grep -q 'eventlog:ReportEventW .*awscredd started' "$tmp/services.err" \
+  || fail "the start was not reported to the Event Log: $(cat "$tmp/services.err")"
 echo "first credentials written ${first} ms after sc start"
 
 echo "== stop"
@@ -131,6 +142,8 @@ stopped=$(($(now_ms) - t0))
 w sc query awscredd > "$tmp/query.txt"
 grep -Eq 'WIN32_EXIT_CODE +: +0 ' "$tmp/query.txt" || fail "exit code: $(cat "$tmp/query.txt")"
 grep -q "awscredd stopped" <(logs) || fail "the log does not say it stopped"
+grep -q 'eventlog:ReportEventW .*awscredd stopped' "$tmp/services.err" \
+  || fail "the stop was not reported to the Event Log: $(cat "$tmp/services.err")"
 echo "STOPPED ${stopped} ms after sc stop, exit code 0"
 
 echo "== log rotation"
@@ -139,7 +152,7 @@ echo "== log rotation"
 for i in 1 2; do
   w sc start awscredd >/dev/null || fail "sc start $i failed"
   wait_state RUNNING 20 || fail "not RUNNING again"
-  w sc stop awscredd >/dev/null
+  w sc stop awscredd >/dev/null || true
   wait_state STOPPED 5 || fail "not STOPPED again"
 done
 [ -f "$log.1" ] && [ -f "$log.2" ] || fail "the log was not rotated: $(ls -l "$(dirname "$log")")"
@@ -194,9 +207,71 @@ grep -q '(as .\\svc)' "$tmp/install3.txt" || fail "install --account: $(cat "$tm
 w reg query 'HKLM\System\CurrentControlSet\Services\awscredd' /v ObjectName | grep -q '\.\\svc' \
   || fail "ObjectName: $(w reg query 'HKLM\System\CurrentControlSet\Services\awscredd')"
 w "$exe" service uninstall >/dev/null || fail "uninstall failed"
+printf 'correct horse\r\n' | timeout 120 wine "$exe" service install --config "$config" --account '.\svc2' \
+  > "$tmp/install4.txt" 2>&1 || fail "install --account with the password on stdin: $(cat "$tmp/install4.txt")"
+grep -q 'password for .\\svc2' "$tmp/install4.txt" || fail "no prompt: $(cat "$tmp/install4.txt")"
+grep -q 'correct horse' "$tmp/install4.txt" && fail "the password was echoed"
+w reg query 'HKLM\System\CurrentControlSet\Services\awscredd' /v ObjectName | grep -q '\.\\svc2' \
+  || fail "ObjectName: $(w reg query 'HKLM\System\CurrentControlSet\Services\awscredd')"
+w "$exe" service uninstall >/dev/null || fail "uninstall failed"
 w "$exe" service install --config "$config" --password-file "$(winpath "$tmp/password.txt")" >/dev/null 2>&1 \
   && fail "--password-file without --account was accepted"
-echo "LocalSystem warning and --account .\\svc: ok"
+echo "LocalSystem warning, --account .\\svc (password file), .\\svc2 (password on stdin): ok"
+
+echo "== sign-in needed"
+# The fake IAM Identity Center (a Linux program on 127.0.0.1, reachable from Wine) with no token
+# in the service's cache: the service starts the device authorization by itself, and the URL and
+# code go to the log, the Event Log and login_command (a .cmd).
+# It serves until its standard input (a FIFO held open on fd 7) closes.
+mkfifo "$tmp/fake.in"
+"$fake" "$tmp/fakehome" corp https://wine.awsapps.com/start us-east-1 \
+  < "$tmp/fake.in" > "$tmp/fake.out" 2> "$tmp/fake.err" &
+fake_pid=$!
+exec 7> "$tmp/fake.in"
+deadline=$(($(now_ms) + 30000))
+until grep -q '^url=' "$tmp/fake.out"; do
+  [ "$(now_ms)" -lt "$deadline" ] || fail "the fake did not start: $(cat "$tmp/fake.err")"
+  sleep 0.05
+done
+fake_url=$(sed -n 's/^url=\([^ ]*\).*/\1/p' "$tmp/fake.out")
+printf '@echo off\r\necho %%AWSCREDD_SSO_SESSION%% %%AWSCREDD_USER_CODE%% %%AWSCREDD_VERIFICATION_URI%%> "%%~dp0login.txt"\r\n' > "$tmp/login.cmd"
+cat > "$tmp/sso.toml" <<TOML
+[daemon]
+state_dir = '$(winpath "$tmp/state-sso")'
+login_command = ['$(winpath "$tmp/login.cmd")']
+[[output]]
+path = '$(winpath "$tmp/out/sso-credentials")'
+[sso_session.corp]
+sso_start_url = "https://wine.awsapps.com/start"
+sso_region = "us-east-1"
+endpoint_url = "$fake_url"
+[profile.dev]
+sso_session = "corp"
+sso_account_id = "111122223333"
+sso_role_name = "Developer"
+endpoint_url = "$fake_url"
+TOML
+w "$exe" service install --config "$(winpath "$tmp/sso.toml")" >/dev/null || fail "install (sso) failed"
+w sc start awscredd >/dev/null || fail "sc start (sso) failed"
+deadline=$(($(now_ms) + 30000))
+until grep -q 'corp .*device' "$tmp/login.txt" 2>/dev/null && grep -q "SSO sign-in needed" <(logs); do
+  [ "$(now_ms)" -lt "$deadline" ] || fail "no sign-in within 30 s: $(cat "$tmp/login.txt" 2>/dev/null)"
+  sleep 0.2
+done
+read -r session code uri < <(tr -d '\r' < "$tmp/login.txt") || true
+[ "$session" = corp ] && [ -n "$code" ] && [ "$uri" = "$fake_url/device" ] || fail "login_command got: $(cat "$tmp/login.txt")"
+grep -q "SSO sign-in needed: open $fake_url/device and enter the code $code" <(logs) || fail "no URL and code in the log"
+wait_state RUNNING 5 || fail "not RUNNING while waiting for a sign-in"
+grep -q "warn:eventlog:ReportEventW .*SSO sign-in needed: open $fake_url/device and enter the code $code" "$tmp/services.err" \
+  || fail "the sign-in was not reported to the Event Log: $(cat "$tmp/services.err")"
+t0=$(now_ms)
+w sc stop awscredd >/dev/null || true
+wait_state STOPPED 5 || fail "not STOPPED within 5 s while waiting for a sign-in"
+echo "sign-in needed: code $code in the log, the Event Log and login_command; stopped $(($(now_ms) - t0)) ms after sc stop"
+w "$exe" service uninstall >/dev/null || fail "uninstall (sso) failed"
+exec 7>&-
+wait "$fake_pid" || fail "the fake failed: $(cat "$tmp/fake.err")"
+fake_pid=""
 
 echo "== a reader holds the file"
 cred="$tmp/out/credentials"
