@@ -104,7 +104,7 @@ const SDK_TARGETS: &[&str] = &[
 enum ServiceAction {
     /// Register the service (started automatically) with this config.
     Install {
-        /// Run as this account (`.\\user`, `DOMAIN\\user`, `NT AUTHORITY\\NetworkService`)
+        /// Run as this account (`.\user`, `DOMAIN\user`, `NT AUTHORITY\NetworkService`)
         /// instead of LocalSystem; its password is asked for, or read from --password-file.
         #[arg(long, value_name = "NAME")]
         account: Option<String>,

@@ -86,7 +86,11 @@ pub fn install(config_path: Option<&Path>, account: &Account) -> u8 {
         }
         _ => None,
     };
-    if account.name.is_none() {
+    let local_system = account.name.as_deref().is_none_or(|a| {
+        ["localsystem", r"nt authority\system", r".\localsystem"]
+            .contains(&a.to_ascii_lowercase().as_str())
+    });
+    if local_system {
         for line in local_system_warnings(&path, &cfg) {
             eprintln!("warning: {line}");
         }
