@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The Windows service under a real Service Control Manager: Wine's services.exe. Builds the .exe
 # (packaging/windows/build.sh) and, in a throwaway WINEPREFIX:
-#  1. `awscredd service install` (the event source registered too), `sc start`: START_PENDING,
-#     then RUNNING; the credentials file written by a credential_process that is a Windows
-#     program (a .cmd); the log in C:\ProgramData\awscredd\awscredd.log, rotated by size;
-#     `sc stop`: STOPPED within 5 s with exit code 0.
+#  1. `awscredd service install` (the event source registered too), `sc start`: RUNNING, the
+#     credentials file written by a credential_process that is a Windows program (a .cmd), the
+#     log in C:\ProgramData\awscredd\awscredd.log (rotated by size), start and stop given to
+#     the Event Log; `sc stop`: STOPPED within 5 s with exit code 0.
 #  2. A bad config: never RUNNING, STOPPED with the service-specific exit code 78, the error in
 #     the log and given to the Event Log (Wine's ReportEventW prints it).
 #  3. `service uninstall`: the service and its event source are gone.
@@ -38,7 +38,7 @@ fake="$root/target/debug/examples/fake_aws"
 tmp=$(mktemp -d)
 export WINEPREFIX="$tmp/prefix" WINEDEBUG=-all
 cleanup() {
-  [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null
+  if [ -n "${fake_pid:-}" ]; then kill "$fake_pid" 2>/dev/null || true; fi
   timeout 20 wine sc stop awscredd >/dev/null 2>&1 || true
   timeout 20 wine sc delete awscredd >/dev/null 2>&1 || true
   wineserver -k >/dev/null 2>&1 || true
@@ -171,7 +171,7 @@ w net start awscredd > "$tmp/net.txt" 2>&1 || true
 deadline=$(($(now_ms) + 10000))
 seen=""
 while [ "$(now_ms)" -lt "$deadline" ]; do
-  s=$(state)
+  s=$(state || true)
   seen="$seen $s"
   [ "$s" = RUNNING ] && fail "RUNNING reported with a bad config"
   [ "$s" = STOPPED ] && break
