@@ -72,19 +72,12 @@ pub fn install(config_path: Option<&Path>, account: &Account) -> u8 {
             return exit::USAGE;
         }
     };
-    let password = match (&account.name, &account.password_file) {
-        (Some(name), file) if needs_password(name) => match read_password(name, file.as_deref()) {
-            Ok(p) => Some(OsString::from(p)),
-            Err(e) => {
-                eprintln!("awscredd: {e}");
-                return exit::USAGE;
-            }
-        },
-        (None, Some(_)) => {
-            eprintln!("awscredd: --password-file needs --account");
+    let password = match password_for(account) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("awscredd: {e}");
             return exit::USAGE;
         }
-        _ => None,
     };
     let local_system = account.name.as_deref().is_none_or(|a| {
         ["localsystem", r"nt authority\system", r".\localsystem"]
@@ -102,35 +95,24 @@ pub fn install(config_path: Option<&Path>, account: &Account) -> u8 {
             return exit::FAILED;
         }
     };
-    let result = (|| -> windows_service::Result<()> {
-        let manager = ServiceManager::local_computer(
-            None::<&str>,
-            ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
-        )?;
-        let info = ServiceInfo {
-            name: OsString::from(SERVICE_NAME),
-            display_name: OsString::from("awscredd (AWS credentials refresher)"),
-            service_type: ServiceType::OWN_PROCESS,
-            start_type: ServiceStartType::AutoStart,
-            error_control: ServiceErrorControl::Normal,
-            executable_path: exe,
-            launch_arguments: vec![
-                OsString::from("--config"),
-                path.clone().into_os_string(),
-                OsString::from("service"),
-                OsString::from("run"),
-            ],
-            dependencies: vec![],
-            account_name: account.name.as_ref().map(OsString::from),
-            account_password: password,
-        };
-        let service = manager.create_service(&info, ServiceAccess::CHANGE_CONFIG)?;
-        service.set_description(
-            "Keeps AWS credentials files fresh from IAM Identity Center and STS.",
-        )?;
-        Ok(())
-    })();
-    if let Err(e) = result {
+    let info = ServiceInfo {
+        name: OsString::from(SERVICE_NAME),
+        display_name: OsString::from("awscredd (AWS credentials refresher)"),
+        service_type: ServiceType::OWN_PROCESS,
+        start_type: ServiceStartType::AutoStart,
+        error_control: ServiceErrorControl::Normal,
+        executable_path: exe,
+        launch_arguments: vec![
+            OsString::from("--config"),
+            path.clone().into_os_string(),
+            OsString::from("service"),
+            OsString::from("run"),
+        ],
+        dependencies: vec![],
+        account_name: account.name.as_ref().map(OsString::from),
+        account_password: password,
+    };
+    if let Err(e) = create_service(&info) {
         eprintln!("awscredd: cannot install the service (run as Administrator): {e}");
         return exit::FAILED;
     }
@@ -143,6 +125,27 @@ pub fn install(config_path: Option<&Path>, account: &Account) -> u8 {
         path.display()
     );
     exit::OK
+}
+
+/// Registers the service with the Service Control Manager.
+fn create_service(info: &ServiceInfo) -> windows_service::Result<()> {
+    let manager = ServiceManager::local_computer(
+        None::<&str>,
+        ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
+    )?;
+    let service = manager.create_service(info, ServiceAccess::CHANGE_CONFIG)?;
+    service.set_description("Keeps AWS credentials files fresh from IAM Identity Center and STS.")
+}
+
+/// The password to register `account` with: none for LocalSystem, built-in accounts and gMSAs.
+fn password_for(account: &Account) -> Result<Option<OsString>, String> {
+    match (&account.name, &account.password_file) {
+        (Some(name), file) if needs_password(name) => {
+            read_password(name, file.as_deref()).map(|p| Some(OsString::from(p)))
+        }
+        (None, Some(_)) => Err("--password-file needs --account".into()),
+        _ => Ok(None),
+    }
 }
 
 /// The password of `account`: the first line of `file`, else asked for on the console (without
