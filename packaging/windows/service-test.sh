@@ -13,7 +13,8 @@
 #     Sign-in needed: against the fake IAM Identity Center, the service starts the device
 #     authorization itself; URL and code in the log, the Event Log and login_command.
 #  5. A reader holding the credentials file (share read only, 3 s) while `once --force` runs:
-#     `once` waits, succeeds, the file is complete.
+#     `once` waits, succeeds, the file is complete. Held 13 s: `once` gives up after 10 s
+#     (exit 1), the old file intact; the next pass writes it.
 # Prints the time from `sc start` to the first credentials written, and how long the write
 # waited for the reader. Installs Wine and the toolchain when run as root.
 set -euo pipefail
@@ -294,7 +295,33 @@ grep -q "another program holds the file open" "$tmp/once.log" || fail "the write
 waited=$(sed -n 's/.*waited_ms=\([0-9]*\).*/\1/p' "$tmp/once.log" | head -1)
 [ -n "$waited" ] || fail "no waited_ms: $(cat "$tmp/once.log")"
 [ "$(cat "$cred")" = "$expected" ] || fail "the file is not complete: $(cat "$cred")"
-ls "$tmp/out" | grep -q awscredd- && fail "temporary files left: $(ls -a "$tmp/out")"
+ls -a "$tmp/out" | grep -q awscredd- && fail "temporary files left: $(ls -a "$tmp/out")"
 echo "once --force waited ${waited} ms for the reader (once took ${took} ms); the file is complete"
+
+echo "== a reader holds the file too long"
+# Past 10 s the write gives up: `once` fails (exit 1), the file keeps its old content whole, and
+# no temporary file is left; the next pass writes it.
+before=$(cat "$cred")
+printf 'ASIALATER\r\n' > "$tmp/key.txt"
+rm -f "$tmp/held"
+timeout 60 wine "$hold" "$(winpath "$cred")" 13000 "$(winpath "$tmp/held")" > "$tmp/hold.txt" 2>&1 &
+holder=$!
+deadline=$(($(now_ms) + 30000))
+until [ -f "$tmp/held" ]; do
+  [ "$(now_ms)" -lt "$deadline" ] || fail "the reader did not open the file: $(cat "$tmp/hold.txt")"
+  sleep 0.05
+done
+t0=$(now_ms)
+rc=0
+timeout 60 wine "$exe" --config "$config" once --force > "$tmp/once2.txt" 2>&1 || rc=$?
+gave_up=$(($(now_ms) - t0))
+[ "$rc" = 1 ] || fail "once exited $rc, not 1: $(cat "$tmp/once2.txt")"
+grep -q "could not replace the file for 10 s" "$tmp/once2.txt" || fail "no reason given: $(cat "$tmp/once2.txt")"
+[ "$(cat "$cred")" = "$before" ] || fail "the file changed: $(cat "$cred")"
+ls -a "$tmp/out" | grep -q awscredd- && fail "temporary files left: $(ls -a "$tmp/out")"
+wait "$holder" || fail "the reader failed: $(cat "$tmp/hold.txt")"
+timeout 60 wine "$exe" --config "$config" once --force > "$tmp/once3.txt" 2>&1 || fail "the next pass failed: $(cat "$tmp/once3.txt")"
+grep -q ASIALATER "$cred" || fail "the next pass did not write: $(cat "$cred")"
+echo "held for 13 s: once gave up after ${gave_up} ms (exit 1, old file intact), the next pass wrote it"
 
 echo "service test: ok (sc start to first credentials ${first} ms; stop ${stopped} ms; reader wait ${waited} ms)"
