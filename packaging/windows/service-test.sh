@@ -92,6 +92,7 @@ mkdir -p "$tmp/out"
 cat > "$tmp/creds.cmd" <<'CMD'
 @echo off
 set KEY=ASIASERVICE
+set ProgramData> "%~dp0service-env.txt"
 if exist "%~dp0key.txt" set /p KEY=<"%~dp0key.txt"
 for /L %%i in (1,1,15) do echo a line on stderr for the log, number %%i of 15 1>&2
 echo {"Version":1,"AccessKeyId":"%KEY%","SecretAccessKey":"s3cret","SessionToken":"tok","Expiration":"2099-01-01T00:00:00Z"}
@@ -134,6 +135,9 @@ grep -q "refreshed" <(logs) || fail "the log does not say it refreshed"
 grep -q 'eventlog:ReportEventW .*awscredd started' "$tmp/services.err" \
   || fail "the start was not reported to the Event Log: $(cat "$tmp/services.err")"
 echo "first credentials written ${first} ms after sc start"
+# Not ours to assert: Wine 8 gives services ProgramData=C:\users\Public; the log is where the
+# ProgramData known folder is.
+echo "the service's environment: $(tr -d '\r' < "$tmp/service-env.txt"); its log: C:\ProgramData\awscredd\awscredd.log"
 
 echo "== stop"
 t0=$(now_ms)
