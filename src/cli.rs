@@ -118,7 +118,15 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum ServiceAction {
     /// Register the service (started automatically) with this config.
-    Install,
+    Install {
+        /// Run as this account (`.\user`, `DOMAIN\user`, `NT AUTHORITY\NetworkService`)
+        /// instead of LocalSystem; its password is asked for, or read from --password-file.
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+        /// A file whose first line is the account's password (never on the command line).
+        #[arg(long, value_name = "PATH")]
+        password_file: Option<PathBuf>,
+    },
     /// Stop and remove the service.
     Uninstall,
     /// Run as the service (how the Service Control Manager starts it).

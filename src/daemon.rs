@@ -153,6 +153,14 @@ fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
     Some(OffsetDateTime::from(modified))
 }
 
+/// Consecutive failures after which a profile is reported as failing repeatedly (then again
+/// at every power of two: 4, 8, 16, ...), so a failing profile is reported, not flooded.
+const REPEATED_FAILURES: u32 = 3;
+
+fn is_repeated_failure(failures: u32) -> bool {
+    failures == REPEATED_FAILURES || (failures > REPEATED_FAILURES && failures.is_power_of_two())
+}
+
 /// Runs passes until `stop` turns true. `path` is re-read on [`Control::Reload`], and a valid
 /// new config is published on `published` (for the credentials server).
 /// `on_first_pass` is called once, after the first pass has written what it could (systemd
@@ -236,6 +244,16 @@ pub async fn run_with(
                         let previous = backoff.get(name);
                         let same_kind = previous.is_some_and(|b| b.kind == e.kind);
                         let failures = previous.filter(|_| same_kind).map_or(1, |b| b.failures + 1);
+                        if is_repeated_failure(failures) {
+                            tracing::warn!(
+                                target: crate::eventlog::EVENT_LOG,
+                                event_id = crate::eventlog::ids::REPEATED_FAILURES,
+                                profile = %name,
+                                failures,
+                                "profile `{name}` has failed {failures} times in a row: {}",
+                                e.message
+                            );
+                        }
                         let retry_at = now + retry_delay(e.kind, name, failures, now);
                         let at = crate::credentials::format_utc(retry_at);
                         match e.kind {
@@ -599,6 +617,12 @@ mod tests {
         );
         let d20 = retry_delay(ErrorKind::Transient, "p", 20, now);
         assert!(d20 <= Duration::from_secs(18 * 60) && d20 >= Duration::from_secs(12 * 60));
+    }
+
+    #[test]
+    fn repeated_failures_are_reported_at_3_then_at_powers_of_two() {
+        let reported: Vec<u32> = (1..=40).filter(|&f| is_repeated_failure(f)).collect();
+        assert_eq!(reported, [3, 4, 8, 16, 32]);
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!   reload and refresh-now, and systemd readiness.
 //! - [`server`]: the optional container-credentials endpoint over the files the daemon keeps.
 //! - [`commands`]: one small module per subcommand over the above; [`cli`] is the command
-//!   line that `main` parses into them.
+//!   line that `main` parses into them; [`eventlog`] is what the Windows service also reports
+//!   to the Event Log.
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
 
@@ -27,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod daemon;
+pub mod eventlog;
 pub mod paths;
 pub mod profile_file;
 pub mod refresh;

@@ -50,23 +50,28 @@ fn init_logging(
             BoxMakeWriter::new(std::io::stderr),
             std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ),
+        #[cfg(windows)]
         Some(path) => {
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open the log file `{}`: {e}", path.display()))?;
-            (BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
+            let log = commands::service::open_log(path)?;
+            (BoxMakeWriter::new(std::sync::Mutex::new(log)), false)
         }
+        #[cfg(not(windows))]
+        Some(path) => return Err(format!("no log file on this platform: {}", path.display())),
     };
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false);
     let registry = tracing_subscriber::registry();
+    // The service also reports what an administrator must see to the Event Log.
+    #[cfg(windows)]
+    let registry = registry.with(
+        log_file
+            .and_then(|_| awscredd::eventlog::Layer::open())
+            .with_filter(
+                Targets::new().with_target(awscredd::eventlog::EVENT_LOG, LevelFilter::INFO),
+            ),
+    );
     match format {
         LogFormat::Text => registry.with(layer.with_filter(filter)).init(),
         LogFormat::Json => registry
@@ -127,7 +132,16 @@ fn main() -> ExitCode {
         Command::Check => commands::check::exec(config),
         #[cfg(windows)]
         Command::Service { action } => match action {
-            ServiceAction::Install => commands::service::install(config),
+            ServiceAction::Install {
+                account,
+                password_file,
+            } => commands::service::install(
+                config,
+                &commands::service::Account {
+                    name: account,
+                    password_file,
+                },
+            ),
             ServiceAction::Uninstall => commands::service::uninstall(),
             ServiceAction::Run => commands::service::dispatch(config),
         },

@@ -9,10 +9,40 @@ use std::path::PathBuf;
 /// Looks up an environment variable.
 pub type Env<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
-/// The process environment, ignoring empty values.
+/// The process environment, ignoring empty values. On Windows `ProgramData` is the known
+/// folder (`SHGetKnownFolderPath(FOLDERID_ProgramData)`), not the variable: a service's
+/// environment is built by its Service Control Manager, and Wine 8's (`CreateEnvironmentBlock`
+/// in its userenv.dll) sets `ProgramData` to the Public profile, `C:\users\Public`.
 #[allow(clippy::disallowed_methods)] // the one place the environment is read
 pub fn process_env(name: &str) -> Option<String> {
+    #[cfg(windows)]
+    if name.eq_ignore_ascii_case("ProgramData") {
+        if let Some(dir) = program_data() {
+            return Some(dir);
+        }
+    }
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The ProgramData known folder (`C:\ProgramData`).
+#[cfg(windows)]
+pub fn program_data() -> Option<String> {
+    use windows_sys::Win32::System::Com::CoTaskMemFree;
+    use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, SHGetKnownFolderPath};
+    let mut raw: windows_sys::core::PWSTR = std::ptr::null_mut();
+    // SAFETY: a valid folder id and out pointer; the returned buffer is NUL-terminated and
+    // freed with CoTaskMemFree (also on failure, as documented).
+    unsafe {
+        let hr = SHGetKnownFolderPath(&FOLDERID_ProgramData, 0, std::ptr::null_mut(), &mut raw);
+        let out = if hr >= 0 && !raw.is_null() {
+            let len = (0..).take_while(|&i| *raw.add(i) != 0).count();
+            String::from_utf16(std::slice::from_raw_parts(raw, len)).ok()
+        } else {
+            None
+        };
+        CoTaskMemFree(raw.cast());
+        out.filter(|s| !s.is_empty())
+    }
 }
 
 /// The home folder as the AWS SDKs find it: `HOME` first on every platform; on Windows then

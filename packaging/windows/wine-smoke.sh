@@ -1,30 +1,22 @@
 #!/usr/bin/env bash
-# Builds awscredd for Windows (x86_64-win7-windows-gnu, which Wine 8 runs) and drives the .exe
-# under Wine: check, once (twice: the second finds the profile fresh), status, credential-process.
-# Installs Wine and the Windows toolchain when run as root.
+# Builds awscredd for Windows (packaging/windows/build.sh: x86_64-win7-windows-gnu, which Wine 8
+# runs) and drives the .exe under Wine: check, once (twice: the second finds the profile fresh),
+# status, credential-process. Installs Wine and the Windows toolchain when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-need=()
-command -v wine >/dev/null || need+=(wine64 wine)
-command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
-[ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src ] || need+=(rustc-web cargo-web rust-web-src)
-if [ ${#need[@]} -gt 0 ]; then
+if ! command -v wine >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wine64 wine >/dev/null
   else
-    echo "needs: apt-get install ${need[*]}" >&2
+    echo "needs: apt-get install wine64 wine" >&2
     exit 1
   fi
 fi
-target=x86_64-win7-windows-gnu
-CC_x86_64_win7_windows_gnu=x86_64-w64-mingw32-gcc \
-AR_x86_64_win7_windows_gnu=x86_64-w64-mingw32-ar \
-CARGO_TARGET_X86_64_WIN7_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
-RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build --quiet \
-  -Zbuild-std=std,panic_abort --target "$target" --target-dir target/win7 --bin awscredd
-exe="$root/target/win7/$target/debug/awscredd.exe"
+# The same build as service-test.sh, so CI builds the .exe once.
+bash packaging/windows/build.sh --debug --example win_hold_file >/dev/null
+exe="$root/target/windows/awscredd.exe"
 
 tmp=$(mktemp -d)
 trap 'wineserver -k >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT

@@ -9,6 +9,7 @@
 use super::exit;
 use crate::config;
 use crate::daemon::{self, Control};
+use crate::eventlog::{ids, EVENT_LOG};
 use std::path::Path;
 use tokio::sync::{mpsc, watch};
 
@@ -22,21 +23,24 @@ pub async fn exec(config_path: Option<&Path>) -> u8 {
         eprintln!("awscredd: cannot listen for signals: {e}");
         return exit::FAILED;
     }
-    serve(config_path, stop_rx, Some(control_rx)).await
+    serve(config_path, stop_rx, Some(control_rx), || {}).await
 }
 
 /// The daemon until `stop` turns true: what `run` and the Windows service both run.
+/// `on_started` is called once the config is loaded, as the first pass begins (the Windows
+/// service then reports RUNNING).
 pub async fn serve(
     config_path: Option<&Path>,
     stop: watch::Receiver<bool>,
     controls: Option<mpsc::UnboundedReceiver<Control>>,
+    on_started: impl FnOnce(),
 ) -> u8 {
     let env = &crate::paths::process_env;
     let path = match config::locate(config_path, env) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
-            tracing::error!("{e}");
+            tracing::error!(target: EVENT_LOG, event_id = ids::CONFIG_ERROR, "{e}");
             return EX_CONFIG;
         }
     };
@@ -49,7 +53,7 @@ pub async fn serve(
         }
         Err(e) => {
             eprintln!("{e}");
-            tracing::error!("{e}");
+            tracing::error!(target: EVENT_LOG, event_id = ids::CONFIG_ERROR, "{e}");
             return EX_CONFIG;
         }
     };
@@ -68,7 +72,14 @@ pub async fn serve(
     // Without a control channel (the Windows service), keep one open that never sends.
     let (_keep, unused) = mpsc::unbounded_channel();
     let controls = controls.unwrap_or(unused);
-    tracing::info!(config = %path.display(), profiles = cfg.profiles.len(), "awscredd started");
+    tracing::info!(
+        target: EVENT_LOG,
+        event_id = ids::STARTED,
+        config = %path.display(),
+        profiles = cfg.profiles.len(),
+        "awscredd started"
+    );
+    on_started();
     let (config_tx, config_rx) = watch::channel(cfg.clone());
     let server = server.map(|listener| {
         let limits = match open_files {
@@ -86,7 +97,7 @@ pub async fn serve(
     if let Some(server) = server {
         server.abort();
     }
-    tracing::info!("awscredd stopped");
+    tracing::info!(target: EVENT_LOG, event_id = ids::STOPPED, "awscredd stopped");
     exit::OK
 }
 

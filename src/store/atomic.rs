@@ -56,6 +56,7 @@ pub fn temp_prefix(target: &Path) -> String {
     format!(".{name}.awscredd-")
 }
 
+#[cfg(unix)]
 fn temp_name(name: &std::ffi::OsStr) -> io::Result<String> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
@@ -77,6 +78,7 @@ pub struct Target {
     resolved: PathBuf,
     #[cfg(unix)]
     dir: std::os::fd::OwnedFd,
+    #[cfg_attr(not(unix), allow(dead_code))]
     name: OsString,
 }
 
@@ -824,7 +826,18 @@ mod other {
             if durable {
                 tmp.as_file().sync_all()?;
             }
+            #[cfg(not(windows))]
             tmp.persist(&self.resolved).map_err(|e| e.error)?;
+            #[cfg(windows)]
+            {
+                // Closed and no longer marked temporary, then put in place (waiting for a
+                // reader that holds the target open; keeping its ACL).
+                let tmp = tmp.into_temp_path().keep().map_err(|e| e.error)?;
+                if let Err(e) = super::super::replace_windows::replace(&tmp, &self.resolved) {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            }
             Ok(())
         }
 

@@ -8,6 +8,8 @@
 pub mod atomic;
 pub mod formats;
 pub mod lock;
+#[cfg(windows)]
+pub mod replace_windows;
 
 use crate::config::{Output, UserRef};
 use crate::credentials::{format_utc, parse_rfc3339, Credentials, Secret};

@@ -432,6 +432,8 @@ impl SessionTokens {
             LoginMode::Never => {}
             LoginMode::Unattended { login_command } => {
                 tracing::warn!(
+                    target: crate::eventlog::EVENT_LOG,
+                    event_id = crate::eventlog::ids::SIGN_IN_NEEDED,
                     sso_session = name,
                     verification_uri = %da.verification_uri,
                     verification_uri_complete = %complete,
