@@ -196,6 +196,7 @@ pub async fn run_with(
     mut on_first_pass: impl FnMut(),
 ) {
     let clock = engine.clock.clone();
+    let hooks = crate::hooks::Hooks::new();
     let mut backoff: BTreeMap<String, Backoff> = BTreeMap::new();
     let mut told_next: Option<(String, OffsetDateTime)> = None;
     let mut force = false;
@@ -228,6 +229,7 @@ pub async fn run_with(
                 .iter()
                 .map(|(n, b)| (n.clone(), b.told.clone()))
                 .collect(),
+            hooks: Some(hooks.clone()),
             ..PassOptions::default()
         };
         force = false;

@@ -29,6 +29,7 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod eventlog;
+pub mod hooks;
 pub mod paths;
 pub mod profile_file;
 pub mod refresh;

@@ -65,6 +65,8 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
                 force: true,
                 only: vec![profile.to_string()],
                 no_login: true,
+                // Started and left running: the SDK waiting for us must not wait for them.
+                hooks: Some(crate::hooks::Hooks::detached()),
                 ..PassOptions::default()
             };
             match refresh::run_pass(&cfg, &opts).await {

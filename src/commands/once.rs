@@ -20,10 +20,12 @@ pub async fn exec(config_path: Option<&Path>, args: &OnceArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let hooks = crate::hooks::Hooks::new();
     let opts = PassOptions {
         force: args.force,
         only: args.profiles.clone(),
         no_login: args.no_login,
+        hooks: Some(hooks.clone()),
         ..PassOptions::default()
     };
     let report = match refresh::run_pass(&cfg, &opts).await {
@@ -33,6 +35,11 @@ pub async fn exec(config_path: Option<&Path>, args: &OnceArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    // The hooks this pass started finish (up to their limit) before `once` exits; the exit
+    // status does not depend on them.
+    hooks
+        .wait(crate::hooks::TIMEOUT + std::time::Duration::from_secs(5))
+        .await;
     let failed: Vec<_> = report.failed().collect();
     if failed.is_empty() {
         exit::OK

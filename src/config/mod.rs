@@ -56,6 +56,8 @@ pub struct Output {
     /// The state file, whose record says when credentials expire for formats that do not hold
     /// an expiry themselves (`launch-settings`).
     pub state_file: PathBuf,
+    /// Run (an argument list, no shell) after a write that changed credentials in this file.
+    pub on_change: Option<Vec<String>>,
 }
 
 /// A user or group given by name or numeric id.

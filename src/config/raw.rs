@@ -37,6 +37,7 @@ pub struct RawOutput {
     pub group: S<toml::Value>,
     pub format: S<String>,
     pub launch_profiles: S<Vec<Spanned<String>>>,
+    pub on_change: S<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -992,6 +992,7 @@ fn outputs(
                 format: Format::Ini,
                 launch_profiles: None,
                 state_file: reserved.state_file.clone(),
+                on_change: None,
             }],
             None => {
                 cx.diags.push(Diagnostic {
@@ -1062,6 +1063,10 @@ fn outputs(
         let owner = body.owner.as_ref().and_then(|v| user_ref(cx, v, "owner"));
         let group = body.group.as_ref().and_then(|v| user_ref(cx, v, "group"));
         let (format, launch_profiles) = output_format(cx, body, &selected);
+        let on_change = body
+            .on_change
+            .as_ref()
+            .and_then(|v| command_list(cx, v, "on_change"));
         out.push(Output {
             path,
             profiles: selected,
@@ -1071,6 +1076,7 @@ fn outputs(
             format,
             launch_profiles,
             state_file: reserved.state_file.clone(),
+            on_change,
         });
     }
     out

@@ -124,6 +124,8 @@ pub struct PassOptions {
     /// The failure message last told for a profile: the same one again is logged at `debug`
     /// (the daemon tells a permanent failure once per change of message).
     pub told: BTreeMap<String, String>,
+    /// Where outputs' `on_change` hooks run (none: not run).
+    pub hooks: Option<Arc<crate::hooks::Hooks>>,
 }
 
 /// What happened to one profile in a pass.
@@ -199,22 +201,37 @@ pub fn selection(cfg: &Config, only: &[String]) -> Result<BTreeSet<String>, Unkn
 pub const WRITE_WAVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Per file written: the profiles in it, and whether the bytes changed or why it failed.
-type WriteResults = Vec<(Vec<String>, Result<bool, SourceError>)>;
+/// Profiles and the credentials to write for them.
+type Profiles = Vec<(String, Credentials)>;
+
+/// Per output written: its index, the profiles written to it, and whether its bytes changed.
+type WriteResults = Vec<(usize, Vec<String>, Result<bool, SourceError>)>;
+
+/// What one pass writes with: the files, what they held at the start of the pass (to tell which
+/// profiles' credentials a write changed), and where `on_change` hooks run.
+struct Writer<'a> {
+    cfg: &'a Config,
+    files: &'a [CredentialsFile],
+    before: &'a [BTreeMap<String, Credentials>],
+    hooks: Option<&'a Arc<crate::hooks::Hooks>>,
+}
 
 /// Writes every fetched profile not written yet to its output files, one locked write per
-/// file, in a blocking thread; records write failures per profile.
+/// file, in a blocking thread; records write failures per profile, and starts the `on_change`
+/// of each file whose credentials changed.
 async fn write_ready(
-    cfg: &Config,
-    files: &[CredentialsFile],
+    w: &Writer<'_>,
     fetched: &BTreeMap<String, FetchResult>,
     written: &mut BTreeSet<String>,
     write_errors: &mut BTreeMap<String, SourceError>,
 ) {
-    let writes: Vec<(CredentialsFile, Vec<(String, Credentials)>)> = cfg
+    let (cfg, files) = (w.cfg, w.files);
+    let writes: Vec<(usize, CredentialsFile, Profiles)> = cfg
         .outputs
         .iter()
         .zip(files)
-        .map(|(o, f)| {
+        .enumerate()
+        .map(|(i, (o, f))| {
             let profiles = o
                 .profiles
                 .iter()
@@ -224,9 +241,9 @@ async fn write_ready(
                     _ => None,
                 })
                 .collect::<Vec<_>>();
-            (f.clone(), profiles)
+            (i, f.clone(), profiles)
         })
-        .filter(|(_, p)| !p.is_empty())
+        .filter(|(_, _, p)| !p.is_empty())
         .collect();
     for (name, res) in fetched {
         if res.is_ok() {
@@ -235,18 +252,31 @@ async fn write_ready(
     }
     let attempted: Vec<String> = writes
         .iter()
-        .flat_map(|(_, p)| p.iter().map(|(n, _)| n.clone()))
+        .flat_map(|(_, _, p)| p.iter().map(|(n, _)| n.clone()))
+        .collect();
+    // Which profiles' credentials each write would change, against what the file held.
+    let changes: BTreeMap<usize, Vec<String>> = writes
+        .iter()
+        .map(|(i, _, profiles)| {
+            let held = w.before.get(*i);
+            let changed = profiles
+                .iter()
+                .filter(|(n, c)| held.and_then(|h| h.get(n)) != Some(c))
+                .map(|(n, _)| n.clone())
+                .collect();
+            (*i, changed)
+        })
         .collect();
     let results: Result<WriteResults, _> = tokio::task::spawn_blocking(move || {
         writes
             .into_iter()
-            .map(|(file, profiles)| {
+            .map(|(i, file, profiles)| {
                 let names = profiles.iter().map(|(n, _)| n.clone()).collect();
                 let res = file.write(&profiles).map_err(|e| write_error(&e));
                 if let Ok(changed) = &res {
                     tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
                 }
-                (names, res)
+                (i, names, res)
             })
             .collect()
     })
@@ -254,11 +284,17 @@ async fn write_ready(
     // If the writing thread itself failed, nothing it held can be counted as written.
     let results = results.unwrap_or_else(|e| {
         vec![(
+            usize::MAX,
             attempted,
             Err(SourceError::transient(format!("the writer failed: {e}"))),
         )]
     });
-    for (names, res) in results {
+    for (i, names, res) in results {
+        // The file is in place and synced: tell its readers, if its credentials changed.
+        if let (Ok(true), Some(hooks), Some(output)) = (&res, w.hooks, cfg.outputs.get(i)) {
+            let changed = changes.get(&i).cloned().unwrap_or_default();
+            hooks.changed(output, changed);
+        }
         if let Err(e) = res {
             // Every output's error is told, not only the first.
             for n in names {
@@ -455,6 +491,12 @@ pub async fn run_pass_with(
     //    still busy after WRITE_WAVE (a slow process, an SSO sign-in waiting for a human) does
     //    not hold the others back: what is ready by then is written, and the rest when it
     //    comes.
+    let writer = Writer {
+        cfg,
+        files: &files,
+        before: &snapshot.stored,
+        hooks: opts.hooks.as_ref(),
+    };
     let mut fetched: BTreeMap<String, FetchResult> = BTreeMap::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
     let mut write_errors: BTreeMap<String, SourceError> = BTreeMap::new();
@@ -474,12 +516,12 @@ pub async fn run_pass_with(
                 waved = true;
                 if !fetched.is_empty() {
                     tracing::info!(waiting = tasks.len(), "writing what is ready while slower sources finish");
-                    write_ready(cfg, &files, &fetched, &mut written, &mut write_errors).await;
+                    write_ready(&writer, &fetched, &mut written, &mut write_errors).await;
                 }
             }
         }
     }
-    write_ready(cfg, &files, &fetched, &mut written, &mut write_errors).await;
+    write_ready(&writer, &fetched, &mut written, &mut write_errors).await;
 
     // 5. Outcomes, logs and state.
     let mut report = PassReport::default();

@@ -13,6 +13,7 @@ mod crash;
 mod credential_process;
 mod daemon;
 mod formats;
+mod hooks;
 mod hostile;
 mod interop;
 mod login;
