@@ -11,7 +11,7 @@
 //! pings it ([`Watchdog`]) while it sleeps and while a pass runs.
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Config, Source};
+use crate::config::{self, Config};
 use crate::refresh::{self, Fetcher, Outcome, PassOptions, Snapshot, Sources};
 use crate::sources::sso::session::LoginMode;
 use crate::sources::ErrorKind;
@@ -128,22 +128,9 @@ impl Engine {
     }
 }
 
-/// The SSO session at the root of a profile's `source_profile` chain, if any.
-fn root_session<'a>(cfg: &'a Config, profile: &str) -> Option<&'a str> {
-    let mut cur = cfg.profiles.get(profile);
-    for _ in 0..=cfg.profiles.len() {
-        let p = cur?;
-        if let Source::Sso { session, .. } = &p.source {
-            return Some(session);
-        }
-        cur = p.source.source_profile().and_then(|s| cfg.profiles.get(s));
-    }
-    None
-}
-
 /// When the token file of `profile`'s SSO session was last modified.
 fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
-    let session = root_session(cfg, profile)?;
+    let session = cfg.root_sso_session(profile)?;
     let cache =
         crate::sources::sso::cache::TokenCache::default_location(&crate::paths::process_env)?;
     let modified = std::fs::metadata(cache.token_path(session))

@@ -5,7 +5,7 @@
 
 use super::exit;
 use crate::commands::once::load;
-use crate::config::{Config, Source};
+use crate::config::Config;
 use crate::credentials::{format_utc, parse_rfc3339, Credentials};
 use crate::sources::sso::cache::TokenCache;
 use crate::state::StateFile;
@@ -112,7 +112,7 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
                     .iter()
                     .all(|h| h.is_some_and(|c| c.expiration.is_none_or(|e| e > now)))
             };
-            let root_session = chain_root_session(cfg, &p.name);
+            let root_session = cfg.root_sso_session(&p.name);
             let mut last_error = recorded.and_then(|r| r.last_error.clone());
             let state = if root_session
                 .and_then(|s| session_state.get(s))
@@ -144,19 +144,6 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
         profiles,
         sso_sessions,
     }
-}
-
-/// The SSO session at the root of a profile's `source_profile` chain, if any.
-fn chain_root_session<'a>(cfg: &'a Config, profile: &str) -> Option<&'a str> {
-    let mut cur = cfg.profiles.get(profile);
-    for _ in 0..=cfg.profiles.len() {
-        let p = cur?;
-        if let Source::Sso { session, .. } = &p.source {
-            return Some(session);
-        }
-        cur = p.source.source_profile().and_then(|s| cfg.profiles.get(s));
-    }
-    None
 }
 
 pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {

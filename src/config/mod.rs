@@ -138,14 +138,26 @@ pub struct Mfa {
 
 impl Source {
     /// The name used in `status --json` and in logs.
+    /// The source's name as `status` and the state file show it.
     pub fn kind(&self) -> &'static str {
+        self.source_kind().name()
+    }
+
+    /// Which kind of source this is.
+    pub fn source_kind(&self) -> SourceKind {
         match self {
-            Source::Sso { .. } => "sso",
-            Source::AssumeRole { .. } => "assume_role",
-            Source::SessionToken { .. } => "get_session_token",
-            Source::WebIdentity { .. } => "web_identity",
-            Source::Process { .. } => "credential_process",
+            Source::Sso { .. } => SourceKind::Sso,
+            Source::AssumeRole { .. } => SourceKind::AssumeRole,
+            Source::SessionToken { .. } => SourceKind::SessionToken,
+            Source::WebIdentity { .. } => SourceKind::WebIdentity,
+            Source::Process { .. } => SourceKind::Process,
         }
+    }
+
+    /// Whether this source gives role-session credentials: assuming a role with them is role
+    /// chaining, which AWS caps at [`ROLE_CHAINING_MAX_SECONDS`].
+    pub fn gives_role_session(&self) -> bool {
+        self.source_kind().gives_role_session()
     }
 
     /// The profile this source takes its credentials from, if any.
@@ -155,6 +167,77 @@ impl Source {
             | Source::SessionToken { source_profile, .. } => Some(source_profile),
             _ => None,
         }
+    }
+}
+
+/// The kinds of source; every match on it is exhaustive, so a new source is one more variant
+/// that the compiler makes the config, validation, fetch, `status` and state handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Sso,
+    AssumeRole,
+    SessionToken,
+    WebIdentity,
+    Process,
+}
+
+impl SourceKind {
+    /// The name `status --json` and the state file use (`source`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Sso => "sso",
+            SourceKind::AssumeRole => "assume_role",
+            SourceKind::SessionToken => "get_session_token",
+            SourceKind::WebIdentity => "web_identity",
+            SourceKind::Process => "credential_process",
+        }
+    }
+
+    /// Role-session credentials (SSO role credentials, an assumed role, web identity):
+    /// assuming a role with them is role chaining.
+    pub fn gives_role_session(self) -> bool {
+        match self {
+            SourceKind::Sso | SourceKind::AssumeRole | SourceKind::WebIdentity => true,
+            SourceKind::SessionToken | SourceKind::Process => false,
+        }
+    }
+}
+
+/// AWS caps a role-chaining session (a role assumed with role-session credentials) at one
+/// hour, and refuses a longer request.
+pub const ROLE_CHAINING_MAX_SECONDS: u32 = 3600;
+
+impl Config {
+    /// Whether `profile` (managed) gives role-session credentials.
+    pub fn gives_role_session(&self, profile: &str) -> bool {
+        self.profiles
+            .get(profile)
+            .is_some_and(|p| p.source.gives_role_session())
+    }
+
+    /// The SSO session at the root of a profile's `source_profile` chain, if any: the one
+    /// walk of a chain (it ends at a profile without a managed source, or after as many
+    /// steps as there are profiles: validation refuses cycles).
+    pub fn root_sso_session(&self, profile: &str) -> Option<&str> {
+        self.chain(profile).find_map(|p| match &p.source {
+            Source::Sso { session, .. } => Some(session.as_str()),
+            _ => None,
+        })
+    }
+
+    /// `profile`, then its `source_profile`, and so on, as far as they are managed.
+    pub fn chain<'a>(&'a self, profile: &str) -> impl Iterator<Item = &'a Profile> + 'a {
+        let mut cur = self.profiles.get(profile);
+        let mut left = self.profiles.len() + 1;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            let p = cur?;
+            cur = p.source.source_profile().and_then(|s| self.profiles.get(s));
+            Some(p)
+        })
     }
 }
 

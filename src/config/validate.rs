@@ -16,7 +16,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
-use crate::sources::sts::ROLE_CHAINING_MAX_SECONDS;
+use super::{SourceKind, ROLE_CHAINING_MAX_SECONDS};
 
 struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,
@@ -383,10 +383,10 @@ fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
 }
 
 /// The keys each source accepts (beyond `region` and `endpoint_url`).
-fn allowed_keys(kind: &str) -> &'static [&'static str] {
+fn allowed_keys(kind: SourceKind) -> &'static [&'static str] {
     match kind {
-        "sso" => &["sso_session", "sso_account_id", "sso_role_name"],
-        "assume_role" => &[
+        SourceKind::Sso => &["sso_session", "sso_account_id", "sso_role_name"],
+        SourceKind::AssumeRole => &[
             "source_profile",
             "role_arn",
             "role_session_name",
@@ -395,20 +395,20 @@ fn allowed_keys(kind: &str) -> &'static [&'static str] {
             "mfa_serial",
             "mfa_command",
         ],
-        "get_session_token" => &[
+        SourceKind::SessionToken => &[
             "source_profile",
             "get_session_token",
             "duration_seconds",
             "mfa_serial",
             "mfa_command",
         ],
-        "web_identity" => &[
+        SourceKind::WebIdentity => &[
             "role_arn",
             "web_identity_token_file",
             "role_session_name",
             "duration_seconds",
         ],
-        _ => &["credential_process"],
+        SourceKind::Process => &["credential_process"],
     }
 }
 
@@ -445,6 +445,34 @@ fn profiles(
     out
 }
 
+/// The sources a raw profile names, each with the span of the key that names it.
+fn sources_named(p: &RawProfile) -> Vec<(SourceKind, Range<usize>)> {
+    let mut sources: Vec<(SourceKind, Range<usize>)> = Vec::new();
+    if let Some(v) = p
+        .sso_session
+        .as_ref()
+        .map(Spanned::span)
+        .or_else(|| p.sso_account_id.as_ref().map(Spanned::span))
+        .or_else(|| p.sso_role_name.as_ref().map(Spanned::span))
+    {
+        sources.push((SourceKind::Sso, v));
+    }
+    match (&p.role_arn, &p.web_identity_token_file) {
+        (_, Some(w)) => sources.push((SourceKind::WebIdentity, w.span())),
+        (Some(r), None) => sources.push((SourceKind::AssumeRole, r.span())),
+        (None, None) => {}
+    }
+    if let Some(g) = &p.get_session_token {
+        if *g.get_ref() {
+            sources.push((SourceKind::SessionToken, g.span()));
+        }
+    }
+    if let Some(c) = &p.credential_process {
+        sources.push((SourceKind::Process, c.span()));
+    }
+    sources
+}
+
 fn profile(
     cx: &mut Ctx<'_>,
     name: &Spanned<String>,
@@ -473,29 +501,7 @@ fn profile(
     url_opt(cx, &p.endpoint_url);
 
     // Which sources does this profile name? Exactly one is allowed.
-    let mut sources: Vec<(&'static str, Range<usize>)> = Vec::new();
-    if let Some(v) = p
-        .sso_session
-        .as_ref()
-        .map(Spanned::span)
-        .or_else(|| p.sso_account_id.as_ref().map(Spanned::span))
-        .or_else(|| p.sso_role_name.as_ref().map(Spanned::span))
-    {
-        sources.push(("sso", v));
-    }
-    match (&p.role_arn, &p.web_identity_token_file) {
-        (_, Some(w)) => sources.push(("web_identity", w.span())),
-        (Some(r), None) => sources.push(("assume_role", r.span())),
-        (None, None) => {}
-    }
-    if let Some(g) = &p.get_session_token {
-        if *g.get_ref() {
-            sources.push(("get_session_token", g.span()));
-        }
-    }
-    if let Some(c) = &p.credential_process {
-        sources.push(("credential_process", c.span()));
-    }
+    let sources = sources_named(p);
     let kind = match sources.as_slice() {
         [] => {
             cx.error(
@@ -513,14 +519,16 @@ fn profile(
             cx.error(
                 span.clone(),
                 format!(
-                    "profile `{pname}` has two sources, {first} and {second}; a profile takes exactly one"
+                    "profile `{pname}` has two sources, {} and {}; a profile takes exactly one",
+                    first.name(),
+                    second.name()
                 ),
             );
             return None;
         }
     };
     if let Some(g) = &p.get_session_token {
-        if !*g.get_ref() && kind != "get_session_token" {
+        if !*g.get_ref() && kind != SourceKind::SessionToken {
             cx.error(
                 g.span(),
                 "get_session_token = false has no effect here; remove it",
@@ -529,13 +537,35 @@ fn profile(
     }
     for (key, span) in present_keys(p) {
         if key != "region" && key != "endpoint_url" && !allowed_keys(kind).contains(&key) {
-            cx.error(span, format!("`{key}` does not apply to a {kind} profile"));
+            cx.error(
+                span,
+                format!("`{key}` does not apply to a {} profile", kind.name()),
+            );
         }
     }
 
     let mfa = mfa(cx, p);
-    let duration = |cx: &mut Ctx<'_>, max: i64| -> Option<u32> {
-        let d = p.duration_seconds.as_ref()?;
+    let r = ProfileInput { name, pname, p };
+    // One arm per source kind; the compiler makes every kind handled.
+    match kind {
+        SourceKind::Sso => Some(sso_source(cx, &r, sessions)),
+        SourceKind::AssumeRole => Some(assume_role_source(cx, &r, all, mfa)),
+        SourceKind::SessionToken => Some(session_token_source(cx, &r, all, mfa)),
+        SourceKind::WebIdentity => Some(web_identity_source(cx, &r)),
+        SourceKind::Process => process_source(cx, &r),
+    }
+}
+
+/// What every per-source check reads: the profile's name (with its span) and raw keys.
+struct ProfileInput<'a> {
+    name: &'a Spanned<String>,
+    pname: &'a str,
+    p: &'a RawProfile,
+}
+
+impl ProfileInput<'_> {
+    fn duration(&self, cx: &mut Ctx<'_>, max: i64) -> Option<u32> {
+        let d = self.p.duration_seconds.as_ref()?;
         if (900..=max).contains(d.get_ref()) {
             Some(*d.get_ref() as u32)
         } else {
@@ -545,9 +575,10 @@ fn profile(
             );
             None
         }
-    };
-    let session_name = |cx: &mut Ctx<'_>| -> String {
-        match &p.role_session_name {
+    }
+
+    fn session_name(&self, cx: &mut Ctx<'_>) -> String {
+        match &self.p.role_session_name {
             Some(s) if is_session_name(s.get_ref()) => s.get_ref().clone(),
             Some(s) => {
                 cx.error(
@@ -556,26 +587,28 @@ fn profile(
                 );
                 String::new()
             }
-            None => default_session_name(pname),
+            None => default_session_name(self.pname),
         }
-    };
-    let role_arn = |cx: &mut Ctx<'_>| -> String {
-        let r = p.role_arn.as_ref().map(|r| (r.get_ref().clone(), r.span()));
-        match r {
-            Some((arn, span)) => {
-                if let Err(e) = check_role_arn(&arn) {
-                    cx.error(span, e);
+    }
+
+    fn role_arn(&self, cx: &mut Ctx<'_>) -> String {
+        match &self.p.role_arn {
+            Some(r) => {
+                if let Err(e) = check_role_arn(r.get_ref()) {
+                    cx.error(r.span(), e);
                 }
-                arn
+                r.get_ref().clone()
             }
             None => String::new(),
         }
-    };
-    let source_profile = |cx: &mut Ctx<'_>, what: &str| -> Option<String> {
-        match &p.source_profile {
+    }
+
+    fn source_profile(&self, cx: &mut Ctx<'_>, what: &str) -> Option<String> {
+        let pname = self.pname;
+        match &self.p.source_profile {
             None => {
                 cx.error(
-                    name.span(),
+                    self.name.span(),
                     format!("profile `{pname}` needs source_profile for {what}"),
                 );
                 None
@@ -596,178 +629,199 @@ fn profile(
             }
             Some(s) => Some(s.get_ref().clone()),
         }
-    };
+    }
+}
 
-    Some(match kind {
-        "sso" => {
-            let session = match &p.sso_session {
-                None => {
-                    cx.error(name.span(), format!("profile `{pname}` needs sso_session (the name of an [sso_session.NAME] table)"));
-                    String::new()
-                }
-                Some(s) if !sessions.contains_key(s.get_ref()) => {
-                    cx.error(
+fn sso_source(
+    cx: &mut Ctx<'_>,
+    r: &ProfileInput<'_>,
+    sessions: &BTreeMap<String, SsoSession>,
+) -> Source {
+    let pname = r.pname;
+    let session = match &r.p.sso_session {
+        None => {
+            cx.error(
+                r.name.span(),
+                format!(
+                    "profile `{pname}` needs sso_session (the name of an [sso_session.NAME] table)"
+                ),
+            );
+            String::new()
+        }
+        Some(s) if !sessions.contains_key(s.get_ref()) => {
+            cx.error(
+                s.span(),
+                format!(
+                    "sso_session `{}` is not defined: add [sso_session.{}]",
+                    s.get_ref(),
+                    s.get_ref()
+                ),
+            );
+            String::new()
+        }
+        Some(s) => s.get_ref().clone(),
+    };
+    let account_id = match &r.p.sso_account_id {
+        None => {
+            cx.error(
+                r.name.span(),
+                format!("profile `{pname}` needs sso_account_id"),
+            );
+            String::new()
+        }
+        Some(a) if !is_account_id(a.get_ref()) => {
+            cx.error(
+                a.span(),
+                format!(
+                    "sso_account_id `{}` is not a 12-digit AWS account id",
+                    a.get_ref()
+                ),
+            );
+            String::new()
+        }
+        Some(a) => a.get_ref().clone(),
+    };
+    let role_name = match &r.p.sso_role_name {
+        None => {
+            cx.error(
+                r.name.span(),
+                format!("profile `{pname}` needs sso_role_name"),
+            );
+            String::new()
+        }
+        Some(r)
+            if r.get_ref().is_empty()
+                || !r
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) =>
+        {
+            cx.error(
+                r.span(),
+                format!("sso_role_name `{}` is not a role name", r.get_ref()),
+            );
+            String::new()
+        }
+        Some(r) => r.get_ref().clone(),
+    };
+    Source::Sso {
+        session,
+        account_id,
+        role_name,
+    }
+}
+
+fn assume_role_source(
+    cx: &mut Ctx<'_>,
+    r: &ProfileInput<'_>,
+    all: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    mfa: Option<Mfa>,
+) -> Source {
+    let role_arn = r.role_arn(cx);
+    let role_session_name = r.session_name(cx);
+    let duration_seconds = r.duration(cx, 43_200);
+    let source_profile = r.source_profile(cx, "role_arn (or set web_identity_token_file)");
+    if let (Some(src), Some(d)) = (&source_profile, duration_seconds) {
+        // The one rule: a source that gives role-session credentials.
+        let chained = all
+                .iter()
+                .find(|(n, _)| n.get_ref() == src)
+                .is_some_and(|(_, sp)| {
+                    matches!(sources_named(sp.get_ref()).as_slice(), [(k, _)] if k.gives_role_session())
+                });
+        if chained && d > ROLE_CHAINING_MAX_SECONDS {
+            if let Some(ds) = &r.p.duration_seconds {
+                cx.warn(
+                        ds.span(),
+                        format!(
+                            "`{src}` gives role credentials, so this is role chaining, which AWS caps at 1 hour; awscredd will ask for 3600 seconds, not {d}"
+                        ),
+                    );
+            }
+        }
+    }
+    let external_id = r.p.external_id.as_ref().and_then(|e| {
+        let v = e.get_ref();
+        if (2..=1224).contains(&v.len())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c))
+        {
+            Some(v.clone())
+        } else {
+            cx.error(
+                e.span(),
+                "external_id must be 2 to 1224 characters of letters, digits and +=,.@:/_-",
+            );
+            None
+        }
+    });
+    Source::AssumeRole {
+        source_profile: source_profile.unwrap_or_default(),
+        role_arn,
+        role_session_name,
+        duration_seconds,
+        external_id,
+        mfa,
+    }
+}
+
+fn session_token_source(
+    cx: &mut Ctx<'_>,
+    r: &ProfileInput<'_>,
+    all: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    mfa: Option<Mfa>,
+) -> Source {
+    let source_profile = r.source_profile(cx, "get_session_token");
+    if let Some(src) = &source_profile {
+        if all.keys().any(|n| n.get_ref() == src) {
+            if let Some(s) = &r.p.source_profile {
+                cx.error(
                         s.span(),
                         format!(
-                            "sso_session `{}` is not defined: add [sso_session.{}]",
-                            s.get_ref(),
-                            s.get_ref()
+                            "get_session_token needs long-term IAM user keys, but `{src}` is a managed profile with temporary credentials; name a profile with static keys in the credentials file"
                         ),
                     );
-                    String::new()
-                }
-                Some(s) => s.get_ref().clone(),
-            };
-            let account_id = match &p.sso_account_id {
-                None => {
-                    cx.error(
-                        name.span(),
-                        format!("profile `{pname}` needs sso_account_id"),
-                    );
-                    String::new()
-                }
-                Some(a) if !is_account_id(a.get_ref()) => {
-                    cx.error(
-                        a.span(),
-                        format!(
-                            "sso_account_id `{}` is not a 12-digit AWS account id",
-                            a.get_ref()
-                        ),
-                    );
-                    String::new()
-                }
-                Some(a) => a.get_ref().clone(),
-            };
-            let role_name = match &p.sso_role_name {
-                None => {
-                    cx.error(
-                        name.span(),
-                        format!("profile `{pname}` needs sso_role_name"),
-                    );
-                    String::new()
-                }
-                Some(r)
-                    if r.get_ref().is_empty()
-                        || !r
-                            .get_ref()
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) =>
-                {
-                    cx.error(
-                        r.span(),
-                        format!("sso_role_name `{}` is not a role name", r.get_ref()),
-                    );
-                    String::new()
-                }
-                Some(r) => r.get_ref().clone(),
-            };
-            Source::Sso {
-                session,
-                account_id,
-                role_name,
             }
         }
-        "assume_role" => {
-            let role_arn = role_arn(cx);
-            let role_session_name = session_name(cx);
-            let duration_seconds = duration(cx, 43_200);
-            let source_profile = source_profile(cx, "role_arn (or set web_identity_token_file)");
-            if let (Some(src), Some(d)) = (&source_profile, duration_seconds) {
-                let chained =
-                    all.iter()
-                        .find(|(n, _)| n.get_ref() == src)
-                        .is_some_and(|(_, sp)| {
-                            let sp = sp.get_ref();
-                            sp.sso_session.is_some()
-                                || sp.sso_account_id.is_some()
-                                || sp.role_arn.is_some()
-                        });
-                if chained && d > ROLE_CHAINING_MAX_SECONDS {
-                    if let Some(ds) = &p.duration_seconds {
-                        cx.warn(
-                            ds.span(),
-                            format!(
-                                "`{src}` gives role credentials, so this is role chaining, which AWS caps at 1 hour; awscredd will ask for 3600 seconds, not {d}"
-                            ),
-                        );
-                    }
-                }
-            }
-            let external_id = p.external_id.as_ref().and_then(|e| {
-                let v = e.get_ref();
-                if (2..=1224).contains(&v.len())
-                    && v.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c))
-                {
-                    Some(v.clone())
-                } else {
-                    cx.error(
-                        e.span(),
-                        "external_id must be 2 to 1224 characters of letters, digits and +=,.@:/_-",
-                    );
-                    None
-                }
-            });
-            Source::AssumeRole {
-                source_profile: source_profile.unwrap_or_default(),
-                role_arn,
-                role_session_name,
-                duration_seconds,
-                external_id,
-                mfa,
-            }
-        }
-        "get_session_token" => {
-            let source_profile = source_profile(cx, "get_session_token");
-            if let Some(src) = &source_profile {
-                if all.keys().any(|n| n.get_ref() == src) {
-                    if let Some(s) = &p.source_profile {
-                        cx.error(
-                            s.span(),
-                            format!(
-                                "get_session_token needs long-term IAM user keys, but `{src}` is a managed profile with temporary credentials; name a profile with static keys in the credentials file"
-                            ),
-                        );
-                    }
-                }
-            }
-            Source::SessionToken {
-                source_profile: source_profile.unwrap_or_default(),
-                duration_seconds: duration(cx, 129_600),
-                mfa,
-            }
-        }
-        "web_identity" => {
-            if p.role_arn.is_none() {
-                cx.error(
-                    name.span(),
-                    format!("profile `{pname}` needs role_arn with web_identity_token_file"),
-                );
-            }
-            let role_arn = role_arn(cx);
-            let token_file = p
-                .web_identity_token_file
-                .as_ref()
-                .and_then(|f| cx.path(f, "web_identity_token_file"))
-                .unwrap_or_default();
-            Source::WebIdentity {
-                role_arn,
-                token_file,
-                role_session_name: session_name(cx),
-                duration_seconds: duration(cx, 43_200),
-            }
-        }
-        _ => {
-            let c = p.credential_process.as_ref()?;
-            if c.get_ref().trim().is_empty() {
-                cx.error(c.span(), "credential_process must not be empty");
-            } else if shlex::split(c.get_ref()).is_none() {
-                cx.error(c.span(), "credential_process has an unterminated quote");
-            }
-            Source::Process {
-                command: c.get_ref().clone(),
-            }
-        }
+    }
+    Source::SessionToken {
+        source_profile: source_profile.unwrap_or_default(),
+        duration_seconds: r.duration(cx, 129_600),
+        mfa,
+    }
+}
+
+fn web_identity_source(cx: &mut Ctx<'_>, r: &ProfileInput<'_>) -> Source {
+    let pname = r.pname;
+    if r.p.role_arn.is_none() {
+        cx.error(
+            r.name.span(),
+            format!("profile `{pname}` needs role_arn with web_identity_token_file"),
+        );
+    }
+    let role_arn = r.role_arn(cx);
+    let token_file =
+        r.p.web_identity_token_file
+            .as_ref()
+            .and_then(|f| cx.path(f, "web_identity_token_file"))
+            .unwrap_or_default();
+    Source::WebIdentity {
+        role_arn,
+        token_file,
+        role_session_name: r.session_name(cx),
+        duration_seconds: r.duration(cx, 43_200),
+    }
+}
+
+fn process_source(cx: &mut Ctx<'_>, r: &ProfileInput<'_>) -> Option<Source> {
+    let c = r.p.credential_process.as_ref()?;
+    if c.get_ref().trim().is_empty() {
+        cx.error(c.span(), "credential_process must not be empty");
+    } else if shlex::split(c.get_ref()).is_none() {
+        cx.error(c.span(), "credential_process has an unterminated quote");
+    }
+    Some(Source::Process {
+        command: c.get_ref().clone(),
     })
 }
 

@@ -186,13 +186,7 @@ pub fn selection(cfg: &Config, only: &[String]) -> Result<BTreeSet<String>, Unkn
     }
     let mut out = BTreeSet::new();
     for name in only {
-        let mut cur = Some(name.as_str());
-        while let Some(n) = cur {
-            if !cfg.profiles.contains_key(n) || !out.insert(n.to_string()) {
-                break;
-            }
-            cur = cfg.profiles[n].source.source_profile();
-        }
+        out.extend(cfg.chain(name).map(|p| p.name.clone()));
     }
     Ok(out)
 }

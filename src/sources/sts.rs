@@ -21,8 +21,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// AWS caps a role session reached by role chaining at one hour and refuses longer requests.
-pub const ROLE_CHAINING_MAX_SECONDS: u32 = 3600;
+use crate::config::ROLE_CHAINING_MAX_SECONDS;
 /// How long `mfa_command` may run.
 const MFA_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -35,28 +34,9 @@ pub fn region_for(cfg: &Config, profile: &Profile, env: Env<'_>) -> String {
         return r;
     }
     // The sso_region at the root of the chain.
-    let mut cur = Some(profile);
-    for _ in 0..=cfg.profiles.len() {
-        let Some(p) = cur else { break };
-        if let Source::Sso { session, .. } = &p.source {
-            if let Some(s) = cfg.sso_sessions.get(session) {
-                return s.region.clone();
-            }
-        }
-        cur = p.source.source_profile().and_then(|s| cfg.profiles.get(s));
-    }
-    "us-east-1".to_string()
-}
-
-/// Whether credentials from `source` are a role session, so that AssumeRole from them is role
-/// chaining (capped at one hour).
-pub fn is_role_session(cfg: &Config, source: &str) -> bool {
-    cfg.profiles.get(source).is_some_and(|p| {
-        matches!(
-            p.source,
-            Source::Sso { .. } | Source::AssumeRole { .. } | Source::WebIdentity { .. }
-        )
-    })
+    cfg.root_sso_session(&profile.name)
+        .and_then(|s| cfg.sso_sessions.get(s))
+        .map_or_else(|| "us-east-1".to_string(), |s| s.region.clone())
 }
 
 /// One STS client per region and endpoint, shared by every profile: building a client builds
@@ -254,7 +234,7 @@ pub async fn assume_role(
         return Err(SourceError::failed("not an assume_role profile"));
     };
     let what = format!("AssumeRole {role_arn}");
-    let chained = is_role_session(cfg, source_profile);
+    let chained = cfg.gives_role_session(source_profile);
     let mut duration = *duration_seconds;
     if chained && duration.is_some_and(|d| d > ROLE_CHAINING_MAX_SECONDS) {
         tracing::debug!(
