@@ -6,8 +6,8 @@
 //!
 //! - [`config`]: the TOML config, parsed with spans and validated as a whole, so every error
 //!   says `FILE:LINE:COL`.
-//! - [`sources`]: where credentials come from (`credential_process`, static keys; SSO and STS
-//!   follow), each behind one async call.
+//! - [`sources`]: where credentials come from (IAM Identity Center, STS, `credential_process`,
+//!   static keys), each behind one async call; [`child`] runs every program awscredd starts.
 //! - [`refresh`]: one pass of what the daemon schedules: which profiles are due, fetching
 //!   them concurrently in chain order, and handing the results to the store.
 //! - [`store`]: the credentials files, edited in place ([`profile_file`] is the pure core),

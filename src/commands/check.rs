@@ -1,7 +1,7 @@
 //! `awscredd check`: validate the config and print what would be managed where.
 
 use super::exit;
-use crate::config::{self, Config, Source};
+use crate::config::{Config, Source};
 use crate::paths::{self, Env};
 use crate::profile_file::{FileKind, ProfileFile};
 use crate::sources::static_keys;
@@ -23,14 +23,7 @@ const SHADOWING_KEYS: &[&str] = &[
 
 pub fn exec(config_path: Option<&Path>) -> u8 {
     let env: Env<'_> = &paths::process_env;
-    let path = match config::locate(config_path, env) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::USAGE;
-        }
-    };
-    match config::load(&path, env) {
+    match super::load_config(config_path) {
         Err(e) => {
             eprintln!("{e}");
             exit::USAGE

@@ -1,5 +1,6 @@
 //! One module per subcommand, each a small `exec` over library calls. Exit statuses are
-//! decided here and turned into process exit codes by `main`.
+//! decided here and turned into process exit codes by `main`. The config is found and loaded
+//! in one place, [`load_config`].
 
 pub mod check;
 pub mod credential_process;
@@ -10,7 +11,19 @@ pub mod run;
 pub mod service;
 pub mod status;
 
-/// Exit statuses shared by the commands (SPEC.md).
+/// The config found (`--config`, `AWSCREDD_CONFIG`, the default places) and loaded, with its
+/// warnings; `Err` is the message to show (naming the file, with `FILE:LINE:COL` for every
+/// problem).
+pub fn load_config(
+    config_path: Option<&std::path::Path>,
+) -> Result<(crate::config::Config, crate::config::Report), String> {
+    let env = &crate::paths::process_env;
+    let path = crate::config::locate(config_path, env).map_err(|e| e.to_string())?;
+    crate::config::load(&path, env).map_err(|e| e.to_string())
+}
+
+/// Exit statuses shared by the commands (the `Commands` table of the user contract; each
+/// command's `--help` lists its own).
 pub mod exit {
     /// Everything worked.
     pub const OK: u8 = 0;

@@ -1,8 +1,7 @@
 //! `awscredd once`: one refresh pass, then exit. For cron and scheduled tasks.
 
 use super::exit;
-use crate::config::{self, Config};
-use crate::paths;
+use crate::config::Config;
 use crate::refresh::{self, PassOptions};
 use std::path::Path;
 
@@ -50,12 +49,7 @@ pub async fn exec(config_path: Option<&Path>, args: &OnceArgs) -> u8 {
 
 /// Loads the config, printing problems; `Err` is the exit status.
 pub fn load(config_path: Option<&Path>) -> Result<Config, u8> {
-    let env = &paths::process_env;
-    let path = config::locate(config_path, env).map_err(|e| {
-        eprintln!("{e}");
-        exit::USAGE
-    })?;
-    match config::load(&path, env) {
+    match super::load_config(config_path) {
         Ok((cfg, report)) => {
             for line in report.lines() {
                 tracing::warn!("{line}");

@@ -7,7 +7,6 @@
 //! fitted to it with a reserve of descriptors for the daemon's own work.
 
 use super::exit;
-use crate::config;
 use crate::daemon::{self, Control};
 use crate::eventlog::{ids, EVENT_LOG};
 use std::path::Path;
@@ -35,16 +34,7 @@ pub async fn serve(
     controls: Option<mpsc::UnboundedReceiver<Control>>,
     on_started: impl FnOnce(),
 ) -> u8 {
-    let env = &crate::paths::process_env;
-    let path = match config::locate(config_path, env) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            tracing::error!(target: EVENT_LOG, event_id = ids::CONFIG_ERROR, "{e}");
-            return EX_CONFIG;
-        }
-    };
-    let cfg = match config::load(&path, env) {
+    let cfg = match super::load_config(config_path) {
         Ok((cfg, report)) => {
             for line in report.lines() {
                 tracing::warn!("{line}");
@@ -57,6 +47,8 @@ pub async fn serve(
             return EX_CONFIG;
         }
     };
+    // Reloads read the same file (its absolute path).
+    let path = cfg.path.clone();
     let open_files = raise_open_files_limit();
     let server = match &cfg.server {
         None => None,

@@ -415,21 +415,34 @@ pub async fn run_pass_with(
     now: OffsetDateTime,
 ) -> Result<PassReport, UnknownProfiles> {
     let selected = selection(cfg, &opts.only)?;
-    let files: Vec<CredentialsFile> = cfg
-        .outputs
-        .iter()
-        .map(CredentialsFile::from_output)
-        .collect();
-
     // 1. What the files hold now. A file we cannot read holds nothing usable; its write will
     //    fail below with the reason, naming file and line.
     let snapshot = Snapshot::read(cfg).await;
-    let state_file = StateFile::in_dir(&cfg.daemon.state_dir);
+    // 2. Which profiles are due, and the managed sources they need.
+    let (due, current) = due_profiles(cfg, opts, &snapshot, &selected, now);
+    // 3. Fetch them, chains in order, at most MAX_CONCURRENT_FETCHES sources at once;
+    // 4. each output file written once with every profile fetched for it.
+    let (fetched, write_errors) =
+        fetch_and_write(cfg, opts, &snapshot, due, current, fetcher).await;
+    // 5. Outcomes, logs and state.
+    let report = outcomes(cfg, opts, &selected, &fetched, &write_errors);
+    record(cfg, &report, now).await;
+    Ok(report)
+}
 
-    // 2. Which profiles are due.
+/// Step 2: the selected profiles that are due (forced, or by [`due`]) and the managed sources
+/// they need (fetched too, unless what the files hold for them is fresh); and what the files
+/// hold now for the profiles that are not fetched.
+fn due_profiles(
+    cfg: &Config,
+    opts: &PassOptions,
+    snapshot: &Snapshot,
+    selected: &BTreeSet<String>,
+    now: OffsetDateTime,
+) -> (BTreeSet<String>, BTreeMap<String, Credentials>) {
     let mut current: BTreeMap<String, Credentials> = BTreeMap::new();
     let mut due: BTreeSet<String> = BTreeSet::new();
-    for name in &selected {
+    for name in selected {
         if opts.skip.contains(name) {
             continue;
         }
@@ -445,8 +458,6 @@ pub async fn run_pass_with(
             due.insert(name.clone());
         }
     }
-    // A due chained profile needs its managed source: fetched too, unless what the files hold
-    // for it is fresh.
     let mut needed: Vec<String> = due.iter().cloned().collect();
     while let Some(name) = needed.pop() {
         if let Some(src) = cfg.profiles[&name].source.source_profile() {
@@ -461,18 +472,30 @@ pub async fn run_pass_with(
             }
         }
     }
+    (due, current)
+}
 
-    // 3. Fetch, chains in order, at most MAX_CONCURRENT_FETCHES sources at once.
+/// Steps 3 and 4: every due profile fetched, and written as it becomes ready. A source still
+/// busy after [`WRITE_WAVE`] (a slow process, an SSO sign-in waiting for a human) does not
+/// hold the others back: what is ready by then is written, and the rest when it comes.
+async fn fetch_and_write(
+    cfg: &Config,
+    opts: &PassOptions,
+    snapshot: &Snapshot,
+    due: BTreeSet<String>,
+    current: BTreeMap<String, Credentials>,
+    fetcher: Arc<dyn Fetcher>,
+) -> (BTreeMap<String, FetchResult>, BTreeMap<String, SourceError>) {
     let resolver = Arc::new(Resolver {
         cfg: cfg.clone(),
-        due: due.clone(),
-        current,
         cells: due.iter().map(|n| (n.clone(), OnceCell::new())).collect(),
+        due,
+        current,
         permits: Semaphore::new(MAX_CONCURRENT_FETCHES),
         fetcher,
     });
     let mut tasks = tokio::task::JoinSet::new();
-    for name in &due {
+    for name in &resolver.due {
         let r = resolver.clone();
         let name = name.clone();
         tasks.spawn(async move {
@@ -480,11 +503,11 @@ pub async fn run_pass_with(
             (name, res)
         });
     }
-
-    // 4. Each output file written once with every profile fetched for it. A source that is
-    //    still busy after WRITE_WAVE (a slow process, an SSO sign-in waiting for a human) does
-    //    not hold the others back: what is ready by then is written, and the rest when it
-    //    comes.
+    let files: Vec<CredentialsFile> = cfg
+        .outputs
+        .iter()
+        .map(CredentialsFile::from_output)
+        .collect();
     let writer = Writer {
         cfg,
         files: &files,
@@ -516,10 +539,19 @@ pub async fn run_pass_with(
         }
     }
     write_ready(&writer, &fetched, &mut written, &mut write_errors).await;
+    (fetched, write_errors)
+}
 
-    // 5. Outcomes, logs and state.
+/// Step 5a: the outcome of every selected profile, logged (a failure already told at `debug`).
+fn outcomes(
+    cfg: &Config,
+    opts: &PassOptions,
+    selected: &BTreeSet<String>,
+    fetched: &BTreeMap<String, FetchResult>,
+    write_errors: &BTreeMap<String, SourceError>,
+) -> PassReport {
     let mut report = PassReport::default();
-    for name in &selected {
+    for name in selected {
         let in_outputs = cfg.outputs_of(name).next().is_some();
         let outcome = match fetched.get(name) {
             None => Outcome::NotDue,
@@ -552,9 +584,16 @@ pub async fn run_pass_with(
         }
         report.outcomes.insert(name.clone(), outcome);
     }
+    report
+}
+
+/// Step 5b: the outcomes recorded in the state file (a failure to record is logged: `status`
+/// will be incomplete, nothing else depends on it).
+async fn record(cfg: &Config, report: &PassReport, now: OffsetDateTime) {
+    let state_file = StateFile::in_dir(&cfg.daemon.state_dir);
     let outcomes = report.outcomes.clone();
-    let kinds: BTreeMap<String, &'static str> = selected
-        .iter()
+    let kinds: BTreeMap<String, &'static str> = outcomes
+        .keys()
         .map(|n| (n.clone(), cfg.profiles[n].source.kind()))
         .collect();
     let update = tokio::task::spawn_blocking(move || {
@@ -581,7 +620,6 @@ pub async fn run_pass_with(
         ),
         Err(e) => tracing::warn!("cannot record state: {e}"),
     }
-    Ok(report)
 }
 
 /// Resolves each due profile once, chained profiles after their sources.
