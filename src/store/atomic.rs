@@ -56,12 +56,20 @@ pub fn temp_prefix(target: &Path) -> String {
     format!(".{name}.awscredd-")
 }
 
+/// A temporary name beside `name`, unique to this process and call (`O_EXCL` makes a clash
+/// an error to retry, never a shared file). No OS randomness: it is not there in an empty
+/// chroot or a `scratch` image without `/dev/urandom`.
 #[cfg(unix)]
-fn temp_name(name: &std::ffi::OsStr) -> io::Result<String> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{}{hex}.tmp", temp_prefix(Path::new(name))))
+fn temp_name(name: &std::ffi::OsStr, attempt: u32) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = crate::clock::now().unix_timestamp_nanos() as u64;
+    format!(
+        "{}{:x}-{n:x}-{:x}.tmp",
+        temp_prefix(Path::new(name)),
+        std::process::id(),
+        nanos ^ u64::from(attempt).rotate_left(32)
+    )
 }
 
 /// An error about `path` with a message that names it.
@@ -584,14 +592,23 @@ mod unix {
             owner: Ownership,
             durable: bool,
         ) -> io::Result<()> {
-            let tmp = temp_name(&self.name)?;
-            let fd = open_at(
-                Some(&self.dir),
-                Path::new(&tmp),
-                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(mode & 0o600),
-            )
-            .map_err(|e| {
+            let create = |tmp: &str| {
+                open_at(
+                    Some(&self.dir),
+                    Path::new(tmp),
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
+                    Mode::from_bits_truncate(mode & 0o600),
+                )
+            };
+            let mut attempt = 0;
+            let (tmp, fd) = loop {
+                let tmp = temp_name(&self.name, attempt);
+                match create(&tmp) {
+                    Err(Errno::EEXIST) if attempt < 100 => attempt += 1,
+                    other => break (tmp, other),
+                }
+            };
+            let fd = fd.map_err(|e| {
                 named(
                     errno(e).kind(),
                     format!(
