@@ -76,6 +76,23 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for ResponseBodyLim
     }
 }
 
+/// The one rule for which answers of an AWS service (SSO OIDC, the portal, STS) are worth
+/// retrying with backoff: 5xx, 429, and the throttling codes.
+pub fn is_transient_answer(status: u16, code: &str) -> bool {
+    status >= 500
+        || status == 429
+        || code.contains("Throttl")
+        || matches!(
+            code,
+            "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "ServiceUnavailable"
+                | "InternalFailure"
+                | "InternalServerException"
+                | "IDPCommunicationError"
+        )
+}
+
 /// The endpoint a client talks to, for messages: the override, else AWS's default for the
 /// service's host prefix (`sts`, `oidc`, `portal.sso`) in `region`.
 pub fn endpoint_label(prefix: &str, region: &str, endpoint: Option<&str>) -> String {

@@ -126,19 +126,7 @@ where
                     "): "
                 }
             );
-            let transient = status >= 500
-                || status == 429
-                || matches!(
-                    code.as_str(),
-                    "Throttling"
-                        | "ThrottlingException"
-                        | "RequestLimitExceeded"
-                        | "TooManyRequestsException"
-                        | "ServiceUnavailable"
-                        | "InternalFailure"
-                        | "IDPCommunicationError"
-                );
-            if transient {
+            if crate::sources::is_transient_answer(status, &code) {
                 SourceError::transient(text)
             } else {
                 SourceError::failed(text)
@@ -267,12 +255,12 @@ pub async fn assume_role(
     match send(duration).await {
         Ok(out) => from_sts(out.credentials(), &what),
         Err(e) => {
-            let err = classify(&what, &endpoint, e);
             // A source that is a role session without our knowing it (a credential_process,
-            // say): AWS refuses more than an hour; ask again for one hour.
-            if duration.is_some_and(|d| d > ROLE_CHAINING_MAX_SECONDS)
-                && err.message.contains("role chaining")
-            {
+            // say): AWS refuses a DurationSeconds over an hour with a ValidationError; ask
+            // again for one hour.
+            let refused = matches!(&e, SdkError::ServiceError(ctx) if ctx.err().code() == Some("ValidationError"));
+            let err = classify(&what, &endpoint, e);
+            if duration.is_some_and(|d| d > ROLE_CHAINING_MAX_SECONDS) && refused {
                 tracing::warn!(profile = %profile.name, "role chaining caps the session at one hour; asking for 3600 seconds");
                 let out = send(Some(ROLE_CHAINING_MAX_SECONDS))
                     .await

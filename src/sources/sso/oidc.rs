@@ -104,11 +104,7 @@ where
                 if code.is_empty() { "error" } else { &code },
                 if message.is_empty() { "" } else { ": " }
             );
-            if status >= 500
-                || status == 429
-                || code.contains("TooManyRequests")
-                || code.contains("Throttl")
-            {
+            if crate::sources::is_transient_answer(status, &code) {
                 ApiError::Transient(text)
             } else {
                 ApiError::Other(text)
