@@ -460,6 +460,41 @@ mod tests {
         }
     }
 
+    /// The buffers kept between writes (`spare`) carry nothing from one file into the next:
+    /// a small file written after a large one, a failed edit and a missing file in between,
+    /// each gets exactly its own text.
+    #[test]
+    fn kept_buffers_carry_nothing_from_one_write_into_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        let small = dir.path().join("small");
+        let other: String = (0..2000)
+            .map(|i| format!("[p{i}]\naws_access_key_id = K{i}\n\n"))
+            .collect();
+        std::fs::write(&big, &other).unwrap();
+        for round in 0..3 {
+            let akid = format!("AKIA{round}");
+            assert!(file(&big).write(&[("dev".into(), creds(&akid))]).unwrap());
+            // Refused: duplicate sections. Nothing written, the next write is still right.
+            std::fs::write(&small, "[dev]\n[dev]\n").unwrap();
+            assert!(file(&small).write(&[("dev".into(), creds(&akid))]).is_err());
+            assert_eq!(std::fs::read_to_string(&small).unwrap(), "[dev]\n[dev]\n");
+            std::fs::remove_file(&small).unwrap();
+            assert!(file(&small).write(&[("dev".into(), creds(&akid))]).unwrap());
+            assert_eq!(
+                std::fs::read_to_string(&small).unwrap(),
+                format!(
+                    "[dev]\naws_access_key_id = {akid}\naws_secret_access_key = S\n\
+                     aws_session_token = T\naws_credential_expiration = 2030-01-02T03:04:05Z\n"
+                )
+            );
+            let text = std::fs::read_to_string(&big).unwrap();
+            assert!(text.starts_with(&other), "round {round}");
+            assert_eq!(file(&big).read().unwrap()["dev"], creds(&akid));
+            assert!(!file(&small).write(&[("dev".into(), creds(&akid))]).unwrap());
+        }
+    }
+
     #[test]
     fn mode_is_tightened_to_configured() {
         let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,8 @@
 //! of 1,000 profiles, that was most of the write's cost above the file system's own. Kept, it is
 //! touched once. At most [`KEPT`] buffers of at most [`KEPT_BYTES`] each are kept (a daemon with
 //! one ordinary file keeps two buffers of its size); a larger one is freed as before.
+//! A kept buffer is cleared, not zeroed: it holds the file's bytes until the next write
+//! overwrites them, as freed heap memory did before (nothing in awscredd zeroizes secrets).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
