@@ -4,6 +4,7 @@
 #[cfg(windows)]
 use awscredd::cli::ServiceAction;
 use awscredd::cli::{Cli, Command, LogFormat};
+use awscredd::commands::credential_process::Step;
 use awscredd::commands::{self, exit, login::LoginArgs, once::OnceArgs};
 use clap::Parser;
 use std::process::ExitCode;
@@ -107,12 +108,8 @@ fn main() -> ExitCode {
     // An SDK reads credential-process's stderr as its error message: one line, no logs, unless
     // asked for with --log-level (not RUST_LOG: the application that runs us may set it for
     // itself).
+    // Quiet, no subscriber is installed at all: tracing's events then cost nothing.
     let quiet = matches!(cli.command, Command::CredentialProcess { .. }) && cli.log_level.is_none();
-    let level = if quiet {
-        Some("off")
-    } else {
-        cli.log_level.as_deref()
-    };
     // The Windows service has no console: it logs to a file.
     #[cfg(windows)]
     let log_file = match &cli.command {
@@ -123,9 +120,15 @@ fn main() -> ExitCode {
     };
     #[cfg(not(windows))]
     let log_file: Option<std::path::PathBuf> = None;
-    if let Err(e) = init_logging(cli.log_format, level, log_file.as_deref()) {
-        eprintln!("awscredd: {e}");
-        return ExitCode::from(exit::USAGE);
+    if !quiet {
+        if let Err(e) = init_logging(
+            cli.log_format,
+            cli.log_level.as_deref(),
+            log_file.as_deref(),
+        ) {
+            eprintln!("awscredd: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
     }
     let config = cli.config.as_deref();
     let code = match cli.command {
@@ -170,10 +173,17 @@ fn main() -> ExitCode {
                 Err(code) => code,
             }
         }
-        Command::CredentialProcess { profile } => match runtime() {
-            Ok(rt) => rt.block_on(commands::credential_process::exec(config, &profile)),
-            Err(code) => code,
-        },
+        // Fresh credentials are printed with no async runtime (SDKs run this at every start-up,
+        // often from many processes at once); only a refresh builds one.
+        Command::CredentialProcess { profile } => {
+            match commands::credential_process::start(config, &profile) {
+                Step::Done(code) => code,
+                Step::Refresh(refresh) => match runtime() {
+                    Ok(rt) => rt.block_on(refresh.run()),
+                    Err(code) => code,
+                },
+            }
+        }
         Command::Login {
             sso_session,
             no_browser,

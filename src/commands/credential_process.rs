@@ -4,9 +4,15 @@
 //! that are missing or expire within a minute are refreshed first, as
 //! `once --profile NAME --force --no-login` would. On failure: a one-line reason on stderr,
 //! nothing on stdout.
+//!
+//! SDKs run it at every start-up and every refresh, often from many processes at once, and the
+//! file almost always holds fresh credentials: [`start`] serves those with no async runtime
+//! and no SDK client (a synchronous config load and one read of the file). Only a profile that
+//! needs a refresh goes on to [`Refresh::run`], on a runtime that `main` builds for it.
 
 use super::exit;
 use crate::commands::once::load;
+use crate::config::Config;
 use crate::credentials::{format_utc, Credentials};
 use crate::refresh::{self, Outcome, PassOptions};
 use crate::store::CredentialsFile;
@@ -15,85 +21,115 @@ use std::path::Path;
 /// Credentials closer than this to their expiry are refreshed before they are printed.
 const MIN_VALIDITY: time::Duration = time::Duration::minutes(1);
 
+/// What [`start`] leaves to do.
+pub enum Step {
+    /// Finished: the JSON was printed, or the error on stderr. The exit status.
+    Done(u8),
+    /// The file holds no usable credentials for the profile: they must be refreshed first.
+    Refresh(Box<Refresh>),
+}
+
+/// A managed profile to refresh, then print (the slow path, which needs an async runtime).
+pub struct Refresh {
+    cfg: Config,
+    file: CredentialsFile,
+    profile: String,
+}
+
+/// The whole command: [`start`], then, if needed, [`Refresh::run`].
 pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
+    match start(config_path, profile) {
+        Step::Done(code) => code,
+        Step::Refresh(r) => r.run().await,
+    }
+}
+
+/// The fast path, synchronous: loads the config, refuses a loop or a profile awscredd does not
+/// manage, and prints the credentials in the file if they are still valid.
+pub fn start(config_path: Option<&Path>, profile: &str) -> Step {
     let cfg = match load(config_path) {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(code) => return Step::Done(code),
     };
     if crate::child::running_for().iter().any(|p| p == profile) {
         eprintln!(
             "awscredd: {}",
             crate::sources::process::loop_message(profile)
         );
-        return exit::FAILED;
+        return Step::Done(exit::FAILED);
     }
     if !cfg.profiles.contains_key(profile) {
         eprintln!("awscredd: not a managed profile: `{profile}` (see `awscredd check`)");
-        return exit::USAGE;
+        return Step::Done(exit::USAGE);
     }
     let Some(output) = cfg.outputs_of(profile).next() else {
         eprintln!("awscredd: profile `{profile}` is not written to any [[output]] file");
-        return exit::USAGE;
+        return Step::Done(exit::USAGE);
     };
     let file = CredentialsFile::from_output(output);
-    let usable = |c: &Credentials| {
-        c.expiration
-            .is_none_or(|e| e - crate::clock::now() > MIN_VALIDITY)
-    };
     // Still-valid credentials need no lock: the file is only ever replaced whole.
-    let mut current = read(&file, profile).filter(usable);
-    // Refresh under the profile's lock, and look again once it is held: of many concurrent
-    // calls for an expiring profile, one runs the source and the others print what it wrote.
-    let _refreshing = if current.is_none() {
-        match refresh_lock(&cfg.daemon.state_dir, profile).await {
-            Ok(l) => Some(l),
+    match read_usable(&file, profile) {
+        Some(c) => Step::Done(print(&c)),
+        None => Step::Refresh(Box::new(Refresh {
+            cfg,
+            file,
+            profile: profile.to_string(),
+        })),
+    }
+}
+
+impl Refresh {
+    /// Refreshes the profile under its lock (looking at the file again once the lock is held:
+    /// of many concurrent calls for an expiring profile, one runs the source and the others
+    /// print what it wrote), then prints it.
+    pub async fn run(self) -> u8 {
+        let Refresh { cfg, file, profile } = self;
+        let profile = profile.as_str();
+        let _refreshing = match refresh_lock(&cfg.daemon.state_dir, profile).await {
+            Ok(l) => l,
             Err(e) => {
                 eprintln!("awscredd: {e}");
                 return exit::FAILED;
             }
+        };
+        if let Some(c) = read_usable(&file, profile) {
+            return print(&c);
         }
-    } else {
-        None
-    };
-    if current.is_none() {
-        current = read(&file, profile).filter(usable);
-    }
-    let creds = match current {
-        Some(c) => c,
-        None => {
-            let opts = PassOptions {
-                force: true,
-                only: vec![profile.to_string()],
-                no_login: true,
-                // Started and left running: the SDK waiting for us must not wait for them.
-                hooks: Some(crate::hooks::Hooks::detached()),
-                ..PassOptions::default()
-            };
-            match refresh::run_pass(&cfg, &opts).await {
-                Err(e) => {
-                    eprintln!("awscredd: {e}");
-                    return exit::USAGE;
-                }
-                Ok(report) => {
-                    if let Some(Outcome::Failed(e)) = report.outcomes.get(profile) {
-                        eprintln!("awscredd: profile `{profile}`: {}", one_line(&e.message));
-                        return exit::FAILED;
-                    }
-                }
+        let opts = PassOptions {
+            force: true,
+            only: vec![profile.to_string()],
+            no_login: true,
+            // Started and left running: the SDK waiting for us must not wait for them.
+            hooks: Some(crate::hooks::Hooks::detached()),
+            ..PassOptions::default()
+        };
+        match refresh::run_pass(&cfg, &opts).await {
+            Err(e) => {
+                eprintln!("awscredd: {e}");
+                return exit::USAGE;
             }
-            match read(&file, profile).filter(usable) {
-                Some(c) => c,
-                None => {
-                    eprintln!(
-                        "awscredd: profile `{profile}` has no valid credentials in `{}`",
-                        file.path.display()
-                    );
+            Ok(report) => {
+                if let Some(Outcome::Failed(m)) = report.outcomes.get(profile) {
+                    eprintln!("awscredd: profile `{profile}`: {}", one_line(&m.message));
                     return exit::FAILED;
                 }
             }
         }
-    };
-    println!("{}", to_json(&creds));
+        match read_usable(&file, profile) {
+            Some(c) => print(&c),
+            None => {
+                eprintln!(
+                    "awscredd: profile `{profile}` has no valid credentials in `{}`",
+                    file.path.display()
+                );
+                exit::FAILED
+            }
+        }
+    }
+}
+
+fn print(c: &Credentials) -> u8 {
+    println!("{}", to_json(c));
     exit::OK
 }
 
@@ -124,8 +160,16 @@ async fn refresh_lock(
     .map_err(|e| e.to_string())?
 }
 
-fn read(file: &CredentialsFile, profile: &str) -> Option<Credentials> {
-    file.read().ok()?.remove(profile)
+/// The profile's credentials in the file, if they are valid for more than [`MIN_VALIDITY`].
+fn read_usable(file: &CredentialsFile, profile: &str) -> Option<Credentials> {
+    file.read()
+        .ok()?
+        .remove(profile)
+        .filter(|c| usable(c, crate::clock::now()))
+}
+
+fn usable(c: &Credentials, now: time::OffsetDateTime) -> bool {
+    c.expiration.is_none_or(|e| e - now > MIN_VALIDITY)
 }
 
 fn one_line(m: &str) -> String {
@@ -146,4 +190,75 @@ pub fn to_json(c: &Credentials) -> String {
         v["Expiration"] = serde_json::Value::String(format_utc(e));
     }
     v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fast path runs outside any async runtime here: a `spawn_blocking`, a lock wait or an
+    //! SDK client on it would panic or hang.
+    #![allow(clippy::disallowed_methods)]
+    use super::*;
+    use time::OffsetDateTime;
+
+    fn setup(expires_in: time::Duration) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+             [profile.app]\ncredential_process = \"false\"\n",
+        )
+        .unwrap();
+        let expiry = format_utc(OffsetDateTime::now_utc() + expires_in);
+        std::fs::write(
+            dir.path().join("credentials"),
+            format!(
+                "[app]\naws_access_key_id = ASIAFAST\naws_secret_access_key = secret\n\
+                 aws_session_token = token\naws_credential_expiration = {expiry}\n"
+            ),
+        )
+        .unwrap();
+        (dir, config)
+    }
+
+    #[test]
+    fn fresh_credentials_are_printed_without_a_runtime() {
+        assert!(tokio::runtime::Handle::try_current().is_err());
+        let (_dir, config) = setup(time::Duration::hours(1));
+        assert!(matches!(start(Some(&config), "app"), Step::Done(exit::OK)));
+        assert!(matches!(
+            start(Some(&config), "other"),
+            Step::Done(exit::USAGE)
+        ));
+    }
+
+    #[test]
+    fn credentials_expiring_within_a_minute_go_to_the_refresh() {
+        let (_dir, config) = setup(time::Duration::seconds(30));
+        match start(Some(&config), "app") {
+            Step::Refresh(r) => assert_eq!(r.profile, "app"),
+            Step::Done(code) => panic!("served credentials that expire in 30 s ({code})"),
+        }
+    }
+
+    #[test]
+    fn usable_means_more_than_a_minute_left() {
+        let now = OffsetDateTime::now_utc();
+        let creds = |expiration| Credentials {
+            access_key_id: "ASIA".into(),
+            secret_access_key: crate::credentials::Secret::new("s"),
+            session_token: None,
+            expiration,
+        };
+        for (expiration, want) in [
+            (None, true),
+            (Some(now + time::Duration::minutes(10)), true),
+            (Some(now + time::Duration::seconds(61)), true),
+            (Some(now + time::Duration::seconds(60)), false),
+            (Some(now + time::Duration::seconds(5)), false),
+            (Some(now - time::Duration::minutes(1)), false),
+        ] {
+            assert_eq!(usable(&creds(expiration), now), want, "{expiration:?}");
+        }
+    }
 }

@@ -109,6 +109,20 @@ pub fn check_update(u: &ProfileUpdate) -> Result<(), EditError> {
 
 /// Applies `updates` to the credentials file `file` and returns the new text.
 pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<String, EditError> {
+    let mut out = String::new();
+    rewrite_into(file, updates, &mut out)?;
+    Ok(out)
+}
+
+/// [`rewrite`] into `out` (cleared first), so that a caller writing large files can keep one
+/// buffer across rewrites instead of faulting in a fresh one each time. On error `out` is
+/// left empty.
+pub fn rewrite_into(
+    file: &ProfileFile<'_>,
+    updates: &[ProfileUpdate],
+    out: &mut String,
+) -> Result<(), EditError> {
+    out.clear();
     for u in updates {
         check_update(u)?;
     }
@@ -216,7 +230,7 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
         }
     }
 
-    let mut out = String::with_capacity(text.len() + 256 * updates.len());
+    out.reserve(text.len() + 256 * updates.len());
     // Unchanged lines are copied in runs: `copied` is where the current run starts.
     let touched: BTreeSet<usize> = delete
         .iter()
@@ -238,7 +252,7 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
         if let Some(new_lines) = insert_after.get(&i) {
             out.push_str(&text[copied..line.end.max(copied)]);
             copied = line.end;
-            end_line(&mut out, eol);
+            end_line(out, eol);
             for new in new_lines {
                 out.push_str(new);
                 out.push_str(eol);
@@ -248,7 +262,7 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
     out.push_str(&text[copied..]);
     if !append.is_empty() {
         if !out.is_empty() {
-            end_line(&mut out, eol);
+            end_line(out, eol);
             if !out.ends_with("\n\n") && !out.ends_with("\n\r\n") {
                 out.push_str(eol);
             }
@@ -258,7 +272,7 @@ pub fn rewrite(file: &ProfileFile<'_>, updates: &[ProfileUpdate]) -> Result<Stri
             out.push_str(eol);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Makes sure `out` ends with a line terminator before more lines are added.

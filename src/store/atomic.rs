@@ -46,6 +46,15 @@ pub struct Existing {
     pub mode: u32,
 }
 
+/// Who owns a file that exists, and its mode (its bytes read into the caller's buffer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits (`0o7777`).
+    pub mode: u32,
+}
+
 /// Prefix of our temporary files; stale ones (left by a killed process) are removed under the
 /// lock by [`Target::remove_stale_temp_files`].
 pub fn temp_prefix(target: &Path) -> String {
@@ -158,12 +167,27 @@ pub fn read_regular(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
             ),
         ));
     }
-    read_limited(file, path, limit).map(Some)
+    let mut bytes = Vec::new();
+    read_limited(file, path, limit, meta.len(), &mut bytes)?;
+    Ok(Some(bytes))
 }
 
-fn read_limited(file: fs::File, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
+/// Reads `file` into `bytes` (cleared first), up to `limit`. `size` (the file's, from its
+/// metadata) is reserved up front: one allocation, not a series of doublings, and none at all
+/// when `bytes` is a buffer kept from an earlier read.
+fn read_limited(
+    file: fs::File,
+    path: &Path,
+    limit: u64,
+    size: u64,
+    bytes: &mut Vec<u8>,
+) -> io::Result<()> {
+    bytes.clear();
+    // One byte more than the file, so that reading up to its end needs no growth; a file that
+    // grows meanwhile is still read whole (up to the limit).
+    let expected = usize::try_from(size.min(limit)).unwrap_or(0);
+    bytes.reserve(expected.saturating_add(1));
+    file.take(limit + 1).read_to_end(bytes)?;
     if bytes.len() as u64 > limit {
         return Err(named(
             io::ErrorKind::InvalidData,
@@ -174,7 +198,7 @@ fn read_limited(file: fs::File, path: &Path, limit: u64) -> io::Result<Vec<u8>> 
             ),
         ));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 fn human(n: u64) -> String {
@@ -541,16 +565,18 @@ mod unix {
             })
         }
 
-        /// Reads the target, up to `limit` bytes; `None` if it does not exist.
-        pub fn read(&self, limit: u64) -> io::Result<Option<Existing>> {
+        /// Reads the target into `bytes` (cleared first), up to `limit` bytes; `None` if it
+        /// does not exist.
+        pub fn read_into(&self, limit: u64, bytes: &mut Vec<u8>) -> io::Result<Option<Found>> {
             let Some((file, st)) =
                 self.open_regular_in(&self.name, OFlag::O_RDONLY, Mode::empty())?
             else {
+                bytes.clear();
                 return Ok(None);
             };
-            let bytes = read_limited(file, &self.resolved, limit)?;
-            Ok(Some(Existing {
-                bytes,
+            let size = u64::try_from(st.st_size).unwrap_or(0);
+            read_limited(file, &self.resolved, limit, size, bytes)?;
+            Ok(Some(Found {
                 uid: st.st_uid,
                 gid: st.st_gid,
                 mode: st.st_mode & 0o7777,
@@ -707,6 +733,17 @@ mod unix {
 }
 
 impl Target {
+    /// Reads the target, up to `limit` bytes; `None` if it does not exist.
+    pub fn read(&self, limit: u64) -> io::Result<Option<Existing>> {
+        let mut bytes = Vec::new();
+        Ok(self.read_into(limit, &mut bytes)?.map(|f| Existing {
+            bytes,
+            uid: f.uid,
+            gid: f.gid,
+            mode: f.mode,
+        }))
+    }
+
     /// Resolves `path` safely (see the module header). With `create`, missing folders on its
     /// path are created with mode 0700.
     pub fn open(path: &Path, create: bool) -> io::Result<Target> {
@@ -796,9 +833,13 @@ mod other {
     }
 
     impl Target {
-        pub fn read(&self, limit: u64) -> io::Result<Option<Existing>> {
-            Ok(read_regular(&self.resolved, limit)?.map(|bytes| Existing {
-                bytes,
+        pub fn read_into(&self, limit: u64, bytes: &mut Vec<u8>) -> io::Result<Option<Found>> {
+            bytes.clear();
+            let Some(read) = read_regular(&self.resolved, limit)? else {
+                return Ok(None);
+            };
+            *bytes = read;
+            Ok(Some(Found {
                 uid: 0,
                 gid: 0,
                 mode: 0o600,

@@ -10,10 +10,11 @@ pub mod formats;
 pub mod lock;
 #[cfg(windows)]
 pub mod replace_windows;
+mod spare;
 
 use crate::config::{Output, UserRef};
 use crate::credentials::{format_utc, parse_rfc3339, Credentials, Secret};
-use crate::profile_file::edit::{rewrite, EditError, KeyUpdate, ProfileUpdate};
+use crate::profile_file::edit::{rewrite_into, EditError, KeyUpdate, ProfileUpdate};
 use crate::profile_file::{FileKind, ParseError, ProfileFile};
 use formats::{Format, FormatError};
 use std::collections::BTreeMap;
@@ -181,21 +182,35 @@ impl CredentialsFile {
         Ok(BTreeMap::from([(name, c)]))
     }
 
-    /// The new text of the file for `profiles`, from its old bytes (`None`: no file yet).
+    /// The new text of the file for `profiles`, from its old bytes (`None`: no file yet), into
+    /// `out`.
     fn render(
         &self,
         old: Option<&[u8]>,
         profiles: &[(String, Credentials)],
-    ) -> Result<String, StoreError> {
+        out: &mut String,
+    ) -> Result<(), StoreError> {
         if self.format == Format::Ini {
             let parsed = parse(&self.path, old.unwrap_or_default())?;
             let updates: Vec<ProfileUpdate> =
                 profiles.iter().map(|(n, c)| update_for(n, c)).collect();
-            return rewrite(&parsed, &updates).map_err(|error| StoreError::Edit {
+            return rewrite_into(&parsed, &updates, out).map_err(|error| StoreError::Edit {
                 path: self.path.clone(),
                 error,
             });
         }
+        // The other formats hold one profile: small, rendered on their own.
+        out.clear();
+        out.push_str(&self.render_other(old, profiles)?);
+        Ok(())
+    }
+
+    /// [`Self::render`] for a format other than `ini`.
+    fn render_other(
+        &self,
+        old: Option<&[u8]>,
+        profiles: &[(String, Credentials)],
+    ) -> Result<String, StoreError> {
         let Some(c) = profiles
             .iter()
             .find(|(n, _)| Some(n) == self.profile.as_ref())
@@ -253,20 +268,19 @@ impl CredentialsFile {
         })?;
         target.remove_stale_temp_files();
 
+        // Both buffers are as large as the file, and kept for the next write (see `spare`).
+        let mut old = spare::Bytes::take();
         let existing = target
-            .read(atomic::CREDENTIALS_MAX)
+            .read_into(atomic::CREDENTIALS_MAX, &mut old)
             .map_err(|e| self.io("read", e))?;
-        let old: &[u8] = existing.as_ref().map_or(&[], |e| e.bytes.as_slice());
-        let new = self.render(existing.as_ref().map(|e| e.bytes.as_slice()), profiles)?;
-        let mode_ok = existing
-            .as_ref()
-            .is_none_or(|e| !cfg!(unix) || e.mode == self.mode);
-        if existing.is_some() && new.as_bytes() == old && mode_ok {
+        let mut new = spare::Text::take();
+        self.render(existing.map(|_| old.as_slice()), profiles, &mut new)?;
+        let mode_ok = existing.is_none_or(|e| !cfg!(unix) || e.mode == self.mode);
+        if existing.is_some() && new.as_bytes() == old.as_slice() && mode_ok {
             return Ok(false);
         }
         // Keep the current owner unless one is configured (root writing an app user's file).
         let kept = existing
-            .as_ref()
             .filter(|_| atomic::privileged())
             .map(|e| (e.uid, e.gid));
         let ownership = atomic::Ownership {
@@ -445,6 +459,41 @@ mod tests {
                 "{err}"
             );
             assert_eq!(std::fs::read(&path).unwrap(), bad);
+        }
+    }
+
+    /// The buffers kept between writes (`spare`) carry nothing from one file into the next:
+    /// a small file written after a large one, a failed edit and a missing file in between,
+    /// each gets exactly its own text.
+    #[test]
+    fn kept_buffers_carry_nothing_from_one_write_into_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        let small = dir.path().join("small");
+        let other: String = (0..2000)
+            .map(|i| format!("[p{i}]\naws_access_key_id = K{i}\n\n"))
+            .collect();
+        std::fs::write(&big, &other).unwrap();
+        for round in 0..3 {
+            let akid = format!("AKIA{round}");
+            assert!(file(&big).write(&[("dev".into(), creds(&akid))]).unwrap());
+            // Refused: duplicate sections. Nothing written, the next write is still right.
+            std::fs::write(&small, "[dev]\n[dev]\n").unwrap();
+            assert!(file(&small).write(&[("dev".into(), creds(&akid))]).is_err());
+            assert_eq!(std::fs::read_to_string(&small).unwrap(), "[dev]\n[dev]\n");
+            std::fs::remove_file(&small).unwrap();
+            assert!(file(&small).write(&[("dev".into(), creds(&akid))]).unwrap());
+            assert_eq!(
+                std::fs::read_to_string(&small).unwrap(),
+                format!(
+                    "[dev]\naws_access_key_id = {akid}\naws_secret_access_key = S\n\
+                     aws_session_token = T\naws_credential_expiration = 2030-01-02T03:04:05Z\n"
+                )
+            );
+            let text = std::fs::read_to_string(&big).unwrap();
+            assert!(text.starts_with(&other), "round {round}");
+            assert_eq!(file(&big).read().unwrap()["dev"], creds(&akid));
+            assert!(!file(&small).write(&[("dev".into(), creds(&akid))]).unwrap());
         }
     }
 

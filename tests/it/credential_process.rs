@@ -129,3 +129,71 @@ fn botocore_uses_it_as_its_credential_process() {
         "ASIARUN1 secret1 token1"
     );
 }
+
+/// Fresh credentials are served by the fast path (no runtime, no source): byte for byte the JSON
+/// the refresh path printed, in every output format (`launch-settings` keeps the expiry in
+/// `state.json`), with nothing on stderr.
+#[test]
+fn the_fast_path_prints_what_the_refresh_printed_in_every_format() {
+    for output in [
+        "path = \"credentials\"",
+        "path = \"app.env\"\nformat = \"env\"",
+        "path = \"app.json\"\nformat = \"json\"",
+        "path = \"launchSettings.json\"\nformat = \"launch-settings\"",
+    ] {
+        let sb = setup(3600);
+        let config = fs::read_to_string(sb.file("config.toml")).unwrap().replace(
+            "[[output]]\npath = \"credentials\"\n",
+            &format!("[[output]]\n{output}\nprofiles = [\"app\"]\n"),
+        );
+        sb.config(&config);
+        let slow = sb.run(&["credential-process", "--profile", "app"]);
+        assert_eq!(slow.status.code(), Some(0), "{output}: {}", show(&slow));
+        assert_eq!(runs(&sb), 1, "{output}");
+        for _ in 0..3 {
+            let fast = sb.run(&["credential-process", "--profile", "app"]);
+            assert_eq!(fast.status.code(), Some(0), "{output}: {}", show(&fast));
+            assert_eq!(fast.stdout, slow.stdout, "{output}");
+            assert!(fast.stderr.is_empty(), "{output}: {}", show(&fast));
+        }
+        assert_eq!(runs(&sb), 1, "{output}: the fast path ran the source");
+        let v: serde_json::Value = serde_json::from_slice(&slow.stdout).unwrap();
+        assert_eq!(v["AccessKeyId"], "ASIARUN1", "{output}");
+        assert!(v["Expiration"].is_string(), "{output}");
+    }
+}
+
+/// Without `--log-level` neither path prints anything on stderr (no subscriber is installed),
+/// not even the config's warnings; with it, both paths log.
+#[cfg(unix)]
+#[test]
+fn logs_only_with_log_level_on_either_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = setup(3600);
+    // A config writable by others: a warning at every load.
+    fs::set_permissions(sb.file("config.toml"), fs::Permissions::from_mode(0o666)).unwrap();
+    let quiet = |sb: &Sandbox| {
+        let o = sb.run(&["credential-process", "--profile", "app"]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        assert!(o.stderr.is_empty(), "{}", show(&o));
+    };
+    let logged = |sb: &Sandbox, expect: &str| {
+        let o = sb.run(&[
+            "--log-level",
+            "info",
+            "credential-process",
+            "--profile",
+            "app",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("writable by others"), "{}", show(&o));
+        assert!(err.contains(expect), "{}", show(&o));
+    };
+    quiet(&sb); // refreshed
+    quiet(&sb); // fresh
+    fs::remove_file(sb.file("credentials")).unwrap();
+    logged(&sb, "refreshed");
+    logged(&sb, "");
+    assert_eq!(runs(&sb), 2);
+}
