@@ -6,7 +6,6 @@
 use crate::util::{show, Sandbox};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A source printing key id `akid` (secret `secret-akid`), valid `lifetime` seconds.
@@ -137,13 +136,7 @@ fn under_run_a_slow_hook_never_runs_twice_at_once_and_later_changes_coalesce() {
          [profile.a]\ncredential_process = \"{}\"\n",
         p.display()
     ));
-    let mut c = sb.command();
-    c.arg("--config")
-        .arg(sb.file("config.toml"))
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(sb.file("daemon.log")).unwrap());
-    let mut child = c.spawn().unwrap();
+    let mut child = sb.spawn_run();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(16) {
         std::thread::sleep(Duration::from_millis(100));

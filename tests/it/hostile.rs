@@ -262,13 +262,7 @@ fn a_process_printing_without_end_fails_its_profile_naming_the_limit() {
         .contains("ASIAFINE"));
 
     // The daemon lives on and keeps the other profile.
-    let mut c = sb.command();
-    c.arg("--config")
-        .arg(sb.file("config.toml"))
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(sb.file("daemon.log")).unwrap());
-    let mut child = c.spawn().unwrap();
+    let mut child = sb.spawn_run();
     let started = Instant::now();
     let mut seen = false;
     while started.elapsed() < Duration::from_secs(20) {
@@ -343,10 +337,7 @@ fn a_grandchild_holding_stdout_is_killed_and_the_credentials_are_used() {
         "s3cret",
         &format!("sleep 120 & echo $! > {}", pidfile.display()),
     );
-    sb.config(&format!(
-        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
-         [profile.a]\ncredential_process = \"{src}\"\n"
-    ));
+    sb.one_profile_config(&src);
     let (o, took) = timed(&sb, &["once"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(
@@ -375,10 +366,7 @@ fn a_grandchild_holding_stdout_is_killed_and_the_credentials_are_used() {
 fn a_held_lock_never_stops_credential_process_from_answering() {
     let sb = Sandbox::new();
     let src = json_script(&sb, "src.sh", "ASIALOCKED", "s3cret", "");
-    sb.config(&format!(
-        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
-         [profile.a]\ncredential_process = \"{src}\"\n"
-    ));
+    sb.one_profile_config(&src);
     assert_eq!(sb.run(&["once"]).status.code(), Some(0));
     let lock = awscredd::store::lock::lock_exclusive(
         &sb.file(".credentials.lock"),
@@ -404,10 +392,7 @@ fn fifty_concurrent_credential_process_calls_run_the_source_once() {
         "s3cret",
         &format!("echo x >> {}; sleep 0.5", count.display()),
     );
-    sb.config(&format!(
-        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
-         [profile.a]\ncredential_process = \"{src}\"\n"
-    ));
+    sb.one_profile_config(&src);
     let children: Vec<_> = (0..50)
         .map(|_| {
             let mut c = sb.command();
@@ -495,13 +480,7 @@ fn a_burst_of_sigusr1_then_sighup_reloads_within_seconds() {
          [profile.a]\ncredential_process = \"{src}\"\n"
     );
     sb.config(&base);
-    let mut c = sb.command();
-    c.arg("--config")
-        .arg(sb.file("config.toml"))
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(sb.file("daemon.log")).unwrap());
-    let mut child = c.spawn().unwrap();
+    let mut child = sb.spawn_run();
     let pid = child.id() as i32;
     let log = || fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
     let wait_for = |what: &str, limit: Duration| {
@@ -645,10 +624,7 @@ fn a_refused_connection_is_one_readable_line_naming_the_endpoint() {
 fn status_says_why_a_profile_is_expired_when_its_file_cannot_be_parsed() {
     let sb = Sandbox::new();
     let src = json_script(&sb, "src.sh", "ASIASTATUS", "s3cret", "");
-    sb.config(&format!(
-        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
-         [profile.a]\ncredential_process = \"{src}\"\n"
-    ));
+    sb.one_profile_config(&src);
     fs::write(sb.file("credentials"), "[a]\naws_access_key_id = \0\n").unwrap();
     let o = sb.run(&["status", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
@@ -674,10 +650,7 @@ fn a_single_file_bind_mount_gets_a_message_to_mount_the_folder() {
     }
     let sb = Sandbox::new();
     let src = json_script(&sb, "src.sh", "ASIABIND", "s3cret", "");
-    sb.config(&format!(
-        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
-         [profile.a]\ncredential_process = \"{src}\"\n"
-    ));
+    sb.one_profile_config(&src);
     fs::write(sb.file("credentials"), "# mounted\n").unwrap();
     fs::write(sb.file("host-file"), "# host\n").unwrap();
     let ok = Command::new("mount")

@@ -70,6 +70,43 @@ impl Sandbox {
         c
     }
 
+    /// Writes a config with `state_dir = "state"`, one output `HOME/credentials` and one
+    /// `credential_process` profile `a` running `command`.
+    pub fn one_profile_config(&self, command: &str) -> PathBuf {
+        self.config(&format!(
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+             [profile.a]\ncredential_process = \"{command}\"\n"
+        ))
+    }
+
+    /// Starts `awscredd --config HOME/config.toml run`, its log going to `HOME/daemon.log`.
+    pub fn spawn_run(&self) -> std::process::Child {
+        let mut c = self.command();
+        c.arg("--config")
+            .arg(self.file("config.toml"))
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.file("daemon.log")).unwrap());
+        c.spawn().expect("spawn awscredd run")
+    }
+
+    /// What the daemon logged so far.
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.file("daemon.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for `text` in the daemon's log.
+    pub fn wait_for_log(&self, text: &str, limit: std::time::Duration) -> bool {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if self.daemon_log().contains(text) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Runs `awscredd --config HOME/config.toml ARGS`.
     pub fn run(&self, args: &[&str]) -> Output {
         let mut c = self.command();
