@@ -86,7 +86,7 @@ fn retry_delay(kind: ErrorKind, name: &str, failures: u32, now: OffsetDateTime) 
             .min(max)
     };
     let base = match kind {
-        ErrorKind::Transient => doubling(FIRST_BACKOFF, MAX_BACKOFF),
+        ErrorKind::Transient | ErrorKind::Throttled => doubling(FIRST_BACKOFF, MAX_BACKOFF),
         ErrorKind::Failed => doubling(FIRST_PERMANENT_BACKOFF, MAX_PERMANENT_BACKOFF),
         ErrorKind::NeedsLogin => SIGN_IN_RETRY,
     };

@@ -37,6 +37,9 @@ pub struct Daemon {
     pub refresh_before: Duration,
     pub state_dir: PathBuf,
     pub login_command: Option<Vec<String>>,
+    /// At most this many sources are asked at once in a pass (the SDK clients also slow down
+    /// by themselves when AWS throttles: adaptive retry).
+    pub max_concurrent_fetches: usize,
 }
 
 /// One credentials file to keep.

@@ -25,6 +25,7 @@ pub struct RawDaemon {
     pub refresh_before: S<String>,
     pub state_dir: S<String>,
     pub login_command: S<Vec<Spanned<String>>>,
+    pub max_concurrent_fetches: S<i64>,
 }
 
 #[derive(Debug, Deserialize)]

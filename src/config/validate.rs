@@ -124,11 +124,16 @@ pub(super) fn validate(
     })
 }
 
+/// Sources asked at once unless `[daemon] max_concurrent_fetches` says otherwise: enough that
+/// a pass over hundreds of profiles takes a few round trips.
+const DEFAULT_MAX_CONCURRENT_FETCHES: usize = 32;
+
 fn daemon(cx: &mut Ctx<'_>, raw: Option<RawDaemon>) -> Option<Daemon> {
     let raw = raw.unwrap_or(RawDaemon {
         refresh_before: None,
         state_dir: None,
         login_command: None,
+        max_concurrent_fetches: None,
     });
     let refresh_before = match &raw.refresh_before {
         None => DEFAULT_REFRESH_BEFORE,
@@ -165,10 +170,19 @@ fn daemon(cx: &mut Ctx<'_>, raw: Option<RawDaemon>) -> Option<Daemon> {
             return None;
         }
     };
+    let max_concurrent_fetches = match &raw.max_concurrent_fetches {
+        None => DEFAULT_MAX_CONCURRENT_FETCHES,
+        Some(n) if (1..=256).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            cx.error(n.span(), "max_concurrent_fetches must be between 1 and 256");
+            DEFAULT_MAX_CONCURRENT_FETCHES
+        }
+    };
     Some(Daemon {
         refresh_before,
         state_dir,
         login_command,
+        max_concurrent_fetches,
     })
 }
 

@@ -10,13 +10,14 @@
 //! One profile failing never stops the others.
 
 pub mod due;
+pub mod limits;
 
 use crate::config::{Config, Profile, Source};
 use crate::credentials::{format_utc, Credentials};
 use crate::profile_file::edit;
 use crate::sources::sso::session::LoginMode;
 use crate::sources::sso::SsoSources;
-use crate::sources::{process, static_keys, sts, FetchResult, SourceError};
+use crate::sources::{process, static_keys, sts, ErrorKind, FetchResult, SourceError};
 use crate::state::{self, StateFile};
 use crate::store::CredentialsFile;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,9 +27,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore};
-
-/// How many sources are asked at once.
-pub const MAX_CONCURRENT_FETCHES: usize = 8;
 
 /// A boxed future, for the recursive chain resolution and the fetcher trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -420,7 +418,7 @@ pub async fn run_pass_with(
     let snapshot = Snapshot::read(cfg).await;
     // 2. Which profiles are due, and the managed sources they need.
     let (due, current) = due_profiles(cfg, opts, &snapshot, &selected, now);
-    // 3. Fetch them, chains in order, at most MAX_CONCURRENT_FETCHES sources at once;
+    // 3. Fetch them, chains in order, at most `max_concurrent_fetches` sources at once;
     // 4. each output file written once with every profile fetched for it.
     let (fetched, write_errors) =
         fetch_and_write(cfg, opts, &snapshot, due, current, fetcher).await;
@@ -491,7 +489,8 @@ async fn fetch_and_write(
         cells: due.iter().map(|n| (n.clone(), OnceCell::new())).collect(),
         due,
         current,
-        permits: Semaphore::new(MAX_CONCURRENT_FETCHES),
+        permits: Semaphore::new(cfg.daemon.max_concurrent_fetches),
+        limits: limits::Limits::new(cfg.daemon.max_concurrent_fetches),
         fetcher,
     });
     let mut tasks = tokio::task::JoinSet::new();
@@ -622,6 +621,21 @@ async fn record(cfg: &Config, report: &PassReport, now: OffsetDateTime) {
     }
 }
 
+/// The service a profile's source asks, for the per-service limits: the SSO portal of its
+/// session, or STS in its region; `None` for sources that ask no AWS service.
+fn service_of(cfg: &Config, profile: &Profile) -> Option<String> {
+    match &profile.source {
+        Source::Sso { session, .. } => Some(format!("sso:{session}")),
+        Source::AssumeRole { .. } | Source::SessionToken { .. } | Source::WebIdentity { .. } => {
+            Some(format!(
+                "sts:{}",
+                sts::region_for(cfg, profile, &crate::paths::process_env)
+            ))
+        }
+        Source::Process { .. } => None,
+    }
+}
+
 /// Resolves each due profile once, chained profiles after their sources.
 struct Resolver {
     cfg: Config,
@@ -629,7 +643,10 @@ struct Resolver {
     /// What the files hold now, for sources that are not due.
     current: BTreeMap<String, Credentials>,
     cells: BTreeMap<String, OnceCell<FetchResult>>,
+    /// At most `max_concurrent_fetches` sources at once, whatever the service.
     permits: Semaphore,
+    /// Per service, fewer at once while it throttles.
+    limits: limits::Limits,
     fetcher: Arc<dyn Fetcher>,
 }
 
@@ -666,12 +683,40 @@ impl Resolver {
                 Some(read?)
             }
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| SourceError::failed(e.to_string()))?;
-        let credentials = self.fetcher.fetch(profile, source_credentials).await?;
+        let service = service_of(&self.cfg, profile);
+        let mut tries = 0;
+        let credentials = loop {
+            tries += 1;
+            let slot = match &service {
+                Some(s) => Some(self.limits.acquire(s).await),
+                None => None,
+            };
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|e| SourceError::failed(e.to_string()))?;
+            let res = self
+                .fetcher
+                .fetch(profile, source_credentials.clone())
+                .await;
+            drop(slot);
+            let Some(s) = &service else { break res? };
+            match res {
+                Err(e) if e.kind == ErrorKind::Throttled && tries < limits::MAX_THROTTLED_TRIES => {
+                    self.limits.throttled(s);
+                    // A pause that grows, with jitter, before this profile is tried again.
+                    let base = 200u64 << tries.min(5);
+                    let jitter = u64::from(name.bytes().fold(0u8, |a, b| a.wrapping_add(b)));
+                    tokio::time::sleep(std::time::Duration::from_millis(base + jitter * 4)).await;
+                }
+                Err(e) => return Err(e),
+                Ok(c) => {
+                    self.limits.succeeded(s);
+                    break c;
+                }
+            }
+        };
         // A value no file could hold fails this profile alone, not the files it shares.
         edit::check_update(&crate::store::update_for(name, &credentials))
             .map_err(|e| SourceError::failed(e.to_string()))?;

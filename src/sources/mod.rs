@@ -76,6 +76,13 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for ResponseBodyLim
     }
 }
 
+/// Whether an answer of an AWS service says to slow down.
+pub fn is_throttling(status: u16, code: &str) -> bool {
+    status == 429
+        || code.contains("Throttl")
+        || matches!(code, "TooManyRequestsException" | "RequestLimitExceeded")
+}
+
 /// The one rule for which answers of an AWS service (SSO OIDC, the portal, STS) are worth
 /// retrying with backoff: 5xx, 429, and the throttling codes.
 pub fn is_transient_answer(status: u16, code: &str) -> bool {
@@ -182,8 +189,11 @@ use std::fmt;
 /// What the caller should do about a failed fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// Try again later with backoff: network, throttling, 5xx, a timeout.
+    /// Try again later with backoff: network, 5xx, a timeout.
     Transient,
+    /// AWS asked us to slow down (throttling, 429): try again later, and ask that service
+    /// less at once meanwhile.
+    Throttled,
     /// A human must sign in (`awscredd login`).
     NeedsLogin,
     /// Fails the same way until something is fixed (bad output, denied, missing keys).
@@ -201,6 +211,13 @@ impl SourceError {
     pub fn failed(message: impl Into<String>) -> Self {
         SourceError {
             kind: ErrorKind::Failed,
+            message: message.into(),
+        }
+    }
+
+    pub fn throttled(message: impl Into<String>) -> Self {
+        SourceError {
+            kind: ErrorKind::Throttled,
             message: message.into(),
         }
     }

@@ -126,7 +126,9 @@ where
                     "): "
                 }
             );
-            if crate::sources::is_transient_answer(status, &code) {
+            if crate::sources::is_throttling(status, &code) {
+                SourceError::throttled(text)
+            } else if crate::sources::is_transient_answer(status, &code) {
                 SourceError::transient(text)
             } else {
                 SourceError::failed(text)

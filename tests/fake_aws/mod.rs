@@ -68,6 +68,11 @@ pub struct Settings {
     pub sts_default_duration: i64,
     /// STS AssumeRole: the role's MaxSessionDuration.
     pub sts_max_session_duration: i64,
+    /// Every answer waits this long first (a real region's round trip).
+    pub latency: Duration,
+    /// GetRoleCredentials: past this many requests in flight, answer 429
+    /// `TooManyRequestsException`, as a throttled portal does.
+    pub portal_max_in_flight: Option<usize>,
 }
 
 impl Default for Settings {
@@ -82,6 +87,8 @@ impl Default for Settings {
             role_credentials_ttl: 3600,
             sts_default_duration: 3600,
             sts_max_session_duration: 43_200,
+            latency: Duration::ZERO,
+            portal_max_in_flight: None,
         }
     }
 }
@@ -115,6 +122,9 @@ struct State {
     sts_requests: Vec<StsRequest>,
     /// Access key id -> secret (and session token) of the keys whose signatures STS checks.
     sts_keys: HashMap<String, StsKey>,
+    /// GetRoleCredentials requests being answered now, and how many were throttled.
+    portal_in_flight: usize,
+    portal_throttled: usize,
 }
 
 /// The running fake. Stops when dropped.
@@ -180,6 +190,11 @@ impl FakeAws {
     /// Queues a fault for the next call of `op`.
     pub fn inject(&self, op: &str, fault: Fault) {
         self.with(|s| s.faults.entry(op.to_string()).or_default().push_back(fault));
+    }
+
+    /// GetRoleCredentials answered 429 because too many were in flight.
+    pub fn portal_throttled(&self) -> usize {
+        self.with(|s| s.portal_throttled)
     }
 
     /// Approves every pending device code.
@@ -469,6 +484,25 @@ fn handle(
         *s.calls.entry(op.to_string()).or_default() += 1;
         s.faults.get_mut(op).and_then(|q| q.pop_front())
     };
+    // A portal that throttles past its limit of requests in flight.
+    let (latency, limit) = {
+        let s = state.lock().unwrap();
+        (s.settings.latency, s.settings.portal_max_in_flight)
+    };
+    let mut counted = false;
+    if op == ROLE_CREDENTIALS {
+        let mut s = state.lock().unwrap();
+        if limit.is_some_and(|max| s.portal_in_flight >= max) {
+            s.portal_throttled += 1;
+            drop(s);
+            std::thread::sleep(latency);
+            let a = portal_error(429, "TooManyRequestsException", "Rate exceeded");
+            return (a.status, answer_headers(&a), a.body);
+        }
+        s.portal_in_flight += 1;
+        counted = true;
+    }
+    std::thread::sleep(latency);
     let answer = match fault {
         Some(Fault::Delay(d)) => {
             std::thread::sleep(d);
@@ -544,6 +578,13 @@ fn handle(
             issued,
         });
     }
+    if counted {
+        state.lock().unwrap().portal_in_flight -= 1;
+    }
+    (answer.status, answer_headers(&answer), answer.body)
+}
+
+fn answer_headers(answer: &Answer) -> Vec<(String, String)> {
     let mut headers = vec![
         ("Content-Type".to_string(), answer.content_type.to_string()),
         (
@@ -551,10 +592,10 @@ fn handle(
             "00000000-fake-0000-0000-000000000000".to_string(),
         ),
     ];
-    if let Some(t) = answer.error_type {
-        headers.push(("x-amzn-ErrorType".to_string(), t));
+    if let Some(t) = &answer.error_type {
+        headers.push(("x-amzn-ErrorType".to_string(), t.clone()));
     }
-    (answer.status, headers, answer.body)
+    headers
 }
 
 fn register(s: &mut State, req: &serde_json::Value) -> Answer {

@@ -945,3 +945,32 @@ fn short_lived_tokens_are_renewed_once_per_pass() {
     assert_eq!(fake.role_requests().len(), 3);
     assert_eq!(fake.calls(TOKEN_REFRESH), 1, "{}", show(&o));
 }
+
+#[test]
+fn a_throttling_portal_slows_the_pass_down_but_every_profile_is_written() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    fake.configure(|s| {
+        s.portal_max_in_flight = Some(2);
+        s.latency = Duration::from_millis(20);
+    });
+    let mut more = String::new();
+    for i in 0..100 {
+        more.push_str(&format!(
+            "[profile.p{i:03}]\nsso_session = \"corp\"\nsso_account_id = \"{ACCOUNT}\"\nsso_role_name = \"Role{i}\"\n"
+        ));
+    }
+    sso_config(&sb, "", "", &more);
+    write_cli_token(&sb, &cli_token(&fake, 3600));
+    let started = Instant::now();
+    let o = run(&sb, awscredd(&sb, &fake, &["once"]));
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let written = written(&sb);
+    assert_eq!(written.len(), 101, "every profile written");
+    let throttled = fake.portal_throttled();
+    println!(
+        "throttling portal (2 in flight, 20 ms): 101 profiles in {took:?}, {throttled} answers of 429"
+    );
+    assert!(throttled < 101, "the 429s should stay few: {throttled}");
+}

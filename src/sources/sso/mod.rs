@@ -83,6 +83,11 @@ impl SsoSources {
                     );
                     token = tokens.sign_in_again(&token).await?;
                 }
+                Err(ApiError::Throttled(m)) => {
+                    return Err(SourceError::throttled(format!(
+                        "role {role_name} in account {account_id}: {m}"
+                    )))
+                }
                 Err(ApiError::Transient(m)) => {
                     return Err(SourceError::transient(format!(
                         "role {role_name} in account {account_id}: {m}"

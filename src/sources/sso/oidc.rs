@@ -36,8 +36,10 @@ pub enum ApiError {
     InvalidClient,
     /// Portal: the access token is not accepted (401 `UnauthorizedException`).
     Unauthorized,
-    /// Network, timeout, throttling or 5xx: try again later.
+    /// Network, timeout or 5xx: try again later.
     Transient(String),
+    /// Portal: throttled (429 `TooManyRequestsException`): try again later, slower.
+    Throttled(String),
     /// Anything else, with the AWS error code and message.
     Other(String),
 }
@@ -52,7 +54,7 @@ impl std::fmt::Display for ApiError {
             ApiError::InvalidGrant => f.write_str("the grant is no longer valid (invalid_grant)"),
             ApiError::InvalidClient => f.write_str("the client registration is not valid"),
             ApiError::Unauthorized => f.write_str("the SSO access token was not accepted"),
-            ApiError::Transient(m) | ApiError::Other(m) => f.write_str(m),
+            ApiError::Transient(m) | ApiError::Throttled(m) | ApiError::Other(m) => f.write_str(m),
         }
     }
 }
@@ -104,7 +106,9 @@ where
                 if code.is_empty() { "error" } else { &code },
                 if message.is_empty() { "" } else { ": " }
             );
-            if crate::sources::is_transient_answer(status, &code) {
+            if crate::sources::is_throttling(status, &code) && op == "GetRoleCredentials" {
+                ApiError::Throttled(text)
+            } else if crate::sources::is_transient_answer(status, &code) {
                 ApiError::Transient(text)
             } else {
                 ApiError::Other(text)
