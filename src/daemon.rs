@@ -237,8 +237,9 @@ pub async fn run_with(
         };
         force = false;
         let fetcher = (engine.fetcher)(&cfg);
+        let pass = watchdog.while_running(refresh::run_pass_with(&cfg, &opts, fetcher, now));
         let report = tokio::select! {
-            r = engine.metrics.alive(watchdog.while_running(refresh::run_pass_with(&cfg, &opts, fetcher, now))) => r,
+            r = engine.metrics.alive_pass(&cfg, &*clock, pass) => r,
             _ = stop.wait_for(|s| *s) => return,
         };
         let now = clock.now();

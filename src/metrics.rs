@@ -12,6 +12,7 @@
 //! Labels are profile and session names only: the number of series is bounded by the config.
 //! Series of a profile or session that a reload removed are removed with it.
 
+use crate::clock::Clock;
 use crate::commands::status::{self, Status};
 use crate::config::Config;
 use crate::credentials::parse_rfc3339;
@@ -36,8 +37,8 @@ pub const STATES: [&str; 4] = ["ok", "expired", "failing", "waiting_for_login"];
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// How often [`Metrics::alive`] beats while the scheduler waits or runs a pass.
-const BEAT_EVERY: Duration = Duration::from_secs(30);
-/// `/healthz` fails when the scheduler has not beaten for this long: four beats missed.
+const BEAT_EVERY: Duration = Duration::from_secs(10);
+/// `/healthz` fails when the scheduler has not beaten for this long: a dozen beats missed.
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -326,12 +327,33 @@ impl Metrics {
         )
     }
 
-    /// Runs `work` to its end, beating meanwhile (every [`BEAT_EVERY`]): the scheduler runs
-    /// its passes and its sleeps inside this, so a loop that stops turning stops beating.
+    /// Runs `work` (a sleep of the scheduler) to its end, beating meanwhile (every
+    /// [`BEAT_EVERY`]): a loop that stops turning stops beating.
     pub async fn alive<F: Future>(&self, work: F) -> F::Output {
+        self.beating(work, None).await
+    }
+
+    /// Runs a pass to its end, beating meanwhile, and at each beat also looks at the files:
+    /// a pass held up by one source (a sign-in waits up to ten minutes for a human) has
+    /// already written what the others fetched, and the gauges and `/readyz` say so.
+    pub async fn alive_pass<F: Future>(
+        &self,
+        cfg: &Config,
+        clock: &dyn Clock,
+        work: F,
+    ) -> F::Output {
+        self.beating(work, Some((cfg, clock))).await
+    }
+
+    async fn beating<F: Future>(&self, work: F, look: Option<(&Config, &dyn Clock)>) -> F::Output {
         tokio::pin!(work);
+        let mut first = true;
         loop {
             self.beat();
+            if let (Some((cfg, clock)), false) = (look, first) {
+                self.look(cfg, clock.now()).await;
+            }
+            first = false;
             tokio::select! {
                 out = &mut work => {
                     self.beat();

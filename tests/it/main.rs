@@ -16,6 +16,7 @@ mod formats;
 mod hostile;
 mod interop;
 mod login;
+mod metrics;
 mod newcomer;
 mod server;
 mod server_flood;
