@@ -511,3 +511,66 @@ fn a_metrics_address_that_cannot_be_bound_exits_78() {
     assert!(!sb.file("credentials").exists(), "a pass ran");
     drop(taken);
 }
+
+/// The example alerting rules name only metrics and states awscredd exports (the test above
+/// checks every one of [`SPEC_METRICS`] is there), and pass `promtool check rules` and their
+/// unit tests when Debian's `prometheus` is installed (CI installs it for its own step too).
+#[test]
+fn the_example_alert_rules_name_exported_metrics_and_pass_promtool() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = root.join("config/awscredd-alerts.yml");
+    let text = fs::read_to_string(&rules).unwrap();
+    let exprs: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .collect();
+    assert!(exprs.len() >= 3, "{exprs:?}");
+    let mut named = Vec::new();
+    for expr in &exprs {
+        let mut rest = *expr;
+        while let Some(at) = rest.find("awscredd_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            named.push(name);
+        }
+        if let Some((_, state)) = expr.split_once("state=\"") {
+            let state = state.split('"').next().unwrap();
+            assert!(STATES.contains(&state), "state {state} in {expr}");
+        }
+    }
+    for name in &named {
+        assert!(
+            SPEC_METRICS.contains(&name.as_str()),
+            "{name} is not exported"
+        );
+    }
+    for wanted in [
+        "awscredd_credentials_expiry_timestamp_seconds",
+        "awscredd_profile_state",
+    ] {
+        assert!(named.iter().any(|n| n == wanted), "no rule uses {wanted}");
+    }
+    for state in ["failing", "waiting_for_login"] {
+        assert!(
+            text.contains(&format!("state=\"{state}\"")),
+            "no {state} rule"
+        );
+    }
+    let promtool = |args: &[&str]| {
+        Command::new("promtool")
+            .args(args)
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .output()
+    };
+    let Ok(o) = promtool(&["check", "rules", "config/awscredd-alerts.yml"]) else {
+        eprintln!("SKIPPED: promtool is not installed (apt-get install prometheus)");
+        return;
+    };
+    assert!(o.status.success(), "{}", crate::util::show(&o));
+    let o = promtool(&["test", "rules", "tests/data/awscredd-alerts.test.yml"]).unwrap();
+    assert!(o.status.success(), "{}", crate::util::show(&o));
+}
