@@ -430,7 +430,7 @@ fn a_sign_in_that_waits_for_a_human_is_told_while_it_waits() {
     write_config(&sb, &["app"], metrics_port, server_port);
     let d = start_daemon(&sb, &fake);
     let waiting = json!({"not_ready": {"dev": "waiting_for_login"}});
-    wait_for_readyz(&sb, metrics_port, 503, &waiting, Duration::from_secs(20));
+    wait_for_readyz(&sb, metrics_port, 503, &waiting, Duration::from_secs(40));
     let start = Instant::now();
     let samples = loop {
         let (_, samples) = scrape(&python, metrics_port);
