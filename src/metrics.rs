@@ -13,7 +13,7 @@
 //! Series of a profile or session that a reload removed are removed with it.
 
 use crate::clock::Clock;
-use crate::commands::status::{self, Status};
+use crate::commands::status::{self, ProfileStatus, SessionStatus, Status};
 use crate::config::Config;
 use crate::credentials::parse_rfc3339;
 use crate::refresh::{Outcome, PassReport};
@@ -188,7 +188,7 @@ impl Metrics {
         })
         .await;
         match gathered {
-            Ok(s) => self.record_status(cfg, &s),
+            Ok(s) => self.record_status(&s),
             Err(e) => tracing::warn!("cannot update the metrics: {e}"),
         }
     }
@@ -213,73 +213,29 @@ impl Metrics {
         }
     }
 
-    /// Sets every gauge from a `status` of `cfg`, and removes the series of profiles and
-    /// sessions `cfg` no longer has.
-    pub fn record_status(&self, cfg: &Config, s: &Status) {
+    /// Sets every gauge from a `status`, and removes the series of profiles and sessions it
+    /// no longer has (a reload removed them).
+    pub fn record_status(&self, s: &Status) {
         let mut seen = lock(&self.seen);
-        let timestamp = |t: Option<&str>| t.and_then(|t| parse_rfc3339(t).ok());
-        let mut states = BTreeMap::new();
-        for p in &s.profiles {
-            let labels = ProfileLabels {
-                profile: p.name.clone(),
-            };
-            match timestamp(p.expires_at.as_deref()) {
-                Some(t) => {
-                    self.expiry.get_or_create(&labels).set(t.unix_timestamp());
-                }
-                None => {
-                    self.expiry.remove(&labels);
-                }
-            }
-            // The later of what `state.json` says (kept across restarts, and written by `once`
-            // too) and this daemon's own last success.
-            let recorded = timestamp(p.last_refresh.as_deref());
-            let ours = seen.succeeded.get(&p.name).copied();
-            if let Some(t) = recorded.max(ours) {
-                self.last_success
-                    .get_or_create(&labels)
-                    .set(t.unix_timestamp());
-            }
-            for state in STATES {
-                let labels = StateLabels {
-                    profile: p.name.clone(),
-                    state,
-                };
-                self.state
-                    .get_or_create(&labels)
-                    .set(i64::from(p.state == state));
-            }
-            for result in ["success", "failure"] {
-                // Present from the start at 0, so `increase()` sees the first one.
-                let _ = self.refreshes.get_or_create(&RefreshLabels {
-                    profile: p.name.clone(),
-                    result,
-                });
-            }
-            states.insert(p.name.clone(), p.state);
-        }
-        let mut sessions = BTreeSet::new();
-        for x in &s.sso_sessions {
-            let labels = SessionLabels {
-                sso_session: x.name.clone(),
-            };
-            match timestamp(x.token_expires_at.as_deref()) {
-                Some(t) => {
-                    self.sso_expiry
-                        .get_or_create(&labels)
-                        .set(t.unix_timestamp());
-                }
-                None => {
-                    self.sso_expiry.remove(&labels);
-                }
-            }
-            let _ = SIGN_INS.get_or_create(&labels);
-            sessions.insert(x.name.clone());
-        }
-        if let Some(before) = &seen.states {
-            for gone in before.keys().filter(|n| !cfg.profiles.contains_key(*n)) {
-                self.forget_profile(gone);
-            }
+        let states: BTreeMap<String, &'static str> = s
+            .profiles
+            .iter()
+            .map(|p| {
+                self.record_profile(p, seen.succeeded.get(&p.name).copied());
+                (p.name.clone(), p.state)
+            })
+            .collect();
+        let sessions: BTreeSet<String> = s
+            .sso_sessions
+            .iter()
+            .map(|x| {
+                self.record_session(x);
+                x.name.clone()
+            })
+            .collect();
+        let before = seen.states.take().unwrap_or_default();
+        for gone in before.keys().filter(|n| !states.contains_key(*n)) {
+            self.forget_profile(gone);
         }
         for gone in seen.sessions.difference(&sessions) {
             let labels = SessionLabels {
@@ -288,9 +244,53 @@ impl Metrics {
             self.sso_expiry.remove(&labels);
             SIGN_INS.remove(&labels);
         }
-        seen.succeeded.retain(|n, _| cfg.profiles.contains_key(n));
+        seen.succeeded.retain(|n, _| states.contains_key(n));
         seen.states = Some(states);
         seen.sessions = sessions;
+    }
+
+    /// One profile's series; `ours` is when this daemon last refreshed it.
+    fn record_profile(&self, p: &ProfileStatus, ours: Option<OffsetDateTime>) {
+        let labels = ProfileLabels {
+            profile: p.name.clone(),
+        };
+        set_or_remove(&self.expiry, &labels, timestamp(p.expires_at.as_deref()));
+        // The later of what `state.json` says (kept across restarts, and written by `once`
+        // too) and this daemon's own last success.
+        if let Some(t) = timestamp(p.last_refresh.as_deref()).max(ours) {
+            self.last_success
+                .get_or_create(&labels)
+                .set(t.unix_timestamp());
+        }
+        for state in STATES {
+            let labels = StateLabels {
+                profile: p.name.clone(),
+                state,
+            };
+            self.state
+                .get_or_create(&labels)
+                .set(i64::from(p.state == state));
+        }
+        for result in ["success", "failure"] {
+            // Present from the start at 0, so `increase()` sees the first one.
+            let _ = self.refreshes.get_or_create(&RefreshLabels {
+                profile: p.name.clone(),
+                result,
+            });
+        }
+    }
+
+    /// One SSO session's series.
+    fn record_session(&self, x: &SessionStatus) {
+        let labels = SessionLabels {
+            sso_session: x.name.clone(),
+        };
+        set_or_remove(
+            &self.sso_expiry,
+            &labels,
+            timestamp(x.token_expires_at.as_deref()),
+        );
+        let _ = SIGN_INS.get_or_create(&labels);
     }
 
     fn forget_profile(&self, name: &str) {
@@ -379,6 +379,26 @@ impl Metrics {
     }
 }
 
+/// An RFC 3339 time of `status`.
+fn timestamp(t: Option<&str>) -> Option<OffsetDateTime> {
+    t.and_then(|t| parse_rfc3339(t).ok())
+}
+
+/// Sets the gauge to the Unix time `t`, or removes it when there is none.
+fn set_or_remove<L>(family: &Family<L, Gauge>, labels: &L, t: Option<OffsetDateTime>)
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    match t {
+        Some(t) => {
+            family.get_or_create(labels).set(t.unix_timestamp());
+        }
+        None => {
+            family.remove(labels);
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -386,18 +406,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::status::{ProfileStatus, SessionStatus};
     use crate::sources::SourceError;
-
-    fn config(text: &str) -> Config {
-        let env = |name: &str| (name == "HOME").then(|| "/home/u".to_string());
-        let (cfg, report) =
-            crate::config::parse_str(text, std::path::Path::new("/etc/awscredd/c.toml"), &env);
-        cfg.unwrap_or_else(|| panic!("{:?}", report.lines()))
-    }
-
-    const TWO: &str =
-        "[profile.a]\ncredential_process = \"x\"\n[profile.b]\ncredential_process = \"y\"\n";
 
     fn profile(name: &str, state: &'static str, expires_at: Option<&str>) -> ProfileStatus {
         ProfileStatus {
@@ -421,7 +430,6 @@ mod tests {
     #[test]
     fn the_gauges_follow_status_and_the_counters_the_outcomes() {
         let m = Metrics::new();
-        let cfg = config(TWO);
         let now = time::macros::datetime!(2026-01-01 00:10 UTC);
         let mut report = PassReport::default();
         report.outcomes.insert(
@@ -441,7 +449,7 @@ mod tests {
             ],
             sso_sessions: vec![],
         };
-        m.record_status(&cfg, &status);
+        m.record_status(&status);
         let text = m.encode();
         assert!(text
             .contains("awscredd_credentials_expiry_timestamp_seconds{profile=\"a\"} 1767229800\n"));
@@ -472,24 +480,19 @@ mod tests {
     #[test]
     fn a_reload_removes_the_series_of_what_is_gone() {
         let m = Metrics::new();
-        let with_session = "[sso_session.gone_corp]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"eu-west-1\"\n[profile.s]\nsso_session = \"gone_corp\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n";
-        let cfg = config(&format!("{TWO}{with_session}"));
-        m.record_status(
-            &cfg,
-            &Status {
-                profiles: vec![
-                    profile("a", "ok", Some("2026-01-01T01:10:00Z")),
-                    profile("b", "ok", Some("2026-01-01T01:10:00Z")),
-                    profile("s", "ok", Some("2026-01-01T01:10:00Z")),
-                ],
-                sso_sessions: vec![SessionStatus {
-                    name: "gone_corp".into(),
-                    state: "ok",
-                    token_expires_at: Some("2026-01-01T08:00:00Z".into()),
-                    refreshable_until: None,
-                }],
-            },
-        );
+        m.record_status(&Status {
+            profiles: vec![
+                profile("a", "ok", Some("2026-01-01T01:10:00Z")),
+                profile("b", "ok", Some("2026-01-01T01:10:00Z")),
+                profile("s", "ok", Some("2026-01-01T01:10:00Z")),
+            ],
+            sso_sessions: vec![SessionStatus {
+                name: "gone_corp".into(),
+                state: "ok",
+                token_expires_at: Some("2026-01-01T08:00:00Z".into()),
+                refreshable_until: None,
+            }],
+        });
         assert!(m.encode().contains(
             "awscredd_sso_token_expiry_timestamp_seconds{sso_session=\"gone_corp\"} 1767254400\n"
         ));
@@ -497,14 +500,10 @@ mod tests {
             .encode()
             .contains("awscredd_sso_sign_ins_total{sso_session=\"gone_corp\"} 0\n"));
         assert_eq!(m.not_ready(), Some(BTreeMap::new()));
-        let cfg = config("[profile.a]\ncredential_process = \"x\"\n");
-        m.record_status(
-            &cfg,
-            &Status {
-                profiles: vec![profile("a", "expired", Some("2026-01-01T01:10:00Z"))],
-                sso_sessions: vec![],
-            },
-        );
+        m.record_status(&Status {
+            profiles: vec![profile("a", "expired", Some("2026-01-01T01:10:00Z"))],
+            sso_sessions: vec![],
+        });
         let text = m.encode();
         assert!(!text.contains("profile=\"b\"") && !text.contains("profile=\"s\""));
         assert!(!text.contains("gone_corp"), "{text}");

@@ -65,28 +65,24 @@ mod tests {
 
     #[test]
     fn readyz_names_each_profile_that_is_not_ok() {
-        let env = |name: &str| (name == "HOME").then(|| "/home/u".to_string());
-        let text = "[profile.a]\ncredential_process = \"x\"\n[profile.b]\ncredential_process = \"y\"\n[profile.c]\ncredential_process = \"z\"\n";
-        let (cfg, _) =
-            crate::config::parse_str(text, std::path::Path::new("/etc/awscredd/c.toml"), &env);
-        let cfg = cfg.unwrap();
         let m = Metrics::new();
         let r = route("/readyz", &m).unwrap();
         assert_eq!(
             (r.status().as_u16(), r.body().as_str()),
             (503, r#"{"not_ready":{}}"#)
         );
-        m.record_status(
-            &cfg,
-            &status(&[("a", "ok"), ("b", "failing"), ("c", "waiting_for_login")]),
-        );
+        m.record_status(&status(&[
+            ("a", "ok"),
+            ("b", "failing"),
+            ("c", "waiting_for_login"),
+        ]));
         let r = route("/readyz", &m).unwrap();
         assert_eq!(r.status().as_u16(), 503);
         assert_eq!(
             r.body(),
             r#"{"not_ready":{"b":"failing","c":"waiting_for_login"}}"#
         );
-        m.record_status(&cfg, &status(&[("a", "ok"), ("b", "ok"), ("c", "ok")]));
+        m.record_status(&status(&[("a", "ok"), ("b", "ok"), ("c", "ok")]));
         let r = route("/readyz", &m).unwrap();
         assert_eq!(
             (r.status().as_u16(), r.body().as_str()),
