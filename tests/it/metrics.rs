@@ -416,6 +416,21 @@ fn every_metric_follows_the_daemon_through_a_failure_and_its_recovery() {
         ),
         Some(1.0)
     );
+
+    // A reload that drops flaky takes its series with it.
+    write_config(&sb, &["app"], metrics_port, server_port);
+    signal(&d, "HUP");
+    let start = Instant::now();
+    let gone = loop {
+        let (text, _) = scrape(&python, metrics_port);
+        if !text.contains("profile=\"flaky\"") || start.elapsed() > Duration::from_secs(15) {
+            break !text.contains("profile=\"flaky\"");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(gone, "flaky's series outlived the reload");
+    let (_, samples) = scrape(&python, metrics_port);
+    assert_state(&samples, "app", "ok");
     drop(d);
 }
 
