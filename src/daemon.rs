@@ -101,14 +101,18 @@ pub type SignInSeen = dyn Fn(&Config, &str) -> Option<OffsetDateTime> + Send + S
 /// Makes the fetcher of a pass for a config.
 pub type FetcherFor = dyn Fn(&Config) -> Arc<dyn Fetcher> + Send + Sync;
 
-/// What the scheduler runs on: where the time comes from, how profiles are fetched, and how a
-/// sign-in is noticed. [`Engine::real`] is the daemon's; tests give their own.
+/// What the scheduler runs on: where the time comes from, how profiles are fetched, how a
+/// sign-in is noticed, and what it tells operators. [`Engine::real`] is the daemon's; tests
+/// give their own.
 #[derive(Clone)]
 pub struct Engine {
     pub clock: Arc<dyn Clock>,
     /// The fetcher for a config (made anew for each pass, since a reload changes the config).
     pub fetcher: Arc<FetcherFor>,
     pub sign_in_seen: Arc<SignInSeen>,
+    /// Updated after every pass, and beaten while the loop turns (`/metrics`, `/healthz`,
+    /// `/readyz`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Engine {
@@ -124,6 +128,7 @@ impl Engine {
                 Arc::new(Sources::new(cfg, login)) as Arc<dyn Fetcher>
             }),
             sign_in_seen: Arc::new(token_written_at),
+            metrics: Arc::default(),
         }
     }
 }
@@ -221,8 +226,9 @@ pub async fn run_with(
         };
         force = false;
         let fetcher = (engine.fetcher)(&cfg);
+        let pass = watchdog.while_running(refresh::run_pass_with(&cfg, &opts, fetcher, now));
         let report = tokio::select! {
-            r = watchdog.while_running(refresh::run_pass_with(&cfg, &opts, fetcher, now)) => r,
+            r = engine.metrics.alive_pass(&cfg, &*clock, pass) => r,
             _ = stop.wait_for(|s| *s) => return,
         };
         let now = clock.now();
@@ -274,6 +280,10 @@ pub async fn run_with(
                 }
             }
         }
+        engine
+            .metrics
+            .after_pass(&cfg, report.as_ref().ok(), now)
+            .await;
         if first {
             first = false;
             on_first_pass();
@@ -302,7 +312,7 @@ pub async fn run_with(
             "sleeping until the next profile is due"
         );
         tokio::select! {
-            _ = watchdog.while_running(tokio::time::sleep(sleep)) => {}
+            _ = engine.metrics.alive(watchdog.while_running(tokio::time::sleep(sleep))) => {}
             _ = stop.wait_for(|s| *s) => return,
             c = controls.recv() => {
                 // Requests that arrived meanwhile (during a pass, or a burst of signals) merge
@@ -340,6 +350,9 @@ fn reload(
             backoff.retain(|n, _| new.profiles.contains_key(n));
             if new.server.as_ref().map(|s| s.listen) != cfg.server.as_ref().map(|s| s.listen) {
                 tracing::warn!("a change of [server] takes effect at the next restart");
+            }
+            if new.metrics.as_ref().map(|m| m.listen) != cfg.metrics.as_ref().map(|m| m.listen) {
+                tracing::warn!("a change of [metrics] takes effect at the next restart");
             }
             published.send_replace(new.clone());
             *cfg = new;

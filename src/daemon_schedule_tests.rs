@@ -129,6 +129,7 @@ fn start(profiles: &[(&str, Behave)]) -> Harness {
         clock: clock.clone(),
         fetcher: Arc::new(move |_cfg: &Config| s.clone() as Arc<dyn Fetcher>),
         sign_in_seen: Arc::new(move |_cfg: &Config, _p: &str| *signed_in.lock().unwrap()),
+        metrics: Arc::default(),
     };
     let (stop, stop_rx) = watch::channel(false);
     let (controls, controls_rx) = mpsc::unbounded_channel();

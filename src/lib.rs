@@ -14,7 +14,9 @@
 //!   written atomically under a lock; [`state`] keeps per-profile status (no secrets).
 //! - [`daemon`]: the scheduler that runs passes when profiles become due, with backoff,
 //!   reload and refresh-now, and systemd readiness.
-//! - [`server`]: the optional container-credentials endpoint over the files the daemon keeps.
+//! - [`server`]: the optional container-credentials endpoint over the files the daemon keeps,
+//!   and the `[metrics]` listener; [`metrics`] is what they tell operators (Prometheus
+//!   metrics, `/healthz`, `/readyz`), updated by the daemon after each pass.
 //! - [`commands`]: one small module per subcommand over the above; [`cli`] is the command
 //!   line that `main` parses into them; [`eventlog`] is what the Windows service also reports
 //!   to the Event Log.
@@ -30,6 +32,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod eventlog;
 pub mod hooks;
+pub mod metrics;
 pub mod paths;
 pub mod profile_file;
 pub mod refresh;

@@ -242,6 +242,13 @@ pub fn summary(cfg: &Config) -> String {
             server.token_file.display()
         );
     }
+    if let Some(m) = &cfg.metrics {
+        let _ = writeln!(
+            s,
+            "\nmetrics on {} (/metrics, /healthz, /readyz; no token)",
+            m.listen
+        );
+    }
     s
 }
 

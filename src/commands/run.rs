@@ -2,7 +2,8 @@
 //! (exit 0), SIGHUP reloads the config, SIGUSR1 refreshes every profile now; systemd
 //! `Type=notify` readiness is sent once the first pass is written. A bad config at start-up
 //! exits 78 (EX_CONFIG), so a service manager does not restart it in a loop; so does a
-//! `[server]` that cannot bind its address or whose token file is empty. On Unix the soft
+//! `[server]` that cannot bind its address or whose token file is empty, and a `[metrics]`
+//! that cannot bind its own. On Unix the soft
 //! `RLIMIT_NOFILE` is raised to the hard limit first, and the server's connection cap is
 //! fitted to it with a reserve of descriptors for the daemon's own work.
 
@@ -61,6 +62,17 @@ pub async fn serve(
             }
         },
     };
+    let metrics_listener = match &cfg.metrics {
+        None => None,
+        Some(m) => match crate::server::metrics::bind(m).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("{e}");
+                tracing::error!("{e}");
+                return EX_CONFIG;
+            }
+        },
+    };
     // Without a control channel (the Windows service), keep one open that never sends.
     let (_keep, unused) = mpsc::unbounded_channel();
     let controls = controls.unwrap_or(unused);
@@ -73,21 +85,43 @@ pub async fn serve(
     );
     on_started();
     let (config_tx, config_rx) = watch::channel(cfg.clone());
+    let engine = daemon::Engine::real();
+    let metrics = engine.metrics.clone();
+    // What the files hold already, so `/readyz` is right before the first pass ends.
+    metrics.look(&cfg, engine.clock.now()).await;
+    let limits = match open_files {
+        Some(n) => crate::server::Limits::default().within_descriptors(n),
+        None => crate::server::Limits::default(),
+    };
     let server = server.map(|listener| {
-        let limits = match open_files {
-            Some(n) => crate::server::Limits::default().within_descriptors(n),
-            None => crate::server::Limits::default(),
-        };
         tokio::spawn(crate::server::serve(
             listener,
-            limits,
+            limits.clone(),
             config_rx,
+            metrics.clone(),
             stop.clone(),
         ))
     });
-    daemon::run(path, cfg, stop, controls, config_tx, daemon::notify_ready).await;
-    if let Some(server) = server {
-        server.abort();
+    let metrics_server = metrics_listener.map(|listener| {
+        tokio::spawn(crate::server::metrics::serve(
+            listener,
+            limits.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ))
+    });
+    daemon::run_with(
+        engine,
+        path,
+        cfg,
+        stop,
+        controls,
+        config_tx,
+        daemon::notify_ready,
+    )
+    .await;
+    for task in [server, metrics_server].into_iter().flatten() {
+        task.abort();
     }
     tracing::info!(target: EVENT_LOG, event_id = ids::STOPPED, "awscredd stopped");
     exit::OK

@@ -30,6 +30,8 @@ pub struct Config {
     pub sso_sessions: BTreeMap<String, SsoSession>,
     pub profiles: BTreeMap<String, Profile>,
     pub server: Option<Server>,
+    /// The optional `[metrics]` listener: `/metrics`, `/healthz`, `/readyz`.
+    pub metrics: Option<MetricsEndpoint>,
 }
 
 #[derive(Clone, Debug)]
@@ -248,6 +250,12 @@ impl Config {
 pub struct Server {
     pub listen: SocketAddr,
     pub token_file: PathBuf,
+}
+
+/// Where `run` serves `/metrics`, `/healthz` and `/readyz` (no token: nothing secret there).
+#[derive(Clone, Debug)]
+pub struct MetricsEndpoint {
+    pub listen: SocketAddr,
 }
 
 impl Config {

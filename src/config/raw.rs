@@ -17,6 +17,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub profile: BTreeMap<Spanned<String>, Spanned<RawProfile>>,
     pub server: Option<Spanned<RawServer>>,
+    pub metrics: Option<Spanned<RawMetrics>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,4 +80,10 @@ pub struct RawProfile {
 pub struct RawServer {
     pub listen: S<String>,
     pub token_file: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: S<String>,
 }

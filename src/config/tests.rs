@@ -49,6 +49,10 @@ fn the_example_config_is_valid_and_covers_every_source() {
     );
     assert_eq!(cfg.daemon.refresh_before, Duration::from_secs(900));
     assert!(cfg.server.is_some());
+    assert_eq!(
+        cfg.metrics.map(|m| m.listen.to_string()).as_deref(),
+        Some("127.0.0.1:9464")
+    );
     assert_eq!(cfg.profiles["deploy"].source.source_profile(), Some("dev"));
 }
 
@@ -158,6 +162,26 @@ fn bad_values() {
         &format!("[server]\nlisten = \"localhost\"\n{PROC}"),
         "2:10",
         "not an address",
+    );
+    rejects(
+        &format!("[metrics]\nlisten = \"9464\"\n{PROC}"),
+        "2:10",
+        "not an address like 127.0.0.1:9464",
+    );
+    rejects(
+        &format!("[metrics]\n{PROC}"),
+        "1:1",
+        "[metrics] needs listen",
+    );
+    rejects(
+        &format!("[server]\nlisten = \"127.0.0.1:9911\"\ntoken_file = \"/t\"\n[metrics]\nlisten = \"127.0.0.1:9911\"\n{PROC}"),
+        "5:10",
+        "the [server]'s address too",
+    );
+    rejects(
+        &format!("[metrics]\nlisten = \"127.0.0.1:9464\"\ntoken_file = \"/t\"\n{PROC}"),
+        "3:1",
+        "unknown",
     );
     rejects(
         "[profile.\"a b\"]\ncredential_process = \"x\"\n",

@@ -1,10 +1,12 @@
 //! Semantic checks of a parsed config: formats, exactly one source per profile, references,
 //! `source_profile` cycles. Every problem is collected (not just the first) with its span.
 
-use super::raw::{RawConfig, RawDaemon, RawOutput, RawProfile, RawServer, RawSsoSession};
+use super::raw::{
+    RawConfig, RawDaemon, RawMetrics, RawOutput, RawProfile, RawServer, RawSsoSession,
+};
 use super::{
-    parse_duration, Config, Daemon, Diagnostic, Mfa, Output, Profile, Server, Severity, Source,
-    SsoSession, UserRef,
+    parse_duration, Config, Daemon, Diagnostic, MetricsEndpoint, Mfa, Output, Profile, Server,
+    Severity, Source, SsoSession, UserRef,
 };
 use crate::paths::{self, Env};
 use crate::profile_file::is_identifier;
@@ -83,6 +85,7 @@ pub(super) fn validate(
     let reserved = Reserved::new(&cx, &config_path, daemon.as_ref());
     let outputs = outputs(&mut cx, &raw.output, &raw.profile, &reserved);
     let server = server(&mut cx, raw.server, &outputs);
+    let metrics = metrics(&mut cx, raw.metrics, server.as_ref());
 
     // Sessions nobody uses are probably a typo somewhere.
     for (name, session) in &raw.sso_session {
@@ -121,6 +124,7 @@ pub(super) fn validate(
         sso_sessions,
         profiles,
         server,
+        metrics,
     })
 }
 
@@ -1301,25 +1305,7 @@ fn server(
 ) -> Option<super::Server> {
     let raw = raw?;
     let body = raw.get_ref();
-    let listen = match &body.listen {
-        None => {
-            cx.error(raw.span(), "[server] needs listen = \"127.0.0.1:PORT\"");
-            return None;
-        }
-        Some(l) => match l.get_ref().parse::<std::net::SocketAddr>() {
-            Ok(a) => a,
-            Err(_) => {
-                cx.error(
-                    l.span(),
-                    format!(
-                        "listen `{}` is not an address like 127.0.0.1:9911",
-                        l.get_ref()
-                    ),
-                );
-                return None;
-            }
-        },
-    };
+    let listen = listen_address(cx, "[server]", raw.span(), body.listen.as_ref(), "9911")?;
     if !listen.ip().is_loopback() {
         if let Some(l) = &body.listen {
             cx.warn(
@@ -1336,6 +1322,59 @@ fn server(
             .map(|d| d.join("awscredd-server-token"))?,
     };
     Some(Server { listen, token_file })
+}
+
+/// `[metrics]`: its own address, never the `[server]`'s (one listener per address).
+fn metrics(
+    cx: &mut Ctx<'_>,
+    raw: Option<Spanned<RawMetrics>>,
+    server: Option<&Server>,
+) -> Option<MetricsEndpoint> {
+    let raw = raw?;
+    let body = raw.get_ref();
+    let listen = listen_address(cx, "[metrics]", raw.span(), body.listen.as_ref(), "9464")?;
+    if let (Some(server), Some(l)) = (server, &body.listen) {
+        if server.listen == listen {
+            cx.error(
+                l.span(),
+                format!(
+                    "listen {listen} is the [server]'s address too: give [metrics] its own port"
+                ),
+            );
+            return None;
+        }
+    }
+    Some(MetricsEndpoint { listen })
+}
+
+/// The `listen` of a `section` (`[server]`, `[metrics]`): required, and an `IP:PORT`.
+fn listen_address(
+    cx: &mut Ctx<'_>,
+    section: &str,
+    section_span: Range<usize>,
+    listen: Option<&Spanned<String>>,
+    example_port: &str,
+) -> Option<std::net::SocketAddr> {
+    let Some(l) = listen else {
+        cx.error(
+            section_span,
+            format!("{section} needs listen = \"127.0.0.1:PORT\""),
+        );
+        return None;
+    };
+    match l.get_ref().parse::<std::net::SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            cx.error(
+                l.span(),
+                format!(
+                    "listen `{}` is not an address like 127.0.0.1:{example_port}",
+                    l.get_ref()
+                ),
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]

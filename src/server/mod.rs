@@ -1,10 +1,12 @@
 //! The optional `[server]`: every managed profile in the container-credentials format at
 //! `/profiles/NAME`, behind an authorization token, so an AWS SDK given
 //! `AWS_CONTAINER_CREDENTIALS_FULL_URI` and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` refreshes
-//! from the daemon with no code change. `/healthz` answers without a token.
+//! from the daemon with no code change. `/healthz` and `/readyz` ([`health`]) answer without
+//! a token.
 //!
-//! [`http`] serves the connections under [`Limits`] (any other listener reuses it with its
-//! own routes); this module owns the routes, the token, and the start-up checks: [`bind`]
+//! [`http`] serves the connections under [`Limits`] (the `[metrics]` listener, [`metrics`],
+//! reuses it with its own routes); this module owns the routes, the token, and the start-up
+//! checks: [`bind`]
 //! fails, and `run` exits 78, when the address cannot be bound or the token file is empty.
 //!
 //! The token file is created with mode 0600 and a random token when missing, and kept across
@@ -13,12 +15,15 @@
 //! by group or others is a warning. The token is compared in constant time. The credentials
 //! come from the files the daemon keeps; the server itself never fetches.
 
+pub mod health;
 pub mod http;
+pub mod metrics;
 
 pub use http::Limits;
 
 use crate::config::{Config, Server};
 use crate::credentials::{format_utc, Credentials, Secret};
+use crate::metrics::Metrics;
 use crate::store::{atomic, CredentialsFile};
 use http::{Request, Response};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -126,6 +131,7 @@ pub async fn serve(
     listener: Listener,
     limits: Limits,
     config: watch::Receiver<Config>,
+    health: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) {
     tracing::info!(
@@ -137,19 +143,25 @@ pub async fn serve(
     let router = move |req: Request| {
         let token = Arc::clone(&token);
         let config = config.clone();
-        async move { route(req, &token, &config).await }
+        let health = Arc::clone(&health);
+        async move { route(req, &token, &config, &health).await }
     };
     http::serve(listener.tcp, router, limits, stop).await;
 }
 
-/// The credentials routes: `/healthz`, and `/profiles/NAME` behind the token.
-async fn route(req: Request, token: &Token, config: &watch::Receiver<Config>) -> Response {
+/// The credentials routes: `/healthz` and `/readyz`, and `/profiles/NAME` behind the token.
+async fn route(
+    req: Request,
+    token: &Token,
+    config: &watch::Receiver<Config>,
+    health: &Metrics,
+) -> Response {
     if req.method() != Method::GET {
         return answer(405, error_json("MethodNotAllowed", "only GET is served"));
     }
     let path = req.uri().path();
-    if path == "/healthz" {
-        return answer(200, r#"{"status":"ok"}"#.to_string());
+    if let Some(r) = health::route(path, health) {
+        return r;
     }
     let Some(name) = path.strip_prefix("/profiles/") else {
         return answer(404, error_json("NotFound", "unknown path"));
@@ -169,7 +181,8 @@ async fn route(req: Request, token: &Token, config: &watch::Receiver<Config>) ->
     answer(status, body)
 }
 
-fn answer(status: u16, body: String) -> Response {
+/// A JSON answer.
+pub(crate) fn answer(status: u16, body: String) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     response

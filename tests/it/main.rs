@@ -17,6 +17,7 @@ mod hooks;
 mod hostile;
 mod interop;
 mod login;
+mod metrics;
 mod newcomer;
 mod server;
 mod server_flood;

@@ -722,8 +722,14 @@ fn fake_three_throttles_fail_only_that_profile() {
             p.display()
         ),
     );
-    for (status, code) in [(400, "Throttling"), (500, "InternalFailure")] {
-        for _ in 0..3 {
+    // Throttling is also retried within the pass, more slowly and fewer at once
+    // (refresh::limits): the SDK's three attempts times its six tries.
+    let throttled_attempts = 3 * awscredd::refresh::limits::MAX_THROTTLED_TRIES as usize;
+    for (status, code, attempts) in [
+        (400, "Throttling", throttled_attempts),
+        (500, "InternalFailure", 3),
+    ] {
+        for _ in 0..attempts {
             fake.inject(STS_ASSUME_ROLE, Fault::Error(status, code));
         }
         let before = count(&fake.sts_requests(), STS_ASSUME_ROLE);
@@ -732,8 +738,8 @@ fn fake_three_throttles_fail_only_that_profile() {
         assert_eq!(o.status.code(), Some(1), "{}", show(&o));
         assert_eq!(
             count(&fake.sts_requests(), STS_ASSUME_ROLE) - before,
-            3,
-            "three attempts"
+            attempts,
+            "{attempts} attempts"
         );
         let err = stderr(&o);
         let failed: Vec<&str> = err
@@ -752,6 +758,17 @@ fn fake_three_throttles_fail_only_that_profile() {
         assert!(creds(&all, "s").access_key_id.starts_with("ASIASTS"));
         assert_eq!(creds(&all, "p").access_key_id, "ASIAPROCESS000000001");
     }
+    // Three throttles are taken in stride: the pass tries again, fewer at once, and succeeds.
+    for _ in 0..3 {
+        fake.inject(STS_ASSUME_ROLE, Fault::Error(400, "Throttling"));
+    }
+    let o = run(&sb, awscredd(&sb, &fake.url, None, &["once", "--force"]));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("throttled: asking fewer at once"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]

@@ -179,3 +179,25 @@ pub fn botocore_python(sb: &Sandbox) -> Option<Command> {
         .env("AWS_EC2_METADATA_DISABLED", "true");
     Some(c)
 }
+
+/// The test Python, when it can import `prometheus_client` (the Prometheus project's parser of
+/// the text format); `None` (a skip) when it cannot, which fails under CI.
+pub fn prometheus_python() -> Option<PathBuf> {
+    let python = python3();
+    let ok = Command::new(&python)
+        .args(["-c", "import prometheus_client.parser"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "prometheus_client is missing and CI is set: pip install -r tests/requirements.txt"
+    );
+    eprintln!("SKIPPED: prometheus_client is not installed");
+    None
+}

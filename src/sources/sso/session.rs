@@ -376,6 +376,7 @@ impl SessionTokens {
             Err(ApiError::InvalidClient) => return Err(Refused::Client),
             Err(e) => return Err(Refused::Other(api_error(&name, e))),
         };
+        crate::metrics::sign_in_started(&name);
         self.prompt(&da);
         let deadline = tokio::time::Instant::now() + da.expires_in;
         let mut interval = da.interval;

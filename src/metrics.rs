@@ -1,0 +1,536 @@
+//! What `run` tells operators: the Prometheus metrics of `[metrics]`, and the health that
+//! `/healthz` and `/readyz` answer on both listeners.
+//!
+//! [`Metrics`] is updated as things happen, never by a scrape: the scheduler calls
+//! [`Metrics::after_pass`] with each pass's outcomes (counters, last success) and then looks
+//! at the files the way `status` does (expiry, state, SSO token expiry), once per pass, after
+//! the pass has written; it runs its passes and sleeps inside [`Metrics::alive`], the
+//! heartbeat `/healthz` reads. A scrape only encodes what is already there, so it never runs a
+//! source, reads a file or takes a lock. Sign-ins start deep inside the SSO source, built anew
+//! for every pass, so they are counted through the process-wide [`sign_in_started`].
+//!
+//! Labels are profile and session names only: the number of series is bounded by the config.
+//! Series of a profile or session that a reload removed are removed with it.
+
+use crate::clock::Clock;
+use crate::commands::status::{self, ProfileStatus, SessionStatus, Status};
+use crate::config::Config;
+use crate::credentials::parse_rfc3339;
+use crate::refresh::{Outcome, PassReport};
+use crate::sources::sso::cache::TokenCache;
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+/// The states of `awscredd status`, each a series of `awscredd_profile_state`.
+pub const STATES: [&str; 4] = ["ok", "expired", "failing", "waiting_for_login"];
+
+/// The `Content-Type` of `/metrics`.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// How often [`Metrics::alive`] beats while the scheduler waits or runs a pass.
+const BEAT_EVERY: Duration = Duration::from_secs(10);
+/// `/healthz` fails when the scheduler has not beaten for this long: a dozen beats missed.
+pub const STALE_AFTER: Duration = Duration::from_secs(120);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProfileLabels {
+    profile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefreshLabels {
+    profile: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    profile: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SessionLabels {
+    sso_session: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// Device authorizations started, per SSO session, in this process.
+static SIGN_INS: LazyLock<Family<SessionLabels, Counter>> = LazyLock::new(Family::default);
+
+/// Counts a device authorization started for `session` (a human is asked to sign in).
+pub fn sign_in_started(session: &str) {
+    SIGN_INS
+        .get_or_create(&SessionLabels {
+            sso_session: session.to_string(),
+        })
+        .inc();
+}
+
+/// The daemon's metrics and health.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    expiry: Family<ProfileLabels, Gauge>,
+    refreshes: Family<RefreshLabels, Counter>,
+    last_success: Family<ProfileLabels, Gauge>,
+    state: Family<StateLabels, Gauge>,
+    sso_expiry: Family<SessionLabels, Gauge>,
+    seen: Mutex<Seen>,
+    beat: Mutex<Instant>,
+}
+
+/// What the last look found, for `/readyz` and for removing the series of what is gone.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Each profile's state; `None` before the first look.
+    states: Option<BTreeMap<String, &'static str>>,
+    sessions: BTreeSet<String>,
+    /// When this daemon last refreshed each profile.
+    succeeded: BTreeMap<String, OffsetDateTime>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Metrics {
+            registry: Registry::default(),
+            expiry: Family::default(),
+            refreshes: Family::default(),
+            last_success: Family::default(),
+            state: Family::default(),
+            sso_expiry: Family::default(),
+            seen: Mutex::default(),
+            beat: Mutex::new(Instant::now()),
+        };
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        let mut registry = Registry::default();
+        registry.register(
+            "awscredd_credentials_expiry_timestamp_seconds",
+            "When the profile's credentials expire (Unix time), the earliest across its outputs; absent for credentials without an expiry",
+            m.expiry.clone(),
+        );
+        registry.register(
+            "awscredd_refresh",
+            "Refreshes of the profile by this daemon, by result (success, failure)",
+            m.refreshes.clone(),
+        );
+        registry.register(
+            "awscredd_last_refresh_success_timestamp_seconds",
+            "When the profile was last refreshed successfully (Unix time)",
+            m.last_success.clone(),
+        );
+        registry.register(
+            "awscredd_profile_state",
+            "1 for the profile's state as `awscredd status` shows it, 0 for the other states",
+            m.state.clone(),
+        );
+        registry.register(
+            "awscredd_sso_token_expiry_timestamp_seconds",
+            "When the SSO session's access token expires (Unix time)",
+            m.sso_expiry.clone(),
+        );
+        registry.register(
+            "awscredd_sso_sign_ins",
+            "Device authorizations started for the SSO session (a human was asked to sign in)",
+            SIGN_INS.clone(),
+        );
+        registry.register("awscredd_build_info", "awscredd's version", build);
+        Metrics { registry, ..m }
+    }
+
+    /// `/metrics`: every series in the Prometheus text format (version 0.0.4).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Records a pass's outcomes, then looks at the files it wrote, as `status` does.
+    pub async fn after_pass(&self, cfg: &Config, report: Option<&PassReport>, now: OffsetDateTime) {
+        if let Some(report) = report {
+            self.record_outcomes(report, now);
+        }
+        self.look(cfg, now).await;
+    }
+
+    /// Reads what `status` reads (the credentials files, `state.json`, the SSO token cache),
+    /// without a lock, and sets the gauges and the states `/readyz` answers from.
+    pub async fn look(&self, cfg: &Config, now: OffsetDateTime) {
+        let owned = cfg.clone();
+        let gathered = tokio::task::spawn_blocking(move || {
+            let cache = TokenCache::default_location(&crate::paths::process_env);
+            status::gather(&owned, cache.as_ref(), now)
+        })
+        .await;
+        match gathered {
+            Ok(s) => self.record_status(&s),
+            Err(e) => tracing::warn!("cannot update the metrics: {e}"),
+        }
+    }
+
+    /// Counts each profile fetched (`success`) or failed (`failure`) in `report`.
+    pub fn record_outcomes(&self, report: &PassReport, now: OffsetDateTime) {
+        let mut seen = lock(&self.seen);
+        for (name, outcome) in &report.outcomes {
+            let result = match outcome {
+                Outcome::Refreshed { .. } | Outcome::UsedAsSource => "success",
+                Outcome::Failed(_) => "failure",
+                Outcome::NotDue => continue,
+            };
+            let labels = RefreshLabels {
+                profile: name.clone(),
+                result,
+            };
+            self.refreshes.get_or_create(&labels).inc();
+            if result == "success" {
+                seen.succeeded.insert(name.clone(), now);
+            }
+        }
+    }
+
+    /// Sets every gauge from a `status`, and removes the series of profiles and sessions it
+    /// no longer has (a reload removed them).
+    pub fn record_status(&self, s: &Status) {
+        let mut seen = lock(&self.seen);
+        let states: BTreeMap<String, &'static str> = s
+            .profiles
+            .iter()
+            .map(|p| {
+                self.record_profile(p, seen.succeeded.get(&p.name).copied());
+                (p.name.clone(), p.state)
+            })
+            .collect();
+        let sessions: BTreeSet<String> = s
+            .sso_sessions
+            .iter()
+            .map(|x| {
+                self.record_session(x);
+                x.name.clone()
+            })
+            .collect();
+        let before = seen.states.take().unwrap_or_default();
+        for gone in before.keys().filter(|n| !states.contains_key(*n)) {
+            self.forget_profile(gone);
+        }
+        for gone in seen.sessions.difference(&sessions) {
+            let labels = SessionLabels {
+                sso_session: gone.clone(),
+            };
+            self.sso_expiry.remove(&labels);
+            SIGN_INS.remove(&labels);
+        }
+        seen.succeeded.retain(|n, _| states.contains_key(n));
+        seen.states = Some(states);
+        seen.sessions = sessions;
+    }
+
+    /// One profile's series; `ours` is when this daemon last refreshed it.
+    fn record_profile(&self, p: &ProfileStatus, ours: Option<OffsetDateTime>) {
+        let labels = ProfileLabels {
+            profile: p.name.clone(),
+        };
+        set_or_remove(&self.expiry, &labels, timestamp(p.expires_at.as_deref()));
+        // The later of what `state.json` says (kept across restarts, and written by `once`
+        // too) and this daemon's own last success.
+        if let Some(t) = timestamp(p.last_refresh.as_deref()).max(ours) {
+            self.last_success
+                .get_or_create(&labels)
+                .set(t.unix_timestamp());
+        }
+        for state in STATES {
+            let labels = StateLabels {
+                profile: p.name.clone(),
+                state,
+            };
+            self.state
+                .get_or_create(&labels)
+                .set(i64::from(p.state == state));
+        }
+        for result in ["success", "failure"] {
+            // Present from the start at 0, so `increase()` sees the first one.
+            let _ = self.refreshes.get_or_create(&RefreshLabels {
+                profile: p.name.clone(),
+                result,
+            });
+        }
+    }
+
+    /// One SSO session's series.
+    fn record_session(&self, x: &SessionStatus) {
+        let labels = SessionLabels {
+            sso_session: x.name.clone(),
+        };
+        set_or_remove(
+            &self.sso_expiry,
+            &labels,
+            timestamp(x.token_expires_at.as_deref()),
+        );
+        let _ = SIGN_INS.get_or_create(&labels);
+    }
+
+    fn forget_profile(&self, name: &str) {
+        let labels = ProfileLabels {
+            profile: name.to_string(),
+        };
+        self.expiry.remove(&labels);
+        self.last_success.remove(&labels);
+        for result in ["success", "failure"] {
+            self.refreshes.remove(&RefreshLabels {
+                profile: name.to_string(),
+                result,
+            });
+        }
+        for state in STATES {
+            self.state.remove(&StateLabels {
+                profile: name.to_string(),
+                state,
+            });
+        }
+    }
+
+    /// The profiles that are not `ok`, with their state, as of the last look (`None` before
+    /// the first).
+    pub fn not_ready(&self) -> Option<BTreeMap<String, &'static str>> {
+        let seen = lock(&self.seen);
+        let states = seen.states.as_ref()?;
+        Some(
+            states
+                .iter()
+                .filter(|(_, s)| **s != "ok")
+                .map(|(n, s)| (n.clone(), *s))
+                .collect(),
+        )
+    }
+
+    /// Runs `work` (a sleep of the scheduler) to its end, beating meanwhile (every
+    /// [`BEAT_EVERY`]): a loop that stops turning stops beating.
+    pub async fn alive<F: Future>(&self, work: F) -> F::Output {
+        self.beating(work, None).await
+    }
+
+    /// Runs a pass to its end, beating meanwhile, and at each beat also looks at the files:
+    /// a pass held up by one source (a sign-in waits up to ten minutes for a human) has
+    /// already written what the others fetched, and the gauges and `/readyz` say so.
+    pub async fn alive_pass<F: Future>(
+        &self,
+        cfg: &Config,
+        clock: &dyn Clock,
+        work: F,
+    ) -> F::Output {
+        self.beating(work, Some((cfg, clock))).await
+    }
+
+    async fn beating<F: Future>(&self, work: F, look: Option<(&Config, &dyn Clock)>) -> F::Output {
+        tokio::pin!(work);
+        let mut first = true;
+        loop {
+            self.beat();
+            if let (Some((cfg, clock)), false) = (look, first) {
+                self.look(cfg, clock.now()).await;
+            }
+            first = false;
+            tokio::select! {
+                out = &mut work => {
+                    self.beat();
+                    return out;
+                }
+                _ = tokio::time::sleep(BEAT_EVERY) => {}
+            }
+        }
+    }
+
+    fn beat(&self) {
+        *lock(&self.beat) = Instant::now();
+    }
+
+    /// How long ago the scheduler last beat (or the metrics were made, before its first beat).
+    pub fn since_beat(&self) -> Duration {
+        lock(&self.beat).elapsed()
+    }
+
+    /// Whether the scheduler has beaten within [`STALE_AFTER`].
+    pub fn scheduler_alive(&self) -> bool {
+        self.since_beat() <= STALE_AFTER
+    }
+}
+
+/// An RFC 3339 time of `status`.
+fn timestamp(t: Option<&str>) -> Option<OffsetDateTime> {
+    t.and_then(|t| parse_rfc3339(t).ok())
+}
+
+/// Sets the gauge to the Unix time `t`, or removes it when there is none.
+fn set_or_remove<L>(family: &Family<L, Gauge>, labels: &L, t: Option<OffsetDateTime>)
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    match t {
+        Some(t) => {
+            family.get_or_create(labels).set(t.unix_timestamp());
+        }
+        None => {
+            family.remove(labels);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::SourceError;
+
+    fn profile(name: &str, state: &'static str, expires_at: Option<&str>) -> ProfileStatus {
+        ProfileStatus {
+            name: name.into(),
+            source: "credential_process",
+            state,
+            expires_at: expires_at.map(str::to_string),
+            last_refresh: Some("2026-01-01T00:00:00Z".into()),
+            last_error: None,
+        }
+    }
+
+    fn lines_of(m: &Metrics, name: &str) -> Vec<String> {
+        m.encode()
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_gauges_follow_status_and_the_counters_the_outcomes() {
+        let m = Metrics::new();
+        let now = time::macros::datetime!(2026-01-01 00:10 UTC);
+        let mut report = PassReport::default();
+        report.outcomes.insert(
+            "a".into(),
+            Outcome::Refreshed {
+                expires: Some(now + time::Duration::hours(1)),
+            },
+        );
+        report
+            .outcomes
+            .insert("b".into(), Outcome::Failed(SourceError::failed("boom")));
+        m.record_outcomes(&report, now);
+        let status = Status {
+            profiles: vec![
+                profile("a", "ok", Some("2026-01-01T01:10:00Z")),
+                profile("b", "failing", None),
+            ],
+            sso_sessions: vec![],
+        };
+        m.record_status(&status);
+        let text = m.encode();
+        assert!(text
+            .contains("awscredd_credentials_expiry_timestamp_seconds{profile=\"a\"} 1767229800\n"));
+        assert!(!text.contains("awscredd_credentials_expiry_timestamp_seconds{profile=\"b\"}"));
+        assert!(text.contains("awscredd_refresh_total{profile=\"a\",result=\"success\"} 1\n"));
+        assert!(text.contains("awscredd_refresh_total{profile=\"a\",result=\"failure\"} 0\n"));
+        assert!(text.contains("awscredd_refresh_total{profile=\"b\",result=\"failure\"} 1\n"));
+        // Ours (00:10) is later than state.json's (00:00) for a; b only has state.json's.
+        assert!(text.contains(
+            "awscredd_last_refresh_success_timestamp_seconds{profile=\"a\"} 1767226200\n"
+        ));
+        assert!(text.contains(
+            "awscredd_last_refresh_success_timestamp_seconds{profile=\"b\"} 1767225600\n"
+        ));
+        assert!(text.contains("awscredd_profile_state{profile=\"b\",state=\"failing\"} 1\n"));
+        assert!(text.contains("awscredd_profile_state{profile=\"b\",state=\"ok\"} 0\n"));
+        assert_eq!(lines_of(&m, "awscredd_profile_state{").len(), 8);
+        assert!(text.contains(&format!(
+            "awscredd_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert_eq!(
+            m.not_ready(),
+            Some(BTreeMap::from([("b".to_string(), "failing")]))
+        );
+    }
+
+    #[test]
+    fn a_reload_removes_the_series_of_what_is_gone() {
+        let m = Metrics::new();
+        m.record_status(&Status {
+            profiles: vec![
+                profile("a", "ok", Some("2026-01-01T01:10:00Z")),
+                profile("b", "ok", Some("2026-01-01T01:10:00Z")),
+                profile("s", "ok", Some("2026-01-01T01:10:00Z")),
+            ],
+            sso_sessions: vec![SessionStatus {
+                name: "gone_corp".into(),
+                state: "ok",
+                token_expires_at: Some("2026-01-01T08:00:00Z".into()),
+                refreshable_until: None,
+            }],
+        });
+        assert!(m.encode().contains(
+            "awscredd_sso_token_expiry_timestamp_seconds{sso_session=\"gone_corp\"} 1767254400\n"
+        ));
+        assert!(m
+            .encode()
+            .contains("awscredd_sso_sign_ins_total{sso_session=\"gone_corp\"} 0\n"));
+        assert_eq!(m.not_ready(), Some(BTreeMap::new()));
+        m.record_status(&Status {
+            profiles: vec![profile("a", "expired", Some("2026-01-01T01:10:00Z"))],
+            sso_sessions: vec![],
+        });
+        let text = m.encode();
+        assert!(!text.contains("profile=\"b\"") && !text.contains("profile=\"s\""));
+        assert!(!text.contains("gone_corp"), "{text}");
+        assert_eq!(lines_of(&m, "awscredd_profile_state{").len(), 4);
+        assert_eq!(
+            m.not_ready(),
+            Some(BTreeMap::from([("a".to_string(), "expired")]))
+        );
+    }
+
+    #[test]
+    fn nothing_is_ready_before_the_first_look() {
+        assert_eq!(Metrics::new().not_ready(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_heartbeat_goes_on_while_the_scheduler_waits_and_stops_with_it() {
+        let m = Metrics::new();
+        m.alive(tokio::time::sleep(Duration::from_secs(600))).await;
+        assert!(m.since_beat() < Duration::from_secs(1));
+        // Inside a long wait, it beats every BEAT_EVERY.
+        let waiting = m.alive(tokio::time::sleep(Duration::from_secs(3600)));
+        let _ = tokio::time::timeout(Duration::from_secs(1000), waiting).await;
+        assert!(m.since_beat() <= BEAT_EVERY, "{:?}", m.since_beat());
+        assert!(m.scheduler_alive());
+        // A loop that stopped: no more beats.
+        tokio::time::advance(STALE_AFTER + Duration::from_secs(1)).await;
+        assert!(!m.scheduler_alive());
+    }
+}
