@@ -67,11 +67,6 @@ pub fn output_errors(cfg: &Config) -> Vec<String> {
                 Ok(_) => None,
             },
         )
-        .chain(
-            cfg.outputs
-                .iter()
-                .filter_map(|o| unwritable_folder(&o.path)),
-        )
         .collect()
 }
 
@@ -130,6 +125,13 @@ fn unwritable_folder(path: &Path) -> Option<String> {
 /// profiles in `~/.aws/config` that would shadow ours.
 pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
     let mut out = Vec::new();
+    // A warning, not an error: a config is often checked as another user, or on another
+    // machine than the one it runs on (a container's volume is not mounted at build time).
+    out.extend(
+        cfg.outputs
+            .iter()
+            .filter_map(|o| unwritable_folder(&o.path)),
+    );
     for p in cfg.profiles.values() {
         if let Source::WebIdentity { token_file, .. } = &p.source {
             if !token_file.exists() {

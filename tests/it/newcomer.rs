@@ -63,7 +63,7 @@ fn check_warns_about_a_missing_web_identity_token_file() {
 }
 
 #[test]
-fn check_refuses_an_output_folder_this_user_cannot_write() {
+fn check_warns_about_an_output_folder_this_user_cannot_write() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("SKIPPED: needs root to become another user");
         return;
@@ -86,9 +86,11 @@ fn check_refuses_an_output_folder_this_user_cannot_write() {
         .env("HOME", "/tmp")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    // A warning: the config may be checked as another user than the one it runs as.
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("this user cannot write in"),
+        String::from_utf8_lossy(&o.stderr).contains("warning: [[output]]")
+            && String::from_utf8_lossy(&o.stderr).contains("this user cannot write in"),
         "{}",
         show(&o)
     );
