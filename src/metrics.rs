@@ -31,7 +31,12 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 /// The states of `awscredd status`, each a series of `awscredd_profile_state`.
-pub const STATES: [&str; 4] = ["ok", "expired", "failing", "waiting_for_login"];
+pub const STATES: [&str; 4] = [
+    crate::commands::status::State::ALL[0].as_str(),
+    crate::commands::status::State::ALL[1].as_str(),
+    crate::commands::status::State::ALL[2].as_str(),
+    crate::commands::status::State::ALL[3].as_str(),
+];
 
 /// The `Content-Type` of `/metrics`.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;

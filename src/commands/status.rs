@@ -15,6 +15,35 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use time::OffsetDateTime;
 
+/// The state of a profile or an SSO session, as `status` and the metrics name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Ok,
+    Expired,
+    Failing,
+    WaitingForLogin,
+}
+
+impl State {
+    /// Every state, in the order the metrics list them.
+    pub const ALL: [State; 4] = [
+        State::Ok,
+        State::Expired,
+        State::Failing,
+        State::WaitingForLogin,
+    ];
+
+    /// The name in `status --json`, `/readyz` and the metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Expired => "expired",
+            State::Failing => "failing",
+            State::WaitingForLogin => "waiting_for_login",
+        }
+    }
+}
+
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ProfileStatus {
     pub name: String,
@@ -47,10 +76,11 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
         .map(|name| {
             let token = cache.and_then(|c| c.load(name));
             let state = match &token {
-                Some(t) if t.expires_at > now => "ok",
-                Some(t) if t.refreshable(now).is_some() => "expired",
-                _ => "waiting_for_login",
-            };
+                Some(t) if t.expires_at > now => State::Ok,
+                Some(t) if t.refreshable(now).is_some() => State::Expired,
+                _ => State::WaitingForLogin,
+            }
+            .as_str();
             SessionStatus {
                 name: name.clone(),
                 state,
@@ -116,24 +146,24 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
             let mut last_error = recorded.and_then(|r| r.last_error.clone());
             let state = if root_session
                 .and_then(|s| session_state.get(s))
-                .is_some_and(|s| *s == "waiting_for_login")
+                .is_some_and(|s| *s == State::WaitingForLogin.as_str())
             {
-                "waiting_for_login"
+                State::WaitingForLogin
             } else if last_error.is_some() {
-                "failing"
+                State::Failing
             } else if !valid {
-                "expired"
+                State::Expired
             } else {
-                "ok"
+                State::Ok
             };
             // An expired profile says why when its file cannot be read.
-            if state == "expired" && last_error.is_none() {
+            if state == State::Expired && last_error.is_none() {
                 last_error = unreadable.get(&p.name).cloned();
             }
             ProfileStatus {
                 name: p.name.clone(),
                 source: p.source.kind(),
-                state,
+                state: state.as_str(),
                 expires_at: expires_at.map(format_utc),
                 last_refresh: recorded.and_then(|r| r.last_refresh.clone()),
                 last_error,
@@ -167,7 +197,11 @@ pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
     } else {
         print!("{}", render(&status, crate::clock::now()));
     }
-    if status.profiles.iter().all(|p| p.state == "ok") {
+    if status
+        .profiles
+        .iter()
+        .all(|p| p.state == State::Ok.as_str())
+    {
         exit::OK
     } else {
         exit::FAILED
