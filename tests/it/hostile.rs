@@ -708,3 +708,34 @@ fn stale_foreign_keys_are_due() {
         "{after}"
     );
 }
+
+#[test]
+fn status_says_when_the_state_file_cannot_be_written() {
+    if !need_root() {
+        return;
+    }
+    let sb = Sandbox::new();
+    fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let src = json_script(&sb, "src.sh", "ASIASTATE", "s3cret", "");
+    let cfg = sb.one_profile_config(&src);
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(sb.run(&["once"]).status.code(), Some(0));
+    // Another user (as an operator who is not root) runs `status`.
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("status")
+        .env_clear()
+        .env("HOME", sb.path())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot be written by this user"),
+        "{}",
+        show(&o)
+    );
+    assert!(err.contains("may be out of date"), "{}", show(&o));
+}
