@@ -83,13 +83,21 @@ fn init_logging(
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("awscredd: cannot start the async runtime: {e}");
-            exit::FAILED
-        })
+    build_runtime(tokio::runtime::Builder::new_multi_thread())
+}
+
+/// The daemon's runtime: one thread. Its work is waiting (on AWS, on timers, on clients);
+/// file work and locks go to tokio's blocking pool, whose threads end when idle, so a daemon
+/// at rest is one sleeping thread.
+fn daemon_runtime() -> Result<tokio::runtime::Runtime, u8> {
+    build_runtime(tokio::runtime::Builder::new_current_thread())
+}
+
+fn build_runtime(mut b: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, u8> {
+    b.enable_all().build().map_err(|e| {
+        eprintln!("awscredd: cannot start the async runtime: {e}");
+        exit::FAILED
+    })
 }
 
 fn main() -> ExitCode {
@@ -148,7 +156,7 @@ fn main() -> ExitCode {
             ServiceAction::Uninstall => commands::service::uninstall(),
             ServiceAction::Run => commands::service::dispatch(config),
         },
-        Command::Run => match runtime() {
+        Command::Run => match daemon_runtime() {
             Ok(rt) => {
                 let code = rt.block_on(commands::run::exec(config));
                 // A write in flight finishes (files are replaced whole); nothing else waits.
