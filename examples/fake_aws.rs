@@ -21,6 +21,9 @@
 //! (`curl 'http://127.0.0.1:PORT/device?user_code=ABCD-EFGH'`), or at once with
 //! `--auto-approve`. Press Enter (or close stdin) to stop it.
 //!
+//! With `FAKE_AWS_LATENCY_MS=20` every answer waits 20 ms first, as a real region's would
+//! (`bench/sso_latency.sh`).
+//!
 //! Never touches anything outside HOME_DIR; no network beyond 127.0.0.1.
 #![allow(clippy::disallowed_methods)] // tests and tools read the clock and environment directly
 
@@ -57,6 +60,13 @@ fn main() -> ExitCode {
     };
 
     let fake = fake_aws::FakeAws::start();
+    // FAKE_AWS_LATENCY_MS: every answer waits this long (a real region's round trip).
+    if let Some(ms) = std::env::var("FAKE_AWS_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        fake.configure(|s| s.latency = std::time::Duration::from_millis(ms));
+    }
     let (client_id, client_secret, access_token, refresh_token) = fake.issue_token(TOKEN_TTL_SECS);
     let now = OffsetDateTime::now_utc();
     let cache = TokenCache {
