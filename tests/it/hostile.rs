@@ -582,7 +582,6 @@ fn an_endless_answer_from_aws_fails_the_profile_naming_the_limit() {
         "{}",
         show(&o)
     );
-    println!("{}", stderr(&o));
 }
 
 #[test]
