@@ -160,6 +160,21 @@ fn stored(sb: &Sandbox) -> BTreeMap<String, Credentials> {
     credentials_in(&ProfileFile::parse(&text).unwrap())
 }
 
+/// Each profile's expiry gauge equals the expiry key its file holds.
+fn assert_expiries_match_files(samples: &[Sample], sb: &Sandbox, profiles: &[&str]) {
+    for p in profiles {
+        assert_eq!(
+            value(
+                samples,
+                "awscredd_credentials_expiry_timestamp_seconds",
+                &[("profile", p)]
+            ),
+            Some(expiry_in_file(sb, p)),
+            "{p}"
+        );
+    }
+}
+
 fn expiry_in_file(sb: &Sandbox, profile: &str) -> f64 {
     let exp = stored(sb)[profile]
         .expiration
@@ -314,17 +329,7 @@ fn every_metric_follows_the_daemon_through_a_failure_and_its_recovery() {
         Some(1.0)
     );
     // Expiries equal the files' expiry keys; none for flaky, which the file does not hold.
-    for p in ["app", "dev"] {
-        assert_eq!(
-            value(
-                &samples,
-                "awscredd_credentials_expiry_timestamp_seconds",
-                &[("profile", p)]
-            ),
-            Some(expiry_in_file(&sb, p)),
-            "{p}"
-        );
-    }
+    assert_expiries_match_files(&samples, &sb, &["app", "dev"]);
     assert_eq!(
         value(
             &samples,
@@ -396,17 +401,7 @@ fn every_metric_follows_the_daemon_through_a_failure_and_its_recovery() {
     assert!(refreshes(&samples, "app", "success") > app_before);
     assert_eq!(refreshes(&samples, "flaky", "success"), 1.0);
     assert_state(&samples, "flaky", "ok");
-    for p in ["app", "dev", "flaky"] {
-        assert_eq!(
-            value(
-                &samples,
-                "awscredd_credentials_expiry_timestamp_seconds",
-                &[("profile", p)]
-            ),
-            Some(expiry_in_file(&sb, p)),
-            "{p}"
-        );
-    }
+    assert_expiries_match_files(&samples, &sb, &["app", "dev", "flaky"]);
     // A sign-in was not needed again.
     assert_eq!(
         value(
