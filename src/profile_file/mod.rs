@@ -25,6 +25,15 @@ fn trim_ws(s: &str) -> &str {
     &s[start..end.max(start)]
 }
 
+/// [`trim_ws`] at the start only.
+fn trim_ws_start(s: &str) -> &str {
+    let start = s
+        .bytes()
+        .position(|c| c != b' ' && c != b'\t')
+        .unwrap_or(s.len());
+    &s[start..]
+}
+
 /// Which of the two shared files a text came from: they name their sections differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
@@ -89,7 +98,11 @@ impl Line<'_> {
 #[derive(Clone, Debug)]
 pub struct ProfileFile<'a> {
     text: &'a str,
+    /// Every line, or (see [`ProfileFile::parse_sections`]) every section header and only the
+    /// lines of the sections asked for.
     lines: Vec<Line<'a>>,
+    /// The file's first line terminator, else `\n`.
+    eol: &'static str,
 }
 
 /// The SDKs' merged, normalised view of one or more files.
@@ -132,7 +145,28 @@ impl<'a> ProfileFile<'a> {
 
     /// Parses `text` line by line with the SDK parser's rules.
     pub fn parse(text: &'a str) -> Result<Self, ParseError> {
+        Self::parse_keeping(text, None)
+    }
+
+    /// Parses and checks all of `text` as [`Self::parse`] does, but keeps only the lines of the
+    /// sections whose raw name `keep` accepts (header included): what an edit of a few
+    /// profiles needs, since it only looks at the sections it writes. A large file then costs
+    /// no line table (for the 1,000-profile file, half a megabyte built and freed on every
+    /// write) and no look at the values of other sections. [`Self::sections`] and the edit
+    /// work on it unchanged; line numbers and byte ranges are those of the whole text.
+    pub fn parse_sections(text: &'a str, keep: &dyn Fn(&str) -> bool) -> Result<Self, ParseError> {
+        Self::parse_keeping(text, Some(keep))
+    }
+
+    /// The parser: every line is checked; a line is kept if `keep` is `None` or if it is in
+    /// a section `keep` accepts.
+    fn parse_keeping(
+        text: &'a str,
+        keep: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Self, ParseError> {
         let mut lines = Vec::new();
+        let mut eol = None;
+        let mut keeping = keep.is_none();
         // The SDK's state: are we in a section, and after which property (if any)?
         let mut in_section = false;
         let mut property: Option<bool> = None; // Some(is_subproperty)
@@ -148,6 +182,7 @@ impl<'a> ProfileFile<'a> {
                     } else {
                         nl
                     };
+                    eol.get_or_insert(if ce < nl { "\r\n" } else { "\n" });
                     (ce, nl + 1)
                 }
                 None => (text.len(), text.len()),
@@ -158,12 +193,13 @@ impl<'a> ProfileFile<'a> {
                 message: message.to_string(),
             };
             let first = line.as_bytes().first().copied();
+            // `None`: a line checked but not kept.
             let kind = if trim_ws(line).is_empty() {
-                LineKind::Blank
+                Some(LineKind::Blank)
             } else if first == Some(b'#') || first == Some(b';') {
-                LineKind::Comment
+                Some(LineKind::Comment)
             } else if line.starts_with('[') {
-                let prepared = prepare_line(line, false);
+                let prepared = prepare_header(line);
                 let raw_name = prepared
                     .strip_prefix('[')
                     .ok_or_else(|| err("Profile definition must start with '['"))?
@@ -171,7 +207,9 @@ impl<'a> ProfileFile<'a> {
                     .ok_or_else(|| err("Profile definition must end with ']'"))?;
                 in_section = true;
                 property = None;
-                LineKind::Section { raw_name }
+                keeping = keep.is_none_or(|keep| keep(raw_name));
+                // A sections-only parse keeps no trace of the sections it does not keep.
+                Some(LineKind::Section { raw_name })
             } else if first == Some(b' ') || first == Some(b'\t') {
                 if !in_section {
                     return Err(err("Expected a profile definition"));
@@ -184,28 +222,42 @@ impl<'a> ProfileFile<'a> {
                     }
                     Some(false) => {}
                 }
-                LineKind::Continuation {
+                Some(LineKind::Continuation {
                     text: trim_ws(line),
-                }
+                })
             } else {
                 if !in_section {
                     return Err(err("Expected a profile definition"));
                 }
-                let (key, value) =
-                    parse_property_line(line).map_err(|e| err(&e.message("property")))?;
-                property = Some(value.is_empty());
-                LineKind::Property { key, value }
+                let parts = PropertyParts::of(line).map_err(|e| err(&e.message("property")))?;
+                if keeping {
+                    let value = parts.value();
+                    property = Some(value.is_empty());
+                    Some(LineKind::Property {
+                        key: parts.key(),
+                        value,
+                    })
+                } else {
+                    property = Some(parts.value_is_empty());
+                    None
+                }
             };
-            lines.push(Line {
-                number,
-                start,
-                content_end,
-                end,
-                kind,
-            });
+            if let (true, Some(kind)) = (keeping, kind) {
+                lines.push(Line {
+                    number,
+                    start,
+                    content_end,
+                    end,
+                    kind,
+                });
+            }
             start = end;
         }
-        Ok(ProfileFile { text, lines })
+        Ok(ProfileFile {
+            text,
+            lines,
+            eol: eol.unwrap_or("\n"),
+        })
     }
 
     pub fn text(&self) -> &'a str {
@@ -218,15 +270,7 @@ impl<'a> ProfileFile<'a> {
 
     /// The line terminator new lines should use: the file's first one, else `\n`.
     pub fn preferred_terminator(&self) -> &'static str {
-        match self
-            .lines
-            .iter()
-            .map(|l| l.terminator(self.text))
-            .find(|t| !t.is_empty())
-        {
-            Some("\r\n") => "\r\n",
-            _ => "\n",
-        }
+        self.eol
     }
 
     /// Sections in file order: (index of the header line, index past the section's last line).
@@ -352,13 +396,17 @@ pub fn classify_section(raw_name: &str, kind: FileKind) -> SectionName {
 /// section the SDKs ignore there. Agrees with [`classify_section`] for [`FileKind::Credentials`].
 pub fn credentials_profile_name(raw_name: &str) -> Option<&str> {
     let name = trim_ws(raw_name);
-    (!name.contains([' ', '\t']) && is_identifier(name)).then_some(name)
+    // A name with a space or tab inside (`[profile x]`) is no identifier either.
+    is_identifier(name).then_some(name)
 }
 
 /// Profile and property names the SDKs accept: `[A-Za-z0-9_\-/.%@:+]`.
 pub fn is_identifier(s: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_-/.%@:+".contains(c))
+    // By bytes: every byte of a non-ASCII character is >= 0x80, which no arm accepts.
+    s.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'_' | b'-' | b'/' | b'.' | b'%' | b'@' | b':' | b'+')
+    })
 }
 
 enum PropertyError {
@@ -382,39 +430,93 @@ impl PropertyError {
 }
 
 fn parse_property_line(line: &str) -> Result<(Cow<'_, str>, &str), PropertyError> {
-    let line = prepare_line(line, true);
-    let (k, v) = line.split_once('=').ok_or(PropertyError::NoEquals)?;
-    let k = trim_ws(k);
-    if k.is_empty() {
-        return Err(PropertyError::NoName);
-    }
-    let key = if k.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(k.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(k)
-    };
-    Ok((key, trim_ws(v)))
+    let parts = PropertyParts::of(line)?;
+    Ok((parts.key(), parts.value()))
 }
 
-/// Trims a line and removes a trailing comment. In property lines a comment must follow
-/// whitespace (`a = b#c` keeps `b#c`); in section headers it need not.
-fn prepare_line(line: &str, comments_need_whitespace: bool) -> &str {
-    let line = trim_ws(line);
-    let bytes = line.as_bytes();
-    let mut cut = line.len();
-    let mut from = 0;
-    // `#` and `;` are ASCII, so a byte search finds exactly the comment characters.
-    while let Some(i) = memchr::memchr2(b'#', b';', &bytes[from..]).map(|i| from + i) {
-        let after_whitespace = line[..i]
+/// A property line split at its `=`, the value not yet looked at: checking a line needs only
+/// the key and whether the value is empty, and a session token's value is 700 characters.
+/// Agrees with the SDK parser's order (trim, cut the comment, split at the first `=`).
+struct PropertyParts<'a> {
+    /// The line, trimmed.
+    line: &'a str,
+    /// Where its first `=` is.
+    eq: usize,
+}
+
+impl<'a> PropertyParts<'a> {
+    fn of(line: &'a str) -> Result<Self, PropertyError> {
+        let line = trim_ws(line);
+        let eq = memchr::memchr(b'=', line.as_bytes()).ok_or(PropertyError::NoEquals)?;
+        // A comment before the `=` cuts it off: no `=` is left.
+        if comment_start(line, 0, eq).is_some() {
+            return Err(PropertyError::NoEquals);
+        }
+        if trim_ws(&line[..eq]).is_empty() {
+            return Err(PropertyError::NoName);
+        }
+        Ok(PropertyParts { line, eq })
+    }
+
+    /// The key, lowercased.
+    fn key(&self) -> Cow<'a, str> {
+        let k = trim_ws(&self.line[..self.eq]);
+        if k.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(k.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(k)
+        }
+    }
+
+    /// The value, trimmed, a trailing comment removed.
+    fn value(&self) -> &'a str {
+        let end = comment_start(self.line, self.eq + 1, self.line.len()).unwrap_or(self.line.len());
+        trim_ws(&self.line[self.eq + 1..end])
+    }
+
+    /// Whether [`Self::value`] is empty, without reading the whole value: it is if nothing
+    /// but spaces and tabs follow the `=`, or a comment begins after them.
+    fn value_is_empty(&self) -> bool {
+        let after = &self.line[self.eq + 1..];
+        let rest = &after[after.len() - trim_ws_start(after).len()..];
+        // A `#` or `;` starts a comment only after whitespace, not right after the `=`.
+        rest.is_empty() || (rest.len() < after.len() && rest.starts_with(['#', ';']))
+    }
+}
+
+/// Where the first comment (a `#` or `;` after whitespace) of `line[from..to]` begins.
+fn comment_start(line: &str, from: usize, to: usize) -> Option<usize> {
+    let bytes = &line.as_bytes()[..to];
+    let mut from = from;
+    // `#` and `;` are ASCII, so a byte search finds exactly the comment characters. Keys
+    // are short: a plain loop beats setting up a vector search for them.
+    let find = |from: usize| -> Option<usize> {
+        let rest = &bytes[from..];
+        let at = if rest.len() < 32 {
+            rest.iter().position(|&b| b == b'#' || b == b';')
+        } else {
+            memchr::memchr2(b'#', b';', rest)
+        };
+        at.map(|i| from + i)
+    };
+    while let Some(i) = find(from) {
+        if line[..i]
             .chars()
             .next_back()
-            .is_some_and(char::is_whitespace);
-        if after_whitespace || !comments_need_whitespace {
-            cut = i;
-            break;
+            .is_some_and(char::is_whitespace)
+        {
+            return Some(i);
         }
         from = i + 1;
     }
+    None
+}
+
+/// Trims a section header line and removes a trailing comment, which (unlike in property
+/// lines) need not follow whitespace: `[a]#c` is `[a]`.
+fn prepare_header(line: &str) -> &str {
+    let line = trim_ws(line);
+    let cut = memchr::memchr2(b'#', b';', line.as_bytes()).unwrap_or(line.len());
     trim_ws(&line[..cut])
 }
 
@@ -446,6 +548,38 @@ mod tests {
         let e = ProfileFile::check_bytes(b"[a]\n\xff").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("UTF-8"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// The quick emptiness check of a value agrees with the value itself, and the split
+        /// agrees with the SDK parser's order (trim, cut the comment, split at `=`).
+        #[test]
+        fn property_parts_agree_with_the_plain_rules(line in "[ \t]{0,2}[a-z#;=]{0,3}[ \t\u{a0}]{0,2}=?[ \t\u{a0}]{0,2}[a-z#;= \t]{0,6}") {
+            let plain = {
+                let t = trim_ws(&line);
+                let cut = t
+                    .char_indices()
+                    .find(|&(i, c)| {
+                        (c == '#' || c == ';')
+                            && t[..i].chars().next_back().is_some_and(char::is_whitespace)
+                    })
+                    .map_or(t.len(), |(i, _)| i);
+                trim_ws(&t[..cut])
+                    .split_once('=')
+                    .map(|(k, v)| (trim_ws(k).to_string(), trim_ws(v).to_string()))
+                    .filter(|(k, _)| !k.is_empty())
+            };
+            let parts = PropertyParts::of(&line).ok();
+            proptest::prop_assert_eq!(
+                parts.as_ref().map(|p| (p.key().into_owned(), p.value().to_string())),
+                plain
+            );
+            if let Some(p) = parts {
+                proptest::prop_assert_eq!(p.value_is_empty(), p.value().is_empty());
+            }
+        }
     }
 
     #[test]

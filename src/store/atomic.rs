@@ -201,6 +201,28 @@ fn read_limited(
     Ok(())
 }
 
+/// Writes all of `parts` in order with vectored writes: `write_all` for several buffers.
+fn write_all_parts(out: &mut impl Write, parts: &[&[u8]]) -> io::Result<()> {
+    // The most buffers one `writev` takes (POSIX's IOV_MAX on Linux and the BSDs).
+    const MAX_SLICES: usize = 1024;
+    let mut slices: Vec<io::IoSlice<'_>> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| io::IoSlice::new(p))
+        .collect();
+    let mut left = &mut slices[..];
+    while !left.is_empty() {
+        let n = left.len().min(MAX_SLICES);
+        match out.write_vectored(&left[..n]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => io::IoSlice::advance_slices(&mut left, written),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn human(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     if n >= MIB && n % MIB == 0 {
@@ -618,6 +640,18 @@ mod unix {
             owner: Ownership,
             durable: bool,
         ) -> io::Result<()> {
+            self.replace_with(&[contents], mode, owner, durable)
+        }
+
+        /// Replaces the target with the concatenation of `parts`, written with vectored
+        /// writes (no copy of them into one buffer first).
+        pub fn replace_with(
+            &self,
+            parts: &[&[u8]],
+            mode: u32,
+            owner: Ownership,
+            durable: bool,
+        ) -> io::Result<()> {
             let create = |tmp: &str| {
                 open_at(
                     Some(&self.dir),
@@ -657,7 +691,7 @@ mod unix {
                 }
                 fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode)).map_err(errno)?;
                 let mut file = fs::File::from(fd);
-                file.write_all(contents)?;
+                write_all_parts(&mut file, parts)?;
                 if durable {
                     file.sync_all()?;
                 }
@@ -870,6 +904,16 @@ mod other {
         pub fn replace(
             &self,
             contents: &[u8],
+            mode: u32,
+            owner: Ownership,
+            durable: bool,
+        ) -> io::Result<()> {
+            self.replace_with(&[contents], mode, owner, durable)
+        }
+
+        pub fn replace_with(
+            &self,
+            parts: &[&[u8]],
             _mode: u32,
             _owner: Ownership,
             durable: bool,
@@ -880,7 +924,7 @@ mod other {
                 .prefix(&prefix)
                 .suffix(".tmp")
                 .tempfile_in(dir)?;
-            tmp.write_all(contents)?;
+            write_all_parts(&mut tmp, parts)?;
             if durable {
                 tmp.as_file().sync_all()?;
             }
@@ -919,6 +963,54 @@ mod other {
 /// How long a writer waits for a lock before it gives up (the holder of a credentials-file
 /// lock holds it for milliseconds).
 pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod write_parts_tests {
+    use super::*;
+
+    /// A writer that takes at most 7 bytes per call, from the first buffer only.
+    struct Trickle(Vec<u8>, usize);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.1 += 1;
+            let n = buf.len().min(7);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_part_is_written_in_order_through_short_writes() {
+        let parts: Vec<Vec<u8>> = (0..3000)
+            .map(|i| format!("<part {i}>").into_bytes())
+            .collect();
+        let mut slices: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        slices.insert(5, b"");
+        let mut out = Trickle(Vec::new(), 0);
+        write_all_parts(&mut out, &slices).unwrap();
+        assert_eq!(out.0, parts.concat());
+        assert!(out.1 > 3000, "short writes were continued");
+    }
+
+    #[test]
+    fn more_parts_than_one_writev_takes_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let parts: Vec<Vec<u8>> = (0..5000)
+            .map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        Target::open(&path, true)
+            .unwrap()
+            .replace_with(&slices, 0o600, Ownership::default(), false)
+            .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), parts.concat());
+    }
+}
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -14,8 +14,8 @@ mod spare;
 
 use crate::config::{Output, UserRef};
 use crate::credentials::{format_utc, parse_rfc3339, Credentials, Secret};
-use crate::profile_file::edit::{rewrite_into, EditError, KeyUpdate, ProfileUpdate};
-use crate::profile_file::{FileKind, ParseError, ProfileFile};
+use crate::profile_file::edit::{rewrite_into, EditError, KeyUpdate, Pieces, ProfileUpdate, Sink};
+use crate::profile_file::{credentials_profile_name, FileKind, ParseError, ProfileFile};
 use formats::{Format, FormatError};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -183,15 +183,27 @@ impl CredentialsFile {
     }
 
     /// The new text of the file for `profiles`, from its old bytes (`None`: no file yet), into
-    /// `out`.
-    fn render(
+    /// `out` (pieces of the old bytes and new text); returns whether it differs from the old
+    /// bytes.
+    fn render<'a>(
         &self,
-        old: Option<&[u8]>,
+        old: Option<&'a [u8]>,
         profiles: &[(String, Credentials)],
-        out: &mut String,
-    ) -> Result<(), StoreError> {
+        out: &mut Pieces<'a>,
+    ) -> Result<bool, StoreError> {
         if self.format == Format::Ini {
-            let parsed = parse(&self.path, old.unwrap_or_default())?;
+            // Only the sections being written are kept whole (see `parse_sections`).
+            let mut names: Vec<&str> = profiles.iter().map(|(n, _)| n.as_str()).collect();
+            names.sort_unstable();
+            let keep = |raw: &str| {
+                credentials_profile_name(raw).is_some_and(|n| names.binary_search(&n).is_ok())
+            };
+            let unparseable = |error| StoreError::Unparseable {
+                path: self.path.clone(),
+                error,
+            };
+            let text = ProfileFile::check_bytes(old.unwrap_or_default()).map_err(unparseable)?;
+            let parsed = ProfileFile::parse_sections(text, &keep).map_err(unparseable)?;
             let updates: Vec<ProfileUpdate> =
                 profiles.iter().map(|(n, c)| update_for(n, c)).collect();
             return rewrite_into(&parsed, &updates, out).map_err(|error| StoreError::Edit {
@@ -200,9 +212,10 @@ impl CredentialsFile {
             });
         }
         // The other formats hold one profile: small, rendered on their own.
+        let text = self.render_other(old, profiles)?;
         out.clear();
-        out.push_str(&self.render_other(old, profiles)?);
-        Ok(())
+        out.add(&text);
+        Ok(old != Some(text.as_bytes()))
     }
 
     /// [`Self::render`] for a format other than `ini`.
@@ -268,15 +281,16 @@ impl CredentialsFile {
         })?;
         target.remove_stale_temp_files();
 
-        // Both buffers are as large as the file, and kept for the next write (see `spare`).
+        // The buffer is as large as the file, and kept for the next write (see `spare`); the
+        // new text is mostly pieces of it.
         let mut old = spare::Bytes::take();
         let existing = target
             .read_into(atomic::CREDENTIALS_MAX, &mut old)
             .map_err(|e| self.io("read", e))?;
-        let mut new = spare::Text::take();
-        self.render(existing.map(|_| old.as_slice()), profiles, &mut new)?;
+        let mut new = Pieces::default();
+        let changed = self.render(existing.map(|_| old.as_slice()), profiles, &mut new)?;
         let mode_ok = existing.is_none_or(|e| !cfg!(unix) || e.mode == self.mode);
-        if existing.is_some() && new.as_bytes() == old.as_slice() && mode_ok {
+        if existing.is_some() && !changed && mode_ok {
             return Ok(false);
         }
         // Keep the current owner unless one is configured (root writing an app user's file).
@@ -288,7 +302,7 @@ impl CredentialsFile {
             gid: ownership.gid.or(kept.map(|k| k.1)),
         };
         target
-            .replace(new.as_bytes(), self.mode, ownership, self.durable)
+            .replace_with(&new.slices(), self.mode, ownership, self.durable)
             .map_err(|e| self.io("write", e))?;
         Ok(true)
     }

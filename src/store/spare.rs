@@ -1,17 +1,19 @@
-//! Buffers kept between writes of a credentials file: the bytes read and the text rendered.
+//! Buffers kept between writes of a credentials file: the bytes read.
 //!
 //! Each is as large as the file. Freshly allocated for every write, a 1 MB buffer is a new
 //! `mmap` that the kernel faults in page by page and takes back on `free`: for the 0.9 MB file
 //! of 1,000 profiles, that was most of the write's cost above the file system's own. Kept, it is
-//! touched once. At most [`KEPT`] buffers of at most [`KEPT_BYTES`] each are kept (a daemon with
-//! one ordinary file keeps two buffers of its size); a larger one is freed as before.
+//! touched once. (The new text needs no such buffer: it is written as pieces of this one and
+//! the few new lines, see `profile_file::edit::Pieces`.) At most [`KEPT`] buffers of at most
+//! [`KEPT_BYTES`] each are kept (a daemon with one ordinary file keeps one buffer of its size);
+//! a larger one is freed as before.
 //! A kept buffer is cleared, not zeroed: it holds the file's bytes until the next write
 //! overwrites them, as freed heap memory did before (nothing in awscredd zeroizes secrets).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
-/// How many buffers are kept: a read and a rendering, for two files written at once.
+/// How many buffers are kept: for four files written at once.
 const KEPT: usize = 4;
 /// The largest buffer kept (about 17,000 profiles of temporary credentials).
 const KEPT_BYTES: usize = 16 * 1024 * 1024;
@@ -67,35 +69,6 @@ impl Drop for Bytes {
     }
 }
 
-/// A text buffer taken from the kept ones, given back when dropped.
-pub struct Text(String);
-
-impl Text {
-    pub fn take() -> Self {
-        // An empty buffer is valid UTF-8.
-        Text(String::from_utf8(take()).unwrap_or_default())
-    }
-}
-
-impl Deref for Text {
-    type Target = String;
-    fn deref(&self) -> &String {
-        &self.0
-    }
-}
-
-impl DerefMut for Text {
-    fn deref_mut(&mut self) -> &mut String {
-        &mut self.0
-    }
-}
-
-impl Drop for Text {
-    fn drop(&mut self) {
-        give(std::mem::take(&mut self.0).into_bytes());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The pool is process-wide, and other tests write files in parallel: these only check what
@@ -108,13 +81,9 @@ mod tests {
             let mut b = Bytes::take();
             assert!(b.is_empty());
             b.extend_from_slice(&[7; 4096]);
-            let mut t = Text::take();
-            assert!(t.is_empty());
-            t.push_str("secret");
         }
         for _ in 0..KEPT + 1 {
             assert!(Bytes::take().is_empty());
-            assert!(Text::take().is_empty());
         }
         let kept = KEPT_BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
         assert!(kept.len() <= KEPT);
