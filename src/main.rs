@@ -83,18 +83,20 @@ fn init_logging(
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    build_runtime(tokio::runtime::Builder::new_multi_thread())
+    or_exit(
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    )
 }
 
-/// The daemon's runtime: one thread. Its work is waiting (on AWS, on timers, on clients);
-/// file work and locks go to tokio's blocking pool, whose threads end when idle, so a daemon
-/// at rest is one sleeping thread.
+/// See [`commands::run::runtime`].
 fn daemon_runtime() -> Result<tokio::runtime::Runtime, u8> {
-    build_runtime(tokio::runtime::Builder::new_current_thread())
+    or_exit(commands::run::runtime())
 }
 
-fn build_runtime(mut b: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, u8> {
-    b.enable_all().build().map_err(|e| {
+fn or_exit(rt: std::io::Result<tokio::runtime::Runtime>) -> Result<tokio::runtime::Runtime, u8> {
+    rt.map_err(|e| {
         eprintln!("awscredd: cannot start the async runtime: {e}");
         exit::FAILED
     })

@@ -16,6 +16,15 @@ use tokio::sync::{mpsc, watch};
 /// EX_CONFIG from sysexits.h.
 pub const EX_CONFIG: u8 = 78;
 
+/// The daemon's runtime, for `run` and the Windows service alike: one thread. Its work is
+/// waiting (on AWS, on timers, on clients); file work and locks go to tokio's blocking pool,
+/// whose threads end when idle, so a daemon at rest is one sleeping thread.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 pub async fn exec(config_path: Option<&Path>) -> u8 {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (control_tx, control_rx) = mpsc::unbounded_channel();

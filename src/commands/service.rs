@@ -346,10 +346,7 @@ fn run_service() -> windows_service::Result<()> {
             tracing::error!("cannot report RUNNING to the Service Control Manager: {e}");
         }
     };
-    let code = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let code = match crate::commands::run::runtime() {
         Ok(rt) => {
             let path = CONFIG.get().cloned();
             let code = rt.block_on(crate::commands::run::serve(
