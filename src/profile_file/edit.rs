@@ -58,8 +58,9 @@ impl fmt::Display for EditError {
             EditError::UnwritableValue { profile, key } => write!(
                 f,
                 "the value for `{key}` of profile [{profile}] cannot be written safely \
-                 (it is empty or contains a line break, leading or trailing whitespace, \
-                 or a comment character after whitespace)"
+                 (it is empty, starts with a comment character `#` or `;`, or contains a \
+                 line break, leading or trailing whitespace, or a comment character after \
+                 whitespace)"
             ),
             EditError::InvalidProfileName(name) => write!(
                 f,
@@ -72,12 +73,14 @@ impl fmt::Display for EditError {
 impl std::error::Error for EditError {}
 
 /// A value reads back identically from every parser if it is non-empty, one line, has no
-/// surrounding whitespace, no control characters, and no `#`/`;` after whitespace.
+/// surrounding whitespace, no control characters, and no `#`/`;` after whitespace — which
+/// includes its first character, since it is written after the space of ` = `: the SDKs
+/// read `key = #abc` as an empty value and a comment.
 fn is_writable_value(v: &str) -> bool {
     if v.is_empty() || v.trim() != v || v.chars().any(|c| c.is_control()) {
         return false;
     }
-    let mut prev_ws = false;
+    let mut prev_ws = true;
     for c in v.chars() {
         if (c == '#' || c == ';') && prev_ws {
             return false;
@@ -526,7 +529,16 @@ mod tests {
     #[test]
     fn unsafe_values_are_refused_without_echoing_them() {
         let f = ProfileFile::parse("").unwrap();
-        for bad in ["", " QZXlead", "QZXa\nb", "QZX #y", "QZX ;y", "QZX\there"] {
+        for bad in [
+            "",
+            " QZXlead",
+            "QZXa\nb",
+            "QZX #y",
+            "QZX ;y",
+            "QZX\there",
+            "#QZX",
+            ";QZX",
+        ] {
             let err = rewrite(&f, &[creds("a", bad, None)]).unwrap_err();
             assert!(matches!(err, EditError::UnwritableValue { .. }), "{bad:?}");
             assert!(!err.to_string().contains("QZX"));
