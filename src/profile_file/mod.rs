@@ -34,6 +34,13 @@ fn trim_ws_start(s: &str) -> &str {
     &s[start..]
 }
 
+/// A UTF-8 byte-order mark, which Windows editors and PowerShell 5 write at the start of a file.
+const BYTE_ORDER_MARK: char = '\u{feff}';
+
+const BYTE_ORDER_MARK_MESSAGE: &str = "the file starts with a UTF-8 byte-order mark (BOM, the \
+     bytes EF BB BF), which the AWS SDKs reject; save it as UTF-8 without a BOM (PowerShell: \
+     `[IO.File]::WriteAllText('FULL PATH', (Get-Content -Raw 'FULL PATH'))`; Linux: `sed -i '1s/^\\xEF\\xBB\\xBF//' FILE`)";
+
 /// Which of the two shared files a text came from: they name their sections differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
@@ -164,6 +171,13 @@ impl<'a> ProfileFile<'a> {
         text: &'a str,
         keep: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Self, ParseError> {
+        if text.starts_with(BYTE_ORDER_MARK) {
+            // The SDKs refuse it too ("Expected a profile definition"), which does not say why.
+            return Err(ParseError {
+                line: 1,
+                message: BYTE_ORDER_MARK_MESSAGE.into(),
+            });
+        }
         let mut lines = Vec::new();
         let mut eol = None;
         let mut keeping = keep.is_none();
@@ -586,6 +600,10 @@ mod tests {
     fn byte_order_mark_is_rejected_like_the_sdks() {
         let e = ProfileFile::parse("\u{feff}[default]\n").unwrap_err();
         assert_eq!(e.line, 1);
+        assert!(e.message.contains("byte-order mark"), "{e}");
+        assert!(e.message.contains("without a BOM"), "{e}");
+        let sparse = ProfileFile::parse_sections("\u{feff}[default]\n", &|_| true).unwrap_err();
+        assert_eq!(sparse, e);
     }
 }
 

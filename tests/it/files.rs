@@ -58,3 +58,23 @@ fn a_secret_starting_with_a_comment_character_is_refused_and_the_others_written(
         assert!(!text.contains("ASIAODD") && !text.contains(secret), "{text}");
     }
 }
+
+#[test]
+fn a_credentials_file_with_a_byte_order_mark_is_left_untouched_with_a_message_saying_so() {
+    let sb = Sandbox::new();
+    let src = script_with_secret(&sb, "src.sh", "ASIABOM", "s3cret");
+    sb.one_profile_config(&src);
+    let before = "\u{feff}[other]\r\naws_access_key_id = AKIAOTHER\r\n";
+    fs::write(sb.file("credentials"), before).unwrap();
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    let at = format!("{}:1:", sb.file("credentials").display());
+    assert!(err.contains(&at), "{}", show(&o));
+    assert!(
+        err.contains("byte-order mark") && err.contains("without a BOM"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(fs::read_to_string(sb.file("credentials")).unwrap(), before);
+}
