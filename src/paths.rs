@@ -120,6 +120,14 @@ pub fn aws_credentials_file(env: Env<'_>, windows: bool) -> Option<String> {
     }
 }
 
+/// An XDG base folder variable (Unix). The XDG Base Directory spec says a relative path in one
+/// is invalid and must be ignored: it would name a folder under whatever the working folder is.
+fn xdg_dir(env: Env<'_>, name: &str) -> Option<PathBuf> {
+    env(name)
+        .map(PathBuf::from)
+        .filter(|p| p.to_string_lossy().starts_with('/'))
+}
+
 /// Where `awscredd` looks for its config when neither `--config` nor `AWSCREDD_CONFIG` is given.
 pub fn default_config_candidates(env: Env<'_>, windows: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -129,8 +137,8 @@ pub fn default_config_candidates(env: Env<'_>, windows: bool) -> Vec<PathBuf> {
         }
         return out;
     }
-    if let Some(xdg) = env("XDG_CONFIG_HOME") {
-        out.push(PathBuf::from(xdg).join("awscredd").join("config.toml"));
+    if let Some(xdg) = xdg_dir(env, "XDG_CONFIG_HOME") {
+        out.push(xdg.join("awscredd").join("config.toml"));
     }
     if let Some(home) = env("HOME") {
         out.push(
@@ -150,8 +158,8 @@ pub fn default_state_dir(env: Env<'_>, windows: bool) -> Option<PathBuf> {
     if windows {
         return env("ProgramData").map(|pd| PathBuf::from(format!("{pd}\\awscredd\\state")));
     }
-    if let Some(xdg) = env("XDG_STATE_HOME") {
-        return Some(PathBuf::from(xdg).join("awscredd"));
+    if let Some(xdg) = xdg_dir(env, "XDG_STATE_HOME") {
+        return Some(xdg.join("awscredd"));
     }
     env("HOME").map(|h| {
         PathBuf::from(h)
@@ -198,6 +206,39 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn relative_xdg_folders_are_ignored() {
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/u".to_string()),
+            "XDG_STATE_HOME" | "XDG_CONFIG_HOME" => Some("relstate".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            default_state_dir(&env, false),
+            Some(PathBuf::from("/home/u/.local/state/awscredd"))
+        );
+        assert_eq!(
+            default_config_candidates(&env, false),
+            vec![
+                PathBuf::from("/home/u/.config/awscredd/config.toml"),
+                PathBuf::from("/etc/awscredd/config.toml")
+            ]
+        );
+        let absolute = |k: &str| match k {
+            "XDG_STATE_HOME" => Some("/x/state".to_string()),
+            "XDG_CONFIG_HOME" => Some("/x/config".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            default_state_dir(&absolute, false),
+            Some(PathBuf::from("/x/state/awscredd"))
+        );
+        assert_eq!(
+            default_config_candidates(&absolute, false)[0],
+            PathBuf::from("/x/config/awscredd/config.toml")
+        );
     }
 
     #[test]
