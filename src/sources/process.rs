@@ -9,7 +9,6 @@
 
 use super::SourceError;
 use crate::credentials::{parse_rfc3339, Credentials, Secret};
-use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -60,38 +59,75 @@ fn build(command: &str) -> Result<Command, SourceError> {
     Ok(c)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ProcessOutput {
-    version: serde_json::Value,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    session_token: Option<String>,
-    expiration: Option<String>,
+/// What a JSON value is, for messages that must not show the value itself.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The string field `name` of the output (`None` if missing or null); another type is an
+/// error naming the field and its type, never its value (serde's own message quotes it).
+fn string_field(
+    out: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<Option<String>, String> {
+    match out.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!(
+            "its output's {name} is {}, but must be a string",
+            json_kind(other)
+        )),
+    }
 }
 
 /// Parses Version 1 output. Error messages never quote the output: it holds secrets.
 pub fn parse_output(stdout: &[u8], now: OffsetDateTime) -> Result<Credentials, String> {
-    let out: ProcessOutput = serde_json::from_slice(stdout)
-        .map_err(|e| format!("its output is not credential_process JSON: {e}"))?;
-    if out.version != serde_json::json!(1) {
+    let value: serde_json::Value = serde_json::from_slice(stdout).map_err(|e| {
+        // A syntax error's text names a position, never the input.
+        format!("its output is not credential_process JSON: {e}")
+    })?;
+    let serde_json::Value::Object(out) = value else {
         return Err(format!(
-            "its output has Version {}, but only Version 1 is supported",
-            out.version
+            "its output is not credential_process JSON: it is {}, not an object",
+            json_kind(&value)
         ));
+    };
+    match out.get("Version") {
+        Some(v) if *v == serde_json::json!(1) => {}
+        Some(serde_json::Value::Number(n)) => {
+            return Err(format!(
+                "its output has Version {n}, but only Version 1 is supported"
+            ))
+        }
+        Some(other) => {
+            return Err(format!(
+                "its output's Version is {}, but only Version 1 (a number) is supported",
+                json_kind(other)
+            ))
+        }
+        None => return Err("its output has no Version (only Version 1 is supported)".into()),
     }
-    let akid = out
-        .access_key_id
+    let akid = string_field(&out, "AccessKeyId")?
         .filter(|s| !s.is_empty())
         .ok_or("its output has no AccessKeyId")?;
-    let secret = out
-        .secret_access_key
+    let secret = string_field(&out, "SecretAccessKey")?
         .filter(|s| !s.is_empty())
         .ok_or("its output has no SecretAccessKey")?;
-    let expiration = match out.expiration {
+    let session_token = string_field(&out, "SessionToken")?;
+    let expiration = match string_field(&out, "Expiration")? {
         None => None,
         Some(e) => {
-            let t = parse_rfc3339(&e).map_err(|err| format!("its Expiration: {err}"))?;
+            let t = parse_rfc3339(&e).map_err(|_| {
+                "its output's Expiration is not an RFC 3339 time (like 2026-01-02T03:04:05Z)"
+                    .to_string()
+            })?;
             if t <= now {
                 return Err(format!(
                     "its Expiration {} is in the past: the credentials are already expired",
@@ -104,7 +140,7 @@ pub fn parse_output(stdout: &[u8], now: OffsetDateTime) -> Result<Credentials, S
     Ok(Credentials {
         access_key_id: akid,
         secret_access_key: Secret::new(secret),
-        session_token: out.session_token.filter(|s| !s.is_empty()).map(Secret::new),
+        session_token: session_token.filter(|s| !s.is_empty()).map(Secret::new),
         expiration,
     })
 }
@@ -264,11 +300,29 @@ mod tests {
                 br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"SECRETVALUE","Expiration":"soon"}"#,
                 "RFC 3339",
             ),
+            (
+                br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":12345678}"#,
+                "SecretAccessKey is a number, but must be a string",
+            ),
+            (
+                br#"{"Version":1,"AccessKeyId":["SECRETVALUE"],"SecretAccessKey":"s"}"#,
+                "AccessKeyId is an array",
+            ),
+            (
+                br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s","SessionToken":true}"#,
+                "SessionToken is a boolean",
+            ),
+            (
+                br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s","Expiration":7}"#,
+                "Expiration is a number",
+            ),
+            (br#"["SECRETVALUE"]"#, "not an object"),
+            (br#"{"Version":"SECRETVALUE"}"#, "Version is a string"),
         ];
         for (out, want) in cases {
             let e = parse_output(out, NOW).unwrap_err();
             assert!(e.contains(want), "{e} should contain {want}");
-            assert!(!e.contains("SECRETVALUE"), "{e}");
+            assert!(!e.contains("SECRETVALUE") && !e.contains("12345678"), "{e}");
         }
     }
 
