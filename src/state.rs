@@ -60,7 +60,7 @@ impl StateFile {
     pub fn update(&self, change: impl FnOnce(&mut State)) -> io::Result<()> {
         let target = atomic::Target::open(&self.path, true)?;
         let _lock = lock::acquire(
-            target.open_lock_file()?,
+            target.open_lock_file(atomic::Ownership::default())?,
             &target.lock_path(),
             "the state file",
             atomic::LOCK_WAIT,

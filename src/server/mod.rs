@@ -218,16 +218,8 @@ pub fn load_or_create_token(path: &Path) -> io::Result<String> {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
             let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            if let Some(dir) = path.parent() {
-                atomic::create_dirs(dir)?;
-            }
-            atomic::write_atomic(
-                path,
-                token.as_bytes(),
-                0o600,
-                atomic::Ownership::default(),
-                true,
-            )?;
+            // Owned like its folder when root creates it (the app beside the output reads it).
+            atomic::write_atomic_keeping_owner(path, token.as_bytes(), 0o600)?;
             tracing::info!(path = %path.display(), "created the credentials server's token file");
             Ok(token)
         }

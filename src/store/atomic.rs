@@ -9,7 +9,11 @@
 //!   root daemon at another file;
 //! - only regular files are read or replaced: a device, FIFO, socket or folder is refused and
 //!   left as it is;
-//! - missing folders are created with mode 0700.
+//! - missing folders are created with mode 0700; a privileged process gives each one the
+//!   configured owner and group, else those of the folder it is created in (a user's
+//!   `~/.aws` stays the user's: giving a user a folder inside their own folder is no
+//!   escalation). Lock files it creates get the owner of the file they lock, or of its folder,
+//!   so every awscredd that may write the file can take its lock.
 //!
 //! [`Target::replace`] creates a temporary file in the target's folder with the final mode (so
 //! it is never readable by others, not even for a moment), gives it its owner (only this file,
@@ -366,7 +370,61 @@ mod unix {
         ))
     }
 
-    pub(super) fn open(path: &Path, create: bool) -> io::Result<Target> {
+    /// Whose a folder created in `parent` becomes (privileged only): the configured owner and
+    /// group, else the parent's.
+    fn new_folder_owner(parent: &OwnedFd, configured: Ownership) -> io::Result<(Uid, Gid)> {
+        let st = fstat(parent.as_raw_fd()).map_err(errno)?;
+        Ok((
+            Uid::from_raw(configured.uid.unwrap_or(st.st_uid)),
+            Gid::from_raw(configured.gid.unwrap_or(st.st_gid)),
+        ))
+    }
+
+    /// Gives the folder `name` that this process just created in `parent` its owner (see
+    /// [`new_folder_owner`]); on failure the empty folder is removed again. Only a folder
+    /// that is still ours (owned by our uid, not a link) is chowned.
+    fn own_new_folder(
+        parent: &OwnedFd,
+        name: &std::ffi::OsStr,
+        here: &Path,
+        configured: Ownership,
+    ) -> io::Result<()> {
+        let (uid, gid) = new_folder_owner(parent, configured)?;
+        let result = (|| -> io::Result<()> {
+            let fd = open_at(
+                Some(parent),
+                Path::new(name),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )
+            .map_err(errno)?;
+            let st = fstat(fd.as_raw_fd()).map_err(errno)?;
+            if st.st_uid != nix::unistd::geteuid().as_raw() {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "it changed hands while awscredd was creating it",
+                ));
+            }
+            if (st.st_uid, st.st_gid) != (uid.as_raw(), gid.as_raw()) {
+                fchown(fd.as_raw_fd(), Some(uid), Some(gid)).map_err(errno)?;
+            }
+            Ok(())
+        })();
+        result.map_err(|e| {
+            let _ = unlinkat(Some(parent.as_raw_fd()), name, UnlinkatFlags::RemoveDir);
+            named(
+                e.kind(),
+                format!(
+                    "cannot give the new folder `{}` to uid {} and gid {}: {e}",
+                    here.display(),
+                    uid,
+                    gid
+                ),
+            )
+        })
+    }
+
+    pub(super) fn open(path: &Path, create: Option<Ownership>) -> io::Result<Target> {
         let abs = if path.is_absolute() {
             path.to_path_buf()
         } else {
@@ -462,13 +520,19 @@ mod unix {
                     return Ok(finish(dir, comp, path, here));
                 }
                 Err(Errno::ENOENT) if last => return Ok(finish(dir, comp, path, here)),
-                Err(Errno::ENOENT) if create => {
+                Err(Errno::ENOENT) if create.is_some() => {
                     match mkdirat(
                         Some(dir.as_raw_fd()),
                         comp.as_os_str(),
                         Mode::from_bits_truncate(0o700),
                     ) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Ok(()) => {
+                            if privileged() {
+                                let configured = create.unwrap_or_default();
+                                own_new_folder(&dir, comp.as_os_str(), &here, configured)?;
+                            }
+                        }
+                        Err(Errno::EEXIST) => {}
                         Err(e) => {
                             return Err(named(
                                 errno(e).kind(),
@@ -605,31 +669,131 @@ mod unix {
             }))
         }
 
-        /// Opens (creating, mode 0600) the lock file `.NAME.lock` beside the target.
-        pub fn open_lock_file(&self) -> io::Result<fs::File> {
+        /// The owner and group of the target's folder.
+        pub fn folder_owner(&self) -> io::Result<Ownership> {
+            let st = fstat(self.dir.as_raw_fd()).map_err(errno)?;
+            Ok(Ownership {
+                uid: Some(st.st_uid),
+                gid: Some(st.st_gid),
+            })
+        }
+
+        /// Opens the lock file `name` in the target's folder, creating it (mode 0600) if
+        /// missing. A privileged process gives a lock file `owner` (the fields it leaves out
+        /// filled by `fallback`), so that the user who owns the locked file can still take the
+        /// lock with an awscredd of their own: a new one is created under a temporary name,
+        /// chowned, and only then linked into place (a lock file is never deleted or replaced:
+        /// someone may hold it); an empty one that only this uid could have made (an older
+        /// awscredd's) is given over too.
+        fn open_lock_named(
+            &self,
+            name: &std::ffi::OsStr,
+            owner: Ownership,
+            fallback: impl FnOnce() -> io::Result<Ownership>,
+        ) -> io::Result<fs::File> {
+            if !privileged() {
+                return self
+                    .open_regular_in(
+                        name,
+                        OFlag::O_RDWR | OFlag::O_CREAT,
+                        Mode::from_bits_truncate(0o600),
+                    )?
+                    .map(|(f, _)| f)
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound));
+            }
+            let at = self.resolved.with_file_name(name);
+            let more = fallback()?;
+            let uid = owner.uid.or(more.uid).map(Uid::from_raw);
+            let gid = owner.gid.or(more.gid).map(Gid::from_raw);
+            for attempt in 0..10 {
+                if let Some((f, st)) = self.open_regular_in(name, OFlag::O_RDWR, Mode::empty())? {
+                    let ours = st.st_uid == nix::unistd::geteuid().as_raw()
+                        && st.st_size == 0
+                        && st.st_nlink == 1;
+                    let wanted = (
+                        uid.map_or(st.st_uid, Uid::as_raw),
+                        gid.map_or(st.st_gid, Gid::as_raw),
+                    );
+                    if ours && wanted != (st.st_uid, st.st_gid) {
+                        if let Err(e) = fchown(f.as_raw_fd(), uid, gid) {
+                            tracing::debug!(lock = %at.display(), "cannot give the lock file to its file's owner: {e}");
+                        }
+                    }
+                    return Ok(f);
+                }
+                let tmp = temp_name(name, attempt);
+                let fd = open_at(
+                    Some(&self.dir),
+                    Path::new(&tmp),
+                    OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
+                    Mode::from_bits_truncate(0o600),
+                );
+                let lock_err = |e: Errno| {
+                    named(
+                        errno(e).kind(),
+                        format!("cannot create the lock file `{}`: {}", at.display(), errno(e)),
+                    )
+                };
+                let fd = fd.map_err(lock_err)?;
+                let placed = fchown(fd.as_raw_fd(), uid, gid)
+                    .map_err(|e| {
+                        named(
+                            errno(e).kind(),
+                            format!(
+                                "cannot give the new lock file `{}` to the owner of the file it locks: {}",
+                                at.display(),
+                                errno(e)
+                            ),
+                        )
+                    })
+                    .and_then(|()| {
+                        match nix::unistd::linkat(
+                            Some(self.dir.as_raw_fd()),
+                            Path::new(&tmp),
+                            Some(self.dir.as_raw_fd()),
+                            Path::new(name),
+                            AtFlags::empty(),
+                        ) {
+                            Ok(()) => Ok(true),
+                            // Another process placed one meanwhile: open that one.
+                            Err(Errno::EEXIST) => Ok(false),
+                            Err(e) => Err(lock_err(e)),
+                        }
+                    });
+                let _ = unlinkat(
+                    Some(self.dir.as_raw_fd()),
+                    Path::new(&tmp),
+                    UnlinkatFlags::NoRemoveDir,
+                );
+                if placed? {
+                    return Ok(fs::File::from(fd));
+                }
+            }
+            Err(named(
+                io::ErrorKind::Other,
+                format!(
+                    "cannot open the lock file `{}`: it keeps being replaced",
+                    at.display()
+                ),
+            ))
+        }
+
+        /// Opens (creating, mode 0600) the lock file `.NAME.lock` beside the target. A new one
+        /// is given `owner` as far as configured, else the owner of the target (or, when it
+        /// does not exist yet, of its folder).
+        pub fn open_lock_file(&self, owner: Ownership) -> io::Result<fs::File> {
             let name = self
                 .lock_path()
                 .file_name()
                 .map(|n| n.to_os_string())
                 .unwrap_or_default();
-            self.open_regular_in(
-                &name,
-                OFlag::O_RDWR | OFlag::O_CREAT,
-                Mode::from_bits_truncate(0o600),
-            )?
-            .map(|(f, _)| f)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+            self.open_lock_named(&name, owner, || self.current_owner())
         }
 
-        /// Opens (creating, mode 0600) the target itself as a lock file.
+        /// Opens (creating, mode 0600) the target itself as a lock file; a new one is given
+        /// the owner and group of its folder.
         pub fn open_as_lock_file(&self) -> io::Result<fs::File> {
-            self.open_regular_in(
-                &self.name,
-                OFlag::O_RDWR | OFlag::O_CREAT,
-                Mode::from_bits_truncate(0o600),
-            )?
-            .map(|(f, _)| f)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+            self.open_lock_named(&self.name, Ownership::default(), || self.folder_owner())
         }
 
         /// Replaces the target with `contents`.
@@ -779,21 +943,34 @@ impl Target {
     }
 
     /// Resolves `path` safely (see the module header). With `create`, missing folders on its
-    /// path are created with mode 0700.
+    /// path are created with mode 0700 (privileged: owned like the folder each is created in).
     pub fn open(path: &Path, create: bool) -> io::Result<Target> {
+        Self::open_with(path, create.then_some(Ownership::default()))
+    }
+
+    /// [`Target::open`] creating missing folders for a file that will be given `owner`: when
+    /// privileged, each new folder gets the configured owner and group, and for what is not
+    /// configured those of the folder it is created in.
+    pub fn open_creating(path: &Path, owner: Ownership) -> io::Result<Target> {
+        Self::open_with(path, Some(owner))
+    }
+
+    fn open_with(path: &Path, create: Option<Ownership>) -> io::Result<Target> {
         #[cfg(unix)]
         {
             unix::open(path, create)
         }
         #[cfg(not(unix))]
         {
-            other::open(path, create)
+            other::open(path, create.is_some())
         }
     }
 }
 
-/// Creates `dir` and its missing parents with mode 0700.
-pub fn create_dirs(dir: &Path) -> io::Result<()> {
+/// Creates `dir` and its missing parents with mode 0700 (where there is no safe walk; on Unix
+/// [`Target::open`] creates the folders, with their owners).
+#[cfg(not(unix))]
+fn create_dirs(dir: &Path) -> io::Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
@@ -893,7 +1070,11 @@ mod other {
                 .open(path)
         }
 
-        pub fn open_lock_file(&self) -> io::Result<fs::File> {
+        pub fn folder_owner(&self) -> io::Result<Ownership> {
+            Ok(Ownership::default())
+        }
+
+        pub fn open_lock_file(&self, _owner: Ownership) -> io::Result<fs::File> {
             Self::open_rw(&self.lock_path())
         }
 

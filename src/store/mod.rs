@@ -264,10 +264,11 @@ impl CredentialsFile {
     /// Writes `profiles` into the file in one locked read-modify-write. Returns whether the
     /// bytes changed.
     pub fn write(&self, profiles: &[(String, Credentials)]) -> Result<bool, StoreError> {
-        let target = self.target(true)?;
         let ownership = self.ownership()?;
+        let target =
+            atomic::Target::open_creating(&self.path, ownership).map_err(|e| self.io("reach", e))?;
         let lock_file = target
-            .open_lock_file()
+            .open_lock_file(ownership)
             .map_err(|e| self.io("open the lock file of", e))?;
         let _lock = lock::acquire(
             lock_file,
@@ -293,13 +294,20 @@ impl CredentialsFile {
         if existing.is_some() && !changed && mode_ok {
             return Ok(false);
         }
-        // Keep the current owner unless one is configured (root writing an app user's file).
-        let kept = existing
-            .filter(|_| atomic::privileged())
-            .map(|e| (e.uid, e.gid));
+        // Privileged, what is not configured is kept: the current owner of the file, or for a
+        // new file the owner of its folder (root writing /home/app/.aws/credentials leaves a
+        // file app can read).
+        let kept = match existing {
+            _ if !atomic::privileged() => atomic::Ownership::default(),
+            Some(e) => atomic::Ownership {
+                uid: Some(e.uid),
+                gid: Some(e.gid),
+            },
+            None => target.folder_owner().map_err(|e| self.io("write", e))?,
+        };
         let ownership = atomic::Ownership {
-            uid: ownership.uid.or(kept.map(|k| k.0)),
-            gid: ownership.gid.or(kept.map(|k| k.1)),
+            uid: ownership.uid.or(kept.uid),
+            gid: ownership.gid.or(kept.gid),
         };
         target
             .replace_with(&new.slices(), self.mode, ownership, self.durable)

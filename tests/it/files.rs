@@ -78,3 +78,181 @@ fn a_credentials_file_with_a_byte_order_mark_is_left_untouched_with_a_message_sa
     );
     assert_eq!(fs::read_to_string(sb.file("credentials")).unwrap(), before);
 }
+
+/// Root-only tests and the user they give files to (nobody needs to exist under this id).
+#[cfg(unix)]
+mod as_root {
+    use super::*;
+    use crate::util::bin;
+    use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+    use std::path::Path;
+    use std::process::Command;
+
+    const APP_UID: u32 = 4243;
+
+    fn need_root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs these tests as root"
+        );
+        eprintln!("SKIPPED: needs root");
+        false
+    }
+
+    fn owner(p: &Path) -> (u32, u32, u32) {
+        let m = fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        (m.uid(), m.gid(), m.permissions().mode() & 0o777)
+    }
+
+    /// A sandbox readable by others, with `HOME/home` owned by the app user.
+    fn with_app_home() -> (Sandbox, std::path::PathBuf) {
+        let sb = Sandbox::new();
+        fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let home = sb.file("home");
+        fs::create_dir(&home).unwrap();
+        chown(&home, Some(APP_UID), Some(APP_UID)).unwrap();
+        (sb, home)
+    }
+
+    /// `awscredd --config CONFIG once` as the app user.
+    fn once_as_app(sb: &Sandbox, config: &Path) -> std::process::Output {
+        Command::new("setpriv")
+            .args([
+                &format!("--reuid={APP_UID}"),
+                &format!("--regid={APP_UID}"),
+                "--clear-groups",
+            ])
+            .arg(bin())
+            .arg("--config")
+            .arg(config)
+            .args(["once", "--force"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", sb.file("home"))
+            .output()
+            .unwrap()
+    }
+
+    fn config_for(sb: &Sandbox, owner_line: &str) -> std::path::PathBuf {
+        let src = script_with_secret(sb, "src.sh", "ASIAOWNED", "s3cret");
+        let cfg = sb.config(&format!(
+            "[daemon]\nstate_dir = \"home/state\"\n[[output]]\npath = \"home/.aws/credentials\"\n\
+             {owner_line}\n[profile.a]\ncredential_process = \"{src}\"\n"
+        ));
+        fs::set_permissions(&cfg, fs::Permissions::from_mode(0o644)).unwrap();
+        cfg
+    }
+
+    #[test]
+    fn folders_and_lock_files_root_creates_for_an_output_go_to_its_owner() {
+        if !need_root() {
+            return;
+        }
+        for owner_line in [format!("owner = \"{APP_UID}\""), String::new()] {
+            let (sb, home) = with_app_home();
+            let cfg = config_for(&sb, &owner_line);
+            let o = sb.run(&["once"]);
+            assert_eq!(o.status.code(), Some(0), "{owner_line}: {}", show(&o));
+            let aws = home.join(".aws");
+            assert_eq!(owner(&aws), (APP_UID, APP_UID, 0o700), "{owner_line}");
+            assert_eq!(
+                owner(&aws.join("credentials")),
+                (APP_UID, APP_UID, 0o600),
+                "{owner_line}"
+            );
+            assert_eq!(
+                owner(&aws.join(".credentials.lock")),
+                (APP_UID, APP_UID, 0o600),
+                "{owner_line}"
+            );
+            assert_eq!(owner(&home.join("state")).0, APP_UID, "{owner_line}");
+            assert_eq!(
+                owner(&home.join("state/.state.json.lock")).0,
+                APP_UID,
+                "{owner_line}"
+            );
+            // The app user's own awscredd can take the locks and write the file afterwards.
+            let o = once_as_app(&sb, &cfg);
+            assert_eq!(o.status.code(), Some(0), "{owner_line}: {}", show(&o));
+            let text = fs::read_to_string(aws.join("credentials")).unwrap();
+            assert!(text.contains("ASIAOWNED"), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_empty_lock_file_an_older_root_awscredd_left_is_given_to_the_files_owner() {
+        if !need_root() {
+            return;
+        }
+        let (sb, home) = with_app_home();
+        let cfg = config_for(&sb, "");
+        let aws = home.join(".aws");
+        fs::create_dir(&aws).unwrap();
+        chown(&aws, Some(APP_UID), Some(APP_UID)).unwrap();
+        fs::write(aws.join("credentials"), "# mine\n").unwrap();
+        chown(aws.join("credentials"), Some(APP_UID), Some(APP_UID)).unwrap();
+        fs::write(aws.join(".credentials.lock"), "").unwrap();
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        assert_eq!(owner(&aws.join(".credentials.lock")).0, APP_UID);
+        assert_eq!(owner(&aws.join("credentials")).0, APP_UID);
+        let o = once_as_app(&sb, &cfg);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    }
+
+    #[test]
+    fn a_configured_owner_is_given_every_folder_root_creates_on_the_path() {
+        if !need_root() {
+            return;
+        }
+        let sb = Sandbox::new();
+        let src = script_with_secret(&sb, "src.sh", "ASIADEEP", "s3cret");
+        sb.config(&format!(
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"srv/app/credentials\"\n\
+             owner = \"{APP_UID}\"\ngroup = \"{}\"\n[profile.a]\ncredential_process = \"{src}\"\n",
+            APP_UID + 1
+        ));
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        for p in ["srv", "srv/app"] {
+            assert_eq!(owner(&sb.file(p)), (APP_UID, APP_UID + 1, 0o700), "{p}");
+        }
+        let file = owner(&sb.file("srv/app/credentials"));
+        assert_eq!(file, (APP_UID, APP_UID + 1, 0o600));
+        // Folders outside the output's path stay root's.
+        assert_eq!(owner(&sb.file("state")).0, 0);
+    }
+
+    #[test]
+    fn a_sign_in_as_root_in_a_users_empty_home_leaves_the_cache_to_that_user() {
+        if !need_root() {
+            return;
+        }
+        use crate::fake_aws::FakeAws;
+        use crate::sso::{awscredd, run, sso_config, token_file};
+        let sb = Sandbox::new();
+        chown(sb.path(), Some(APP_UID), Some(APP_UID)).unwrap();
+        let fake = FakeAws::start();
+        fake.configure(|s| s.approve_after_polls = Some(1));
+        sso_config(&sb, "", "", "");
+        let o = run(&sb, awscredd(&sb, &fake, &["once"]));
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        for dir in [".aws", ".aws/sso", ".aws/sso/cache"] {
+            assert_eq!(owner(&sb.file(dir)), (APP_UID, APP_UID, 0o700), "{dir}");
+        }
+        let token = token_file(&sb);
+        assert_eq!(owner(&token), (APP_UID, APP_UID, 0o600));
+        let name = token.file_name().unwrap().to_string_lossy().into_owned();
+        let lock = token.with_file_name(format!(".{name}.lock"));
+        assert_eq!(owner(&lock), (APP_UID, APP_UID, 0o600));
+        // Everything else root wrote in the cache is the user's too (the registration).
+        for e in fs::read_dir(sb.file(".aws/sso/cache")).unwrap() {
+            let p = e.unwrap().path();
+            assert_eq!(owner(&p).0, APP_UID, "{}", p.display());
+        }
+        assert_eq!(owner(&sb.file("credentials")).0, APP_UID);
+    }
+}

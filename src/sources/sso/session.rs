@@ -107,11 +107,8 @@ impl SessionTokens {
     async fn lock(&self) -> Result<FileLock, SourceError> {
         let path = self.cache.lock_path(self.name());
         let what = format!("the SSO token of session `{}`", self.name());
-        let dir = self.cache.dir.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::store::atomic::create_dirs(&dir)?;
-            lock::lock_exclusive(&path, &what, SSO_LOCK_WAIT)
-        })
+        // The lock's walk creates the cache folders, owned like the folder each is made in.
+        tokio::task::spawn_blocking(move || lock::lock_exclusive(&path, &what, SSO_LOCK_WAIT))
         .await
         .map_err(|e| SourceError::failed(e.to_string()))?
         .map_err(|e| {
