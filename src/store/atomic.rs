@@ -579,6 +579,34 @@ mod unix {
         }
     }
 
+    /// Why `path` could not be given `owner`, saying what it takes when not permitted.
+    fn chown_error(path: &Path, owner: Ownership, e: Errno) -> io::Error {
+        let mut to = Vec::new();
+        if let Some(uid) = owner.uid {
+            to.push(format!("owner uid {uid}"));
+        }
+        if let Some(gid) = owner.gid {
+            to.push(format!("group gid {gid}"));
+        }
+        let why = if e == Errno::EPERM {
+            format!(
+                "{}; awscredd runs as uid {}, and only root (or a process with CAP_CHOWN) can give a file to another user or to a group it is not in: run it as root, or remove `owner`/`group` from the output",
+                errno(e),
+                nix::unistd::geteuid()
+            )
+        } else {
+            errno(e).to_string()
+        };
+        named(
+            errno(e).kind(),
+            format!(
+                "cannot give `{}` to {}: {why}",
+                path.display(),
+                to.join(" and ")
+            ),
+        )
+    }
+
     pub(super) fn not_regular(at: &Path, kind: &str) -> io::Error {
         named(
             io::ErrorKind::InvalidInput,
@@ -851,7 +879,7 @@ mod unix {
                         owner.uid.map(Uid::from_raw),
                         owner.gid.map(Gid::from_raw),
                     )
-                    .map_err(errno)?;
+                    .map_err(|e| chown_error(&self.resolved, owner, e))?;
                 }
                 fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode)).map_err(errno)?;
                 let mut file = fs::File::from(fd);

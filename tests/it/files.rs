@@ -204,6 +204,34 @@ mod as_root {
     }
 
     #[test]
+    fn an_unprivileged_awscredd_says_it_takes_root_to_give_a_file_to_another_user() {
+        if !need_root() {
+            return;
+        }
+        let (sb, home) = with_app_home();
+        let cfg = config_for(&sb, "owner = \"root\"");
+        let aws = home.join(".aws");
+        fs::create_dir(&aws).unwrap();
+        chown(&aws, Some(APP_UID), Some(APP_UID)).unwrap();
+        let o = once_as_app(&sb, &cfg);
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        let err = stderr(&o);
+        assert!(err.contains("cannot give") && err.contains("owner uid 0"), "{err}");
+        assert!(err.contains("Operation not permitted"), "{err}");
+        assert!(
+            err.contains(&format!("runs as uid {APP_UID}")) && err.contains("run it as root"),
+            "{err}"
+        );
+        // Nothing is left behind: no file, no temporary file.
+        let left: Vec<_> = fs::read_dir(&aws)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".credentials.lock")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
     fn a_configured_owner_is_given_every_folder_root_creates_on_the_path() {
         if !need_root() {
             return;
