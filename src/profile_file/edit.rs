@@ -36,6 +36,10 @@ pub enum EditError {
     /// The profile's section appears more than once; botocore rejects such a file, and we
     /// cannot tell which copy the user means.
     DuplicateSection { profile: String, lines: Vec<usize> },
+    /// The profile's header has spaces or tabs inside its brackets (`[ a ]`): the SDKs trim
+    /// them, botocore does not (it finds no profile `a` there), so no write into it reaches
+    /// every reader.
+    PaddedSection { profile: String, line: usize },
     /// A value that cannot be written so that every parser reads it back unchanged. The value
     /// itself is never shown: it may be a secret.
     UnwritableValue { profile: String, key: String },
@@ -55,6 +59,12 @@ impl fmt::Display for EditError {
                     lines.join(", ")
                 )
             }
+            EditError::PaddedSection { profile, line } => write!(
+                f,
+                "line {line}: the header of profile [{profile}] has whitespace inside its \
+                 brackets, which the AWS SDKs trim but botocore (the AWS CLI) does not, so \
+                 it would not find the profile; write the header as [{profile}]"
+            ),
             EditError::UnwritableValue { profile, key } => write!(
                 f,
                 "the value for `{key}` of profile [{profile}] cannot be written safely \
@@ -261,22 +271,32 @@ pub fn rewrite_into<'a>(
     // Whether a replaced line reads differently; deletions, insertions and appends always do.
     let mut changed = false;
 
-    let sections: Vec<(&str, usize, usize)> = file
+    // (profile, header index, end, whether the name is padded inside the brackets)
+    let sections: Vec<(&str, usize, usize, bool)> = file
         .sections()
         .into_iter()
         .filter_map(|(h, e)| match &lines[h].kind {
-            LineKind::Section { raw_name } => {
-                super::credentials_profile_name(raw_name).map(|n| (n, h, e))
-            }
+            LineKind::Section { raw_name } => super::credentials_profile_name(raw_name)
+                .map(|n| (n, h, e, n.len() != raw_name.len())),
             _ => None,
         })
         .collect();
 
     for u in updates {
-        let found: Vec<&(&str, usize, usize)> = sections
+        let found: Vec<(&str, usize, usize)> = sections
             .iter()
-            .filter(|(n, _, _)| *n == u.profile)
+            .filter(|(n, ..)| *n == u.profile)
+            .map(|&(n, h, e, _)| (n, h, e))
             .collect();
+        if let Some(&(_, h, _, _)) = sections
+            .iter()
+            .find(|(n, _, _, padded)| *padded && *n == u.profile)
+        {
+            return Err(EditError::PaddedSection {
+                profile: u.profile.clone(),
+                line: lines[h].number,
+            });
+        }
         match found.as_slice() {
             [] => {
                 if !append.is_empty() {
@@ -490,10 +510,10 @@ mod tests {
                 "[a]\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
             ),
             (
-                "header with spaces and comment is the same profile",
-                "[ a ] # mine\n",
+                "header with a comment is the same profile",
+                "[a] # mine\n",
                 vec![creds("a", "AK1", None)],
-                "[ a ] # mine\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
+                "[a] # mine\naws_access_key_id = AK1\naws_secret_access_key = SECRET\n",
             ),
             (
                 "[profile a] in a credentials file is not profile a",
@@ -524,6 +544,26 @@ mod tests {
                 lines: vec![1, 4]
             }
         );
+    }
+
+    #[test]
+    fn a_header_with_whitespace_inside_its_brackets_is_refused_with_its_line() {
+        for header in ["[ a ]", "[a ]", "[\ta]", "[ a ] # mine"] {
+            let text = format!("[b]\nk = v\n\n{header}\nregion = x\n");
+            let f = ProfileFile::parse(&text).unwrap();
+            let err = rewrite(&f, &[creds("a", "AK", None)]).unwrap_err();
+            assert_eq!(
+                err,
+                EditError::PaddedSection {
+                    profile: "a".into(),
+                    line: 4
+                },
+                "{header:?}"
+            );
+            assert!(err.to_string().contains("write the header as [a]"), "{err}");
+            // The other profiles of the file are still written.
+            assert!(rewrite(&f, &[creds("b", "AK", None)]).is_ok(), "{header:?}");
+        }
     }
 
     #[test]
@@ -679,7 +719,9 @@ mod props {
                 targets.iter().map(|t| update(t, n, token)).collect();
             let new = match rewrite(&parsed, &updates) {
                 Ok(new) => new,
-                Err(EditError::DuplicateSection { .. }) => return Ok(()),
+                Err(EditError::DuplicateSection { .. } | EditError::PaddedSection { .. }) => {
+                    return Ok(())
+                }
                 Err(e) => panic!("unexpected {e}"),
             };
             let before = view(&text);

@@ -262,13 +262,24 @@ async fn write_ready(
     let results: Result<WriteResults, _> = tokio::task::spawn_blocking(move || {
         writes
             .into_iter()
-            .map(|(i, file, profiles)| {
-                let names = profiles.iter().map(|(n, _)| n.clone()).collect();
-                let res = file.write(&profiles).map_err(|e| write_error(&e));
+            .flat_map(|(i, file, profiles)| {
+                // A profile whose section cannot be written fails alone; the others are written.
+                let mut refused = Vec::new();
+                let res = file
+                    .write_refusing(&profiles, &mut refused)
+                    .map_err(|e| write_error(&e));
                 if let Ok(changed) = &res {
                     tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
                 }
-                (i, names, res)
+                let names = profiles
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .filter(|n| refused.iter().all(|(r, _)| r != n))
+                    .collect();
+                let refused = refused
+                    .into_iter()
+                    .map(move |(n, e)| (i, vec![n], Err(write_error(&e))));
+                std::iter::once((i, names, res)).chain(refused)
             })
             .collect()
     })
@@ -284,7 +295,8 @@ async fn write_ready(
     for (i, names, res) in results {
         // The file is in place and synced: tell its readers, if its credentials changed.
         if let (Ok(true), Some(hooks), Some(output)) = (&res, w.hooks, cfg.outputs.get(i)) {
-            let changed = changes.get(&i).cloned().unwrap_or_default();
+            let mut changed = changes.get(&i).cloned().unwrap_or_default();
+            changed.retain(|n| names.contains(n));
             hooks.changed(output, changed);
         }
         if let Err(e) = res {

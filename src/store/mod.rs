@@ -184,12 +184,15 @@ impl CredentialsFile {
 
     /// The new text of the file for `profiles`, from its old bytes (`None`: no file yet), into
     /// `out` (pieces of the old bytes and new text); returns whether it differs from the old
-    /// bytes.
+    /// bytes. A profile whose section cannot be written (duplicated, or a padded header) is
+    /// left out and pushed to `refused` while others remain to be written; the last one is
+    /// the error.
     fn render<'a>(
         &self,
         old: Option<&'a [u8]>,
         profiles: &[(String, Credentials)],
         out: &mut Pieces<'a>,
+        refused: &mut Vec<(String, StoreError)>,
     ) -> Result<bool, StoreError> {
         if self.format == Format::Ini {
             // Only the sections being written are kept whole (see `parse_sections`).
@@ -204,12 +207,29 @@ impl CredentialsFile {
             };
             let text = ProfileFile::check_bytes(old.unwrap_or_default()).map_err(unparseable)?;
             let parsed = ProfileFile::parse_sections(text, &keep).map_err(unparseable)?;
-            let updates: Vec<ProfileUpdate> =
+            let mut updates: Vec<ProfileUpdate> =
                 profiles.iter().map(|(n, c)| update_for(n, c)).collect();
-            return rewrite_into(&parsed, &updates, out).map_err(|error| StoreError::Edit {
-                path: self.path.clone(),
-                error,
-            });
+            loop {
+                let error = match rewrite_into(&parsed, &updates, out) {
+                    Ok(changed) => return Ok(changed),
+                    Err(error) => error,
+                };
+                let edit = |error| StoreError::Edit {
+                    path: self.path.clone(),
+                    error,
+                };
+                let profile = match &error {
+                    EditError::DuplicateSection { profile, .. }
+                    | EditError::PaddedSection { profile, .. }
+                        if updates.len() > 1 =>
+                    {
+                        profile.clone()
+                    }
+                    _ => return Err(edit(error)),
+                };
+                updates.retain(|u| u.profile != profile);
+                refused.push((profile, edit(error)));
+            }
         }
         // The other formats hold one profile: small, rendered on their own.
         let text = self.render_other(old, profiles)?;
@@ -262,8 +282,25 @@ impl CredentialsFile {
     }
 
     /// Writes `profiles` into the file in one locked read-modify-write. Returns whether the
-    /// bytes changed.
+    /// bytes changed. A profile whose section cannot be written fails the call, though the
+    /// others are written (see [`Self::write_refusing`]).
     pub fn write(&self, profiles: &[(String, Credentials)]) -> Result<bool, StoreError> {
+        let mut refused = Vec::new();
+        let changed = self.write_refusing(profiles, &mut refused)?;
+        match refused.into_iter().next() {
+            Some((_, error)) => Err(error),
+            None => Ok(changed),
+        }
+    }
+
+    /// [`Self::write`], but a profile whose section in the file cannot be written (it appears
+    /// twice, or its header is padded: `[ a ]`) is pushed to `refused` with its error, and the
+    /// other profiles are still written; the result is about those.
+    pub fn write_refusing(
+        &self,
+        profiles: &[(String, Credentials)],
+        refused: &mut Vec<(String, StoreError)>,
+    ) -> Result<bool, StoreError> {
         let ownership = self.ownership()?;
         let target =
             atomic::Target::open_creating(&self.path, ownership).map_err(|e| self.io("reach", e))?;
@@ -289,7 +326,12 @@ impl CredentialsFile {
             .read_into(atomic::CREDENTIALS_MAX, &mut old)
             .map_err(|e| self.io("read", e))?;
         let mut new = Pieces::default();
-        let changed = self.render(existing.map(|_| old.as_slice()), profiles, &mut new)?;
+        let changed = self.render(
+            existing.map(|_| old.as_slice()),
+            profiles,
+            &mut new,
+            refused,
+        )?;
         let mode_ok = existing.is_none_or(|e| !cfg!(unix) || e.mode == self.mode);
         if existing.is_some() && !changed && mode_ok {
             return Ok(false);

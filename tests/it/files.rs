@@ -60,6 +60,48 @@ fn a_secret_starting_with_a_comment_character_is_refused_and_the_others_written(
 }
 
 #[test]
+fn a_header_with_whitespace_in_its_brackets_is_refused_naming_the_line_and_the_others_written() {
+    for header in ["[ odd ]", "[odd ]", "[\todd]"] {
+        let sb = Sandbox::new();
+        two_profiles(&sb, "oddsecret");
+        let before = format!("# mine\n{header}\nregion = eu-west-1\n");
+        fs::write(sb.file("credentials"), &before).unwrap();
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(1), "{header}: {}", show(&o));
+        let err = stderr(&o);
+        let path = sb.file("credentials").display().to_string();
+        assert!(
+            err.contains(&path) && err.contains("line 2:") && err.contains("write the header as [odd]"),
+            "{header}: {}",
+            show(&o)
+        );
+        let text = fs::read_to_string(sb.file("credentials")).unwrap();
+        assert!(text.starts_with(&before), "{header}: {text}");
+        assert!(text.contains("[good]\naws_access_key_id = ASIAGOOD"), "{text}");
+        assert!(!text.contains("ASIAODD"), "{text}");
+        let state: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(sb.file("state/state.json")).unwrap())
+                .unwrap();
+        assert!(state["profiles"]["good"]["last_error"].is_null(), "{state}");
+        assert!(state["profiles"]["odd"]["last_error"].is_string(), "{state}");
+    }
+}
+
+#[test]
+fn a_duplicated_section_fails_its_profile_alone() {
+    let sb = Sandbox::new();
+    two_profiles(&sb, "oddsecret");
+    let before = "[odd]\nregion = a\n\n[odd]\nregion = b\n";
+    fs::write(sb.file("credentials"), before).unwrap();
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("lines 1, 4"), "{}", show(&o));
+    let text = fs::read_to_string(sb.file("credentials")).unwrap();
+    assert!(text.starts_with(before), "{text}");
+    assert!(text.contains("ASIAGOOD") && !text.contains("ASIAODD"), "{text}");
+}
+
+#[test]
 fn a_credentials_file_with_a_byte_order_mark_is_left_untouched_with_a_message_saying_so() {
     let sb = Sandbox::new();
     let src = script_with_secret(&sb, "src.sh", "ASIABOM", "s3cret");
