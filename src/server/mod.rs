@@ -333,6 +333,25 @@ mod tests {
         }
     }
 
+    /// Root creating the token beside an app's output leaves it, and its folder, to the
+    /// owner of the folder they are made in (the app that reads it).
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_root_creates_is_owned_like_its_folder() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(4244), Some(4245)).unwrap();
+        let path = dir.path().join("aws/token");
+        load_or_create_token(&path).unwrap();
+        for p in [dir.path().join("aws"), path] {
+            let m = std::fs::metadata(&p).unwrap();
+            assert_eq!((m.uid(), m.gid()), (4244, 4245), "{}", p.display());
+        }
+    }
+
     #[test]
     fn empty_or_oversized_token_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
