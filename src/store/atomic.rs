@@ -759,7 +759,11 @@ mod unix {
                 let lock_err = |e: Errno| {
                     named(
                         errno(e).kind(),
-                        format!("cannot create the lock file `{}`: {}", at.display(), errno(e)),
+                        format!(
+                            "cannot create the lock file `{}`: {}",
+                            at.display(),
+                            errno(e)
+                        ),
                     )
                 };
                 let fd = fd.map_err(lock_err)?;

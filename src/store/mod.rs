@@ -302,8 +302,8 @@ impl CredentialsFile {
         refused: &mut Vec<(String, StoreError)>,
     ) -> Result<bool, StoreError> {
         let ownership = self.ownership()?;
-        let target =
-            atomic::Target::open_creating(&self.path, ownership).map_err(|e| self.io("reach", e))?;
+        let target = atomic::Target::open_creating(&self.path, ownership)
+            .map_err(|e| self.io("reach", e))?;
         let lock_file = target
             .open_lock_file(ownership)
             .map_err(|e| self.io("open the lock file of", e))?;

@@ -55,7 +55,10 @@ fn a_secret_starting_with_a_comment_character_is_refused_and_the_others_written(
         assert!(!err.contains(secret), "the value is not shown: {err}");
         let text = fs::read_to_string(sb.file("credentials")).unwrap();
         assert!(text.contains("aws_access_key_id = ASIAGOOD"), "{text}");
-        assert!(!text.contains("ASIAODD") && !text.contains(secret), "{text}");
+        assert!(
+            !text.contains("ASIAODD") && !text.contains(secret),
+            "{text}"
+        );
     }
 }
 
@@ -71,19 +74,27 @@ fn a_header_with_whitespace_in_its_brackets_is_refused_naming_the_line_and_the_o
         let err = stderr(&o);
         let path = sb.file("credentials").display().to_string();
         assert!(
-            err.contains(&path) && err.contains("line 2:") && err.contains("write the header as [odd]"),
+            err.contains(&path)
+                && err.contains("line 2:")
+                && err.contains("write the header as [odd]"),
             "{header}: {}",
             show(&o)
         );
         let text = fs::read_to_string(sb.file("credentials")).unwrap();
         assert!(text.starts_with(&before), "{header}: {text}");
-        assert!(text.contains("[good]\naws_access_key_id = ASIAGOOD"), "{text}");
+        assert!(
+            text.contains("[good]\naws_access_key_id = ASIAGOOD"),
+            "{text}"
+        );
         assert!(!text.contains("ASIAODD"), "{text}");
         let state: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(sb.file("state/state.json")).unwrap())
                 .unwrap();
         assert!(state["profiles"]["good"]["last_error"].is_null(), "{state}");
-        assert!(state["profiles"]["odd"]["last_error"].is_string(), "{state}");
+        assert!(
+            state["profiles"]["odd"]["last_error"].is_string(),
+            "{state}"
+        );
     }
 }
 
@@ -98,7 +109,10 @@ fn a_duplicated_section_fails_its_profile_alone() {
     assert!(stderr(&o).contains("lines 1, 4"), "{}", show(&o));
     let text = fs::read_to_string(sb.file("credentials")).unwrap();
     assert!(text.starts_with(before), "{text}");
-    assert!(text.contains("ASIAGOOD") && !text.contains("ASIAODD"), "{text}");
+    assert!(
+        text.contains("ASIAGOOD") && !text.contains("ASIAODD"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -258,7 +272,10 @@ mod as_root {
         let o = once_as_app(&sb, &cfg);
         assert_eq!(o.status.code(), Some(1), "{}", show(&o));
         let err = stderr(&o);
-        assert!(err.contains("cannot give") && err.contains("owner uid 0"), "{err}");
+        assert!(
+            err.contains("cannot give") && err.contains("owner uid 0"),
+            "{err}"
+        );
         assert!(err.contains("Operation not permitted"), "{err}");
         assert!(
             err.contains(&format!("runs as uid {APP_UID}")) && err.contains("run it as root"),

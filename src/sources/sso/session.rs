@@ -109,14 +109,14 @@ impl SessionTokens {
         let what = format!("the SSO token of session `{}`", self.name());
         // The lock's walk creates the cache folders, owned like the folder each is made in.
         tokio::task::spawn_blocking(move || lock::lock_exclusive(&path, &what, SSO_LOCK_WAIT))
-        .await
-        .map_err(|e| SourceError::failed(e.to_string()))?
-        .map_err(|e| {
-            SourceError::failed(format!(
-                "cannot lock the SSO token cache in `{}`: {e}",
-                self.cache.dir.display()
-            ))
-        })
+            .await
+            .map_err(|e| SourceError::failed(e.to_string()))?
+            .map_err(|e| {
+                SourceError::failed(format!(
+                    "cannot lock the SSO token cache in `{}`: {e}",
+                    self.cache.dir.display()
+                ))
+            })
     }
 
     /// A usable access token. `stale` is a token the portal just refused: it is not used again.
