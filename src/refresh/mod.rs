@@ -594,8 +594,16 @@ fn outcomes(
                 expires_at = %expires.map(format_utc).unwrap_or_else(|| "never".into()),
                 "refreshed"
             ),
-            Outcome::Failed(e) if opts.told.get(name) == Some(&e.message) => {
+            // A transient failure is told at every attempt (they are spaced by the backoff);
+            // the same permanent one, or the same wait for a sign-in, once.
+            Outcome::Failed(e)
+                if opts.told.get(name) == Some(&e.message)
+                    && !matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) =>
+            {
                 tracing::debug!(profile = %name, source, "refresh failed again: {}", e.message)
+            }
+            Outcome::Failed(e) if matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) => {
+                tracing::warn!(profile = %name, source, "refresh failed, will retry: {}", e.message)
             }
             Outcome::Failed(e) => {
                 tracing::error!(profile = %name, source, "refresh failed: {}", e.message)
