@@ -261,14 +261,18 @@ async fn read_lines(pipe: Option<impl AsyncRead + Unpin>) -> Vec<String> {
     lines
 }
 
-/// Replaces every occurrence of `secrets` in `line`, and anything shaped like an AWS secret key
-/// (40 characters of base64) or a session token (100 or more), with `** redacted **`.
+/// Replaces every occurrence of `secrets` in `line`, anything shaped like an AWS secret key
+/// (40 characters of base64) or a session token (100 or more), and the value of a
+/// `NAME=value` whose name speaks of a secret, token or password (what `set -x` and `env`
+/// print), with `** redacted **`.
 pub fn redact(line: &str, secrets: &[&str]) -> String {
-    let mut out = line.to_string();
+    let mut out = redact_named_values(line);
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         out = out.replace(s, "** redacted **");
     }
-    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    // `=` is base64's padding, only ever at the end: as a separator (`KEY=value`) it must not
+    // join a name and a secret into one longer run.
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/');
     let mut result = String::with_capacity(out.len());
     let mut run = String::new();
     let flush = |run: &mut String, result: &mut String| {
@@ -294,9 +298,70 @@ pub fn redact(line: &str, secrets: &[&str]) -> String {
     result
 }
 
+/// `..._SECRET_ACCESS_KEY=value`, `token=value`, `password=value`: the value (up to the next
+/// space or quote) redacted.
+fn redact_named_values(line: &str) -> String {
+    const NAMES: [&str; 4] = ["secret", "token", "password", "passwd"];
+    let mut result = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(eq) = rest.find('=') {
+        let (before, after) = rest.split_at(eq);
+        let name_start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |i| i + 1);
+        let name = before[name_start..].to_ascii_lowercase();
+        let mut after = &after[1..];
+        result.push_str(before);
+        result.push('=');
+        // A quoted value ends at its closing quote, a bare one at a space or quote.
+        let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
+        if let Some(q) = quote {
+            result.push(q);
+            after = &after[1..];
+        }
+        let value_len = after
+            .find(|c: char| match quote {
+                Some(q) => c == q,
+                None => c.is_whitespace() || c == '"' || c == '\'',
+            })
+            .unwrap_or(after.len());
+        if value_len > 0 && NAMES.iter().any(|n| name.contains(n)) {
+            result.push_str("** redacted **");
+        } else {
+            result.push_str(&after[..value_len]);
+        }
+        rest = &after[value_len..];
+    }
+    result.push_str(rest);
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_named_values_and_secret_shapes_after_an_equals_sign() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        assert_eq!(
+            redact(&format!("error: AWS_SECRET_ACCESS_KEY={secret} x"), &[]),
+            "error: AWS_SECRET_ACCESS_KEY=** redacted ** x"
+        );
+        assert_eq!(
+            redact(&format!("+ export KEY={secret}"), &[]),
+            "+ export KEY=** redacted **"
+        );
+        assert_eq!(
+            redact("AWS_SESSION_TOKEN=short password='hunter2' user=me", &[]),
+            "AWS_SESSION_TOKEN=** redacted ** password='** redacted **' user=me"
+        );
+        let token = format!("{}==", "A1".repeat(60));
+        assert_eq!(redact(&format!("t={token}"), &[]), "t=** redacted **==");
+        assert_eq!(
+            redact("region=eu-west-1 count=3", &[]),
+            "region=eu-west-1 count=3"
+        );
+    }
 
     #[test]
     fn redacts_values_and_secret_shapes() {

@@ -124,6 +124,7 @@ impl Engine {
             fetcher: Arc::new(|cfg: &Config| {
                 let login = LoginMode::Unattended {
                     login_command: cfg.daemon.login_command.clone(),
+                    background: true,
                 };
                 Arc::new(Sources::new(cfg, login)) as Arc<dyn Fetcher>
             }),
@@ -226,9 +227,16 @@ pub async fn run_with(
         };
         force = false;
         let fetcher = (engine.fetcher)(&cfg);
-        let pass = watchdog.while_running(refresh::run_pass_with(&cfg, &opts, fetcher, now));
+        let started = now;
+        let pass =
+            watchdog.while_running(refresh::run_pass_with(&cfg, &opts, fetcher.clone(), now));
         let report = tokio::select! {
             r = engine.metrics.alive_pass(&cfg, &*clock, pass) => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        // SSO tokens are renewed before they expire, whether or not a profile is due.
+        let upkeep_at = tokio::select! {
+            at = watchdog.while_running(fetcher.upkeep(clock.now())) => at,
             _ = stop.wait_for(|s| *s) => return,
         };
         let now = clock.now();
@@ -266,7 +274,9 @@ pub async fn run_with(
                                 failures,
                                 retry_at,
                                 kind: e.kind,
-                                failed_at: now,
+                                // The pass's start: a token stored while it ran (a
+                                // background sign-in ending) counts as seen after it.
+                                failed_at: started,
                                 told: e.message.clone(),
                             },
                         );
@@ -291,6 +301,9 @@ pub async fn run_with(
         }
 
         let (mut wake, next) = next_wake(&cfg, &backoff, now).await;
+        if let Some(at) = upkeep_at {
+            wake = wake.min(at);
+        }
         // While a profile waits for a sign-in, look at the SSO cache often.
         if backoff.values().any(|b| b.kind == ErrorKind::NeedsLogin) {
             wake = wake.min(now + SIGN_IN_POLL);
@@ -313,6 +326,9 @@ pub async fn run_with(
         );
         tokio::select! {
             _ = engine.metrics.alive(watchdog.while_running(tokio::time::sleep(sleep))) => {}
+            // A background sign-in stored its token: its profiles are tried at once (the
+            // loop's look at the SSO cache sees the new token).
+            _ = crate::sources::sso::session::signed_in() => {}
             _ = stop.wait_for(|s| *s) => return,
             c = controls.recv() => {
                 // Requests that arrived meanwhile (during a pass, or a burst of signals) merge

@@ -41,6 +41,13 @@ pub trait Fetcher: Send + Sync {
         profile: &'a Profile,
         source_credentials: Option<Credentials>,
     ) -> BoxFuture<'a, FetchResult>;
+
+    /// The daemon's work between passes besides profiles: renewing SSO access tokens before
+    /// they expire, whether or not a profile is due. Returns when it is next due (`None`:
+    /// never).
+    fn upkeep(&self, _now: OffsetDateTime) -> BoxFuture<'_, Option<OffsetDateTime>> {
+        Box::pin(async { None })
+    }
 }
 
 /// The real sources.
@@ -101,6 +108,20 @@ impl Fetcher for Sources {
                 }
                 Source::WebIdentity { .. } => sts::web_identity(&self.cfg, profile, env).await,
             }
+        })
+    }
+
+    fn upkeep(&self, now: OffsetDateTime) -> BoxFuture<'_, Option<OffsetDateTime>> {
+        Box::pin(async move {
+            let sso = self.sso.as_ref().ok()?;
+            // The sessions some profile starts from: an unused session is left alone.
+            let used: BTreeSet<&str> = self
+                .cfg
+                .profiles
+                .keys()
+                .filter_map(|p| self.cfg.root_sso_session(p))
+                .collect();
+            sso.upkeep(&used, now).await
         })
     }
 }
@@ -411,6 +432,7 @@ pub async fn run_pass(cfg: &Config, opts: &PassOptions) -> Result<PassReport, Un
     } else {
         LoginMode::Unattended {
             login_command: cfg.daemon.login_command.clone(),
+            background: false,
         }
     };
     let fetcher = Arc::new(Sources::new(cfg, login));
@@ -584,8 +606,16 @@ fn outcomes(
                 expires_at = %expires.map(format_utc).unwrap_or_else(|| "never".into()),
                 "refreshed"
             ),
-            Outcome::Failed(e) if opts.told.get(name) == Some(&e.message) => {
+            // A transient failure is told at every attempt (they are spaced by the backoff);
+            // the same permanent one, or the same wait for a sign-in, once.
+            Outcome::Failed(e)
+                if opts.told.get(name) == Some(&e.message)
+                    && !matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) =>
+            {
                 tracing::debug!(profile = %name, source, "refresh failed again: {}", e.message)
+            }
+            Outcome::Failed(e) if matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) => {
+                tracing::warn!(profile = %name, source, "refresh failed, will retry: {}", e.message)
             }
             Outcome::Failed(e) => {
                 tracing::error!(profile = %name, source, "refresh failed: {}", e.message)

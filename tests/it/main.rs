@@ -23,6 +23,7 @@ mod newcomer;
 mod server;
 mod server_flood;
 mod sso;
+mod sso_daemon;
 mod sso_interop;
 mod status;
 mod sts;

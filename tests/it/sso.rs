@@ -118,6 +118,15 @@ impl Proc {
     pub fn wait(self, limit: Duration) -> Output {
         self.wait_with(limit, || {})
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
 }
 
 /// Runs `cmd` to the end (at most [`LIMIT`]).

@@ -49,6 +49,48 @@ impl SsoSources {
         Ok(SsoSources { sessions })
     }
 
+    /// Renews the access token of each of `sessions` that is refreshable and has less than
+    /// [`session::REFRESH_WINDOW`] left, as the profiles' own lookups would, but without
+    /// waiting for a profile to fall due: the token (and the AWS CLI's, from the same cache)
+    /// stays valid, and a session that has ended is found, and its sign-in started, when the
+    /// renewal is refused rather than when role credentials next fall due. Returns when the
+    /// next renewal is due.
+    pub async fn upkeep(
+        &self,
+        sessions: &std::collections::BTreeSet<&str>,
+        now: time::OffsetDateTime,
+    ) -> Option<time::OffsetDateTime> {
+        let mut next: Option<time::OffsetDateTime> = None;
+        for name in sessions {
+            let Some((tokens, _)) = self.sessions.get(*name) else {
+                continue;
+            };
+            let Some(t) = tokens.status().await else {
+                continue;
+            };
+            if t.refreshable(now).is_none() {
+                continue;
+            }
+            let mut due = t.expires_at - session::REFRESH_WINDOW;
+            if due <= now {
+                if let Err(e) = tokens.access_token(None).await {
+                    tracing::debug!(sso_session = *name, "renewing the SSO token: {}", e.message);
+                }
+                due = match tokens.status().await {
+                    Some(t) if t.refreshable(now).is_some() => {
+                        t.expires_at - session::REFRESH_WINDOW
+                    }
+                    _ => continue,
+                };
+            }
+            // A renewal that could not happen yet (the service unreachable) is tried again a
+            // minute later, not in a tight loop.
+            let due = due.max(now + time::Duration::minutes(1));
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
+        next
+    }
+
     /// The token keeper of a session (for `login`).
     pub fn session(&self, name: &str) -> Option<&Arc<SessionTokens>> {
         self.sessions.get(name).map(|(t, _)| t)

@@ -14,11 +14,21 @@ use crate::credentials::Secret;
 use crate::sources::{ErrorKind, SourceError};
 use crate::store::lock::{self, FileLock};
 
-/// How long a process waits for another one's SSO refresh or sign-in (a sign-in waits for a
-/// human, and device codes last about ten minutes).
-const SSO_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
+
+/// How long a process waits for another one's SSO refresh or sign-in (a sign-in waits for a
+/// human, and device codes last about ten minutes).
+const SSO_LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
+/// How long the daemon waits for that lock: a refresh holds it for a moment, a sign-in for
+/// minutes, and the daemon must not stop refreshing its other profiles meanwhile. Past this,
+/// the profiles of the session wait for the other process's token like for a sign-in.
+const BACKGROUND_LOCK_WAIT: Duration = Duration::from_secs(5);
+/// After a sign-in the daemon started ended without a token (the code expired unapproved, or
+/// was denied), the next one starts no sooner than this.
+pub const SIGN_IN_PAUSE: time::Duration = time::Duration::minutes(10);
 
 /// Renew the access token when less than this is left: earlier than botocore (15 min) and the
 /// Rust SDK (5 min), so awscredd refreshes first and the others find a fresh token instead of
@@ -35,7 +45,14 @@ pub enum LoginMode {
     /// Never: fail with a message naming `awscredd login` (`once --no-login`).
     Never,
     /// Nobody at the keyboard (`once`, `run`): log the URL and code, run `login_command`.
-    Unattended { login_command: Option<Vec<String>> },
+    /// With `background` (the daemon), the sign-in runs on its own task and the profiles that
+    /// need it fail at once with [`ErrorKind::NeedsLogin`], so that waiting for a human (up to
+    /// a device code's ten minutes) never holds up the other profiles, reloads or stopping;
+    /// `once` waits for it.
+    Unattended {
+        login_command: Option<Vec<String>>,
+        background: bool,
+    },
     /// A human at the keyboard (`login`): print the URL and code, open a browser if allowed.
     Interactive { open_browser: bool },
 }
@@ -54,6 +71,40 @@ pub struct SessionTokens {
 
 fn now() -> OffsetDateTime {
     crate::clock::now()
+}
+
+/// A sign-in the daemon runs in the background, for one session (name and start URL).
+struct Background {
+    started_at: OffsetDateTime,
+    /// The code to enter, once the device authorization has started.
+    user_code: Option<(String, String)>,
+    /// When it ended without a token, and why; `None` while it runs. (One that signed in is
+    /// removed.)
+    ended: Option<(OffsetDateTime, String)>,
+}
+
+static BACKGROUND: Mutex<BTreeMap<(String, String), Background>> = Mutex::new(BTreeMap::new());
+
+fn background() -> std::sync::MutexGuard<'static, BTreeMap<(String, String), Background>> {
+    // A poisoned lock only means a panic elsewhere while it was held: the map is still a map.
+    BACKGROUND.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Woken when a background sign-in has stored its token (the daemon then tries the
+/// session's profiles at once).
+static SIGNED_IN: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Returns once a background sign-in has stored a token (at once if one did since the last
+/// call).
+pub async fn signed_in() {
+    SIGNED_IN.notified().await
+}
+
+fn needs_login(message: String) -> SourceError {
+    SourceError {
+        kind: ErrorKind::NeedsLogin,
+        message,
+    }
 }
 
 fn is_fresh(t: &CachedToken, stale: Option<&Secret>) -> bool {
@@ -104,19 +155,135 @@ impl SessionTokens {
             })
     }
 
+    fn in_background(&self) -> bool {
+        matches!(
+            self.mode,
+            LoginMode::Unattended {
+                background: true,
+                ..
+            }
+        )
+    }
+
     async fn lock(&self) -> Result<FileLock, SourceError> {
         let path = self.cache.lock_path(self.name());
         let what = format!("the SSO token of session `{}`", self.name());
+        let background = self.in_background();
+        let wait = if background {
+            BACKGROUND_LOCK_WAIT
+        } else {
+            SSO_LOCK_WAIT
+        };
         // The lock's walk creates the cache folders, owned like the folder each is made in.
-        tokio::task::spawn_blocking(move || lock::lock_exclusive(&path, &what, SSO_LOCK_WAIT))
+        tokio::task::spawn_blocking(move || lock::lock_exclusive(&path, &what, wait))
             .await
             .map_err(|e| SourceError::failed(e.to_string()))?
             .map_err(|e| {
+                if background && e.kind() == std::io::ErrorKind::TimedOut {
+                    let name = self.name();
+                    return needs_login(format!(
+                        "another process is refreshing or signing in to SSO session `{name}` \
+                         ({e}); its profiles are tried again when its token appears"
+                    ));
+                }
                 SourceError::failed(format!(
                     "cannot lock the SSO token cache in `{}`: {e}",
                     self.cache.dir.display()
                 ))
             })
+    }
+
+    fn background_key(&self) -> (String, String) {
+        (self.session.name.clone(), self.session.start_url.clone())
+    }
+
+    /// While a background sign-in for this session runs, or pauses after one ended without
+    /// a token: why its profiles must wait. Checked before the lock is taken, which the
+    /// sign-in holds.
+    fn background_wait(&self) -> Option<SourceError> {
+        if !self.in_background() {
+            return None;
+        }
+        let name = self.name();
+        let bg = background();
+        let b = bg.get(&self.background_key())?;
+        let login = format!("or run `awscredd login --sso-session {name}`");
+        match &b.ended {
+            None => {
+                let code = match &b.user_code {
+                    Some((uri, code)) => format!(": open {uri} and enter the code {code},"),
+                    None => ",".to_string(),
+                };
+                Some(needs_login(format!(
+                    "waiting for the sign-in to SSO session `{name}` started at {}{code} {login}",
+                    crate::credentials::format_utc(b.started_at)
+                )))
+            }
+            Some((at, why)) if now() - *at < SIGN_IN_PAUSE => Some(needs_login(format!(
+                "{why}; a new sign-in starts at {}, {login}",
+                crate::credentials::format_utc(*at + SIGN_IN_PAUSE)
+            ))),
+            Some(_) => None,
+        }
+    }
+
+    /// Starts the device authorization on its own task (the daemon's way, see
+    /// [`LoginMode::Unattended`]) and returns the error the waiting profiles report.
+    fn sign_in_in_background(&self, stale: Option<&Secret>, refused: Option<&str>) -> SourceError {
+        let key = self.background_key();
+        let login_command = match &self.mode {
+            LoginMode::Unattended { login_command, .. } => login_command.clone(),
+            _ => None,
+        };
+        background().insert(
+            key.clone(),
+            Background {
+                started_at: now(),
+                user_code: None,
+                ended: None,
+            },
+        );
+        let keeper = SessionTokens::new(
+            self.session.clone(),
+            self.cache.clone(),
+            self.oidc.clone(),
+            LoginMode::Unattended {
+                login_command,
+                background: false,
+            },
+        );
+        let stale = stale.cloned();
+        let refused = refused.map(str::to_string);
+        let name = self.name().to_string();
+        tokio::spawn(async move {
+            let result = async {
+                let _lock = keeper.lock().await?;
+                // Another process may have signed in while this one waited for the lock.
+                if let Some(t) = keeper.load().await.filter(|t| is_valid(t, stale.as_ref())) {
+                    return Ok(t);
+                }
+                keeper.sign_in(stale.as_ref(), refused.as_deref()).await
+            }
+            .await;
+            let mut bg = background();
+            match result {
+                Ok(_) => {
+                    bg.remove(&key);
+                    SIGNED_IN.notify_one();
+                }
+                Err(e) => {
+                    tracing::warn!(sso_session = %name, "the sign-in ended without a token: {}", e.message);
+                    if let Some(b) = bg.get_mut(&key) {
+                        b.ended = Some((now(), e.message));
+                    }
+                }
+            }
+        });
+        let name = self.name();
+        needs_login(format!(
+            "SSO session `{name}` needs a sign-in: started one (its URL and code are in the log \
+             and given to login_command), or run `awscredd login --sso-session {name}`"
+        ))
     }
 
     /// A usable access token. `stale` is a token the portal just refused: it is not used again.
@@ -130,6 +297,9 @@ impl SessionTokens {
             let token = t.access_token.clone();
             *memo = Some(t);
             return Ok(token);
+        }
+        if let Some(wait) = self.background_wait() {
+            return Err(wait);
         }
         // Renewal or sign-in: one process at a time, and the cache re-read under the lock,
         // since the process we waited for may have stored a new token.
@@ -149,6 +319,9 @@ impl SessionTokens {
     /// process has stored a different, valid token meanwhile).
     pub async fn sign_in_again(&self, stale: &Secret) -> Result<Secret, SourceError> {
         let mut memo = self.memo.lock().await;
+        if let Some(wait) = self.background_wait() {
+            return Err(wait);
+        }
         let _lock = self.lock().await?;
         let t = match self.load().await.filter(|t| is_fresh(t, Some(stale))) {
             Some(t) => t,
@@ -334,6 +507,9 @@ impl SessionTokens {
                 ),
             });
         }
+        if self.in_background() {
+            return Err(self.sign_in_in_background(stale, refused));
+        }
         let before = self.load().await;
         let mut refused = refused.map(str::to_string);
         // A registration the service rejects (deleted, or made for another region) is replaced
@@ -390,13 +566,14 @@ impl SessionTokens {
                 Err(ApiError::Transient(m)) => {
                     tracing::warn!(sso_session = %name, "polling for the sign-in failed, will retry: {m}");
                 }
+                // A human is still needed: the profiles wait for a token as for a sign-in.
                 Err(ApiError::Expired) => {
-                    return Err(Refused::Other(SourceError::failed(format!(
+                    return Err(Refused::Other(needs_login(format!(
                         "the sign-in code for SSO session `{name}` expired before it was approved"
                     ))))
                 }
                 Err(ApiError::Denied) => {
-                    return Err(Refused::Other(SourceError::failed(format!(
+                    return Err(Refused::Other(needs_login(format!(
                         "the sign-in for SSO session `{name}` was denied"
                     ))))
                 }
@@ -411,7 +588,7 @@ impl SessionTokens {
                 }
             }
             if tokio::time::Instant::now() + interval > deadline {
-                return Err(Refused::Other(SourceError::failed(format!(
+                return Err(Refused::Other(needs_login(format!(
                     "the sign-in code for SSO session `{name}` expired before it was approved"
                 ))));
             }
@@ -428,7 +605,10 @@ impl SessionTokens {
             .unwrap_or_else(|| da.verification_uri.clone());
         match &self.mode {
             LoginMode::Never => {}
-            LoginMode::Unattended { login_command } => {
+            LoginMode::Unattended { login_command, .. } => {
+                if let Some(b) = background().get_mut(&self.background_key()) {
+                    b.user_code = Some((da.verification_uri.clone(), da.user_code.clone()));
+                }
                 tracing::warn!(
                     target: crate::eventlog::EVENT_LOG,
                     event_id = crate::eventlog::ids::SIGN_IN_NEEDED,

@@ -1,0 +1,205 @@
+//! The daemon (`run`) and SSO sign-ins: a sign-in waiting for a human holds up no other
+//! profile, no signal and no stop; a sign-in that ends without a token (the code expired
+//! unapproved) still lets a later `awscredd login` through at once; and access tokens are
+//! renewed before they expire even when no profile is due.
+
+use crate::fake_aws::{FakeAws, DEVICE_AUTH, TOKEN_REFRESH};
+use crate::sso::{
+    awscredd, cli_token, read_json, sso_config, token_file, write_cli_token, written, Proc,
+};
+use crate::util::{show, Sandbox};
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// A credential_process that counts its runs in `HOME/NAME.runs` and hands out credentials
+/// living `lifetime` seconds (so the daemon refreshes them every half lifetime).
+fn counting_source(sb: &Sandbox, name: &str, lifetime: u32) -> String {
+    let counter = sb.file(&format!("{name}.runs"));
+    let script = sb.file(&format!("{name}.sh"));
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{c}'\nn=$(wc -l < '{c}' | tr -d ' ')\nprintf '{{\"Version\":1,\"AccessKeyId\":\"ASIAFAST%s\",\"SecretAccessKey\":\"s\",\"Expiration\":\"%s\"}}' $n $(date -u -d '{lifetime} seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+            c = counter.display(),
+        ),
+    )
+    .unwrap();
+    format!("sh {}", script.display())
+}
+
+fn runs(sb: &Sandbox, name: &str) -> usize {
+    fs::read_to_string(sb.file(&format!("{name}.runs")))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn log(_sb: &Sandbox, p: &Proc) -> String {
+    p.stderr_so_far()
+}
+
+#[test]
+fn a_sign_in_waiting_for_a_human_holds_up_no_other_profile_signal_or_stop() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    let fast = counting_source(&sb, "fast", 4);
+    sso_config(
+        &sb,
+        "",
+        "",
+        &format!("[profile.fast]\ncredential_process = \"{fast}\"\n"),
+    );
+    let d = Proc::spawn(&sb, awscredd(&sb, &fake, &["--log-level", "info", "run"]));
+    let pid = d.pid();
+
+    // The sign-in is started (a code is out) and nobody approves it; meanwhile `fast`, whose
+    // credentials live 4 s, keeps being refreshed.
+    assert!(
+        eventually(Duration::from_secs(15), || fake.last_user_code().is_some()),
+        "no sign-in started\n{}",
+        log(&sb, &d)
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || runs(&sb, "fast") >= 4),
+        "`fast` was not refreshed while the sign-in waited ({} runs)\n{}",
+        runs(&sb, "fast"),
+        log(&sb, &d)
+    );
+    assert!(!written(&sb).contains_key("dev"), "nobody approved yet");
+
+    // Signals are handled meanwhile.
+    signal(pid, "USR1");
+    assert!(
+        eventually(Duration::from_secs(5), || log(&sb, &d)
+            .contains("refreshing every profile now")),
+        "SIGUSR1 waited for the sign-in\n{}",
+        log(&sb, &d)
+    );
+
+    // Approved: `dev` is written soon after, without waiting for a retry.
+    let code = fake.last_user_code().unwrap();
+    fake.approve();
+    assert!(
+        eventually(Duration::from_secs(8), || written(&sb).contains_key("dev")),
+        "`dev` not written after the approval\n{}",
+        log(&sb, &d)
+    );
+    assert_eq!(
+        fake.calls(DEVICE_AUTH),
+        1,
+        "one sign-in for every pass that ran while it waited\n{}",
+        log(&sb, &d)
+    );
+    assert!(log(&sb, &d).contains(&code), "the code is in the log");
+
+    let start = Instant::now();
+    signal(pid, "TERM");
+    let o = d.wait(Duration::from_secs(5));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_sign_in_code_that_expired_unapproved_still_lets_a_later_login_through() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    fake.configure(|s| s.device_expires_in = 2);
+    sso_config(&sb, "", "", "");
+    let d = Proc::spawn(&sb, awscredd(&sb, &fake, &["--log-level", "info", "run"]));
+    assert!(
+        eventually(Duration::from_secs(20), || log(&sb, &d)
+            .contains("expired before it was approved")),
+        "the code did not expire\n{}",
+        log(&sb, &d)
+    );
+
+    // A human signs in with `awscredd login` (approved as soon as its code is out).
+    fake.configure(|s| s.device_expires_in = 600);
+    let before = fake.last_user_code();
+    let login = Proc::spawn(
+        &sb,
+        awscredd(
+            &sb,
+            &fake,
+            &["login", "--sso-session", "corp", "--no-browser"],
+        ),
+    );
+    let o = login.wait_with(Duration::from_secs(30), || {
+        if fake.last_user_code() != before {
+            fake.approve();
+        }
+    });
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+
+    // The daemon notices the token within its look at the cache (every 10 s), not at its
+    // next sign-in attempt ten minutes later.
+    assert!(
+        eventually(Duration::from_secs(15), || written(&sb).contains_key("dev")),
+        "the daemon did not use the new token\n{}",
+        log(&sb, &d)
+    );
+}
+
+#[test]
+fn the_access_token_is_renewed_before_it_expires_though_no_profile_is_due() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    // `[dev]` holds credentials for another hour: no profile is due. The access token has
+    // 19 minutes left (less than 20 counts as due for renewal).
+    let expires = awscredd::credentials::format_utc(
+        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    );
+    fs::write(
+        sb.file("credentials"),
+        format!(
+            "[dev]\naws_access_key_id = ASIAFAKEOLD\naws_secret_access_key = s\n\
+             aws_session_token = t\naws_credential_expiration = {expires}\n"
+        ),
+    )
+    .unwrap();
+    write_cli_token(&sb, &cli_token(&fake, 19 * 60));
+    sso_config(&sb, "", "", "");
+    let d = Proc::spawn(&sb, awscredd(&sb, &fake, &["--log-level", "info", "run"]));
+    assert!(
+        eventually(Duration::from_secs(15), || fake.calls(TOKEN_REFRESH) >= 1),
+        "the token was not renewed\n{}",
+        log(&sb, &d)
+    );
+    let token = read_json(&token_file(&sb));
+    let expires =
+        awscredd::credentials::parse_rfc3339(token["expiresAt"].as_str().unwrap()).unwrap();
+    assert!(
+        expires - time::OffsetDateTime::now_utc() > time::Duration::minutes(20),
+        "{token}"
+    );
+    assert_eq!(fake.calls(DEVICE_AUTH), 0, "no sign-in");
+    assert_eq!(
+        written(&sb)["dev"].access_key_id,
+        "ASIAFAKEOLD",
+        "no profile was refreshed"
+    );
+    drop(d);
+}
