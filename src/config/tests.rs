@@ -338,3 +338,105 @@ fn a_profile_that_fails_validation_still_uses_its_session() {
         "{lines:#?}"
     );
 }
+
+/// A fresh empty folder for tests that need files on disk.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "awscredd-config-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn parse_in(dir: &Path, text: &str) -> (Option<Config>, Vec<String>) {
+    let file = dir.join("c.toml");
+    let (cfg, report) = parse_str(text, &file, &env);
+    let prefix = format!("{}:", file.display());
+    let lines = report
+        .lines()
+        .into_iter()
+        .map(|l| l.replacen(&prefix, "", 1))
+        .collect();
+    (cfg, lines)
+}
+
+#[cfg(unix)]
+#[test]
+fn two_outputs_naming_one_file_through_a_symlinked_folder_or_a_hard_link_are_refused() {
+    let dir = scratch("same-file");
+    std::fs::create_dir(dir.join("real")).unwrap();
+    std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+    let two = |a: &str, b: &str| {
+        format!("[[output]]\npath = \"{a}\"\n[[output]]\npath = \"{b}\"\nformat = \"env\"\nprofiles = [\"p\"]\n{PROC}")
+    };
+    // Not written yet: the same name in the same folder once the link is resolved.
+    let (cfg, lines) = parse_in(&dir, &two("real/creds", "link/creds"));
+    assert!(cfg.is_none(), "{lines:#?}");
+    assert!(
+        lines[0].starts_with("4:8: ") && lines[0].contains("is already an [[output]]"),
+        "{lines:#?}"
+    );
+    // A folder still to create under the link.
+    let (cfg, lines) = parse_in(&dir, &two("real/new/creds", "link/new/creds"));
+    assert!(cfg.is_none(), "{lines:#?}");
+    // Files that exist: a hard link.
+    std::fs::write(dir.join("real/creds"), "").unwrap();
+    std::fs::hard_link(dir.join("real/creds"), dir.join("other")).unwrap();
+    let (cfg, lines) = parse_in(&dir, &two("real/creds", "other"));
+    assert!(cfg.is_none(), "{lines:#?}");
+    assert!(lines[0].contains("the same file"), "{lines:#?}");
+    // Two files really apart are fine.
+    let (cfg, lines) = parse_in(&dir, &two("real/creds", "real/creds.env"));
+    assert!(cfg.is_some(), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_server_token_file_that_is_an_output_or_awscredds_own_file_is_refused() {
+    rejects(
+        &format!("[[output]]\npath = \"/x/creds\"\n[server]\nlisten = \"127.0.0.1:9911\"\ntoken_file = \"/x/creds\"\n{PROC}"),
+        "5:14",
+        "would replace its credentials",
+    );
+    rejects(
+        &format!("[daemon]\nstate_dir = \"/s\"\n[[output]]\npath = \"/x/creds\"\n[server]\nlisten = \"127.0.0.1:9911\"\ntoken_file = \"/s/state.json\"\n{PROC}"),
+        "7:14",
+        "is the state file, not a place for the server token",
+    );
+    rejects(
+        &format!("[[output]]\npath = \"/x/creds\"\n[server]\nlisten = \"127.0.0.1:9911\"\ntoken_file = \"/etc/awscredd/c.toml\"\n{PROC}"),
+        "5:14",
+        "the config file",
+    );
+}
+
+#[test]
+fn a_profile_named_upper_case_default_is_refused() {
+    rejects(
+        "[profile.DEFAULT]\ncredential_process = \"x\"\n",
+        "1:10",
+        "cannot be named `DEFAULT`",
+    );
+    let (cfg, lines) = parse("[profile.default]\ncredential_process = \"x\"\n");
+    assert!(cfg.is_some(), "{lines:#?}");
+}
+
+#[test]
+fn a_config_without_profiles_is_refused() {
+    for text in [
+        "",
+        "# every profile commented out\n# [profile.dev]\n",
+        "[daemon]\nrefresh_before = \"15m\"\n",
+        include_str!("../../packaging/rpm/config.toml"),
+    ] {
+        let (cfg, lines) = parse(text);
+        assert!(cfg.is_none(), "{text}");
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(
+            lines[0].contains("no profiles are configured"),
+            "{lines:#?}"
+        );
+    }
+}
