@@ -111,6 +111,38 @@ fn a_bad_config_at_start_up_exits_78() {
 }
 
 #[test]
+fn a_config_with_no_profiles_exits_78_at_start_up_and_is_refused_by_sighup() {
+    let sb = Sandbox::new();
+    sb.config("# every profile commented out\n# [profile.dev]\n");
+    let o = sb.run(&["run"]);
+    assert_eq!(o.status.code(), Some(78), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no profiles are configured"),
+        "{}",
+        show(&o)
+    );
+    let long = counting_source(&sb, "long", 3600);
+    config(&sb, &[("long", long)]);
+    let mut d = Daemon::start(&sb, &[]);
+    assert!(eventually(Duration::from_secs(10), || runs(&sb, "long") == 1));
+    // Truncated to 0 bytes: refused like any invalid config, the old one kept.
+    sb.config("");
+    d.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || sb
+            .daemon_log()
+            .contains("the old one keeps running")),
+        "{}",
+        sb.daemon_log()
+    );
+    assert!(sb.daemon_log().contains("no profiles are configured"));
+    d.signal("USR1");
+    assert!(eventually(Duration::from_secs(10), || runs(&sb, "long") == 2));
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
+}
+
+#[test]
 fn refreshes_before_expiry_and_stops_on_sigterm_within_two_seconds() {
     let sb = Sandbox::new();
     // 6 s credentials are refreshed at half their lifetime: about every 3 s. (The schedule
