@@ -1,7 +1,7 @@
 //! `awscredd check`: validate the config and print what would be managed where.
 
 use super::exit;
-use crate::config::{Config, Source};
+use crate::config::{Config, Diagnostic, Report, Severity, Source};
 use crate::paths::{self, Env};
 use crate::profile_file::{FileKind, ProfileFile};
 use crate::sources::static_keys;
@@ -28,18 +28,18 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
             eprintln!("{e}");
             exit::USAGE
         }
-        Ok((cfg, report)) => {
+        Ok((cfg, mut report)) => {
+            let errors = output_errors(&cfg, &report);
+            let failed = !errors.is_empty();
+            report.diagnostics.extend(errors);
+            report.sort();
             for line in report.lines() {
                 eprintln!("{line}");
             }
             for w in runtime_warnings(&cfg, env) {
                 eprintln!("{}: warning: {w}", cfg.path.display());
             }
-            let errors = output_errors(&cfg);
-            for e in &errors {
-                eprintln!("{}: error: {e}", cfg.path.display());
-            }
-            if !errors.is_empty() {
+            if failed {
                 return exit::USAGE;
             }
             print!("{}", summary(&cfg));
@@ -50,23 +50,30 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
 
 /// Outputs that cannot be written as they are on this machine: a device, FIFO, socket or
 /// folder (or a link to one), a link a privileged awscredd will not follow, a parent that is
-/// not a folder. A missing file or folder is fine: `once` creates it.
-pub fn output_errors(cfg: &Config) -> Vec<String> {
+/// not a folder; each at its `path` in the config. A missing file or folder is fine: `once`
+/// creates it.
+pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
     use crate::store::{formats::Format, CredentialsFile, StoreError};
+    let problem = |o: &crate::config::Output| match crate::store::atomic::Target::open(&o.path, false) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
+        // A file of another format that exists must be one awscredd can write.
+        Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
+            Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
+            _ => None,
+        },
+        Ok(_) => None,
+    };
     cfg.outputs
         .iter()
-        .filter_map(
-            |o| match crate::store::atomic::Target::open(&o.path, false) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
-                // A file of another format that exists must be one awscredd can write.
-                Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
-                    Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
-                    _ => None,
-                },
-                Ok(_) => None,
-            },
-        )
+        .enumerate()
+        .filter_map(|(i, o)| {
+            problem(o).map(|message| Diagnostic {
+                severity: Severity::Error,
+                span: report.output_path_span(i),
+                message,
+            })
+        })
         .collect()
 }
 

@@ -14,17 +14,18 @@ use std::ops::Range;
 const MAX_UNKNOWN: usize = 100;
 
 /// Parses `text` as `T`, collecting every unknown key, and every value of the wrong type, as
-/// an error (with a suggestion or hint). `None` when there was any error: then no semantic
-/// checks run, so the errors shown are exactly these, without follow-on ones.
+/// an error (with a suggestion or hint). The value comes back with the ranges blanked out to
+/// get it (each one an error already reported), so that the semantic checks can still run on
+/// the rest; `None` when the text does not parse even so (a syntax error).
 pub(super) fn parse_all<T: serde::de::DeserializeOwned>(
     text: &str,
     diags: &mut Vec<Diagnostic>,
-) -> Option<T> {
+) -> Option<(T, Vec<Range<usize>>)> {
     let mut buf = text.to_string();
     let mut blanked: Vec<Range<usize>> = Vec::new();
     loop {
         let e = match toml::from_str::<T>(&buf) {
-            Ok(v) => return blanked.is_empty().then_some(v),
+            Ok(v) => return Some((v, blanked)),
             Err(e) => e,
         };
         let message = e.message().trim_end().replace('\n', " ");
@@ -111,6 +112,24 @@ fn unknown_message(key: &str, expected: &[String], header_line: &str) -> String 
         m.push_str("; an [sso-session NAME] of ~/.aws/config is written [sso_session.NAME] here");
     }
     m
+}
+
+/// The header line (`[profile.dev]`) of the table holding byte `at`, as a range; before the
+/// first header, the first line.
+pub(super) fn header_of(text: &str, at: usize) -> Range<usize> {
+    let at = at.min(text.len());
+    let mut header = 0;
+    let mut pos = 0;
+    for l in text.split_inclusive('\n') {
+        if pos > at {
+            break;
+        }
+        if l.trim_start().starts_with('[') {
+            header = pos;
+        }
+        pos += l.len();
+    }
+    line_of(text, header)
 }
 
 /// The line holding byte `at`, as a range.
