@@ -460,3 +460,47 @@ fn unknown_keys_and_wrong_types_do_not_hide_the_other_errors_which_come_in_file_
     assert_eq!(at, ["2:1", "3:18", "6:8", "8:15", "13:20"], "{lines:#?}");
     assert!(lines[1].contains("not a duration") && lines[3].contains("not defined"));
 }
+
+#[test]
+fn hints_for_durations_and_modes_say_what_to_write() {
+    rejects(
+        &format!("[daemon]\nrefresh_before = 900\n{PROC}"),
+        "2:18",
+        "write \"15m\" or \"900s\"",
+    );
+    let (_, lines) = parse(&format!("[daemon]\nrefresh_before = 900\n{PROC}"));
+    assert!(!lines[0].contains("quote it"), "{lines:#?}");
+    // 0o600 is the integer 384 to TOML: named as written.
+    rejects(
+        &format!("[[output]]\npath = \"/x\"\nmode = 0o600\n{PROC}"),
+        "3:8",
+        "integer `0o600` (384), expected a string; a mode is a quoted octal string: write mode = \"0600\"",
+    );
+    // Not TOML at all (leading zero).
+    rejects(
+        &format!("[[output]]\npath = \"/x\"\nmode = 0640\n{PROC}"),
+        "3:9",
+        "write mode = \"0640\"",
+    );
+    rejects(
+        "[profile.p]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsource_profile = \"s\"\nduration_seconds = \"3600\"\n",
+        "4:20",
+        "write it as a number, without quotes: 3600",
+    );
+}
+
+#[test]
+fn a_mode_open_to_every_user_is_accepted_with_a_warning() {
+    for (mode, what) in [("0666", "readable and writable"), ("0777", "readable and writable"), ("0644", "readable")] {
+        let (cfg, lines) = parse(&format!("[[output]]\npath = \"/x\"\nmode = \"{mode}\"\n{PROC}"));
+        assert!(cfg.is_some(), "{lines:#?}");
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("3:8: warning: ")
+                && lines[0].contains(&format!("makes the credentials {what} by every user")),
+            "{lines:#?}"
+        );
+    }
+    let (_, lines) = parse(&format!("[[output]]\npath = \"/x\"\nmode = \"0640\"\n{PROC}"));
+    assert!(lines.is_empty(), "{lines:#?}");
+}

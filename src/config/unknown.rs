@@ -51,6 +51,7 @@ pub(super) fn parse_all<T: serde::de::DeserializeOwned>(
             let hint = hint_for(text, span.clone(), &message)
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();
+            let message = as_written(text, span.clone(), message);
             diags.push(error(Some(span.clone()), format!("{message}{hint}")));
             if !message.starts_with("invalid type") && !message.starts_with("invalid value") {
                 return None;
@@ -151,6 +152,28 @@ fn hint_for(text: &str, span: Range<usize>, message: &str) -> Option<String> {
             ));
         }
     }
+    let key = line.split_once('=').map(|(k, _)| k.trim());
+    let value = line
+        .split_once('=')
+        .map(|(_, v)| v.split('#').next().unwrap_or("").trim())
+        .unwrap_or("");
+    let octal = value.strip_prefix("0o").unwrap_or(value);
+    let number = !octal.is_empty() && octal.chars().all(|c| c.is_ascii_digit());
+    match key {
+        // `mode = 0600` is not TOML (no leading zeros); `mode = 0o600` is the number 384.
+        Some("mode") if number => {
+            let digits = octal.trim_start_matches('0');
+            return Some(format!(
+                "a mode is a quoted octal string: write mode = \"{digits:0>4}\""
+            ));
+        }
+        Some("refresh_before") if message.contains("invalid type") => {
+            return Some(
+                "a duration is a quoted number with a unit: write \"15m\" or \"900s\"".into(),
+            );
+        }
+        _ => {}
+    }
     if message.contains("invalid type: integer") {
         let raw = text.get(span.clone())?.trim();
         if raw.chars().all(|c| c.is_ascii_digit() || c == '_') {
@@ -159,7 +182,29 @@ fn hint_for(text: &str, span: Range<usize>, message: &str) -> Option<String> {
             ));
         }
     }
+    if message.contains("invalid type: string") && message.contains("expected i64") {
+        let digits = value.trim_matches(['"', '\'']);
+        if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+            return Some(format!("write it as a number, without quotes: {digits}"));
+        }
+    }
     None
+}
+
+/// serde names an integer by its value (`0o600` is "integer `384`"): name it as written.
+fn as_written(text: &str, span: Range<usize>, message: String) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: integer `") else {
+        return message;
+    };
+    let Some((value, rest)) = rest.split_once('`') else {
+        return message;
+    };
+    match text.get(span).map(str::trim) {
+        Some(raw) if raw != value && !raw.is_empty() => {
+            format!("invalid type: integer `{raw}` ({value}){rest}")
+        }
+        _ => message,
+    }
 }
 
 /// Replaces the entry (key and value, or a whole table) that starts at `at` with spaces,

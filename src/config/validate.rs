@@ -1169,7 +1169,12 @@ fn outputs(
         let mode = match &body.mode {
             None => 0o600,
             Some(m) => match parse_mode(m.get_ref()) {
-                Ok(mode) => mode,
+                Ok(mode) => {
+                    if let Some(w) = world_access(mode) {
+                        cx.warn(m.span(), w);
+                    }
+                    mode
+                }
                 Err(e) => {
                     cx.error(m.span(), e);
                     0o600
@@ -1282,6 +1287,19 @@ fn parse_mode(s: &str) -> Result<u32, String> {
         ));
     }
     Ok(mode)
+}
+
+/// A warning for a mode that lets every user on the machine at the credentials.
+fn world_access(mode: u32) -> Option<String> {
+    let what = match (mode & 0o004 != 0, mode & 0o002 != 0) {
+        (true, true) => "readable and writable",
+        (true, false) => "readable",
+        (false, true) => "writable",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "mode {mode:04o} makes the credentials {what} by every user on this machine; use \"0600\", or \"0640\" with group = the readers' group"
+    ))
 }
 
 fn user_ref(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, what: &str) -> Option<UserRef> {
