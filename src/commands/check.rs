@@ -32,6 +32,7 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
             let errors = output_errors(&cfg, &report);
             let failed = !errors.is_empty();
             report.diagnostics.extend(errors);
+            report.diagnostics.extend(unknown_owners(&cfg, &report));
             report.sort();
             for line in report.lines() {
                 eprintln!("{line}");
@@ -75,6 +76,49 @@ pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
             })
         })
         .collect()
+}
+
+/// Owners and groups given by a name that does not resolve here. A warning, not an error: a
+/// name from SSSD or LDAP may resolve only once that is up, or on the machine the config is
+/// for; until it does, every write of that output fails.
+#[cfg(unix)]
+pub fn unknown_owners(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
+    use crate::config::UserRef;
+    let mut out = Vec::new();
+    for (i, o) in cfg.outputs.iter().enumerate() {
+        let [owner_span, group_span] = report.output_owner_spans(i);
+        let checks = [
+            ("owner", "user", &o.owner, owner_span),
+            ("group", "group", &o.group, group_span),
+        ];
+        for (key, kind, name, span) in checks {
+            let Some(UserRef::Name(name)) = name else {
+                continue;
+            };
+            let known = if key == "owner" {
+                nix::unistd::User::from_name(name).map(|u| u.is_some())
+            } else {
+                nix::unistd::Group::from_name(name).map(|g| g.is_some())
+            };
+            if let Ok(false) = known {
+                out.push(Diagnostic {
+                    severity: Severity::Warning,
+                    span,
+                    message: format!(
+                        "[[output]] `{}`: {key} `{name}` is not a {kind} on this machine (yet); every write of this file fails until it is",
+                        o.path.display()
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Windows has no owner or group (the config refuses them).
+#[cfg(not(unix))]
+pub fn unknown_owners(_cfg: &Config, _report: &Report) -> Vec<Diagnostic> {
+    Vec::new()
 }
 
 /// The folders `once` will create for the outputs (a typo in a folder name shows here).

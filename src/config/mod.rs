@@ -341,6 +341,16 @@ impl Report {
         raw.output.get(index).map(|o| o.get_ref().path.span())
     }
 
+    /// Where the `owner` and the `group` of the `index`th `[[output]]` of a valid config are.
+    pub fn output_owner_spans(&self, index: usize) -> [Option<Range<usize>>; 2] {
+        let raw: Option<raw::RawConfig> = toml::from_str(&self.text).ok();
+        let o = raw.as_ref().and_then(|r| r.output.get(index)).map(|o| o.get_ref());
+        [
+            o.and_then(|o| o.owner.as_ref()).map(|v| v.span()),
+            o.and_then(|o| o.group.as_ref()).map(|v| v.span()),
+        ]
+    }
+
     /// Orders the diagnostics as they appear in the file (those of the whole file first).
     pub fn sort(&mut self) {
         self.diagnostics

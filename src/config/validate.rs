@@ -1307,11 +1307,23 @@ fn user_ref(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, what: &str) -> Option<Us
         cx.error(v.span(), format!("{what} is not supported on Windows"));
         return None;
     }
+    // chown takes (uid_t)-1, 4294967295, as "leave it unchanged": no user or group has it.
+    let not_an_id = |cx: &mut Ctx<'_>, id: u32| {
+        cx.error(
+            v.span(),
+            format!("{what} {id} is not a real id: to chown it means -1, \"leave unchanged\"; give the numeric id of a {} (`{}`)",
+                if what == "owner" { "user" } else { "group" },
+                if what == "owner" { "id -u NAME" } else { "getent group NAME" }),
+        );
+        None
+    };
     match v.get_ref() {
-        toml::Value::Integer(i) if (0..=i64::from(u32::MAX)).contains(i) => {
+        toml::Value::Integer(i) if *i == i64::from(u32::MAX) => not_an_id(cx, u32::MAX),
+        toml::Value::Integer(i) if (0..i64::from(u32::MAX)).contains(i) => {
             Some(UserRef::Id(*i as u32))
         }
         toml::Value::String(s) if !s.is_empty() => match s.parse::<u32>() {
+            Ok(u32::MAX) => not_an_id(cx, u32::MAX),
             Ok(id) => Some(UserRef::Id(id)),
             Err(_) => {
                 if let Some(w) = static_nss_warning(what, s) {

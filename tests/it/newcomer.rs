@@ -353,3 +353,40 @@ fn check_reports_errors_behind_an_unknown_key_in_file_order() {
     assert!(lines[1].starts_with(&format!("{cfg}:6:8: ")), "{err}");
     assert!(lines[2].starts_with(&format!("{cfg}:9:1: unknown key")), "{err}");
 }
+
+#[test]
+fn check_warns_about_an_owner_or_group_name_that_does_not_resolve_and_refuses_id_minus_one() {
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"c\"\nowner = \"nosuchuser-awscredd\"\ngroup = \"nosuchgroup-awscredd\"\n{PROC}"
+    ));
+    let o = sb.run(&["check"]);
+    // Names may resolve later (SSSD not up yet): warnings, and the config is valid.
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let cfg = sb.file("config.toml").display().to_string();
+    assert!(
+        err.contains(&format!("{cfg}:5:9: warning: [[output]]"))
+            && err.contains("owner `nosuchuser-awscredd` is not a user on this machine"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        err.contains(&format!("{cfg}:6:9: warning: [[output]]"))
+            && err.contains("group `nosuchgroup-awscredd` is not a group"),
+        "{}",
+        show(&o)
+    );
+    for owner in ["4294967295", "\"4294967295\""] {
+        sb.config(&format!(
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"c\"\nowner = {owner}\n{PROC}"
+        ));
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(&format!("{cfg}:5:9: owner 4294967295 is not a real id")),
+            "{}",
+            show(&o)
+        );
+    }
+}
