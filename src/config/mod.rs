@@ -391,7 +391,17 @@ impl std::error::Error for LoadError {}
 /// file of the default search path.
 pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadError> {
     if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+        // No shell expands `~` inside quotes or in systemd's Environment=: a leading `~/` is
+        // expanded here.
+        return match p.to_str() {
+            Some(s) if s.starts_with('~') => match other_users_home(s, cfg!(windows)) {
+                Some(why) => Err(LoadError::NotFound(format!("--config/AWSCREDD_CONFIG {why}"))),
+                None => paths::expand_tilde(s, env, cfg!(windows))
+                    .map(PathBuf::from)
+                    .map_err(LoadError::NotFound),
+            },
+            _ => Ok(p.to_path_buf()),
+        };
     }
     let candidates = paths::default_config_candidates(env, cfg!(windows));
     for c in &candidates {
@@ -404,6 +414,19 @@ pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadErro
         "no config file found (looked in {}); pass --config PATH or set AWSCREDD_CONFIG; start from config/example.toml (annotated) and run `awscredd check`",
         tried.join(", ")
     )))
+}
+
+/// Why a path that starts with `~NAME` (another user's home, which awscredd does not expand)
+/// is refused; `None` for `~` and `~/...`.
+pub fn other_users_home(path: &str, windows: bool) -> Option<String> {
+    let rest = path.strip_prefix('~')?;
+    if rest.is_empty() || rest.starts_with('/') || (windows && rest.starts_with('\\')) {
+        return None;
+    }
+    let name = rest.split(['/', '\\']).next().unwrap_or(rest);
+    Some(format!(
+        "`{path}`: `~{name}` (a user's home by name) is not expanded; write the full path, or `~/` for this user's home"
+    ))
 }
 
 /// The largest config file read.

@@ -49,6 +49,10 @@ impl Ctx<'_> {
             self.error(v.span(), format!("{what} must not be empty"));
             return None;
         }
+        if let Some(why) = super::other_users_home(v.get_ref(), cfg!(windows)) {
+            self.error(v.span(), format!("{what} {why}"));
+            return None;
+        }
         match paths::expand_tilde(v.get_ref(), self.env, cfg!(windows)) {
             Ok(p) => {
                 let p = PathBuf::from(p);
