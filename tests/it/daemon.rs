@@ -111,6 +111,27 @@ fn a_bad_config_at_start_up_exits_78() {
 }
 
 #[test]
+fn a_bad_config_at_start_up_is_reported_once_and_as_json_under_log_format_json() {
+    let sb = Sandbox::new();
+    sb.config("[profile.p]\nbogus = 1\n");
+    let o = sb.run(&["run"]);
+    assert_eq!(o.status.code(), Some(78), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("config.toml:2:1").count(), 1, "{err}");
+    let o = sb.run(&["--log-format", "json", "run"]);
+    assert_eq!(o.status.code(), Some(78), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for line in err.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["message"].as_str().is_some_and(|m| m.contains("config.toml:2:1")) {
+            assert_eq!(v["level"], "ERROR", "{line}");
+        }
+    }
+    assert_eq!(err.matches("config.toml:2:1").count(), 1, "{err}");
+}
+
+#[test]
 fn a_config_with_no_profiles_exits_78_at_start_up_and_is_refused_by_sighup() {
     let sb = Sandbox::new();
     sb.config("# every profile commented out\n# [profile.dev]\n");
