@@ -55,16 +55,17 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
 /// creates it.
 pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
     use crate::store::{formats::Format, CredentialsFile, StoreError};
-    let problem = |o: &crate::config::Output| match crate::store::atomic::Target::open(&o.path, false) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
-        // A file of another format that exists must be one awscredd can write.
-        Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
-            Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
-            _ => None,
-        },
-        Ok(_) => None,
-    };
+    let problem =
+        |o: &crate::config::Output| match crate::store::atomic::Target::open(&o.path, false) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
+            // A file of another format that exists must be one awscredd can write.
+            Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
+                Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
+                _ => None,
+            },
+            Ok(_) => None,
+        };
     cfg.outputs
         .iter()
         .enumerate()

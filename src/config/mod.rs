@@ -344,7 +344,10 @@ impl Report {
     /// Where the `owner` and the `group` of the `index`th `[[output]]` of a valid config are.
     pub fn output_owner_spans(&self, index: usize) -> [Option<Range<usize>>; 2] {
         let raw: Option<raw::RawConfig> = toml::from_str(&self.text).ok();
-        let o = raw.as_ref().and_then(|r| r.output.get(index)).map(|o| o.get_ref());
+        let o = raw
+            .as_ref()
+            .and_then(|r| r.output.get(index))
+            .map(|o| o.get_ref());
         [
             o.and_then(|o| o.owner.as_ref()).map(|v| v.span()),
             o.and_then(|o| o.group.as_ref()).map(|v| v.span()),
@@ -395,7 +398,9 @@ pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadErro
         // expanded here.
         return match p.to_str() {
             Some(s) if s.starts_with('~') => match other_users_home(s, cfg!(windows)) {
-                Some(why) => Err(LoadError::NotFound(format!("--config/AWSCREDD_CONFIG {why}"))),
+                Some(why) => Err(LoadError::NotFound(format!(
+                    "--config/AWSCREDD_CONFIG {why}"
+                ))),
                 None => paths::expand_tilde(s, env, cfg!(windows))
                     .map(PathBuf::from)
                     .map_err(LoadError::NotFound),
@@ -484,8 +489,7 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
         diagnostics: Vec::new(),
         incomplete: false,
     };
-    let Some((raw, blanked)) =
-        unknown::parse_all::<raw::RawConfig>(text, &mut report.diagnostics)
+    let Some((raw, blanked)) = unknown::parse_all::<raw::RawConfig>(text, &mut report.diagnostics)
     else {
         report.incomplete = true;
         report.sort();

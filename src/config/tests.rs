@@ -347,10 +347,7 @@ fn a_profile_that_fails_validation_still_uses_its_session() {
 
 /// A fresh empty folder for tests that need files on disk.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "awscredd-config-{name}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("awscredd-config-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -455,7 +452,10 @@ fn unknown_keys_and_wrong_types_do_not_hide_the_other_errors_which_come_in_file_
                 [profile.b]\ncredential_process = \"x\"\nduration_seconds = \"1\"\n";
     let (cfg, lines) = parse(text);
     assert!(cfg.is_none());
-    let at: Vec<&str> = lines.iter().map(|l| l.split(": ").next().unwrap()).collect();
+    let at: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(": ").next().unwrap())
+        .collect();
     // 2: unknown key, 3: not a duration, 6: mode, 8: undefined session, 13: wrong type.
     assert_eq!(at, ["2:1", "3:18", "6:8", "8:15", "13:20"], "{lines:#?}");
     assert!(lines[1].contains("not a duration") && lines[3].contains("not defined"));
@@ -491,8 +491,14 @@ fn hints_for_durations_and_modes_say_what_to_write() {
 
 #[test]
 fn a_mode_open_to_every_user_is_accepted_with_a_warning() {
-    for (mode, what) in [("0666", "readable and writable"), ("0777", "readable and writable"), ("0644", "readable")] {
-        let (cfg, lines) = parse(&format!("[[output]]\npath = \"/x\"\nmode = \"{mode}\"\n{PROC}"));
+    for (mode, what) in [
+        ("0666", "readable and writable"),
+        ("0777", "readable and writable"),
+        ("0644", "readable"),
+    ] {
+        let (cfg, lines) = parse(&format!(
+            "[[output]]\npath = \"/x\"\nmode = \"{mode}\"\n{PROC}"
+        ));
         assert!(cfg.is_some(), "{lines:#?}");
         assert_eq!(lines.len(), 1, "{lines:#?}");
         assert!(
@@ -501,6 +507,8 @@ fn a_mode_open_to_every_user_is_accepted_with_a_warning() {
             "{lines:#?}"
         );
     }
-    let (_, lines) = parse(&format!("[[output]]\npath = \"/x\"\nmode = \"0640\"\n{PROC}"));
+    let (_, lines) = parse(&format!(
+        "[[output]]\npath = \"/x\"\nmode = \"0640\"\n{PROC}"
+    ));
     assert!(lines.is_empty(), "{lines:#?}");
 }

@@ -103,13 +103,18 @@ fn an_empty_awscredd_config_means_unset_and_a_leading_tilde_is_expanded() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("[p]"), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("[p]"),
+        "{}",
+        show(&o)
+    );
     // `~/` as no shell expands it (quoted, or systemd's Environment=).
-    fs::write(sb.file("other.toml"), "[profile.q]\ncredential_process = \"x\"\n").unwrap();
-    for args in [
-        vec!["check"],
-        vec!["--config", "~/other.toml", "check"],
-    ] {
+    fs::write(
+        sb.file("other.toml"),
+        "[profile.q]\ncredential_process = \"x\"\n",
+    )
+    .unwrap();
+    for args in [vec!["check"], vec!["--config", "~/other.toml", "check"]] {
         let o = sb
             .command()
             .args(&args)
@@ -117,7 +122,11 @@ fn an_empty_awscredd_config_means_unset_and_a_leading_tilde_is_expanded() {
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(0), "{args:?} {}", show(&o));
-        assert!(String::from_utf8_lossy(&o.stdout).contains("[q]"), "{}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("[q]"),
+            "{}",
+            show(&o)
+        );
     }
     // `~NAME`: refused, not read as a folder named `~NAME`.
     let o = sb
@@ -127,7 +136,8 @@ fn an_empty_awscredd_config_means_unset_and_a_leading_tilde_is_expanded() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("`~root` (a user's home by name) is not expanded"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("`~root` (a user's home by name) is not expanded"),
         "{}",
         show(&o)
     );

@@ -124,7 +124,10 @@ fn a_bad_config_at_start_up_is_reported_once_and_as_json_under_log_format_json()
     for line in err.lines() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        if v["message"].as_str().is_some_and(|m| m.contains("config.toml:2:1")) {
+        if v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("config.toml:2:1"))
+        {
             assert_eq!(v["level"], "ERROR", "{line}");
         }
     }

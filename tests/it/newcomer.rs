@@ -334,7 +334,11 @@ fn check_gives_an_output_that_is_a_folder_the_line_and_column_of_its_path() {
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     let want = format!("{}:4:8: [[output]] `", sb.file("config.toml").display());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(&want) && err.contains("folder"), "{}", show(&o));
+    assert!(
+        err.contains(&want) && err.contains("folder"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -351,7 +355,10 @@ fn check_reports_errors_behind_an_unknown_key_in_file_order() {
     let cfg = sb.file("config.toml").display().to_string();
     assert!(lines[0].starts_with(&format!("{cfg}:3:18: ")), "{err}");
     assert!(lines[1].starts_with(&format!("{cfg}:6:8: ")), "{err}");
-    assert!(lines[2].starts_with(&format!("{cfg}:9:1: unknown key")), "{err}");
+    assert!(
+        lines[2].starts_with(&format!("{cfg}:9:1: unknown key")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -384,7 +391,8 @@ fn check_warns_about_an_owner_or_group_name_that_does_not_resolve_and_refuses_id
         let o = sb.run(&["check"]);
         assert_eq!(o.status.code(), Some(2), "{}", show(&o));
         assert!(
-            String::from_utf8_lossy(&o.stderr).contains(&format!("{cfg}:5:9: owner 4294967295 is not a real id")),
+            String::from_utf8_lossy(&o.stderr)
+                .contains(&format!("{cfg}:5:9: owner 4294967295 is not a real id")),
             "{}",
             show(&o)
         );
