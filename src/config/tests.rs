@@ -390,6 +390,10 @@ fn two_outputs_naming_one_file_through_a_symlinked_folder_or_a_hard_link_are_ref
     let (cfg, lines) = parse_in(&dir, &two("real/creds", "other"));
     assert!(cfg.is_none(), "{lines:#?}");
     assert!(lines[0].contains("the same file"), "{lines:#?}");
+    // A symlink to the other output, in a folder only its owner can write.
+    std::os::unix::fs::symlink(dir.join("real/creds"), dir.join("creds.link")).unwrap();
+    let (cfg, lines) = parse_in(&dir, &two("creds.link", "real/creds"));
+    assert!(cfg.is_none(), "{lines:#?}");
     // Two files really apart are fine.
     let (cfg, lines) = parse_in(&dir, &two("real/creds", "real/creds.env"));
     assert!(cfg.is_some(), "{lines:#?}");

@@ -1052,6 +1052,28 @@ fn same_file(a: &Path, b: &Path) -> bool {
     resolved(a) == resolved(b)
 }
 
+/// Whether two outputs write one file: [`same_file`], but with a last symlink followed only as
+/// the store follows it (a link planted in a folder others can write is not followed by a
+/// privileged awscredd: it is a file of its own, refused when written).
+fn same_output_file(a: &Path, b: &Path) -> bool {
+    let written = |p: &Path| match crate::store::atomic::Target::open(p, false) {
+        Ok(t) => t.resolved().to_path_buf(),
+        Err(_) => resolved(p),
+    };
+    let (a, b) = (written(a), written(b));
+    if lexical(&a) == lexical(&b) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::symlink_metadata(&a), std::fs::symlink_metadata(&b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    resolved(&a) == resolved(&b)
+}
+
 fn lexical(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -1125,7 +1147,7 @@ fn outputs(
         let Some(path) = cx.path(&body.path, "path") else {
             continue;
         };
-        if let Some(x) = out.iter().find(|x| same_file(&x.path, &path)) {
+        if let Some(x) = out.iter().find(|x| same_output_file(&x.path, &path)) {
             let also = if x.path == path {
                 String::new()
             } else {
