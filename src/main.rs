@@ -103,6 +103,12 @@ fn or_exit(rt: std::io::Result<tokio::runtime::Runtime>) -> Result<tokio::runtim
 }
 
 fn main() -> ExitCode {
+    // `AWSCREDD_CONFIG=` (set, but empty) means unset, as for every variable read through
+    // `process_env`: the default search. Removed before anything else runs (one thread yet),
+    // so clap does not take it for a missing value.
+    if awscredd::paths::process_env("AWSCREDD_CONFIG").is_none() {
+        std::env::remove_var("AWSCREDD_CONFIG");
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -58,5 +58,12 @@ security() {
 }
 security "$tmp/system/awscredd.service" 15
 security "$tmp/system/awscredd@verify.service" 25
+
+# Children (credential_process, login_command, on_change) inherit the sandbox: a JIT runtime in
+# one of them (Node, Java, .NET) crashes under MemoryDenyWriteExecute.
+if grep -l '^MemoryDenyWriteExecute=yes' systemd/awscredd.service systemd/awscredd@.service systemd/user/awscredd.service; then
+  echo "MemoryDenyWriteExecute=yes breaks credential_process helpers with a JIT runtime"
+  fail=1
+fi
 [ "$fail" = 0 ] || exit 1
 echo "systemd units: ok"

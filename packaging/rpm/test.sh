@@ -108,9 +108,18 @@ expect_mode /etc/awscredd/config.toml "-rw-r----- 0:990"
 expect_mode /var/lib/awscredd "drwx------ 990:990"
 expect_mode /usr/lib/systemd/system/awscredd.service "-rw-r--r-- 0:0"
 cmp -s "$root/etc/awscredd/config.toml" packaging/rpm/config.toml || fail "config.toml differs from packaging/rpm/config.toml"
-# The installed binary runs in that root (no library there) and accepts the shipped config.
-chroot "$root" /usr/bin/awscredd --config /etc/awscredd/config.toml check >/dev/null \
-  || fail "the installed binary rejects the shipped config"
+# The installed binary runs in that root (no library there). The shipped config manages nothing
+# (every profile is commented out): check says so and nothing else; with one profile it is valid.
+if out=$(chroot "$root" /usr/bin/awscredd --config /etc/awscredd/config.toml check 2>&1); then
+  fail "check accepts the shipped config, which manages no profile"
+fi
+grep -q 'no profiles are configured' <<<"$out" || fail "check of the shipped config: $out"
+[ "$(grep -c . <<<"$out")" = 1 ] || fail "check of the shipped config finds more than no profiles: $out"
+{ cat packaging/rpm/config.toml; printf '[profile.legacy]\ncredential_process = "/usr/local/bin/corp-sso --json"\n'; } \
+  > "$root/etc/awscredd/one-profile.toml"
+chroot "$root" /usr/bin/awscredd --config /etc/awscredd/one-profile.toml check >/dev/null \
+  || fail "the installed binary rejects the shipped config with one profile added"
+rm "$root/etc/awscredd/one-profile.toml"
 [ "$(chroot "$root" /usr/bin/awscredd --version)" = "awscredd $version" ] || fail "installed --version"
 echo "install into $root: ok"
 

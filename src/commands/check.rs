@@ -1,7 +1,7 @@
 //! `awscredd check`: validate the config and print what would be managed where.
 
 use super::exit;
-use crate::config::{Config, Source};
+use crate::config::{Config, Diagnostic, Report, Severity, Source};
 use crate::paths::{self, Env};
 use crate::profile_file::{FileKind, ProfileFile};
 use crate::sources::static_keys;
@@ -28,18 +28,19 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
             eprintln!("{e}");
             exit::USAGE
         }
-        Ok((cfg, report)) => {
+        Ok((cfg, mut report)) => {
+            let errors = output_errors(&cfg, &report);
+            let failed = !errors.is_empty();
+            report.diagnostics.extend(errors);
+            report.diagnostics.extend(unknown_owners(&cfg, &report));
+            report.sort();
             for line in report.lines() {
                 eprintln!("{line}");
             }
             for w in runtime_warnings(&cfg, env) {
                 eprintln!("{}: warning: {w}", cfg.path.display());
             }
-            let errors = output_errors(&cfg);
-            for e in &errors {
-                eprintln!("{}: error: {e}", cfg.path.display());
-            }
-            if !errors.is_empty() {
+            if failed {
                 return exit::USAGE;
             }
             print!("{}", summary(&cfg));
@@ -50,24 +51,75 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
 
 /// Outputs that cannot be written as they are on this machine: a device, FIFO, socket or
 /// folder (or a link to one), a link a privileged awscredd will not follow, a parent that is
-/// not a folder. A missing file or folder is fine: `once` creates it.
-pub fn output_errors(cfg: &Config) -> Vec<String> {
+/// not a folder; each at its `path` in the config. A missing file or folder is fine: `once`
+/// creates it.
+pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
     use crate::store::{formats::Format, CredentialsFile, StoreError};
+    let problem =
+        |o: &crate::config::Output| match crate::store::atomic::Target::open(&o.path, false) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
+            // A file of another format that exists must be one awscredd can write.
+            Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
+                Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
+                _ => None,
+            },
+            Ok(_) => None,
+        };
     cfg.outputs
         .iter()
-        .filter_map(
-            |o| match crate::store::atomic::Target::open(&o.path, false) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
-                // A file of another format that exists must be one awscredd can write.
-                Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
-                    Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
-                    _ => None,
-                },
-                Ok(_) => None,
-            },
-        )
+        .enumerate()
+        .filter_map(|(i, o)| {
+            problem(o).map(|message| Diagnostic {
+                severity: Severity::Error,
+                span: report.output_path_span(i),
+                message,
+            })
+        })
         .collect()
+}
+
+/// Owners and groups given by a name that does not resolve here. A warning, not an error: a
+/// name from SSSD or LDAP may resolve only once that is up, or on the machine the config is
+/// for; until it does, every write of that output fails.
+#[cfg(unix)]
+pub fn unknown_owners(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
+    use crate::config::UserRef;
+    let mut out = Vec::new();
+    for (i, o) in cfg.outputs.iter().enumerate() {
+        let [owner_span, group_span] = report.output_owner_spans(i);
+        let checks = [
+            ("owner", "user", &o.owner, owner_span),
+            ("group", "group", &o.group, group_span),
+        ];
+        for (key, kind, name, span) in checks {
+            let Some(UserRef::Name(name)) = name else {
+                continue;
+            };
+            let known = if key == "owner" {
+                nix::unistd::User::from_name(name).map(|u| u.is_some())
+            } else {
+                nix::unistd::Group::from_name(name).map(|g| g.is_some())
+            };
+            if let Ok(false) = known {
+                out.push(Diagnostic {
+                    severity: Severity::Warning,
+                    span,
+                    message: format!(
+                        "[[output]] `{}`: {key} `{name}` is not a {kind} on this machine (yet); every write of this file fails until it is",
+                        o.path.display()
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Windows has no owner or group (the config refuses them).
+#[cfg(not(unix))]
+pub fn unknown_owners(_cfg: &Config, _report: &Report) -> Vec<Diagnostic> {
+    Vec::new()
 }
 
 /// The folders `once` will create for the outputs (a typo in a folder name shows here).

@@ -29,7 +29,7 @@ pub async fn exec(config_path: Option<&Path>) -> u8 {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     if let Err(e) = listen_for_signals(stop_tx, control_tx) {
-        eprintln!("awscredd: cannot listen for signals: {e}");
+        tracing::error!("cannot listen for signals: {e}");
         return exit::FAILED;
     }
     serve(config_path, stop_rx, Some(control_rx), || {}).await
@@ -51,8 +51,9 @@ pub async fn serve(
             }
             cfg
         }
+        // Once, in the log format asked for (so `--log-format json` keeps stderr all JSON);
+        // the Windows service also sends it to the Event Log.
         Err(e) => {
-            eprintln!("{e}");
             tracing::error!(target: EVENT_LOG, event_id = ids::CONFIG_ERROR, "{e}");
             return EX_CONFIG;
         }
@@ -65,7 +66,6 @@ pub async fn serve(
         Some(s) => match crate::server::bind(s).await {
             Ok(listener) => Some(listener),
             Err(e) => {
-                eprintln!("{e}");
                 tracing::error!("{e}");
                 return EX_CONFIG;
             }
@@ -76,7 +76,6 @@ pub async fn serve(
         Some(m) => match crate::server::metrics::bind(m).await {
             Ok(listener) => Some(listener),
             Err(e) => {
-                eprintln!("{e}");
                 tracing::error!("{e}");
                 return EX_CONFIG;
             }

@@ -288,6 +288,8 @@ pub struct Report {
     pub file: PathBuf,
     pub text: String,
     pub diagnostics: Vec<Diagnostic>,
+    /// Some checks could not run past these errors: more may be reported once they are fixed.
+    pub incomplete: bool,
 }
 
 impl Report {
@@ -323,7 +325,39 @@ impl Report {
                     None => format!("{}: {tag}{}", self.file.display(), d.message),
                 }
             })
+            .chain(self.incomplete.then(|| {
+                format!(
+                    "{}: note: more problems may be reported after these are fixed",
+                    self.file.display()
+                )
+            }))
             .collect()
+    }
+
+    /// Where the `path` of the `index`th `[[output]]` of a valid config is (a config's outputs
+    /// are its `[[output]]` tables, in order).
+    pub fn output_path_span(&self, index: usize) -> Option<Range<usize>> {
+        let raw: raw::RawConfig = toml::from_str(&self.text).ok()?;
+        raw.output.get(index).map(|o| o.get_ref().path.span())
+    }
+
+    /// Where the `owner` and the `group` of the `index`th `[[output]]` of a valid config are.
+    pub fn output_owner_spans(&self, index: usize) -> [Option<Range<usize>>; 2] {
+        let raw: Option<raw::RawConfig> = toml::from_str(&self.text).ok();
+        let o = raw
+            .as_ref()
+            .and_then(|r| r.output.get(index))
+            .map(|o| o.get_ref());
+        [
+            o.and_then(|o| o.owner.as_ref()).map(|v| v.span()),
+            o.and_then(|o| o.group.as_ref()).map(|v| v.span()),
+        ]
+    }
+
+    /// Orders the diagnostics as they appear in the file (those of the whole file first).
+    pub fn sort(&mut self) {
+        self.diagnostics
+            .sort_by_key(|d| d.span.as_ref().map(|s| (s.start, s.end)));
     }
 }
 
@@ -360,7 +394,19 @@ impl std::error::Error for LoadError {}
 /// file of the default search path.
 pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadError> {
     if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+        // No shell expands `~` inside quotes or in systemd's Environment=: a leading `~/` is
+        // expanded here.
+        return match p.to_str() {
+            Some(s) if s.starts_with('~') => match other_users_home(s, cfg!(windows)) {
+                Some(why) => Err(LoadError::NotFound(format!(
+                    "--config/AWSCREDD_CONFIG {why}"
+                ))),
+                None => paths::expand_tilde(s, env, cfg!(windows))
+                    .map(PathBuf::from)
+                    .map_err(LoadError::NotFound),
+            },
+            _ => Ok(p.to_path_buf()),
+        };
     }
     let candidates = paths::default_config_candidates(env, cfg!(windows));
     for c in &candidates {
@@ -373,6 +419,19 @@ pub fn locate(explicit: Option<&Path>, env: Env<'_>) -> Result<PathBuf, LoadErro
         "no config file found (looked in {}); pass --config PATH or set AWSCREDD_CONFIG; start from config/example.toml (annotated) and run `awscredd check`",
         tried.join(", ")
     )))
+}
+
+/// Why a path that starts with `~NAME` (another user's home, which awscredd does not expand)
+/// is refused; `None` for `~` and `~/...`.
+pub fn other_users_home(path: &str, windows: bool) -> Option<String> {
+    let rest = path.strip_prefix('~')?;
+    if rest.is_empty() || rest.starts_with('/') || (windows && rest.starts_with('\\')) {
+        return None;
+    }
+    let name = rest.split(['/', '\\']).next().unwrap_or(rest);
+    Some(format!(
+        "`{path}`: `~{name}` (a user's home by name) is not expanded; write the full path, or `~/` for this user's home"
+    ))
 }
 
 /// The largest config file read.
@@ -406,12 +465,14 @@ pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
                     span: None,
                     message: "the config file is not valid UTF-8".into(),
                 }],
+                incomplete: false,
             }))
         }
     };
     let (config, mut report) = parse_str(&text, path, env);
     if let Some(w) = permissive_mode_warning(path) {
         report.diagnostics.push(w);
+        report.sort();
     }
     match config {
         Some(c) if !report.has_errors() => Ok((c, report)),
@@ -426,13 +487,37 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
         file: path.to_path_buf(),
         text: text.to_string(),
         diagnostics: Vec::new(),
+        incomplete: false,
     };
-    let Some(raw) = unknown::parse_all::<raw::RawConfig>(text, &mut report.diagnostics) else {
+    let Some((raw, blanked)) = unknown::parse_all::<raw::RawConfig>(text, &mut report.diagnostics)
+    else {
+        report.incomplete = true;
+        report.sort();
         return (None, report);
     };
     let base = absolute_dir(path);
-    let config = validate::validate(raw, path, &base, env, &mut report.diagnostics);
-    if report.has_errors() {
+    let mut checked = Vec::new();
+    let config = validate::validate(raw, path, &base, env, &mut checked);
+    // Keys blanked out for an unknown name or a wrong type are missing from what was checked:
+    // what the checks say about their table as a whole ("needs sso_account_id", "has no
+    // source", at its header) may follow from that, so it waits for a fix.
+    let tainted: Vec<Range<usize>> = blanked
+        .iter()
+        .map(|b| unknown::header_of(text, b.start))
+        .collect();
+    for d in checked {
+        let follow_on = d
+            .span
+            .as_ref()
+            .is_some_and(|s| tainted.iter().any(|t| t.contains(&s.start)));
+        if !follow_on {
+            report.diagnostics.push(d);
+        } else if d.severity == Severity::Error {
+            report.incomplete = true;
+        }
+    }
+    report.sort();
+    if report.has_errors() || !blanked.is_empty() {
         return (None, report);
     }
     (config, report)

@@ -14,17 +14,18 @@ use std::ops::Range;
 const MAX_UNKNOWN: usize = 100;
 
 /// Parses `text` as `T`, collecting every unknown key, and every value of the wrong type, as
-/// an error (with a suggestion or hint). `None` when there was any error: then no semantic
-/// checks run, so the errors shown are exactly these, without follow-on ones.
+/// an error (with a suggestion or hint). The value comes back with the ranges blanked out to
+/// get it (each one an error already reported), so that the semantic checks can still run on
+/// the rest; `None` when the text does not parse even so (a syntax error).
 pub(super) fn parse_all<T: serde::de::DeserializeOwned>(
     text: &str,
     diags: &mut Vec<Diagnostic>,
-) -> Option<T> {
+) -> Option<(T, Vec<Range<usize>>)> {
     let mut buf = text.to_string();
     let mut blanked: Vec<Range<usize>> = Vec::new();
     loop {
         let e = match toml::from_str::<T>(&buf) {
-            Ok(v) => return blanked.is_empty().then_some(v),
+            Ok(v) => return Some((v, blanked)),
             Err(e) => e,
         };
         let message = e.message().trim_end().replace('\n', " ");
@@ -50,6 +51,7 @@ pub(super) fn parse_all<T: serde::de::DeserializeOwned>(
             let hint = hint_for(text, span.clone(), &message)
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();
+            let message = as_written(text, span.clone(), message);
             diags.push(error(Some(span.clone()), format!("{message}{hint}")));
             if !message.starts_with("invalid type") && !message.starts_with("invalid value") {
                 return None;
@@ -113,6 +115,24 @@ fn unknown_message(key: &str, expected: &[String], header_line: &str) -> String 
     m
 }
 
+/// The header line (`[profile.dev]`) of the table holding byte `at`, as a range; before the
+/// first header, the first line.
+pub(super) fn header_of(text: &str, at: usize) -> Range<usize> {
+    let at = at.min(text.len());
+    let mut header = 0;
+    let mut pos = 0;
+    for l in text.split_inclusive('\n') {
+        if pos > at {
+            break;
+        }
+        if l.trim_start().starts_with('[') {
+            header = pos;
+        }
+        pos += l.len();
+    }
+    line_of(text, header)
+}
+
 /// The line holding byte `at`, as a range.
 fn line_of(text: &str, at: usize) -> Range<usize> {
     let at = at.min(text.len());
@@ -132,6 +152,28 @@ fn hint_for(text: &str, span: Range<usize>, message: &str) -> Option<String> {
             ));
         }
     }
+    let key = line.split_once('=').map(|(k, _)| k.trim());
+    let value = line
+        .split_once('=')
+        .map(|(_, v)| v.split('#').next().unwrap_or("").trim())
+        .unwrap_or("");
+    let octal = value.strip_prefix("0o").unwrap_or(value);
+    let number = !octal.is_empty() && octal.chars().all(|c| c.is_ascii_digit());
+    match key {
+        // `mode = 0600` is not TOML (no leading zeros); `mode = 0o600` is the number 384.
+        Some("mode") if number => {
+            let digits = octal.trim_start_matches('0');
+            return Some(format!(
+                "a mode is a quoted octal string: write mode = \"{digits:0>4}\""
+            ));
+        }
+        Some("refresh_before") if message.contains("invalid type") => {
+            return Some(
+                "a duration is a quoted number with a unit: write \"15m\" or \"900s\"".into(),
+            );
+        }
+        _ => {}
+    }
     if message.contains("invalid type: integer") {
         let raw = text.get(span.clone())?.trim();
         if raw.chars().all(|c| c.is_ascii_digit() || c == '_') {
@@ -140,7 +182,29 @@ fn hint_for(text: &str, span: Range<usize>, message: &str) -> Option<String> {
             ));
         }
     }
+    if message.contains("invalid type: string") && message.contains("expected i64") {
+        let digits = value.trim_matches(['"', '\'']);
+        if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+            return Some(format!("write it as a number, without quotes: {digits}"));
+        }
+    }
     None
+}
+
+/// serde names an integer by its value (`0o600` is "integer `384`"): name it as written.
+fn as_written(text: &str, span: Range<usize>, message: String) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: integer `") else {
+        return message;
+    };
+    let Some((value, rest)) = rest.split_once('`') else {
+        return message;
+    };
+    match text.get(span).map(str::trim) {
+        Some(raw) if raw != value && !raw.is_empty() => {
+            format!("invalid type: integer `{raw}` ({value}){rest}")
+        }
+        _ => message,
+    }
 }
 
 /// Replaces the entry (key and value, or a whole table) that starts at `at` with spaces,

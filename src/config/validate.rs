@@ -49,6 +49,10 @@ impl Ctx<'_> {
             self.error(v.span(), format!("{what} must not be empty"));
             return None;
         }
+        if let Some(why) = super::other_users_home(v.get_ref(), cfg!(windows)) {
+            self.error(v.span(), format!("{what} {why}"));
+            return None;
+        }
         match paths::expand_tilde(v.get_ref(), self.env, cfg!(windows)) {
             Ok(p) => {
                 let p = PathBuf::from(p);
@@ -76,6 +80,13 @@ pub(super) fn validate(
     let mut cx = Ctx { diags, base, env };
     let errors_before = cx.diags.len();
 
+    if raw.profile.is_empty() {
+        cx.diags.push(Diagnostic {
+            severity: Severity::Error,
+            span: None,
+            message: "no profiles are configured, so there is nothing to keep fresh: add a [profile.NAME] (config/example.toml shows each source)".into(),
+        });
+    }
     let daemon = daemon(&mut cx, raw.daemon);
     let sso_sessions = sso_sessions(&mut cx, &raw.sso_session);
     let profiles = profiles(&mut cx, &raw.profile, &sso_sessions);
@@ -84,7 +95,7 @@ pub(super) fn validate(
         .map_or_else(|| file.to_path_buf(), |n| base.join(n));
     let reserved = Reserved::new(&cx, &config_path, daemon.as_ref());
     let outputs = outputs(&mut cx, &raw.output, &raw.profile, &reserved);
-    let server = server(&mut cx, raw.server, &outputs);
+    let server = server(&mut cx, raw.server, &outputs, &reserved);
     let metrics = metrics(&mut cx, raw.metrics, server.as_ref());
 
     // Sessions nobody uses are probably a typo somewhere.
@@ -503,6 +514,12 @@ fn profile(
         cx.error(
             name.span(),
             format!("`{pname}` is not a profile name the AWS SDKs accept (letters, digits and _-/.%@:+)"),
+        );
+    }
+    if pname == "DEFAULT" {
+        cx.error(
+            name.span(),
+            "a profile cannot be named `DEFAULT`: botocore and the AWS CLI (Python's configparser) read a [DEFAULT] section as defaults for every other profile, not as a profile; choose another name (`default` is the default profile)",
         );
     }
     if let Some(r) = &p.region {
@@ -976,13 +993,14 @@ impl Reserved {
         }
     }
 
-    /// Why `path` cannot be an output, if it cannot.
-    fn conflict(&self, path: &Path, others: &[Output]) -> Option<String> {
+    /// Why `path` cannot be an output (`purpose` "credentials") or the server's token file,
+    /// if it cannot.
+    fn conflict(&self, path: &Path, others: &[Output], purpose: &str) -> Option<String> {
         let name = path.file_name()?.to_string_lossy().into_owned();
         for (f, what) in &self.files {
             if same_file(path, f) {
                 return Some(format!(
-                    "`{}` is {what}, not a place for credentials",
+                    "`{}` is {what}, not a place for {purpose}",
                     path.display()
                 ));
             }
@@ -991,7 +1009,7 @@ impl Reserved {
             let inside = path.parent().is_some_and(|p| same_file(p, dir));
             if inside && (what.contains("SSO") || name == "state.json" || name.ends_with(".lock")) {
                 return Some(format!(
-                    "`{}` is in {what} (`{}`), not a place for credentials",
+                    "`{}` is in {what} (`{}`), not a place for {purpose}",
                     path.display(),
                     dir.display()
                 ));
@@ -1007,8 +1025,9 @@ impl Reserved {
             }
             if same_file(&o.path, &crate::store::lock::lock_path_for(path)) {
                 return Some(format!(
-                    "the [[output]] `{}` is this output's lock file",
-                    o.path.display()
+                    "the [[output]] `{}` is the lock file of `{}`",
+                    o.path.display(),
+                    path.display()
                 ));
             }
         }
@@ -1016,22 +1035,10 @@ impl Reserved {
     }
 }
 
-/// Whether two paths name the same file: the same after removing `.` and `..`, or, when both
-/// exist, the same file on disk.
+/// Whether two paths name the same file: the same after removing `.` and `..`; when both
+/// exist, the same file on disk (a hard link, a symlinked folder); else the same name in the
+/// same folder once the folders' links are resolved (a file not written yet).
 fn same_file(a: &Path, b: &Path) -> bool {
-    fn lexical(p: &Path) -> PathBuf {
-        let mut out = PathBuf::new();
-        for c in p.components() {
-            match c {
-                std::path::Component::CurDir => {}
-                std::path::Component::ParentDir => {
-                    out.pop();
-                }
-                other => out.push(other),
-            }
-        }
-        out
-    }
     if lexical(a) == lexical(b) {
         return true;
     }
@@ -1042,7 +1049,65 @@ fn same_file(a: &Path, b: &Path) -> bool {
             return x.dev() == y.dev() && x.ino() == y.ino();
         }
     }
-    false
+    resolved(a) == resolved(b)
+}
+
+/// Whether two outputs write one file: [`same_file`], but with a last symlink followed only as
+/// the store follows it (a link planted in a folder others can write is not followed by a
+/// privileged awscredd: it is a file of its own, refused when written).
+fn same_output_file(a: &Path, b: &Path) -> bool {
+    let written = |p: &Path| match crate::store::atomic::Target::open(p, false) {
+        Ok(t) => t.resolved().to_path_buf(),
+        Err(_) => resolved(p),
+    };
+    let (a, b) = (written(a), written(b));
+    if lexical(&a) == lexical(&b) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::symlink_metadata(&a), std::fs::symlink_metadata(&b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    resolved(&a) == resolved(&b)
+}
+
+fn lexical(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` with the links of its deepest existing folder resolved, the rest (folders still to
+/// create, the file name) kept as written.
+fn resolved(path: &Path) -> PathBuf {
+    let path = lexical(path);
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut dir = path.parent();
+    if let Some(name) = path.file_name() {
+        rest.push(name);
+    }
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(real) = std::fs::canonicalize(d) {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match d.file_name() {
+            Some(name) => rest.push(name),
+            None => break,
+        }
+        dir = d.parent();
+    }
+    path
 }
 
 fn outputs(
@@ -1082,17 +1147,22 @@ fn outputs(
         let Some(path) = cx.path(&body.path, "path") else {
             continue;
         };
-        if out.iter().any(|x| x.path == path) {
+        if let Some(x) = out.iter().find(|x| same_output_file(&x.path, &path)) {
+            let also = if x.path == path {
+                String::new()
+            } else {
+                format!(" (`{}`, the same file)", x.path.display())
+            };
             cx.error(
                 body.path.span(),
                 format!(
-                    "`{}` is already an [[output]]; list all its profiles in one",
+                    "`{}` is already an [[output]]{also}; list all its profiles in one",
                     path.display()
                 ),
             );
             continue;
         }
-        if let Some(why) = reserved.conflict(&path, &out) {
+        if let Some(why) = reserved.conflict(&path, &out, "credentials") {
             cx.error(body.path.span(), why);
             continue;
         }
@@ -1125,7 +1195,12 @@ fn outputs(
         let mode = match &body.mode {
             None => 0o600,
             Some(m) => match parse_mode(m.get_ref()) {
-                Ok(mode) => mode,
+                Ok(mode) => {
+                    if let Some(w) = world_access(mode) {
+                        cx.warn(m.span(), w);
+                    }
+                    mode
+                }
                 Err(e) => {
                     cx.error(m.span(), e);
                     0o600
@@ -1240,16 +1315,41 @@ fn parse_mode(s: &str) -> Result<u32, String> {
     Ok(mode)
 }
 
+/// A warning for a mode that lets every user on the machine at the credentials.
+fn world_access(mode: u32) -> Option<String> {
+    let what = match (mode & 0o004 != 0, mode & 0o002 != 0) {
+        (true, true) => "readable and writable",
+        (true, false) => "readable",
+        (false, true) => "writable",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "mode {mode:04o} makes the credentials {what} by every user on this machine; use \"0600\", or \"0640\" with group = the readers' group"
+    ))
+}
+
 fn user_ref(cx: &mut Ctx<'_>, v: &Spanned<toml::Value>, what: &str) -> Option<UserRef> {
     if cfg!(windows) {
         cx.error(v.span(), format!("{what} is not supported on Windows"));
         return None;
     }
+    // chown takes (uid_t)-1, 4294967295, as "leave it unchanged": no user or group has it.
+    let not_an_id = |cx: &mut Ctx<'_>, id: u32| {
+        cx.error(
+            v.span(),
+            format!("{what} {id} is not a real id: to chown it means -1, \"leave unchanged\"; give the numeric id of a {} (`{}`)",
+                if what == "owner" { "user" } else { "group" },
+                if what == "owner" { "id -u NAME" } else { "getent group NAME" }),
+        );
+        None
+    };
     match v.get_ref() {
-        toml::Value::Integer(i) if (0..=i64::from(u32::MAX)).contains(i) => {
+        toml::Value::Integer(i) if *i == i64::from(u32::MAX) => not_an_id(cx, u32::MAX),
+        toml::Value::Integer(i) if (0..i64::from(u32::MAX)).contains(i) => {
             Some(UserRef::Id(*i as u32))
         }
         toml::Value::String(s) if !s.is_empty() => match s.parse::<u32>() {
+            Ok(u32::MAX) => not_an_id(cx, u32::MAX),
             Ok(id) => Some(UserRef::Id(id)),
             Err(_) => {
                 if let Some(w) = static_nss_warning(what, s) {
@@ -1302,6 +1402,7 @@ fn server(
     cx: &mut Ctx<'_>,
     raw: Option<Spanned<RawServer>>,
     outputs: &[Output],
+    reserved: &Reserved,
 ) -> Option<super::Server> {
     let raw = raw?;
     let body = raw.get_ref();
@@ -1321,6 +1422,23 @@ fn server(
             .and_then(|o| o.path.parent())
             .map(|d| d.join("awscredd-server-token"))?,
     };
+    // The token is written over whatever is there: never over credentials or awscredd's files.
+    let span = body.token_file.as_ref().map_or(raw.span(), |t| t.span());
+    if let Some(o) = outputs.iter().find(|o| same_file(&o.path, &token_file)) {
+        cx.error(
+            span,
+            format!(
+                "token_file `{}` is the [[output]] `{}`: the token would replace its credentials; give the token a file of its own",
+                token_file.display(),
+                o.path.display()
+            ),
+        );
+        return None;
+    }
+    if let Some(why) = reserved.conflict(&token_file, outputs, "the server token") {
+        cx.error(span, format!("token_file: {why}"));
+        return None;
+    }
     Some(Server { listen, token_file })
 }
 

@@ -86,6 +86,72 @@ fn config_is_found_through_env_and_search_path() {
 }
 
 #[test]
+fn an_empty_awscredd_config_means_unset_and_a_leading_tilde_is_expanded() {
+    let sb = Sandbox::new();
+    let dir = sb.file(".config/awscredd");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("config.toml"),
+        "[profile.p]\ncredential_process = \"x\"\n",
+    )
+    .unwrap();
+    // Set but empty: the default search finds ~/.config/awscredd/config.toml.
+    let o = sb
+        .command()
+        .arg("check")
+        .env("AWSCREDD_CONFIG", "")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("[p]"),
+        "{}",
+        show(&o)
+    );
+    // `~/` as no shell expands it (quoted, or systemd's Environment=).
+    fs::write(
+        sb.file("other.toml"),
+        "[profile.q]\ncredential_process = \"x\"\n",
+    )
+    .unwrap();
+    for args in [vec!["check"], vec!["--config", "~/other.toml", "check"]] {
+        let o = sb
+            .command()
+            .args(&args)
+            .env("AWSCREDD_CONFIG", "~/other.toml")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?} {}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("[q]"),
+            "{}",
+            show(&o)
+        );
+    }
+    // `~NAME`: refused, not read as a folder named `~NAME`.
+    let o = sb
+        .command()
+        .args(["--config", "~root/x.toml", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("`~root` (a user's home by name) is not expanded"),
+        "{}",
+        show(&o)
+    );
+    sb.config("[[output]]\npath = \"~root/creds\"\n[profile.p]\ncredential_process = \"x\"\n");
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("config.toml:2:8: path `~root/creds`: `~root`"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
 fn once_writes_profiles_and_keeps_every_other_byte() {
     let sb = Sandbox::new();
     let a = sb.process_script("a.sh", "ASIAAAAA", Some(3600));

@@ -111,6 +111,62 @@ fn a_bad_config_at_start_up_exits_78() {
 }
 
 #[test]
+fn a_bad_config_at_start_up_is_reported_once_and_as_json_under_log_format_json() {
+    let sb = Sandbox::new();
+    sb.config("[profile.p]\nbogus = 1\n");
+    let o = sb.run(&["run"]);
+    assert_eq!(o.status.code(), Some(78), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("config.toml:2:1").count(), 1, "{err}");
+    let o = sb.run(&["--log-format", "json", "run"]);
+    assert_eq!(o.status.code(), Some(78), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for line in err.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("config.toml:2:1"))
+        {
+            assert_eq!(v["level"], "ERROR", "{line}");
+        }
+    }
+    assert_eq!(err.matches("config.toml:2:1").count(), 1, "{err}");
+}
+
+#[test]
+fn a_config_with_no_profiles_exits_78_at_start_up_and_is_refused_by_sighup() {
+    let sb = Sandbox::new();
+    sb.config("# every profile commented out\n# [profile.dev]\n");
+    let o = sb.run(&["run"]);
+    assert_eq!(o.status.code(), Some(78), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no profiles are configured"),
+        "{}",
+        show(&o)
+    );
+    let long = counting_source(&sb, "long", 3600);
+    config(&sb, &[("long", long)]);
+    let mut d = Daemon::start(&sb, &[]);
+    assert!(eventually(Duration::from_secs(10), || runs(&sb, "long") == 1));
+    // Truncated to 0 bytes: refused like any invalid config, the old one kept.
+    sb.config("");
+    d.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || sb
+            .daemon_log()
+            .contains("the old one keeps running")),
+        "{}",
+        sb.daemon_log()
+    );
+    assert!(sb.daemon_log().contains("no profiles are configured"));
+    d.signal("USR1");
+    assert!(eventually(Duration::from_secs(10), || runs(&sb, "long") == 2));
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
+}
+
+#[test]
 fn refreshes_before_expiry_and_stops_on_sigterm_within_two_seconds() {
     let sb = Sandbox::new();
     // 6 s credentials are refreshed at half their lifetime: about every 3 s. (The schedule

@@ -322,3 +322,79 @@ fn run_says_when_the_next_refresh_is_due() {
         "{seen}"
     );
 }
+
+#[test]
+fn check_gives_an_output_that_is_a_folder_the_line_and_column_of_its_path() {
+    let sb = Sandbox::new();
+    fs::create_dir(sb.file("creds")).unwrap();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"creds\"\n{PROC}"
+    ));
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let want = format!("{}:4:8: [[output]] `", sb.file("config.toml").display());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&want) && err.contains("folder"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn check_reports_errors_behind_an_unknown_key_in_file_order() {
+    let sb = Sandbox::new();
+    sb.config(
+        "[daemon]\nstate_dir = \"state\"\nrefresh_before = \"abc\"\n[[output]]\npath = \"c\"\nmode = \"999\"\n\
+         [profile.p]\ncredential_process = \"true\"\nsso_sesion = \"x\"\n",
+    );
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    let cfg = sb.file("config.toml").display().to_string();
+    assert!(lines[0].starts_with(&format!("{cfg}:3:18: ")), "{err}");
+    assert!(lines[1].starts_with(&format!("{cfg}:6:8: ")), "{err}");
+    assert!(
+        lines[2].starts_with(&format!("{cfg}:9:1: unknown key")),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_warns_about_an_owner_or_group_name_that_does_not_resolve_and_refuses_id_minus_one() {
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"c\"\nowner = \"nosuchuser-awscredd\"\ngroup = \"nosuchgroup-awscredd\"\n{PROC}"
+    ));
+    let o = sb.run(&["check"]);
+    // Names may resolve later (SSSD not up yet): warnings, and the config is valid.
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let cfg = sb.file("config.toml").display().to_string();
+    assert!(
+        err.contains(&format!("{cfg}:5:9: warning: [[output]]"))
+            && err.contains("owner `nosuchuser-awscredd` is not a user on this machine"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        err.contains(&format!("{cfg}:6:9: warning: [[output]]"))
+            && err.contains("group `nosuchgroup-awscredd` is not a group"),
+        "{}",
+        show(&o)
+    );
+    for owner in ["4294967295", "\"4294967295\""] {
+        sb.config(&format!(
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"c\"\nowner = {owner}\n{PROC}"
+        ));
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr)
+                .contains(&format!("{cfg}:5:9: owner 4294967295 is not a real id")),
+            "{}",
+            show(&o)
+        );
+    }
+}
