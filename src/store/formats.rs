@@ -48,6 +48,14 @@ impl Format {
         .find(|f| f.name() == s)
     }
 
+    /// The article before the name in a sentence: "an env file", "a json file".
+    pub fn article(self) -> &'static str {
+        match self {
+            Format::Ini | Format::Env => "an",
+            Format::Json | Format::LaunchSettings => "a",
+        }
+    }
+
     /// Whether the file's own content says when its credentials expire.
     pub fn holds_expiry(self) -> bool {
         !matches!(self, Format::LaunchSettings)
@@ -104,17 +112,136 @@ fn unquote(v: &str) -> &str {
     v
 }
 
+/// What systemd's `EnvironmentFile=` parser is inside of at the end of a line, when that is
+/// something that carries on into the next line: that next line is then no assignment for
+/// systemd, whatever it looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Carry {
+    /// The line ends in a `\` (in a value, or in a comment: systemd before 254 continues a
+    /// comment so too).
+    Backslash,
+    /// A quoted value is still open.
+    Quote,
+}
+
+/// For every line of `text` (split after each `\n`), whether systemd reads it as part of an
+/// earlier line, and since which line (1-based); then the same for a line after the last one.
+/// A small copy of the states of systemd's `parse_env_file_internal`.
+fn env_carries(text: &str) -> (Vec<Option<(Carry, usize)>>, Option<(Carry, usize)>) {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum S {
+        LineStart,
+        Comment,
+        CommentEscape,
+        Key,
+        PreValue,
+        Value,
+        ValueEscape,
+        Single,
+        Double,
+        DoubleEscape,
+    }
+    let mut state = S::LineStart;
+    let mut out = Vec::new();
+    // The carry into the current line, and the line where it started.
+    let mut carry: Option<(Carry, usize)> = None;
+    let mut line = 1;
+    out.push(None);
+    // A last line without a newline gets one first when awscredd appends.
+    let newline = (!text.is_empty() && !text.ends_with('\n')).then_some('\n');
+    // A `\r` before the `\n` is skipped: `\` CRLF counts as carrying on (systemd would end
+    // the value at the `\n`; refusing that is the safe side).
+    for c in text.chars().chain(newline).filter(|c| *c != '\r') {
+        if c == '\n' {
+            let next = match state {
+                S::CommentEscape => Some(Carry::Backslash),
+                S::ValueEscape => Some(Carry::Backslash),
+                S::Single | S::Double | S::DoubleEscape => Some(Carry::Quote),
+                _ => None,
+            };
+            state = match state {
+                S::CommentEscape => S::Comment,
+                S::ValueEscape => S::Value,
+                S::DoubleEscape => S::Double,
+                S::Single | S::Double => state,
+                _ => S::LineStart,
+            };
+            carry = next.map(|k| (k, carry.map_or(line, |(_, from)| from)));
+            line += 1;
+            out.push(carry);
+            continue;
+        }
+        state = match (state, c) {
+            (S::LineStart, c) if c.is_whitespace() => S::LineStart,
+            (S::LineStart, '#' | ';') => S::Comment,
+            (S::LineStart, _) => S::Key,
+            (S::Key, '=') => S::PreValue,
+            (S::Key, _) => S::Key,
+            (S::PreValue, c) if c.is_whitespace() => S::PreValue,
+            (S::PreValue, '\'') => S::Single,
+            (S::PreValue, '"') => S::Double,
+            (S::PreValue | S::Value, '\\') => S::ValueEscape,
+            (S::PreValue | S::Value | S::ValueEscape, _) => S::Value,
+            (S::Single, '\'') | (S::Double, '"') => S::PreValue,
+            (S::Single, _) => S::Single,
+            (S::Double, '\\') => S::DoubleEscape,
+            (S::Double | S::DoubleEscape, _) => S::Double,
+            (S::Comment, '\\') => S::CommentEscape,
+            (S::Comment | S::CommentEscape, _) => S::Comment,
+        };
+    }
+    let end = out.pop().unwrap_or(None);
+    (out, end)
+}
+
+/// Why systemd would not see an assignment that starts a line carried on from line `from`.
+fn carry_reason(carry: Carry, from: usize) -> String {
+    match carry {
+        Carry::Backslash => format!("line {from} ends in a `\\`, which joins the next line to it"),
+        Carry::Quote => format!("a quoted value opened on line {from} is still open"),
+    }
+}
+
+/// The lines of an environment file, each with the AWS variable it assigns (an index into
+/// [`ENV_KEYS`]), if any. Refused: an AWS line that systemd reads as part of an earlier line,
+/// and a file that ends inside a line carried on (a line awscredd appends would be lost).
+fn env_lines(text: &str) -> Result<Vec<(&str, Option<usize>)>, FormatError> {
+    let (carries, end) = env_carries(text);
+    let mut out = Vec::new();
+    for (i, (line, carry)) in text.split_inclusive('\n').zip(carries).enumerate() {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let key = env_assignment(body).and_then(|(k, _)| ENV_KEYS.iter().position(|key| *key == k));
+        if let (Some(k), Some((kind, from))) = (key, carry) {
+            return Err(FormatError(format!(
+                "line {}: systemd reads `{}=` as part of an earlier line ({}), so \
+                 `EnvironmentFile=` would not see it; end line {from} differently or move the \
+                 AWS lines above it",
+                i + 1,
+                ENV_KEYS[k],
+                carry_reason(kind, from)
+            )));
+        }
+        out.push((line, key));
+    }
+    if let Some((kind, from)) = end {
+        return Err(FormatError(format!(
+            "the file ends inside a line carried on ({}), so systemd would read a line \
+             awscredd adds as part of it; end line {from} differently",
+            carry_reason(kind, from)
+        )));
+    }
+    Ok(out)
+}
+
 /// The credentials an environment file holds (the last assignment of each variable wins, as
 /// in systemd and dotenv); `None` without both key id and secret.
 pub fn env_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
     let text = text_of(bytes)?;
     let mut found: [Option<&str>; 4] = [None; 4];
-    for line in text.lines() {
-        if let Some((k, v)) = env_assignment(line) {
-            if let Some(i) = ENV_KEYS.iter().position(|key| *key == k) {
-                found[i] = Some(unquote(v)).filter(|v| !v.is_empty());
-            }
-        }
+    for (line, key) in env_lines(text)? {
+        let Some(i) = key else { continue };
+        let v = env_assignment(line.trim_end_matches(['\n', '\r'])).map_or("", |(_, v)| v);
+        found[i] = Some(unquote(v)).filter(|v| !v.is_empty());
     }
     let (Some(akid), Some(secret)) = (found[0], found[1]) else {
         return Ok(None);
@@ -141,8 +268,9 @@ fn plain(name: &str, v: &str) -> Result<(), FormatError> {
 }
 
 /// The environment file's new text: the four variables set where they are (a later duplicate
-/// dropped, so it cannot win), missing ones appended, `AWS_SESSION_TOKEN` and
-/// `AWS_CREDENTIAL_EXPIRATION` removed when there is none; every other line kept.
+/// dropped, so it cannot win; an `export ` before one dropped too), missing ones appended,
+/// `AWS_SESSION_TOKEN` and `AWS_CREDENTIAL_EXPIRATION` removed when there is none; every other
+/// line kept.
 pub fn env_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError> {
     let text = text_of(bytes)?;
     let values: [Option<String>; 4] = [
@@ -159,12 +287,8 @@ pub fn env_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError>
     let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut done = [false; 4];
     let mut out = String::with_capacity(text.len() + 2048);
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\n', '\r']);
-        let ending = &line[body.len()..];
-        let Some(i) =
-            env_assignment(body).and_then(|(k, _)| ENV_KEYS.iter().position(|key| *key == k))
-        else {
+    for (line, key) in env_lines(text)? {
+        let Some(i) = key else {
             out.push_str(line);
             continue;
         };
@@ -173,12 +297,9 @@ pub fn env_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError>
         }
         done[i] = true;
         if let Some(v) = &values[i] {
-            let export = if body.trim_start().starts_with("export ") {
-                "export "
-            } else {
-                ""
-            };
-            out.push_str(&format!("{export}{}={v}", ENV_KEYS[i]));
+            // Never `export KEY=`: systemd ignores such a line and docker refuses it.
+            let ending = &line[line.trim_end_matches(['\n', '\r']).len()..];
+            out.push_str(&format!("{}={v}", ENV_KEYS[i]));
             out.push_str(if ending.is_empty() { eol } else { ending });
         }
     }
@@ -428,7 +549,7 @@ mod tests {
             ),
             (
                 "export AWS_ACCESS_KEY_ID=old\n",
-                "export AWS_ACCESS_KEY_ID=ASIANEW\nAWS_SECRET_ACCESS_KEY=newsecret\nAWS_SESSION_TOKEN=newtoken\nAWS_CREDENTIAL_EXPIRATION=2030-01-02T03:04:05Z\n",
+                "AWS_ACCESS_KEY_ID=ASIANEW\nAWS_SECRET_ACCESS_KEY=newsecret\nAWS_SESSION_TOKEN=newtoken\nAWS_CREDENTIAL_EXPIRATION=2030-01-02T03:04:05Z\n",
             ),
         ];
         for (old, want) in cases {
@@ -447,6 +568,33 @@ mod tests {
             "{out}"
         );
         assert!(env_rewrite(b"\0", &creds(true)).is_err());
+    }
+
+    /// systemd joins the line after a `\` (and the lines of a quoted value) to it: an AWS line
+    /// there would be hidden from `EnvironmentFile=`, so the file is refused, never written so.
+    #[test]
+    fn env_lines_that_systemd_would_join_to_the_line_before_are_refused() {
+        for (bad, want) in [
+            ("OPTS=a \\\nAWS_ACCESS_KEY_ID=old\n", "line 2: systemd reads `AWS_ACCESS_KEY_ID=`"),
+            ("# note \\\nAWS_SECRET_ACCESS_KEY=old\n", "line 1 ends in a `\\`"),
+            ("X=\"a\nAWS_ACCESS_KEY_ID=old\nb\"\n", "quoted value opened on line 1"),
+            ("OTHER=1\nOPTS=a \\\n", "the file ends inside a line carried on"),
+            ("OPTS=a \\\r\n", "line 1 ends in a `\\`"),
+            ("OPTS='open\n", "quoted value opened on line 1 is still open"),
+        ] {
+            let e = env_rewrite(bad.as_bytes(), &creds(true)).unwrap_err();
+            assert!(e.0.contains(want), "{bad:?}: {e}");
+            assert_eq!(env_read(bad.as_bytes()).unwrap_err(), e, "check and write agree");
+        }
+        // A continued line that ends before the AWS lines is fine, and kept.
+        let ok = "OPTS=a \\\n  b\nX=\"multi\nline\"\nAWS_ACCESS_KEY_ID=old\n";
+        let out = env_rewrite(ok.as_bytes(), &creds(true)).unwrap();
+        assert!(
+            out.starts_with("OPTS=a \\\n  b\nX=\"multi\nline\"\nAWS_ACCESS_KEY_ID=ASIANEW\n"),
+            "{out}"
+        );
+        // An escaped backslash does not carry on.
+        assert!(env_rewrite(b"X=a\\\\\n", &creds(true)).is_ok());
     }
 
     #[test]

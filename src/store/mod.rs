@@ -89,8 +89,9 @@ impl fmt::Display for StoreError {
                 error,
             } => write!(
                 f,
-                "cannot use `{}` as a {} file, so it was left untouched: {error}",
+                "cannot use `{}` as {} {} file, so it was left untouched: {error}",
                 path.display(),
+                format.article(),
                 format.name()
             ),
         }

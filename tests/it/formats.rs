@@ -308,3 +308,34 @@ fn a_killed_write_of_an_env_file_leaves_the_old_file_or_the_new_one() {
     println!("env crash test: {killed} of 60 runs killed, the file whole every time");
     assert!(killed > 10, "too few runs were killed mid-way: {killed}");
 }
+
+/// systemd's `EnvironmentFile=` ignores `export KEY=` lines (docker refuses them), and joins the
+/// line after a `\` to it: awscredd writes its lines without `export`, and refuses a file where
+/// systemd would not see them.
+#[test]
+fn env_files_get_lines_systemd_reads_or_are_refused() {
+    let sb = Sandbox::new();
+    config(&sb, "path = \"app.env\"\nformat = \"env\"");
+    fs::write(sb.file("app.env"), "export AWS_ACCESS_KEY_ID=old\nOTHER=1\n").unwrap();
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let text = fs::read_to_string(sb.file("app.env")).unwrap();
+    assert!(
+        text.starts_with("AWS_ACCESS_KEY_ID=ASIAFORMAT\nOTHER=1\nAWS_SECRET_ACCESS_KEY="),
+        "{text}"
+    );
+
+    let bad = "OPTS=--a \\\nAWS_ACCESS_KEY_ID=old\n";
+    fs::write(sb.file("app.env"), bad).unwrap();
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("as an env file") && err.contains("line 1 ends in a `\\`"),
+        "{}",
+        show(&o)
+    );
+    let o = sb.run(&["once", "--force"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_eq!(fs::read_to_string(sb.file("app.env")).unwrap(), bad);
+}
