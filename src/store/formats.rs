@@ -316,24 +316,99 @@ pub fn env_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError>
 
 // ---- json ----
 
-/// The credentials a Version 1 JSON file holds; `None` when empty.
+const JSON_KEYS: [&str; 5] = [
+    "Version",
+    "AccessKeyId",
+    "SecretAccessKey",
+    "SessionToken",
+    "Expiration",
+];
+
+/// The kind of a JSON value, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The credentials a Version 1 JSON file holds; `None` when empty (only whitespace) or without
+/// both key id and secret. Anything else than what awscredd writes is refused, so that a write,
+/// which replaces the whole file, never replaces someone else's JSON: the file must be one
+/// object with `"Version": 1` and no other keys than the five of [`JSON_KEYS`], all strings but
+/// `Version`, `Expiration` an RFC 3339 time.
 pub fn json_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
     let text = text_of(bytes)?;
     if text.trim().is_empty() {
         return Ok(None);
     }
+    let not_ours = "awscredd replaces only a credential_process Version 1 JSON file (or an \
+                    empty one); move this file away or point `path` elsewhere";
     let v: Value = serde_json::from_str(text)
-        .map_err(|e| FormatError(format!("it is not valid JSON ({e})")))?;
-    let s = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-    let (Some(akid), Some(secret)) = (s("AccessKeyId"), s("SecretAccessKey")) else {
+        .map_err(|e| FormatError(format!("it is not valid JSON ({e}); {not_ours}")))?;
+    let Value::Object(m) = &v else {
+        return Err(FormatError(format!(
+            "it holds {}, not an object; {not_ours}",
+            json_kind(&v)
+        )));
+    };
+    if let Some(k) = m.keys().find(|k| !JSON_KEYS.contains(&k.as_str())) {
+        return Err(FormatError(format!(
+            "it has a key {} that credential_process Version 1 JSON does not hold; {not_ours}",
+            Value::from(k.as_str())
+        )));
+    }
+    match m.get("Version") {
+        Some(n) if n.as_u64() == Some(1) => {}
+        Some(n) => {
+            return Err(FormatError(format!(
+                "its `Version` is {n}, not 1; {not_ours}"
+            )))
+        }
+        None => return Err(FormatError(format!("it has no `\"Version\": 1`; {not_ours}"))),
+    }
+    let mut s: [Option<&str>; 4] = [None; 4];
+    for (i, k) in JSON_KEYS[1..].iter().enumerate() {
+        s[i] = match m.get(*k) {
+            None => None,
+            Some(Value::String(v)) => Some(v.as_str()).filter(|v| !v.is_empty()),
+            Some(other) => {
+                return Err(FormatError(format!(
+                    "its `{k}` is {}, not a string",
+                    json_kind(other)
+                )))
+            }
+        };
+    }
+    let expiration = match s[3] {
+        None => None,
+        Some(e) => Some(parse_rfc3339(e).map_err(|_| {
+            FormatError(format!(
+                "its `Expiration` {} is not an RFC 3339 time",
+                Value::from(e)
+            ))
+        })?),
+    };
+    let (Some(akid), Some(secret)) = (s[0], s[1]) else {
         return Ok(None);
     };
     Ok(Some(Credentials {
         access_key_id: akid.to_string(),
         secret_access_key: Secret::new(secret),
-        session_token: s("SessionToken").map(Secret::new),
-        expiration: s("Expiration").and_then(|e| parse_rfc3339(e).ok()),
+        session_token: s[2].map(Secret::new),
+        expiration,
     }))
+}
+
+/// The file's new text: [`json_render`], once the old bytes are known to be a file awscredd
+/// may replace (see [`json_read`]).
+pub fn json_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError> {
+    json_read(bytes)?;
+    Ok(json_render(c))
 }
 
 /// The Version 1 JSON the AWS SDKs read from a `credential_process`.
@@ -607,6 +682,34 @@ mod tests {
         assert_eq!(json_read(text.as_bytes()).unwrap().unwrap(), creds(true));
         assert!(json_read(b"").unwrap().is_none());
         assert!(json_read(b"{").is_err());
+    }
+
+    /// A write replaces the whole file: anything but awscredd's own Version 1 JSON (or an empty
+    /// file) is refused by the read `check` does and by the write alike.
+    #[test]
+    fn json_files_that_are_not_credential_process_json_are_refused() {
+        for (bad, want) in [
+            ("garbage", "not valid JSON (expected value at line 1 column 1)"),
+            ("{\"Logging\": {\"LogLevel\": {}}}", "a key \"Logging\""),
+            ("[1]", "holds an array, not an object"),
+            ("{}", "no `\"Version\": 1`"),
+            ("{\"Version\": 2, \"AccessKeyId\": \"A\"}", "`Version` is 2, not 1"),
+            ("{\"Version\": 1, \"AccessKeyId\": 7}", "`AccessKeyId` is a number"),
+            (
+                "{\"Version\": 1, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\", \"Expiration\": \"soon\"}",
+                "`Expiration` \"soon\" is not an RFC 3339 time",
+            ),
+        ] {
+            let e = json_rewrite(bad.as_bytes(), &creds(true)).unwrap_err();
+            assert!(e.0.contains(want), "{bad}: {e}");
+            assert_eq!(json_read(bad.as_bytes()).unwrap_err(), e);
+        }
+        for ok in ["", " \n", "{\"Version\": 1}", &json_render(&creds(false))] {
+            assert_eq!(
+                json_rewrite(ok.as_bytes(), &creds(true)).unwrap(),
+                json_render(&creds(true))
+            );
+        }
     }
 
     const LAUNCH: &str = "{\n  \"$schema\": \"http://json.schemastore.org/launchsettings.json\",\n  \"profiles\": {\n    \"Api\": {\n      \"commandName\": \"Project\",\n      \"environmentVariables\": {\n        \"ASPNETCORE_ENVIRONMENT\": \"Development\",\n        \"AWS_SESSION_TOKEN\": \"old\"\n      },\n      \"applicationUrl\": \"https://localhost:5001\"\n    },\n    \"IIS\": {\n      \"commandName\": \"IISExpress\"\n    }\n  }\n}\n";

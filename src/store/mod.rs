@@ -235,7 +235,7 @@ impl CredentialsFile {
         let only = self.launch_profiles.as_deref();
         match (self.format, old) {
             (Format::Env, old) => formats::env_rewrite(old.unwrap_or_default(), c),
-            (Format::Json, _) => Ok(formats::json_render(c)),
+            (Format::Json, old) => formats::json_rewrite(old.unwrap_or_default(), c),
             (Format::LaunchSettings, Some(old)) => formats::launch_rewrite(old, c, only),
             (Format::LaunchSettings, None) => formats::launch_new(c, only),
             (Format::Ini, _) => Err(FormatError("unreachable".into())),

@@ -339,3 +339,43 @@ fn env_files_get_lines_systemd_reads_or_are_refused() {
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert_eq!(fs::read_to_string(sb.file("app.env")).unwrap(), bad);
 }
+
+/// A `json` write replaces the whole file: a file there that is not awscredd's Version 1 JSON
+/// (garbage, someone's appsettings.json) is refused by `check` and left untouched by `once`.
+#[test]
+fn a_json_output_never_replaces_a_file_that_is_not_credential_process_json() {
+    let sb = Sandbox::new();
+    config(&sb, "path = \"creds.json\"\nformat = \"json\"");
+    for (bad, want) in [
+        ("garbage\n", "it is not valid JSON"),
+        (
+            "{\n  \"Logging\": { \"LogLevel\": { \"Default\": \"Information\" } }\n}\n",
+            "a key \"Logging\"",
+        ),
+    ] {
+        fs::write(sb.file("creds.json"), bad).unwrap();
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(want),
+            "{}",
+            show(&o)
+        );
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("as a json file, so it was left untouched") && err.contains(want),
+            "{}",
+            show(&o)
+        );
+        assert_eq!(fs::read_to_string(sb.file("creds.json")).unwrap(), bad);
+    }
+    // An empty file is taken over.
+    fs::write(sb.file("creds.json"), "").unwrap();
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(fs::read_to_string(sb.file("creds.json"))
+        .unwrap()
+        .contains("\"AccessKeyId\": \"ASIAFORMAT\""));
+}
