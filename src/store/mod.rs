@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod formats;
+pub mod jsonc;
 pub mod lock;
 #[cfg(windows)]
 pub mod replace_windows;
@@ -87,13 +88,18 @@ impl fmt::Display for StoreError {
                 path,
                 format,
                 error,
-            } => write!(
-                f,
-                "cannot use `{}` as {} {} file, so it was left untouched: {error}",
-                path.display(),
-                format.article(),
-                format.name()
-            ),
+            } => {
+                if let Some((line, column)) = error.at {
+                    write!(f, "{}:{line}:{column}: ", path.display())?;
+                }
+                write!(
+                    f,
+                    "cannot use `{}` as {} {} file, so it was left untouched: {error}",
+                    path.display(),
+                    format.article(),
+                    format.name()
+                )
+            }
         }
     }
 }
@@ -230,7 +236,7 @@ impl CredentialsFile {
             .find(|(n, _)| Some(n) == self.profile.as_ref())
             .map(|(_, c)| c)
         else {
-            return Err(self.format_error(FormatError("no credentials for its profile".into())));
+            return Err(self.format_error(FormatError::new("no credentials for its profile")));
         };
         let only = self.launch_profiles.as_deref();
         match (self.format, old) {
@@ -238,7 +244,7 @@ impl CredentialsFile {
             (Format::Json, old) => formats::json_rewrite(old.unwrap_or_default(), c),
             (Format::LaunchSettings, Some(old)) => formats::launch_rewrite(old, c, only),
             (Format::LaunchSettings, None) => formats::launch_new(c, only),
-            (Format::Ini, _) => Err(FormatError("unreachable".into())),
+            (Format::Ini, _) => Err(FormatError::new("unreachable")),
         }
         .map_err(|e| self.format_error(e))
     }
