@@ -432,3 +432,35 @@ fn a_json_output_never_replaces_a_file_that_is_not_credential_process_json() {
         .unwrap()
         .contains("\"AccessKeyId\": \"ASIAFORMAT\""));
 }
+
+/// A launchSettings.json holds no expiry: the state file's record is used, but only while the
+/// file holds the key recorded as written there. A file checked out again with an older key is
+/// due, not "ok" until the record's expiry.
+#[test]
+fn a_launch_settings_file_holding_another_key_than_the_one_written_is_due() {
+    let sb = Sandbox::new();
+    config(
+        &sb,
+        "path = \"launchSettings.json\"\nformat = \"launch-settings\"",
+    );
+    let path = sb.file("launchSettings.json");
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let written = fs::read_to_string(&path).unwrap();
+    let state = fs::read_to_string(sb.file("state/state.json")).unwrap();
+    assert!(
+        state.contains("\"written_key\"") && !state.contains("ASIAFORMAT"),
+        "{state}"
+    );
+    // `git checkout Properties/launchSettings.json`: the key committed last week.
+    fs::write(&path, written.replace("\"ASIAFORMAT\"", "\"ASIAOLDKEY\"")).unwrap();
+    let o = sb.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profiles"][0]["state"], "expired", "{}", show(&o));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(fs::read_to_string(&path).unwrap(), written);
+    let o = sb.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profiles"][0]["state"], "ok", "{}", show(&o));
+}
