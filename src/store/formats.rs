@@ -105,6 +105,11 @@ fn text_of(bytes: &[u8]) -> Result<&str, FormatError> {
     Ok(text)
 }
 
+/// Whether a text holds only JSON whitespace: an empty file, taken over like a missing one.
+fn blank(text: &str) -> bool {
+    text.trim_matches([' ', '\t', '\r', '\n']).is_empty()
+}
+
 // ---- env ----
 
 const ENV_KEYS: [&str; 4] = [
@@ -368,7 +373,7 @@ fn json_kind(v: &Value) -> &'static str {
 /// `Version`, `Expiration` an RFC 3339 time.
 pub fn json_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
     let text = text_of(bytes)?;
-    if text.trim().is_empty() {
+    if blank(text) {
         return Ok(None);
     }
     let not_ours = "awscredd replaces only a credential_process Version 1 JSON file (or an \
@@ -609,7 +614,7 @@ pub fn launch_read(
     only: Option<&[String]>,
 ) -> Result<Option<Credentials>, FormatError> {
     let (_, text) = launch_text(bytes)?;
-    if text.trim().is_empty() {
+    if blank(text) {
         return Ok(None);
     }
     let root = jsonc::parse(text)?;
@@ -762,7 +767,7 @@ fn insert_members(
             .map(|e| format!("{eol}{inner}{}", e.render(&inner, layout, false)))
             .collect();
         let added = added.join(",");
-        if text[open + 1..close].trim().is_empty() {
+        if blank(&text[open + 1..close]) {
             edits.push((open + 1..close, format!("{added}{eol}{base}")));
         } else {
             edits.push((open + 1..open + 1, added));
@@ -885,7 +890,7 @@ pub fn launch_rewrite(
     only: Option<&[String]>,
 ) -> Result<String, FormatError> {
     let (bom, text) = launch_text(bytes)?;
-    if text.trim().is_empty() {
+    if blank(text) {
         return launch_new(c, only);
     }
     let root = jsonc::parse(text)?;
@@ -1212,6 +1217,8 @@ mod tests {
         for (env, token, want_env) in cases {
             let out = launch_rewrite(wrap(&env).as_bytes(), &creds(token), None).unwrap();
             assert_eq!(out, wrap(&want_env), "{env}");
+            let again = launch_rewrite(out.as_bytes(), &creds(token), None).unwrap();
+            assert_eq!(again, out, "a second write changes nothing");
             let back = launch_read(out.as_bytes(), None).unwrap();
             assert_eq!(
                 back.map(|c| c.access_key_id),
@@ -1246,6 +1253,54 @@ mod tests {
             new,
             format!("{{\n  \"profiles\": {{\n    \"awscredd\": {{\n      \"commandName\": \"Project\",\n      \"environmentVariables\": {{\n        {k},\n        {s}\n      }}\n    }}\n  }}\n}}\n")
         );
+    }
+
+    /// Every shape of `environmentVariables` and launch profile, written with a token, without,
+    /// and with again: each text is JSON as dotnet reads it, holds the credentials, and does not
+    /// change on a second write.
+    #[test]
+    fn launch_settings_writes_of_every_shape_read_back_and_settle() {
+        let envs = [
+            None,
+            Some("{}"),
+            Some("{ }"),
+            Some("{ /* none */ }"),
+            Some("{ // none\n }"),
+            Some("{\"A\": \"1\"}"),
+            Some("{ \"A\": \"1\", }"),
+            Some("{\n  \"A\": \"1\" // mine\n}"),
+            Some("{\n  \"AWS_SESSION_TOKEN\": \"t\"\n}"),
+            Some("{\n  \"AWS_SESSION_TOKEN\": \"t\",\n}"),
+            Some("{\"AWS_SESSION_TOKEN\": \"t\", \"AWS_SESSION_TOKEN\": \"u\"}"),
+            Some("{\"AWS_ACCESS_KEY_ID\": 1, \"A\": [1, {\"b\": 2}], \"AWS_SESSION_TOKEN\": null}"),
+        ];
+        for env in envs {
+            for multiline in [false, true] {
+                let profile = match (env, multiline) {
+                    (None, false) => "{ \"commandName\": \"Project\" }".to_string(),
+                    (None, true) => "{\n      \"commandName\": \"Project\"\n    }".to_string(),
+                    (Some(e), false) => format!("{{ \"environmentVariables\": {e} }}"),
+                    (Some(e), true) => format!("{{\n      \"environmentVariables\": {e}\n    }}"),
+                };
+                let mut text = format!(
+                    "{{\n  \"profiles\": {{\n    \"A\": {profile},\n    \"B\": {{}}\n  }}\n}}\n"
+                );
+                for token in [true, false, true, false] {
+                    let out = launch_rewrite(text.as_bytes(), &creds(token), None)
+                        .unwrap_or_else(|e| panic!("{text}: {e}"));
+                    jsonc::parse(&out).unwrap_or_else(|e| panic!("{out}: {e:?}"));
+                    let back = launch_read(out.as_bytes(), None).unwrap();
+                    let want = Credentials {
+                        expiration: None,
+                        ..creds(token)
+                    };
+                    assert_eq!(back, Some(want), "{out}");
+                    let again = launch_rewrite(out.as_bytes(), &creds(token), None).unwrap();
+                    assert_eq!(again, out);
+                    text = out;
+                }
+            }
+        }
     }
 
     #[test]

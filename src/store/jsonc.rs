@@ -95,7 +95,7 @@ pub fn parse(text: &str) -> Result<Value, Error> {
     if p.pos == text.len() {
         return Err(p.error_at(
             p.pos,
-            if text.trim().is_empty() {
+            if text.trim_matches([' ', '\t', '\r', '\n']).is_empty() {
                 "the file is empty: a launchSettings.json holds at least `{ \"profiles\": {} }`"
                     .to_string()
             } else {
