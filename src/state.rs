@@ -19,6 +19,11 @@ pub struct ProfileState {
     pub last_refresh: Option<String>,
     pub last_attempt: Option<String>,
     pub last_error: Option<String>,
+    /// For a file that holds no expiry of its own (`launch-settings`): [`key_id_hash`] of the
+    /// access key id last written there. `expires_at` is that file's expiry only while it holds
+    /// that key; a file holding another one (a `git checkout` of the project) is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +114,22 @@ pub fn record_failure(
     e.last_error = Some(error.to_string());
 }
 
+/// A short hash (16 hex digits of SHA-1) of an access key id: enough to tell the key awscredd
+/// wrote from another, without recording the id (no secret, but masked wherever awscredd
+/// writes it besides the credentials files).
+pub fn key_id_hash(access_key_id: &str) -> String {
+    let mut h = crate::sources::sso::cache::sha1_hex(access_key_id);
+    h.truncate(16);
+    h
+}
+
+/// Records the access key id written into a file that holds no expiry (see
+/// [`ProfileState::written_key`]).
+pub fn record_written_key(state: &mut State, profile: &str, access_key_id: &str) {
+    let e = state.profiles.entry(profile.to_string()).or_default();
+    e.written_key = Some(key_id_hash(access_key_id));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +152,23 @@ mod tests {
         assert_eq!(s.profiles["b"].last_error.as_deref(), Some("boom"));
         std::fs::write(&f.path, "{not json").unwrap();
         assert_eq!(f.load(), State::default());
+    }
+
+    #[test]
+    fn the_written_key_is_a_hash_kept_by_later_records_and_optional_in_old_files() {
+        let mut s: State =
+            serde_json::from_str(r#"{"profiles": {"a": {"source": "sso", "expires_at": null, "last_refresh": null, "last_attempt": null, "last_error": null}}}"#)
+                .unwrap();
+        assert_eq!(s.profiles["a"].written_key, None);
+        record_written_key(&mut s, "a", "ASIAEXAMPLE");
+        let now = datetime!(2026-01-01 00:00 UTC);
+        record_success(&mut s, "a", "sso", now, None);
+        let hash = s.profiles["a"].written_key.clone().unwrap();
+        assert_eq!(hash, key_id_hash("ASIAEXAMPLE"));
+        assert_eq!(hash.len(), 16);
+        assert_ne!(hash, key_id_hash("ASIAOTHER"));
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("ASIAEXAMPLE"), "{json}");
     }
 
     #[test]

@@ -5,14 +5,15 @@
 //!   `--env-file` and dotenv libraries. Lines awscredd does not own are kept byte for byte.
 //! - `json`: `credential_process` Version 1 JSON.
 //! - `launch-settings`: a .NET `Properties/launchSettings.json`; every selected launch profile's
-//!   `environmentVariables` gets the three AWS variables. Every other key and value is kept in
-//!   its order, re-indented with two spaces (as `dotnet new` and PowerShell's `ConvertTo-Json`
-//!   write it). JSON has no comments, and neither does a file `System.Text.Json` reads by
-//!   default: a file with comments is refused, never stripped.
+//!   `environmentVariables` gets the three AWS variables, edited in place in the text
+//!   ([`super::jsonc`]): every other byte stays as it is — comments and trailing commas (which
+//!   dotnet and Visual Studio accept), numbers as written, escapes, duplicate keys, indentation.
 
+use super::jsonc;
 use crate::credentials::{format_utc, parse_rfc3339, Credentials, Secret};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::ops::Range;
 
 /// What an output file holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,6 +49,14 @@ impl Format {
         .find(|f| f.name() == s)
     }
 
+    /// The article before the name in a sentence: "an env file", "a json file".
+    pub fn article(self) -> &'static str {
+        match self {
+            Format::Ini | Format::Env => "an",
+            Format::Json | Format::LaunchSettings => "a",
+        }
+    }
+
     /// Whether the file's own content says when its credentials expire.
     pub fn holds_expiry(self) -> bool {
         !matches!(self, Format::LaunchSettings)
@@ -56,22 +65,49 @@ impl Format {
 
 /// Why a file of one of these formats cannot be read or written; the file is left untouched.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FormatError(pub String);
+pub struct FormatError {
+    pub message: String,
+    /// Where in the file (1-based line and column), when the reason is at one place there.
+    pub at: Option<(usize, usize)>,
+}
 
+impl FormatError {
+    pub fn new(message: impl Into<String>) -> Self {
+        FormatError {
+            message: message.into(),
+            at: None,
+        }
+    }
+
+    /// An error at byte `offset` of `text`.
+    pub fn at(text: &str, offset: usize, message: impl Into<String>) -> Self {
+        FormatError {
+            message: message.into(),
+            at: Some(jsonc::position(text, offset)),
+        }
+    }
+}
+
+/// The message; the position is for the caller to put before it (`FILE:LINE:COL: ...`).
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 fn text_of(bytes: &[u8]) -> Result<&str, FormatError> {
     let text = std::str::from_utf8(bytes)
-        .map_err(|e| FormatError(format!("it is not UTF-8 (at byte {})", e.valid_up_to())))?;
+        .map_err(|e| FormatError::new(format!("it is not UTF-8 (at byte {})", e.valid_up_to())))?;
     if let Some(i) = text.find('\0') {
         let line = text[..i].matches('\n').count() + 1;
-        return Err(FormatError(format!("line {line} holds a NUL byte")));
+        return Err(FormatError::new(format!("line {line} holds a NUL byte")));
     }
     Ok(text)
+}
+
+/// Whether a text holds only JSON whitespace: an empty file, taken over like a missing one.
+fn blank(text: &str) -> bool {
+    text.trim_matches([' ', '\t', '\r', '\n']).is_empty()
 }
 
 // ---- env ----
@@ -104,17 +140,138 @@ fn unquote(v: &str) -> &str {
     v
 }
 
+/// What systemd's `EnvironmentFile=` parser is inside of at the end of a line, when that is
+/// something that carries on into the next line: that next line is then no assignment for
+/// systemd, whatever it looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Carry {
+    /// The line ends in a `\` (in a value, or in a comment: systemd before 254 continues a
+    /// comment so too).
+    Backslash,
+    /// A quoted value is still open.
+    Quote,
+}
+
+/// A carry into a line, and the line (1-based) where it started.
+type CarryFrom = Option<(Carry, usize)>;
+
+/// For every line of `text` (split after each `\n`), whether systemd reads it as part of an
+/// earlier line, and since which line (1-based); then the same for a line after the last one.
+/// A small copy of the states of systemd's `parse_env_file_internal`.
+fn env_carries(text: &str) -> (Vec<CarryFrom>, CarryFrom) {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum S {
+        LineStart,
+        Comment,
+        CommentEscape,
+        Key,
+        PreValue,
+        Value,
+        ValueEscape,
+        Single,
+        Double,
+        DoubleEscape,
+    }
+    let mut state = S::LineStart;
+    let mut out = Vec::new();
+    let mut carry: CarryFrom = None;
+    let mut line = 1;
+    out.push(None);
+    // A last line without a newline gets one first when awscredd appends.
+    let newline = (!text.is_empty() && !text.ends_with('\n')).then_some('\n');
+    // A `\r` before the `\n` is skipped: `\` CRLF counts as carrying on (systemd would end
+    // the value at the `\n`; refusing that is the safe side).
+    for c in text.chars().chain(newline).filter(|c| *c != '\r') {
+        if c == '\n' {
+            let next = match state {
+                S::CommentEscape => Some(Carry::Backslash),
+                S::ValueEscape => Some(Carry::Backslash),
+                S::Single | S::Double | S::DoubleEscape => Some(Carry::Quote),
+                _ => None,
+            };
+            state = match state {
+                S::CommentEscape => S::Comment,
+                S::ValueEscape => S::Value,
+                S::DoubleEscape => S::Double,
+                S::Single | S::Double => state,
+                _ => S::LineStart,
+            };
+            carry = next.map(|k| (k, carry.map_or(line, |(_, from)| from)));
+            line += 1;
+            out.push(carry);
+            continue;
+        }
+        state = match (state, c) {
+            (S::LineStart, c) if c.is_whitespace() => S::LineStart,
+            (S::LineStart, '#' | ';') => S::Comment,
+            (S::LineStart, _) => S::Key,
+            (S::Key, '=') => S::PreValue,
+            (S::Key, _) => S::Key,
+            (S::PreValue, c) if c.is_whitespace() => S::PreValue,
+            (S::PreValue, '\'') => S::Single,
+            (S::PreValue, '"') => S::Double,
+            (S::PreValue | S::Value, '\\') => S::ValueEscape,
+            (S::PreValue | S::Value | S::ValueEscape, _) => S::Value,
+            (S::Single, '\'') | (S::Double, '"') => S::PreValue,
+            (S::Single, _) => S::Single,
+            (S::Double, '\\') => S::DoubleEscape,
+            (S::Double | S::DoubleEscape, _) => S::Double,
+            (S::Comment, '\\') => S::CommentEscape,
+            (S::Comment | S::CommentEscape, _) => S::Comment,
+        };
+    }
+    let end = out.pop().unwrap_or(None);
+    (out, end)
+}
+
+/// Why systemd would not see an assignment that starts a line carried on from line `from`.
+fn carry_reason(carry: Carry, from: usize) -> String {
+    match carry {
+        Carry::Backslash => format!("line {from} ends in a `\\`, which joins the next line to it"),
+        Carry::Quote => format!("a quoted value opened on line {from} is still open"),
+    }
+}
+
+/// The lines of an environment file, each with the AWS variable it assigns (an index into
+/// [`ENV_KEYS`]), if any. Refused: an AWS line that systemd reads as part of an earlier line,
+/// and a file that ends inside a line carried on (a line awscredd appends would be lost).
+fn env_lines(text: &str) -> Result<Vec<(&str, Option<usize>)>, FormatError> {
+    let (carries, end) = env_carries(text);
+    let mut out = Vec::new();
+    for (i, (line, carry)) in text.split_inclusive('\n').zip(carries).enumerate() {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let key = env_assignment(body).and_then(|(k, _)| ENV_KEYS.iter().position(|key| *key == k));
+        if let (Some(k), Some((kind, from))) = (key, carry) {
+            return Err(FormatError::new(format!(
+                "line {}: systemd reads `{}=` as part of an earlier line ({}), so \
+                 `EnvironmentFile=` would not see it; end line {from} differently or move the \
+                 AWS lines above it",
+                i + 1,
+                ENV_KEYS[k],
+                carry_reason(kind, from)
+            )));
+        }
+        out.push((line, key));
+    }
+    if let Some((kind, from)) = end {
+        return Err(FormatError::new(format!(
+            "the file ends inside a line carried on ({}), so systemd would read a line \
+             awscredd adds as part of it; end line {from} differently",
+            carry_reason(kind, from)
+        )));
+    }
+    Ok(out)
+}
+
 /// The credentials an environment file holds (the last assignment of each variable wins, as
 /// in systemd and dotenv); `None` without both key id and secret.
 pub fn env_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
     let text = text_of(bytes)?;
     let mut found: [Option<&str>; 4] = [None; 4];
-    for line in text.lines() {
-        if let Some((k, v)) = env_assignment(line) {
-            if let Some(i) = ENV_KEYS.iter().position(|key| *key == k) {
-                found[i] = Some(unquote(v)).filter(|v| !v.is_empty());
-            }
-        }
+    for (line, key) in env_lines(text)? {
+        let Some(i) = key else { continue };
+        let v = env_assignment(line.trim_end_matches(['\n', '\r'])).map_or("", |(_, v)| v);
+        found[i] = Some(unquote(v)).filter(|v| !v.is_empty());
     }
     let (Some(akid), Some(secret)) = (found[0], found[1]) else {
         return Ok(None);
@@ -133,7 +290,7 @@ fn plain(name: &str, v: &str) -> Result<(), FormatError> {
         c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '$' | '`' | '#')
     });
     if bad || v.is_empty() {
-        return Err(FormatError(format!(
+        return Err(FormatError::new(format!(
             "the value of {name} would need quoting in an environment file; refused"
         )));
     }
@@ -141,8 +298,9 @@ fn plain(name: &str, v: &str) -> Result<(), FormatError> {
 }
 
 /// The environment file's new text: the four variables set where they are (a later duplicate
-/// dropped, so it cannot win), missing ones appended, `AWS_SESSION_TOKEN` and
-/// `AWS_CREDENTIAL_EXPIRATION` removed when there is none; every other line kept.
+/// dropped, so it cannot win; an `export ` before one dropped too), missing ones appended,
+/// `AWS_SESSION_TOKEN` and `AWS_CREDENTIAL_EXPIRATION` removed when there is none; every other
+/// line kept.
 pub fn env_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError> {
     let text = text_of(bytes)?;
     let values: [Option<String>; 4] = [
@@ -159,12 +317,8 @@ pub fn env_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError>
     let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut done = [false; 4];
     let mut out = String::with_capacity(text.len() + 2048);
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\n', '\r']);
-        let ending = &line[body.len()..];
-        let Some(i) =
-            env_assignment(body).and_then(|(k, _)| ENV_KEYS.iter().position(|key| *key == k))
-        else {
+    for (line, key) in env_lines(text)? {
+        let Some(i) = key else {
             out.push_str(line);
             continue;
         };
@@ -173,12 +327,9 @@ pub fn env_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError>
         }
         done[i] = true;
         if let Some(v) = &values[i] {
-            let export = if body.trim_start().starts_with("export ") {
-                "export "
-            } else {
-                ""
-            };
-            out.push_str(&format!("{export}{}={v}", ENV_KEYS[i]));
+            // Never `export KEY=`: systemd ignores such a line and docker refuses it.
+            let ending = &line[line.trim_end_matches(['\n', '\r']).len()..];
+            out.push_str(&format!("{}={v}", ENV_KEYS[i]));
             out.push_str(if ending.is_empty() { eol } else { ending });
         }
     }
@@ -195,24 +346,103 @@ pub fn env_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError>
 
 // ---- json ----
 
-/// The credentials a Version 1 JSON file holds; `None` when empty.
+const JSON_KEYS: [&str; 5] = [
+    "Version",
+    "AccessKeyId",
+    "SecretAccessKey",
+    "SessionToken",
+    "Expiration",
+];
+
+/// The kind of a JSON value, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The credentials a Version 1 JSON file holds; `None` when empty (only whitespace) or without
+/// both key id and secret. Anything else than what awscredd writes is refused, so that a write,
+/// which replaces the whole file, never replaces someone else's JSON: the file must be one
+/// object with `"Version": 1` and no other keys than the five of [`JSON_KEYS`], all strings but
+/// `Version`, `Expiration` an RFC 3339 time.
 pub fn json_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
     let text = text_of(bytes)?;
-    if text.trim().is_empty() {
+    if blank(text) {
         return Ok(None);
     }
+    let not_ours = "awscredd replaces only a credential_process Version 1 JSON file (or an \
+                    empty one); move this file away or point `path` elsewhere";
     let v: Value = serde_json::from_str(text)
-        .map_err(|e| FormatError(format!("it is not valid JSON ({e})")))?;
-    let s = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-    let (Some(akid), Some(secret)) = (s("AccessKeyId"), s("SecretAccessKey")) else {
+        .map_err(|e| FormatError::new(format!("it is not valid JSON ({e}); {not_ours}")))?;
+    let Value::Object(m) = &v else {
+        return Err(FormatError::new(format!(
+            "it holds {}, not an object; {not_ours}",
+            json_kind(&v)
+        )));
+    };
+    if let Some(k) = m.keys().find(|k| !JSON_KEYS.contains(&k.as_str())) {
+        return Err(FormatError::new(format!(
+            "it has a key {} that credential_process Version 1 JSON does not hold; {not_ours}",
+            Value::from(k.as_str())
+        )));
+    }
+    match m.get("Version") {
+        Some(n) if n.as_u64() == Some(1) => {}
+        Some(n) => {
+            return Err(FormatError::new(format!(
+                "its `Version` is {n}, not 1; {not_ours}"
+            )))
+        }
+        None => {
+            return Err(FormatError::new(format!(
+                "it has no `\"Version\": 1`; {not_ours}"
+            )))
+        }
+    }
+    let mut s: [Option<&str>; 4] = [None; 4];
+    for (i, k) in JSON_KEYS[1..].iter().enumerate() {
+        s[i] = match m.get(*k) {
+            None => None,
+            Some(Value::String(v)) => Some(v.as_str()).filter(|v| !v.is_empty()),
+            Some(other) => {
+                return Err(FormatError::new(format!(
+                    "its `{k}` is {}, not a string",
+                    json_kind(other)
+                )))
+            }
+        };
+    }
+    let expiration = match s[3] {
+        None => None,
+        Some(e) => Some(parse_rfc3339(e).map_err(|_| {
+            FormatError::new(format!(
+                "its `Expiration` {} is not an RFC 3339 time",
+                Value::from(e)
+            ))
+        })?),
+    };
+    let (Some(akid), Some(secret)) = (s[0], s[1]) else {
         return Ok(None);
     };
     Ok(Some(Credentials {
         access_key_id: akid.to_string(),
         secret_access_key: Secret::new(secret),
-        session_token: s("SessionToken").map(Secret::new),
-        expiration: s("Expiration").and_then(|e| parse_rfc3339(e).ok()),
+        session_token: s[2].map(Secret::new),
+        expiration,
     }))
+}
+
+/// The file's new text: [`json_render`], once the old bytes are known to be a file awscredd
+/// may replace (see [`json_read`]).
+pub fn json_rewrite(bytes: &[u8], c: &Credentials) -> Result<String, FormatError> {
+    json_read(bytes)?;
+    Ok(json_render(c))
 }
 
 /// The Version 1 JSON the AWS SDKs read from a `credential_process`.
@@ -244,157 +474,473 @@ const LAUNCH_KEYS: [&str; 3] = [
 ];
 const BOM: &str = "\u{feff}";
 
-/// A parsed `launchSettings.json` and how it was written (BOM, CRLF, final newline).
-struct LaunchFile {
-    doc: Value,
-    bom: bool,
-    crlf: bool,
-    final_newline: bool,
-}
-
-fn launch_parse(bytes: &[u8]) -> Result<LaunchFile, FormatError> {
-    let text = text_of(bytes)?;
-    let bom = text.starts_with(BOM);
-    let body = text.trim_start_matches(BOM);
-    let doc: Value = serde_json::from_str(body).map_err(|e| {
-        FormatError(format!(
-            "it is not valid JSON ({e}); a launchSettings.json with comments is refused, not stripped"
-        ))
-    })?;
-    if !doc.get("profiles").is_some_and(Value::is_object) {
-        return Err(FormatError("it has no `profiles` object".into()));
-    }
-    Ok(LaunchFile {
-        doc,
-        bom,
-        crlf: body.contains("\r\n"),
-        final_newline: body.ends_with('\n'),
-    })
-}
-
-/// The names of the launch profiles to keep: all, or those listed (each must exist).
-fn selected(doc: &Value, only: Option<&[String]>) -> Result<Vec<String>, FormatError> {
-    let profiles = doc
-        .get("profiles")
-        .and_then(Value::as_object)
-        .ok_or_else(|| FormatError("it has no `profiles` object".into()))?;
-    match only {
-        None => Ok(profiles.keys().cloned().collect()),
-        Some(names) => {
-            for n in names {
-                if !profiles.contains_key(n) {
-                    return Err(FormatError(format!(
-                        "it has no launch profile `{n}` (launch_profiles names it)"
-                    )));
-                }
-            }
-            Ok(names.to_vec())
+impl From<jsonc::Error> for FormatError {
+    fn from(e: jsonc::Error) -> Self {
+        FormatError {
+            message: format!(
+                "{} (a launchSettings.json is JSON, with `//` and `/* */` comments and trailing \
+                 commas allowed as dotnet reads it)",
+                e.message
+            ),
+            at: Some((e.line, e.column)),
         }
     }
 }
 
-/// The credentials every selected launch profile holds; `None` when a file does not exist yet
-/// is not the question here: `None` when any selected profile lacks them or they differ.
+/// The text of a launch-settings file after its BOM, and the BOM.
+fn launch_text(bytes: &[u8]) -> Result<(&'static str, &str), FormatError> {
+    let text = text_of(bytes)?;
+    Ok(match text.strip_prefix(BOM) {
+        Some(body) => (BOM, body),
+        None => ("", text),
+    })
+}
+
+/// One launch profile to write into: its name, its object, and its `environmentVariables`
+/// objects (a duplicated key gives several; all are written).
+struct Slot<'v> {
+    name: String,
+    profile: &'v jsonc::Value,
+    envs: Vec<&'v jsonc::Value>,
+}
+
+/// The members of `obj` named `key` (decoded: `"\u0070rofiles"` is `profiles`).
+fn named<'v>(
+    text: &'v str,
+    obj: &'v [jsonc::Member],
+    key: &'v str,
+) -> impl Iterator<Item = &'v jsonc::Member> + 'v {
+    obj.iter()
+        .filter(move |m| jsonc::decode(&text[m.key.clone()]).as_deref() == Some(key))
+}
+
+/// The launch profiles to write into: all under every `profiles` object, or those named in
+/// `launch_profiles` (each must exist); none is an error, as is a value of the wrong kind on
+/// the way.
+fn launch_slots<'v>(
+    text: &'v str,
+    root: &'v jsonc::Value,
+    only: Option<&[String]>,
+) -> Result<Vec<Slot<'v>>, FormatError> {
+    let err = |at: usize, message: String| FormatError::at(text, at, message);
+    let Some(top) = root.members() else {
+        return Err(err(
+            root.span.start,
+            format!(
+                "the file holds {}, not an object with `profiles`",
+                root.kind_name()
+            ),
+        ));
+    };
+    let mut lists = Vec::new();
+    for m in named(text, top, "profiles") {
+        let Some(list) = m.value.members() else {
+            return Err(err(
+                m.value.span.start,
+                format!("`profiles` is {}, not an object", m.value.kind_name()),
+            ));
+        };
+        lists.push((m.value.span.start, list));
+    }
+    let Some(&(first, _)) = lists.first() else {
+        return Err(err(root.span.start, "it has no `profiles` object".into()));
+    };
+    let mut slots = Vec::new();
+    for m in lists.iter().flat_map(|(_, list)| list.iter()) {
+        let Some(name) = jsonc::decode(&text[m.key.clone()]) else {
+            continue;
+        };
+        if only.is_some_and(|o| !o.contains(&name)) {
+            continue;
+        }
+        let Some(members) = m.value.members() else {
+            return Err(err(
+                m.value.span.start,
+                format!(
+                    "launch profile `{name}` is {}, not an object",
+                    m.value.kind_name()
+                ),
+            ));
+        };
+        let mut envs = Vec::new();
+        for e in named(text, members, "environmentVariables") {
+            if e.value.members().is_none() {
+                return Err(err(
+                    e.value.span.start,
+                    format!(
+                        "`environmentVariables` of launch profile `{name}` is {}, not an object",
+                        e.value.kind_name()
+                    ),
+                ));
+            }
+            envs.push(&e.value);
+        }
+        slots.push(Slot {
+            name,
+            profile: &m.value,
+            envs,
+        });
+    }
+    for n in only.unwrap_or_default() {
+        if !slots.iter().any(|s| &s.name == n) {
+            return Err(err(
+                first,
+                format!("it has no launch profile `{n}` (launch_profiles names it)"),
+            ));
+        }
+    }
+    if slots.is_empty() {
+        return Err(err(
+            first,
+            "no launch profile to write the credentials into: `profiles` is empty; add one, \
+             e.g. `\"Api\": { \"commandName\": \"Project\" }`"
+                .into(),
+        ));
+    }
+    Ok(slots)
+}
+
+/// The index in [`LAUNCH_KEYS`] of a member's key.
+fn launch_key(text: &str, m: &jsonc::Member) -> Option<usize> {
+    let k = jsonc::decode(&text[m.key.clone()])?;
+    LAUNCH_KEYS.iter().position(|l| *l == k)
+}
+
+/// The credentials every selected launch profile holds; `None` when the file is empty (it is
+/// taken over like a missing one), or any selected profile lacks them, or any two
+/// `environmentVariables` (or two occurrences of one key) differ.
 pub fn launch_read(
     bytes: &[u8],
     only: Option<&[String]>,
 ) -> Result<Option<Credentials>, FormatError> {
-    let f = launch_parse(bytes)?;
-    let names = selected(&f.doc, only)?;
-    let mut found: Option<Credentials> = None;
-    for n in &names {
-        let vars = f.doc["profiles"][n].get("environmentVariables");
-        let s = |k: &str| {
-            vars.and_then(|v| v.get(k))
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        let (Some(akid), Some(secret)) = (s(LAUNCH_KEYS[0]), s(LAUNCH_KEYS[1])) else {
+    let (_, text) = launch_text(bytes)?;
+    if blank(text) {
+        return Ok(None);
+    }
+    let root = jsonc::parse(text)?;
+    let mut found: Option<[Option<String>; 3]> = None;
+    for slot in launch_slots(text, &root, only)? {
+        if slot.envs.is_empty() {
             return Ok(None);
-        };
-        let c = Credentials {
-            access_key_id: akid.to_string(),
-            secret_access_key: Secret::new(secret),
-            session_token: s(LAUNCH_KEYS[2]).map(Secret::new),
-            expiration: None,
-        };
-        match &found {
-            Some(prev) if prev.access_key_id != c.access_key_id => return Ok(None),
-            Some(_) => {}
-            None => found = Some(c),
+        }
+        for env in slot.envs {
+            let mut vals: [Option<String>; 3] = Default::default();
+            for m in env.members().unwrap_or_default() {
+                let Some(i) = launch_key(text, m) else {
+                    continue;
+                };
+                let v = Some(&m.value)
+                    .filter(|v| v.kind == jsonc::Kind::String)
+                    .and_then(|v| jsonc::decode(&text[v.span.clone()]))
+                    .filter(|v| !v.is_empty());
+                match (v, &vals[i]) {
+                    (None, _) => return Ok(None),
+                    (Some(v), Some(prev)) if v != *prev => return Ok(None),
+                    (Some(v), _) => vals[i] = Some(v),
+                }
+            }
+            match &found {
+                Some(f) if *f != vals => return Ok(None),
+                Some(_) => {}
+                None => found = Some(vals),
+            }
         }
     }
-    Ok(found)
+    let Some([Some(akid), Some(secret), token]) = found else {
+        return Ok(None);
+    };
+    Ok(Some(Credentials {
+        access_key_id: akid,
+        secret_access_key: Secret::new(secret),
+        session_token: token.map(Secret::new),
+        expiration: None,
+    }))
 }
 
-/// The file's new text: the three variables set in the `environmentVariables` of every selected
-/// launch profile (created when missing), everything else kept in its order.
+/// How the file is written, for the lines awscredd adds: its line ending and indent unit (the
+/// indentation of its first indented line).
+struct Layout {
+    eol: &'static str,
+    unit: String,
+}
+
+impl Layout {
+    fn of(text: &str) -> Layout {
+        let unit = text
+            .lines()
+            .map(|l| &l[..l.len() - l.trim_start_matches([' ', '\t']).len()])
+            .zip(text.lines())
+            .find(|(ws, l)| !ws.is_empty() && !l.trim().is_empty())
+            .map_or_else(|| "  ".to_string(), |(ws, _)| ws.to_string());
+        Layout {
+            eol: if text.contains("\r\n") { "\r\n" } else { "\n" },
+            unit,
+        }
+    }
+}
+
+/// The leading whitespace of the line holding byte `at`.
+fn indent_at(text: &str, at: usize) -> &str {
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[start..];
+    &line[..line.len() - line.trim_start_matches([' ', '\t']).len()]
+}
+
+/// `a..b` grown to its whole line(s) when nothing but whitespace shares them.
+fn whole_lines(text: &str, a: usize, b: usize) -> Range<usize> {
+    let start = text[..a].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[b..].find('\n').map_or(text.len(), |i| b + i + 1);
+    let blank = |s: &str| s.trim_matches([' ', '\t', '\r', '\n']).is_empty();
+    if blank(&text[start..a]) && blank(&text[b..end]) {
+        start..end
+    } else {
+        a..b
+    }
+}
+
+/// Where the first line break is in the whitespace and comments from `from` on (before a
+/// `\r\n`'s `\r`), if there is one before the next token.
+fn line_break_after(text: &str, from: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut i = from;
+    loop {
+        match (b.get(i), b.get(i + 1)) {
+            (Some(b'\n'), _) => {
+                return Some(if i > from && b[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                })
+            }
+            (Some(b' ' | b'\t' | b'\r'), _) => i += 1,
+            (Some(b'/'), Some(b'/')) => i += text[i..].find('\n')?,
+            (Some(b'/'), Some(b'*')) => i += 2 + text[i + 2..].find("*/")? + 2,
+            _ => return None,
+        }
+    }
+}
+
+/// A member to add: `"KEY": "value"`, or the `environmentVariables` object with such members.
+enum Entry {
+    Plain(String),
+    Env(Vec<String>),
+}
+
+impl Entry {
+    fn render(&self, indent: &str, layout: &Layout, inline: bool) -> String {
+        match self {
+            Entry::Plain(m) => m.clone(),
+            Entry::Env(ms) if inline => {
+                format!("\"environmentVariables\": {{ {} }}", ms.join(", "))
+            }
+            Entry::Env(ms) => {
+                let eol = layout.eol;
+                let inner: Vec<String> = ms
+                    .iter()
+                    .map(|m| format!("{eol}{indent}{}{m}", layout.unit))
+                    .collect();
+                format!(
+                    "\"environmentVariables\": {{{}{eol}{indent}}}",
+                    inner.join(",")
+                )
+            }
+        }
+    }
+}
+
+/// The edits adding `entries` at the end of object `obj`: on lines of their own, indented as
+/// its last member, when that ends its line; else on its line.
+fn insert_members(
+    text: &str,
+    layout: &Layout,
+    obj: &jsonc::Value,
+    entries: &[Entry],
+    edits: &mut Vec<(Range<usize>, String)>,
+) {
+    let (open, close) = (obj.span.start, obj.span.end - 1);
+    let eol = layout.eol;
+    let Some(last) = obj.members().and_then(<[jsonc::Member]>::last) else {
+        let base = indent_at(text, open);
+        let inner = format!("{base}{}", layout.unit);
+        let added: Vec<String> = entries
+            .iter()
+            .map(|e| format!("{eol}{inner}{}", e.render(&inner, layout, false)))
+            .collect();
+        let added = added.join(",");
+        if blank(&text[open + 1..close]) {
+            edits.push((open + 1..close, format!("{added}{eol}{base}")));
+        } else {
+            edits.push((open + 1..open + 1, added));
+        }
+        return;
+    };
+    let after = last.comma.map_or(last.value.span.end, |c| c + 1);
+    match line_break_after(text, after).filter(|nl| *nl < close) {
+        Some(nl) => {
+            let line_start = text[..last.key.start].rfind('\n').map_or(0, |i| i + 1);
+            let indent = if line_start <= open {
+                format!("{}{}", indent_at(text, open), layout.unit)
+            } else {
+                indent_at(text, last.key.start).to_string()
+            };
+            let added: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{eol}{indent}{}", e.render(&indent, layout, false)))
+                .collect();
+            let mut added = added.join(",");
+            match last.comma {
+                Some(_) => added.push(','),
+                None => edits.push((after..after, ",".into())),
+            }
+            edits.push((nl..nl, added));
+        }
+        None => {
+            let added: Vec<String> = entries.iter().map(|e| e.render("", layout, true)).collect();
+            let added = added.join(", ");
+            let t = match last.comma {
+                Some(_) => format!(" {added},"),
+                None => format!(", {added}"),
+            };
+            edits.push((after..after, t));
+        }
+    }
+}
+
+/// The edits setting the three variables in one `environmentVariables` object: each value
+/// replaced where it is (every occurrence of a duplicated key), a missing one added at the
+/// end, `AWS_SESSION_TOKEN` removed when there is none (its place taken by an added one).
+fn edit_env(
+    text: &str,
+    layout: &Layout,
+    env: &jsonc::Value,
+    literals: &[Option<String>; 3],
+    edits: &mut Vec<(Range<usize>, String)>,
+) {
+    let members = env.members().unwrap_or_default();
+    let mut present = [false; 3];
+    let mut drops = Vec::new();
+    for (j, m) in members.iter().enumerate() {
+        let Some(i) = launch_key(text, m) else {
+            continue;
+        };
+        present[i] = true;
+        match &literals[i] {
+            Some(lit) if text[m.value.span.clone()] != **lit => {
+                edits.push((m.value.span.clone(), lit.clone()));
+            }
+            Some(_) => {}
+            None => drops.push(j),
+        }
+    }
+    let mut adds: Vec<String> = (0..3)
+        .filter(|i| !present[*i])
+        .filter_map(|i| Some(format!("\"{}\": {}", LAUNCH_KEYS[i], literals[i].as_ref()?)))
+        .collect();
+    let paired = drops.len().min(adds.len());
+    for (j, add) in drops.drain(..paired).zip(adds.drain(..paired)) {
+        edits.push((members[j].key.start..members[j].value.span.end, add));
+    }
+    for &j in &drops {
+        let m = &members[j];
+        match m.comma {
+            Some(comma) => edits.push((whole_lines(text, m.key.start, comma + 1), String::new())),
+            None => {
+                // The last member: the comma after the last member kept goes with it.
+                let kept = (0..j).rev().find(|k| !drops.contains(k));
+                if let Some(c) = kept.and_then(|k| members[k].comma) {
+                    edits.push((c..c + 1, String::new()));
+                }
+                edits.push((
+                    whole_lines(text, m.key.start, m.value.span.end),
+                    String::new(),
+                ));
+            }
+        }
+    }
+    if !adds.is_empty() {
+        let entries: Vec<Entry> = adds.into_iter().map(Entry::Plain).collect();
+        insert_members(text, layout, env, &entries, edits);
+    }
+}
+
+/// `text` with `edits` (ranges of it, none overlapping) replaced.
+fn apply(text: &str, mut edits: Vec<(Range<usize>, String)>) -> Result<String, FormatError> {
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = String::with_capacity(text.len() + 4096);
+    let mut at = 0;
+    for (r, new) in edits {
+        if r.start < at {
+            return Err(FormatError::new(
+                "cannot write it: two edits overlap (a bug)",
+            ));
+        }
+        out.push_str(&text[at..r.start]);
+        out.push_str(&new);
+        at = r.end;
+    }
+    out.push_str(&text[at..]);
+    Ok(out)
+}
+
+/// The file's new text: the three variables set in the `environmentVariables` of every
+/// selected launch profile (the object added when missing); every other byte kept as it is.
 pub fn launch_rewrite(
     bytes: &[u8],
     c: &Credentials,
     only: Option<&[String]>,
 ) -> Result<String, FormatError> {
-    let mut f = launch_parse(bytes)?;
-    let names = selected(&f.doc, only)?;
-    for n in &names {
-        let profile = f.doc["profiles"]
-            .get_mut(n)
-            .and_then(Value::as_object_mut)
-            .ok_or_else(|| FormatError(format!("launch profile `{n}` is not an object")))?;
-        let vars = profile
-            .entry("environmentVariables")
-            .or_insert_with(|| Value::Object(Map::new()))
-            .as_object_mut()
-            .ok_or_else(|| {
-                FormatError(format!(
-                    "`environmentVariables` of launch profile `{n}` is not an object"
-                ))
-            })?;
-        vars.insert(LAUNCH_KEYS[0].into(), Value::from(c.access_key_id.clone()));
-        vars.insert(
-            LAUNCH_KEYS[1].into(),
-            Value::from(c.secret_access_key.expose()),
-        );
-        match &c.session_token {
-            Some(t) => {
-                vars.insert(LAUNCH_KEYS[2].into(), Value::from(t.expose()));
-            }
-            None => {
-                vars.shift_remove(LAUNCH_KEYS[2]);
-            }
+    let (bom, text) = launch_text(bytes)?;
+    if blank(text) {
+        return launch_new(c, only);
+    }
+    let root = jsonc::parse(text)?;
+    let slots = launch_slots(text, &root, only)?;
+    let literal = |s: &str| Value::from(s).to_string();
+    let literals = [
+        Some(literal(&c.access_key_id)),
+        Some(literal(c.secret_access_key.expose())),
+        c.session_token.as_ref().map(|t| literal(t.expose())),
+    ];
+    let layout = Layout::of(text);
+    let mut edits = Vec::new();
+    for slot in &slots {
+        if slot.envs.is_empty() {
+            let members = (0..3)
+                .filter_map(|i| Some(format!("\"{}\": {}", LAUNCH_KEYS[i], literals[i].as_ref()?)))
+                .collect();
+            insert_members(
+                text,
+                &layout,
+                slot.profile,
+                &[Entry::Env(members)],
+                &mut edits,
+            );
+        }
+        for env in &slot.envs {
+            edit_env(text, &layout, env, &literals, &mut edits);
         }
     }
-    let mut text = serde_json::to_string_pretty(&f.doc)
-        .map_err(|e| FormatError(format!("cannot write it: {e}")))?;
-    if f.final_newline {
-        text.push('\n');
-    }
-    if f.crlf {
-        text = text.replace('\n', "\r\n");
-    }
-    if f.bom {
-        text.insert_str(0, BOM);
-    }
-    Ok(text)
+    Ok(format!("{bom}{}", apply(text, edits)?))
 }
 
-/// The text of a new `launchSettings.json` for a file that does not exist yet: one launch
-/// profile `awscredd` unless `launch_profiles` names others.
+/// The text of a new `launchSettings.json` for a file that does not exist yet (or is empty):
+/// one launch profile `awscredd` unless `launch_profiles` names others.
 pub fn launch_new(c: &Credentials, only: Option<&[String]>) -> Result<String, FormatError> {
-    let mut profiles = Map::new();
     let names: Vec<String> = only.map_or_else(|| vec!["awscredd".to_string()], <[String]>::to_vec);
-    for n in names {
-        let mut p = Map::new();
-        p.insert("commandName".into(), Value::from("Project"));
-        p.insert("environmentVariables".into(), Value::Object(Map::new()));
-        profiles.insert(n, Value::Object(p));
-    }
-    let mut doc = Map::new();
-    doc.insert("profiles".into(), Value::Object(profiles));
-    let bytes = serde_json::to_vec(&Value::Object(doc)).unwrap_or_default();
-    let mut text = launch_rewrite(&bytes, c, only)?;
-    text.push('\n');
-    Ok(text)
+    let profiles: Vec<String> = names
+        .iter()
+        .map(|n| {
+            format!(
+                "    {}: {{\n      \"commandName\": \"Project\"\n    }}",
+                Value::from(n.as_str())
+            )
+        })
+        .collect();
+    let skeleton = format!(
+        "{{\n  \"profiles\": {{\n{}\n  }}\n}}\n",
+        profiles.join(",\n")
+    );
+    launch_rewrite(skeleton.as_bytes(), c, only)
 }
 
 #[cfg(test)]
@@ -428,7 +974,7 @@ mod tests {
             ),
             (
                 "export AWS_ACCESS_KEY_ID=old\n",
-                "export AWS_ACCESS_KEY_ID=ASIANEW\nAWS_SECRET_ACCESS_KEY=newsecret\nAWS_SESSION_TOKEN=newtoken\nAWS_CREDENTIAL_EXPIRATION=2030-01-02T03:04:05Z\n",
+                "AWS_ACCESS_KEY_ID=ASIANEW\nAWS_SECRET_ACCESS_KEY=newsecret\nAWS_SESSION_TOKEN=newtoken\nAWS_CREDENTIAL_EXPIRATION=2030-01-02T03:04:05Z\n",
             ),
         ];
         for (old, want) in cases {
@@ -449,6 +995,52 @@ mod tests {
         assert!(env_rewrite(b"\0", &creds(true)).is_err());
     }
 
+    /// systemd joins the line after a `\` (and the lines of a quoted value) to it: an AWS line
+    /// there would be hidden from `EnvironmentFile=`, so the file is refused, never written so.
+    #[test]
+    fn env_lines_that_systemd_would_join_to_the_line_before_are_refused() {
+        for (bad, want) in [
+            (
+                "OPTS=a \\\nAWS_ACCESS_KEY_ID=old\n",
+                "line 2: systemd reads `AWS_ACCESS_KEY_ID=`",
+            ),
+            (
+                "# note \\\nAWS_SECRET_ACCESS_KEY=old\n",
+                "line 1 ends in a `\\`",
+            ),
+            (
+                "X=\"a\nAWS_ACCESS_KEY_ID=old\nb\"\n",
+                "quoted value opened on line 1",
+            ),
+            (
+                "OTHER=1\nOPTS=a \\\n",
+                "the file ends inside a line carried on",
+            ),
+            ("OPTS=a \\\r\n", "line 1 ends in a `\\`"),
+            (
+                "OPTS='open\n",
+                "quoted value opened on line 1 is still open",
+            ),
+        ] {
+            let e = env_rewrite(bad.as_bytes(), &creds(true)).unwrap_err();
+            assert!(e.message.contains(want), "{bad:?}: {e}");
+            assert_eq!(
+                env_read(bad.as_bytes()).unwrap_err(),
+                e,
+                "check and write agree"
+            );
+        }
+        // A continued line that ends before the AWS lines is fine, and kept.
+        let ok = "OPTS=a \\\n  b\nX=\"multi\nline\"\nAWS_ACCESS_KEY_ID=old\n";
+        let out = env_rewrite(ok.as_bytes(), &creds(true)).unwrap();
+        assert!(
+            out.starts_with("OPTS=a \\\n  b\nX=\"multi\nline\"\nAWS_ACCESS_KEY_ID=ASIANEW\n"),
+            "{out}"
+        );
+        // An escaped backslash does not carry on.
+        assert!(env_rewrite(b"X=a\\\\\n", &creds(true)).is_ok());
+    }
+
     #[test]
     fn json_round_trips() {
         let text = json_render(&creds(true));
@@ -459,6 +1051,34 @@ mod tests {
         assert_eq!(json_read(text.as_bytes()).unwrap().unwrap(), creds(true));
         assert!(json_read(b"").unwrap().is_none());
         assert!(json_read(b"{").is_err());
+    }
+
+    /// A write replaces the whole file: anything but awscredd's own Version 1 JSON (or an empty
+    /// file) is refused by the read `check` does and by the write alike.
+    #[test]
+    fn json_files_that_are_not_credential_process_json_are_refused() {
+        for (bad, want) in [
+            ("garbage", "not valid JSON (expected value at line 1 column 1)"),
+            ("{\"Logging\": {\"LogLevel\": {}}}", "a key \"Logging\""),
+            ("[1]", "holds an array, not an object"),
+            ("{}", "no `\"Version\": 1`"),
+            ("{\"Version\": 2, \"AccessKeyId\": \"A\"}", "`Version` is 2, not 1"),
+            ("{\"Version\": 1, \"AccessKeyId\": 7}", "`AccessKeyId` is a number"),
+            (
+                "{\"Version\": 1, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\", \"Expiration\": \"soon\"}",
+                "`Expiration` \"soon\" is not an RFC 3339 time",
+            ),
+        ] {
+            let e = json_rewrite(bad.as_bytes(), &creds(true)).unwrap_err();
+            assert!(e.message.contains(want), "{bad}: {e}");
+            assert_eq!(json_read(bad.as_bytes()).unwrap_err(), e);
+        }
+        for ok in ["", " \n", "{\"Version\": 1}", &json_render(&creds(false))] {
+            assert_eq!(
+                json_rewrite(ok.as_bytes(), &creds(true)).unwrap(),
+                json_render(&creds(true))
+            );
+        }
     }
 
     const LAUNCH: &str = "{\n  \"$schema\": \"http://json.schemastore.org/launchsettings.json\",\n  \"profiles\": {\n    \"Api\": {\n      \"commandName\": \"Project\",\n      \"environmentVariables\": {\n        \"ASPNETCORE_ENVIRONMENT\": \"Development\",\n        \"AWS_SESSION_TOKEN\": \"old\"\n      },\n      \"applicationUrl\": \"https://localhost:5001\"\n    },\n    \"IIS\": {\n      \"commandName\": \"IISExpress\"\n    }\n  }\n}\n";
@@ -489,22 +1109,240 @@ mod tests {
         );
     }
 
+    /// The three variables and nothing else change: comments, trailing commas, numbers as
+    /// written, escapes, duplicate keys, indentation and inline objects stay byte for byte.
+    #[test]
+    fn launch_settings_keep_every_byte_but_the_three_variables() {
+        let old = concat!(
+            "\u{feff}{\r\n",
+            "    // Visual Studio keeps comments here\r\n",
+            "    \"big\": 12345678901234567890123, \"price\": 1.50, \"e\": 1E+2,\r\n",
+            "    \"name\": \"caf\\u00e9 \\/ x\", \"dup\": 1, \"dup\": 2,\r\n",
+            "    \"profiles\": {\r\n",
+            "        \"Api\": {\r\n",
+            "            \"commandName\": \"Project\",\r\n",
+            "            \"environmentVariables\": {\r\n",
+            "                \"ASPNETCORE_ENVIRONMENT\": \"Development\", // mine\r\n",
+            "                \"AWS_ACCESS_KEY_ID\": \"OLD\",\r\n",
+            "                /* the rest */ \"X\": \"1\",\r\n",
+            "            },\r\n",
+            "        },\r\n",
+            "        \"IIS\": { \"commandName\": \"IISExpress\" },\r\n",
+            "    },\r\n",
+            "}\r\n",
+        );
+        let want = concat!(
+            "\u{feff}{\r\n",
+            "    // Visual Studio keeps comments here\r\n",
+            "    \"big\": 12345678901234567890123, \"price\": 1.50, \"e\": 1E+2,\r\n",
+            "    \"name\": \"caf\\u00e9 \\/ x\", \"dup\": 1, \"dup\": 2,\r\n",
+            "    \"profiles\": {\r\n",
+            "        \"Api\": {\r\n",
+            "            \"commandName\": \"Project\",\r\n",
+            "            \"environmentVariables\": {\r\n",
+            "                \"ASPNETCORE_ENVIRONMENT\": \"Development\", // mine\r\n",
+            "                \"AWS_ACCESS_KEY_ID\": \"ASIANEW\",\r\n",
+            "                /* the rest */ \"X\": \"1\",\r\n",
+            "                \"AWS_SECRET_ACCESS_KEY\": \"newsecret\",\r\n",
+            "                \"AWS_SESSION_TOKEN\": \"newtoken\",\r\n",
+            "            },\r\n",
+            "        },\r\n",
+            "        \"IIS\": { \"commandName\": \"IISExpress\", \"environmentVariables\": { \"AWS_ACCESS_KEY_ID\": \"ASIANEW\", \"AWS_SECRET_ACCESS_KEY\": \"newsecret\", \"AWS_SESSION_TOKEN\": \"newtoken\" } },\r\n",
+            "    },\r\n",
+            "}\r\n",
+        );
+        let out = launch_rewrite(old.as_bytes(), &creds(true), None).unwrap();
+        assert_eq!(out, want);
+        let back = launch_read(out.as_bytes(), None).unwrap().unwrap();
+        assert_eq!(back.access_key_id, "ASIANEW");
+        assert_eq!(back.session_token.unwrap().expose(), "newtoken");
+        assert_eq!(
+            launch_rewrite(out.as_bytes(), &creds(true), None).unwrap(),
+            out
+        );
+    }
+
+    /// Where the variables go in objects of every shape, and how the token goes.
+    #[test]
+    fn launch_settings_edits_by_shape() {
+        let wrap =
+            |env: &str| format!("{{\"profiles\": {{\"A\": {{\"environmentVariables\": {env}}}}}}}");
+        let k = "\"AWS_ACCESS_KEY_ID\": \"ASIANEW\"";
+        let s = "\"AWS_SECRET_ACCESS_KEY\": \"newsecret\"";
+        let t = "\"AWS_SESSION_TOKEN\": \"newtoken\"";
+        let cases: Vec<(String, bool, String)> = vec![
+            ("{}".into(), true, format!("{{\n  {k},\n  {s},\n  {t}\n}}")),
+            ("{ }".into(), false, format!("{{\n  {k},\n  {s}\n}}")),
+            (
+                "{ \"A\": \"1\" }".into(),
+                false,
+                format!("{{ \"A\": \"1\", {k}, {s} }}"),
+            ),
+            (
+                "{ \"A\": \"1\", }".into(),
+                false,
+                format!("{{ \"A\": \"1\", {k}, {s}, }}"),
+            ),
+            // The token goes: the last member, with the comma before it.
+            (
+                format!("{{\n  {k},\n  {s},\n  \"AWS_SESSION_TOKEN\": \"old\"\n}}"),
+                false,
+                format!("{{\n  {k},\n  {s}\n}}"),
+            ),
+            // ...a member in the middle, with its comma and line.
+            (
+                format!("{{\n  \"AWS_SESSION_TOKEN\": \"old\",\n  {k},\n  {s}\n}}"),
+                false,
+                format!("{{\n  {k},\n  {s}\n}}"),
+            ),
+            // ...its place taken by a variable missing.
+            (
+                format!("{{\n  {k},\n  \"AWS_SESSION_TOKEN\": \"old\"\n}}"),
+                false,
+                format!("{{\n  {k},\n  {s}\n}}"),
+            ),
+            // Duplicates: every occurrence written.
+            (
+                "{\"AWS_ACCESS_KEY_ID\": \"a\", \"AWS_ACCESS_KEY_ID\": \"b\"}".into(),
+                false,
+                format!("{{{k}, {k}, {s}}}"),
+            ),
+            // An escaped key is the same key.
+            (
+                "{\"AWS_ACCESS_KEY_\\u0049D\": \"a\"}".into(),
+                false,
+                format!("{{\"AWS_ACCESS_KEY_\\u0049D\": \"ASIANEW\", {s}}}"),
+            ),
+        ];
+        for (env, token, want_env) in cases {
+            let out = launch_rewrite(wrap(&env).as_bytes(), &creds(token), None).unwrap();
+            assert_eq!(out, wrap(&want_env), "{env}");
+            let again = launch_rewrite(out.as_bytes(), &creds(token), None).unwrap();
+            assert_eq!(again, out, "a second write changes nothing");
+            let back = launch_read(out.as_bytes(), None).unwrap();
+            assert_eq!(
+                back.map(|c| c.access_key_id),
+                Some("ASIANEW".into()),
+                "{out}"
+            );
+        }
+        // A profile without the object, empty or not; the indent unit is the file's.
+        let out = launch_rewrite(
+            b"{\n\t\"profiles\": {\n\t\t\"A\": {}\n\t}\n}",
+            &creds(false),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            format!("{{\n\t\"profiles\": {{\n\t\t\"A\": {{\n\t\t\t\"environmentVariables\": {{\n\t\t\t\t{k},\n\t\t\t\t{s}\n\t\t\t}}\n\t\t}}\n\t}}\n}}")
+        );
+        // Differing values in two launch profiles: due, and made equal by the write.
+        let two = "{\"profiles\": {\"A\": {\"environmentVariables\": {\"AWS_ACCESS_KEY_ID\": \"1\", \"AWS_SECRET_ACCESS_KEY\": \"s\"}}, \"B\": {\"environmentVariables\": {\"AWS_ACCESS_KEY_ID\": \"2\", \"AWS_SECRET_ACCESS_KEY\": \"s\"}}}}";
+        assert!(launch_read(two.as_bytes(), None).unwrap().is_none());
+        let only = vec!["A".to_string()];
+        assert!(launch_read(two.as_bytes(), Some(&only)).unwrap().is_some());
+        // A new file, or an empty one.
+        for old in ["", " \n"] {
+            let out = launch_rewrite(old.as_bytes(), &creds(true), None).unwrap();
+            assert_eq!(out, launch_new(&creds(true), None).unwrap());
+            assert!(launch_read(old.as_bytes(), None).unwrap().is_none());
+        }
+        let new = launch_new(&creds(false), None).unwrap();
+        assert_eq!(
+            new,
+            format!("{{\n  \"profiles\": {{\n    \"awscredd\": {{\n      \"commandName\": \"Project\",\n      \"environmentVariables\": {{\n        {k},\n        {s}\n      }}\n    }}\n  }}\n}}\n")
+        );
+    }
+
+    /// Every shape of `environmentVariables` and launch profile, written with a token, without,
+    /// and with again: each text is JSON as dotnet reads it, holds the credentials, and does not
+    /// change on a second write.
+    #[test]
+    fn launch_settings_writes_of_every_shape_read_back_and_settle() {
+        let envs = [
+            None,
+            Some("{}"),
+            Some("{ }"),
+            Some("{ /* none */ }"),
+            Some("{ // none\n }"),
+            Some("{\"A\": \"1\"}"),
+            Some("{ \"A\": \"1\", }"),
+            Some("{\n  \"A\": \"1\" // mine\n}"),
+            Some("{\n  \"AWS_SESSION_TOKEN\": \"t\"\n}"),
+            Some("{\n  \"AWS_SESSION_TOKEN\": \"t\",\n}"),
+            Some("{\"AWS_SESSION_TOKEN\": \"t\", \"AWS_SESSION_TOKEN\": \"u\"}"),
+            Some("{\"AWS_ACCESS_KEY_ID\": 1, \"A\": [1, {\"b\": 2}], \"AWS_SESSION_TOKEN\": null}"),
+        ];
+        for env in envs {
+            for multiline in [false, true] {
+                let profile = match (env, multiline) {
+                    (None, false) => "{ \"commandName\": \"Project\" }".to_string(),
+                    (None, true) => "{\n      \"commandName\": \"Project\"\n    }".to_string(),
+                    (Some(e), false) => format!("{{ \"environmentVariables\": {e} }}"),
+                    (Some(e), true) => format!("{{\n      \"environmentVariables\": {e}\n    }}"),
+                };
+                let mut text = format!(
+                    "{{\n  \"profiles\": {{\n    \"A\": {profile},\n    \"B\": {{}}\n  }}\n}}\n"
+                );
+                for token in [true, false, true, false] {
+                    let out = launch_rewrite(text.as_bytes(), &creds(token), None)
+                        .unwrap_or_else(|e| panic!("{text}: {e}"));
+                    jsonc::parse(&out).unwrap_or_else(|e| panic!("{out}: {e:?}"));
+                    let back = launch_read(out.as_bytes(), None).unwrap();
+                    let want = Credentials {
+                        expiration: None,
+                        ..creds(token)
+                    };
+                    assert_eq!(back, Some(want), "{out}");
+                    let again = launch_rewrite(out.as_bytes(), &creds(token), None).unwrap();
+                    assert_eq!(again, out);
+                    text = out;
+                }
+            }
+        }
+    }
+
     #[test]
     fn invalid_launch_settings_are_refused() {
-        for (bad, want) in [
-            ("{ // comment\n \"profiles\": {} }", "comments is refused"),
-            ("{\"x\": 1}", "no `profiles` object"),
-            ("[1]", "no `profiles` object"),
+        for (bad, at, want) in [
+            ("{\"x\": 1}", (1, 1), "no `profiles` object"),
+            ("[1]", (1, 1), "holds an array, not an object"),
+            ("{\"profiles\": []}", (1, 14), "`profiles` is an array"),
             (
                 "{\"profiles\": {\"A\": {\"environmentVariables\": 3}}}",
-                "not an object",
+                (1, 45),
+                "`environmentVariables` of launch profile `A` is a number, not an object",
             ),
+            (
+                "{\"profiles\": {\"A\": null}}",
+                (1, 20),
+                "launch profile `A` is null",
+            ),
+            (
+                "{\n  \"profiles\": {}\n}",
+                (2, 15),
+                "no launch profile to write the credentials into: `profiles` is empty",
+            ),
+            (
+                "{\n  \"profiles\": {\n    'A': {}\n  }\n}",
+                (3, 5),
+                "found `'` (JSON names take double quotes)",
+            ),
+            ("{ /* open\n", (1, 3), "a `/*` comment is not closed"),
+            ("// nothing\n", (2, 1), "only comments"),
         ] {
             let e = launch_rewrite(bad.as_bytes(), &creds(true), None).unwrap_err();
-            assert!(e.0.contains(want), "{bad}: {e}");
+            assert!(e.message.contains(want), "{bad}: {e}");
+            assert_eq!(e.at, Some(at), "{bad}: {e}");
+            assert_eq!(
+                launch_read(bad.as_bytes(), None).unwrap_err(),
+                e,
+                "check agrees"
+            );
         }
         let only = vec!["Nope".to_string()];
         let e = launch_rewrite(LAUNCH.as_bytes(), &creds(true), Some(&only)).unwrap_err();
-        assert!(e.0.contains("no launch profile `Nope`"), "{e}");
+        assert!(e.message.contains("no launch profile `Nope`"), "{e}");
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod formats;
+pub mod jsonc;
 pub mod lock;
 #[cfg(windows)]
 pub mod replace_windows;
@@ -87,12 +88,18 @@ impl fmt::Display for StoreError {
                 path,
                 format,
                 error,
-            } => write!(
-                f,
-                "cannot use `{}` as a {} file, so it was left untouched: {error}",
-                path.display(),
-                format.name()
-            ),
+            } => {
+                if let Some((line, column)) = error.at {
+                    write!(f, "{}:{line}:{column}: ", path.display())?;
+                }
+                write!(
+                    f,
+                    "cannot use `{}` as {} {} file, so it was left untouched: {error}",
+                    path.display(),
+                    format.article(),
+                    format.name()
+                )
+            }
         }
     }
 }
@@ -168,14 +175,19 @@ impl CredentialsFile {
             return Ok(BTreeMap::new());
         };
         if !self.format.holds_expiry() {
-            // The state file's record says when these expire, if it recorded these keys.
+            // The state file's record says when these expire, if the file still holds the key
+            // recorded as written; another key (the file checked out again, edited by hand) is
+            // not ours: the file holds nothing, and is due.
             let state = self
                 .state_file
                 .as_ref()
                 .map(|p| crate::state::StateFile { path: p.clone() }.load());
-            c.expiration = state
-                .as_ref()
-                .and_then(|s| s.profiles.get(&name))
+            let record = state.as_ref().and_then(|s| s.profiles.get(&name));
+            let ours = crate::state::key_id_hash(&c.access_key_id);
+            if record.and_then(|r| r.written_key.as_deref()) != Some(ours.as_str()) {
+                return Ok(BTreeMap::new());
+            }
+            c.expiration = record
                 .and_then(|r| r.expires_at.as_deref())
                 .and_then(|t| parse_rfc3339(t).ok());
         }
@@ -249,15 +261,15 @@ impl CredentialsFile {
             .find(|(n, _)| Some(n) == self.profile.as_ref())
             .map(|(_, c)| c)
         else {
-            return Err(self.format_error(FormatError("no credentials for its profile".into())));
+            return Err(self.format_error(FormatError::new("no credentials for its profile")));
         };
         let only = self.launch_profiles.as_deref();
         match (self.format, old) {
             (Format::Env, old) => formats::env_rewrite(old.unwrap_or_default(), c),
-            (Format::Json, _) => Ok(formats::json_render(c)),
+            (Format::Json, old) => formats::json_rewrite(old.unwrap_or_default(), c),
             (Format::LaunchSettings, Some(old)) => formats::launch_rewrite(old, c, only),
             (Format::LaunchSettings, None) => formats::launch_new(c, only),
-            (Format::Ini, _) => Err(FormatError("unreachable".into())),
+            (Format::Ini, _) => Err(FormatError::new("unreachable")),
         }
         .map_err(|e| self.format_error(e))
     }
@@ -332,6 +344,8 @@ impl CredentialsFile {
             &mut new,
             refused,
         )?;
+        // Before the file: a key recorded and not written makes the file due, never the reverse.
+        self.record_written_key(profiles)?;
         let mode_ok = existing.is_none_or(|e| !cfg!(unix) || e.mode == self.mode);
         if existing.is_some() && !changed && mode_ok {
             return Ok(false);
@@ -355,6 +369,38 @@ impl CredentialsFile {
             .replace_with(&new.slices(), self.mode, ownership, self.durable)
             .map_err(|e| self.io("write", e))?;
         Ok(true)
+    }
+
+    /// For a format that holds no expiry, records in the state file which key the file gets
+    /// (see [`crate::state::ProfileState::written_key`]), if the record says another.
+    fn record_written_key(&self, profiles: &[(String, Credentials)]) -> Result<(), StoreError> {
+        let (false, Some(path), Some(name)) = (
+            self.format.holds_expiry(),
+            self.state_file.as_ref(),
+            self.profile.as_ref(),
+        ) else {
+            return Ok(());
+        };
+        let Some((_, c)) = profiles.iter().find(|(n, _)| n == name) else {
+            return Ok(());
+        };
+        let state = crate::state::StateFile { path: path.clone() };
+        let hash = crate::state::key_id_hash(&c.access_key_id);
+        let recorded = state
+            .load()
+            .profiles
+            .get(name)
+            .and_then(|r| r.written_key.clone());
+        if recorded.as_deref() == Some(hash.as_str()) {
+            return Ok(());
+        }
+        state
+            .update(|s| crate::state::record_written_key(s, name, &c.access_key_id))
+            .map_err(|error| StoreError::Io {
+                path: path.clone(),
+                action: "record the written key in",
+                error,
+            })
     }
 
     /// The file really written, reached safely (see [`atomic::Target`]).

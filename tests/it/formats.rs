@@ -112,7 +112,8 @@ const LAUNCH: &str = r#"{
   "$schema": "http://json.schemastore.org/launchsettings.json",
   "iisSettings": {
     "windowsAuthentication": false,
-    "iisExpress": { "applicationUrl": "http://localhost:5000", "sslPort": 44300 }
+    "iisExpress": { "applicationUrl": "http://localhost:5000", "sslPort": 44300 },
+    "timeout": 12345678901234567890123, "ratio": 1.50, "note": "caf\u00e9 \/"
   },
   "profiles": {
     "Api": {
@@ -145,16 +146,34 @@ fn launch_settings_get_the_variables_and_keep_everything_else() {
     let o = sb.run(&["once"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let text = fs::read_to_string(&path).unwrap();
-    assert!(
-        text.contains("\r\n") && !text.replace("\r\n", "").contains('\n'),
-        "CRLF stays"
-    );
+    // Every byte kept but the variables added (CRLF, the inline object, the numbers as written).
+    let vars = |indent: &str| {
+        [
+            "AWS_ACCESS_KEY_ID\": \"ASIAFORMAT",
+            "AWS_SECRET_ACCESS_KEY\": \"secret-ASIAFORMAT",
+            "AWS_SESSION_TOKEN\": \"token-ASIAFORMAT",
+        ]
+        .map(|v| format!("{indent}\"{v}\""))
+        .join(",\n")
+    };
+    let want = LAUNCH
+        .replace(
+            "\"AWS_REGION\": \"eu-west-1\"\n",
+            &format!("\"AWS_REGION\": \"eu-west-1\",\n{}\n", vars("        ")),
+        )
+        .replace(
+            "\"launchBrowser\": true\n    }",
+            &format!(
+                "\"launchBrowser\": true,\n      \"environmentVariables\": {{\n{}\n      }}\n    }}",
+                vars("        ")
+            ),
+        )
+        .replace('\n', "\r\n");
+    assert_eq!(text, want);
     let code = format!(
         "import json\n\
          old = json.loads(open({orig:?}).read())\n\
-         raw = open({new:?}, newline='').read()\n\
-         new = json.loads(raw)\n\
-         assert raw.replace('\\r\\n', '\\n') == json.dumps(new, indent=2, ensure_ascii=False) + '\\n', 'two-space indentation'\n\
+         new = json.loads(open({new:?}).read())\n\
          keys = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']\n\
          got = [[p['environmentVariables'][k] for k in keys] for p in new['profiles'].values()]\n\
          for p in new['profiles'].values():\n\
@@ -188,6 +207,9 @@ fn launch_settings_get_the_variables_and_keep_everything_else() {
     assert_eq!(v["profiles"][0]["expires_at"], EXPIRES, "{}", show(&o));
 }
 
+/// A file with nothing to write into (`"profiles": {}`) used to count as written on every
+/// pass (a refresh a second under `run`); it is an error now, and so is invalid JSON, each
+/// named with FILE:LINE:COL, the file left untouched.
 #[test]
 fn an_invalid_launch_settings_file_is_left_untouched_with_an_error() {
     let sb = Sandbox::new();
@@ -195,26 +217,53 @@ fn an_invalid_launch_settings_file_is_left_untouched_with_an_error() {
         &sb,
         "path = \"launchSettings.json\"\nformat = \"launch-settings\"",
     );
-    let bad = "{\n  // a comment\n  \"profiles\": {}\n}\n";
-    fs::write(sb.file("launchSettings.json"), bad).unwrap();
-    let o = sb.run(&["check"]);
-    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("comments is refused"),
-        "{}",
-        show(&o)
+    let path = sb.file("launchSettings.json");
+    for (bad, at, want) in [
+        (
+            "{\n  // none yet\n  \"profiles\": {}\n}\n",
+            "3:15",
+            "no launch profile to write the credentials into",
+        ),
+        (
+            "{\n  \"profiles\": {\n    'Api': {}\n  }\n}\n",
+            "3:5",
+            "found `'` (JSON names take double quotes)",
+        ),
+    ] {
+        fs::write(&path, bad).unwrap();
+        let prefix = format!("{}:{at}: cannot use", path.display());
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&prefix) && err.contains(want), "{}", show(&o));
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&prefix) && err.contains("left untouched") && err.contains(want),
+            "{}",
+            show(&o)
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), bad);
+    }
+}
+
+/// Visual Studio's files have comments and trailing commas (dotnet reads them so): they are
+/// written, and keep them.
+#[test]
+fn launch_settings_with_comments_and_trailing_commas_are_written_and_keep_them() {
+    let sb = Sandbox::new();
+    config(
+        &sb,
+        "path = \"launchSettings.json\"\nformat = \"launch-settings\"",
     );
+    let path = sb.file("launchSettings.json");
+    let old = "{\n  // local only\n  \"profiles\": {\n    \"Api\": {\n      \"commandName\": \"Project\", /* default */\n    },\n  },\n}\n";
+    fs::write(&path, old).unwrap();
     let o = sb.run(&["once"]);
-    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("left untouched"),
-        "{}",
-        show(&o)
-    );
-    assert_eq!(
-        fs::read_to_string(sb.file("launchSettings.json")).unwrap(),
-        bad
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let want = "{\n  // local only\n  \"profiles\": {\n    \"Api\": {\n      \"commandName\": \"Project\", /* default */\n      \"environmentVariables\": {\n        \"AWS_ACCESS_KEY_ID\": \"ASIAFORMAT\",\n        \"AWS_SECRET_ACCESS_KEY\": \"secret-ASIAFORMAT\",\n        \"AWS_SESSION_TOKEN\": \"token-ASIAFORMAT\"\n      },\n    },\n  },\n}\n";
+    assert_eq!(fs::read_to_string(&path).unwrap(), want);
 }
 
 #[test]
@@ -307,4 +356,111 @@ fn a_killed_write_of_an_env_file_leaves_the_old_file_or_the_new_one() {
     }
     println!("env crash test: {killed} of 60 runs killed, the file whole every time");
     assert!(killed > 10, "too few runs were killed mid-way: {killed}");
+}
+
+/// systemd's `EnvironmentFile=` ignores `export KEY=` lines (docker refuses them), and joins the
+/// line after a `\` to it: awscredd writes its lines without `export`, and refuses a file where
+/// systemd would not see them.
+#[test]
+fn env_files_get_lines_systemd_reads_or_are_refused() {
+    let sb = Sandbox::new();
+    config(&sb, "path = \"app.env\"\nformat = \"env\"");
+    fs::write(
+        sb.file("app.env"),
+        "export AWS_ACCESS_KEY_ID=old\nOTHER=1\n",
+    )
+    .unwrap();
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let text = fs::read_to_string(sb.file("app.env")).unwrap();
+    assert!(
+        text.starts_with("AWS_ACCESS_KEY_ID=ASIAFORMAT\nOTHER=1\nAWS_SECRET_ACCESS_KEY="),
+        "{text}"
+    );
+
+    let bad = "OPTS=--a \\\nAWS_ACCESS_KEY_ID=old\n";
+    fs::write(sb.file("app.env"), bad).unwrap();
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("as an env file") && err.contains("line 1 ends in a `\\`"),
+        "{}",
+        show(&o)
+    );
+    let o = sb.run(&["once", "--force"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_eq!(fs::read_to_string(sb.file("app.env")).unwrap(), bad);
+}
+
+/// A `json` write replaces the whole file: a file there that is not awscredd's Version 1 JSON
+/// (garbage, someone's appsettings.json) is refused by `check` and left untouched by `once`.
+#[test]
+fn a_json_output_never_replaces_a_file_that_is_not_credential_process_json() {
+    let sb = Sandbox::new();
+    config(&sb, "path = \"creds.json\"\nformat = \"json\"");
+    for (bad, want) in [
+        ("garbage\n", "it is not valid JSON"),
+        (
+            "{\n  \"Logging\": { \"LogLevel\": { \"Default\": \"Information\" } }\n}\n",
+            "a key \"Logging\"",
+        ),
+    ] {
+        fs::write(sb.file("creds.json"), bad).unwrap();
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(want),
+            "{}",
+            show(&o)
+        );
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("as a json file, so it was left untouched") && err.contains(want),
+            "{}",
+            show(&o)
+        );
+        assert_eq!(fs::read_to_string(sb.file("creds.json")).unwrap(), bad);
+    }
+    // An empty file is taken over.
+    fs::write(sb.file("creds.json"), "").unwrap();
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(fs::read_to_string(sb.file("creds.json"))
+        .unwrap()
+        .contains("\"AccessKeyId\": \"ASIAFORMAT\""));
+}
+
+/// A launchSettings.json holds no expiry: the state file's record is used, but only while the
+/// file holds the key recorded as written there. A file checked out again with an older key is
+/// due, not "ok" until the record's expiry.
+#[test]
+fn a_launch_settings_file_holding_another_key_than_the_one_written_is_due() {
+    let sb = Sandbox::new();
+    config(
+        &sb,
+        "path = \"launchSettings.json\"\nformat = \"launch-settings\"",
+    );
+    let path = sb.file("launchSettings.json");
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let written = fs::read_to_string(&path).unwrap();
+    let state = fs::read_to_string(sb.file("state/state.json")).unwrap();
+    assert!(
+        state.contains("\"written_key\"") && !state.contains("ASIAFORMAT"),
+        "{state}"
+    );
+    // `git checkout Properties/launchSettings.json`: the key committed last week.
+    fs::write(&path, written.replace("\"ASIAFORMAT\"", "\"ASIAOLDKEY\"")).unwrap();
+    let o = sb.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profiles"][0]["state"], "expired", "{}", show(&o));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(fs::read_to_string(&path).unwrap(), written);
+    let o = sb.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profiles"][0]["state"], "ok", "{}", show(&o));
 }
