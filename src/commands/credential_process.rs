@@ -1,9 +1,10 @@
 //! `awscredd credential-process --profile NAME`: prints the AWS `credential_process` JSON
-//! (Version 1, with `Expiration`) of a managed profile from the file awscredd keeps, so that a
-//! long-running SDK client refreshes from the daemon's work with no code change. Credentials
-//! that are missing or expire within a minute are refreshed first, as
-//! `once --profile NAME --force --no-login` would. On failure: a one-line reason on stderr,
-//! nothing on stdout.
+//! (Version 1, with `Expiration`) of a managed profile from the files awscredd keeps (any of its
+//! outputs that holds usable credentials), so that a long-running SDK client refreshes from
+//! the daemon's work with no code change. Credentials that are missing, expire within a minute,
+//! or carry no expiry and were never refreshed by awscredd (another tool's keys) are refreshed
+//! first, as `once --profile NAME --force --no-login` would; what the refresh produced is
+//! printed if it has not expired. On failure: a one-line reason on stderr, nothing on stdout.
 //!
 //! SDKs run it at every start-up and every refresh, often from many processes at once, and the
 //! file almost always holds fresh credentials: [`start`] serves those with no async runtime
@@ -32,7 +33,8 @@ pub enum Step {
 /// A managed profile to refresh, then print (the slow path, which needs an async runtime).
 pub struct Refresh {
     cfg: Config,
-    file: CredentialsFile,
+    /// Every output that holds the profile, in config order.
+    files: Vec<CredentialsFile>,
     profile: String,
 }
 
@@ -62,17 +64,20 @@ pub fn start(config_path: Option<&Path>, profile: &str) -> Step {
         eprintln!("awscredd: not a managed profile: `{profile}` (see `awscredd check`)");
         return Step::Done(exit::USAGE);
     }
-    let Some(output) = cfg.outputs_of(profile).next() else {
+    let files: Vec<CredentialsFile> = cfg
+        .outputs_of(profile)
+        .map(CredentialsFile::from_output)
+        .collect();
+    if files.is_empty() {
         eprintln!("awscredd: profile `{profile}` is not written to any [[output]] file");
         return Step::Done(exit::USAGE);
-    };
-    let file = CredentialsFile::from_output(output);
-    // Still-valid credentials need no lock: the file is only ever replaced whole.
-    match read_usable(&file, profile) {
+    }
+    // Still-valid credentials need no lock: the files are only ever replaced whole.
+    match read_usable(&cfg, &files, profile, MIN_VALIDITY) {
         Some(c) => Step::Done(print(&c)),
         None => Step::Refresh(Box::new(Refresh {
             cfg,
-            file,
+            files,
             profile: profile.to_string(),
         })),
     }
@@ -83,7 +88,11 @@ impl Refresh {
     /// of many concurrent calls for an expiring profile, one runs the source and the others
     /// print what it wrote), then prints it.
     pub async fn run(self) -> u8 {
-        let Refresh { cfg, file, profile } = self;
+        let Refresh {
+            cfg,
+            files,
+            profile,
+        } = self;
         let profile = profile.as_str();
         let _refreshing = match refresh_lock(&cfg.daemon.state_dir, profile).await {
             Ok(l) => l,
@@ -92,7 +101,7 @@ impl Refresh {
                 return exit::FAILED;
             }
         };
-        if let Some(c) = read_usable(&file, profile) {
+        if let Some(c) = read_usable(&cfg, &files, profile, MIN_VALIDITY) {
             return print(&c);
         }
         let opts = PassOptions {
@@ -110,17 +119,28 @@ impl Refresh {
             }
             Ok(report) => {
                 if let Some(Outcome::Failed(m)) = report.outcomes.get(profile) {
+                    // An output the refresh could not write does not matter if another one
+                    // now holds fresh credentials.
+                    if let Some(c) = read_usable(&cfg, &files, profile, MIN_VALIDITY) {
+                        return print(&c);
+                    }
                     eprintln!("awscredd: profile `{profile}`: {}", one_line(&m.message));
                     return exit::FAILED;
                 }
             }
         }
-        match read_usable(&file, profile) {
+        // What the refresh produced, even if it lasts less than a minute: refreshing again at
+        // once would give no better.
+        match read_usable(&cfg, &files, profile, time::Duration::ZERO) {
             Some(c) => print(&c),
             None => {
+                let paths: Vec<String> = files
+                    .iter()
+                    .map(|f| format!("`{}`", f.path.display()))
+                    .collect();
                 eprintln!(
-                    "awscredd: profile `{profile}` has no valid credentials in `{}`",
-                    file.path.display()
+                    "awscredd: profile `{profile}` has no valid credentials in {}",
+                    paths.join(", ")
                 );
                 exit::FAILED
             }
@@ -160,16 +180,44 @@ async fn refresh_lock(
     .map_err(|e| e.to_string())?
 }
 
-/// The profile's credentials in the file, if they are valid for more than [`MIN_VALIDITY`].
-fn read_usable(file: &CredentialsFile, profile: &str) -> Option<Credentials> {
-    file.read()
-        .ok()?
-        .remove(profile)
-        .filter(|c| usable(c, crate::clock::now()))
+/// The profile's credentials in the first of `files` that holds usable ones: valid for more
+/// than `min_validity`, or without an expiry if awscredd refreshed them (the state file has a
+/// refresh on record; another tool's keys are due at once, as in [`crate::refresh::due`]).
+fn read_usable(
+    cfg: &Config,
+    files: &[CredentialsFile],
+    profile: &str,
+    min_validity: time::Duration,
+) -> Option<Credentials> {
+    let now = crate::clock::now();
+    let mut refreshed: Option<bool> = None;
+    let mut refreshed_by_us = || {
+        *refreshed.get_or_insert_with(|| {
+            crate::state::StateFile::in_dir(&cfg.daemon.state_dir)
+                .load()
+                .profiles
+                .get(profile)
+                .is_some_and(|r| r.last_refresh.is_some())
+        })
+    };
+    files
+        .iter()
+        .filter_map(|f| f.read().ok()?.remove(profile))
+        .find(|c| usable(c, now, min_validity, &mut refreshed_by_us))
 }
 
-fn usable(c: &Credentials, now: time::OffsetDateTime) -> bool {
-    c.expiration.is_none_or(|e| e - now > MIN_VALIDITY)
+/// Whether `c` may be served: more than `min_validity` left, or no expiry and
+/// `refreshed_by_us()`.
+fn usable(
+    c: &Credentials,
+    now: time::OffsetDateTime,
+    min_validity: time::Duration,
+    refreshed_by_us: &mut impl FnMut() -> bool,
+) -> bool {
+    match c.expiration {
+        Some(e) => e - now > min_validity,
+        None => refreshed_by_us(),
+    }
 }
 
 fn one_line(m: &str) -> String {
@@ -251,14 +299,28 @@ mod tests {
             expiration,
         };
         for (expiration, want) in [
-            (None, true),
             (Some(now + time::Duration::minutes(10)), true),
             (Some(now + time::Duration::seconds(61)), true),
             (Some(now + time::Duration::seconds(60)), false),
             (Some(now + time::Duration::seconds(5)), false),
             (Some(now - time::Duration::minutes(1)), false),
         ] {
-            assert_eq!(usable(&creds(expiration), now), want, "{expiration:?}");
+            let mut never = || panic!("the state file is read only for keys without an expiry");
+            assert_eq!(
+                usable(&creds(expiration), now, MIN_VALIDITY, &mut never),
+                want,
+                "{expiration:?}"
+            );
         }
+        // Without an expiry: only keys awscredd refreshed.
+        for refreshed in [true, false] {
+            assert_eq!(
+                usable(&creds(None), now, MIN_VALIDITY, &mut || refreshed),
+                refreshed
+            );
+        }
+        // After a refresh, anything not expired yet.
+        let short = creds(Some(now + time::Duration::seconds(5)));
+        assert!(usable(&short, now, time::Duration::ZERO, &mut || false));
     }
 }

@@ -135,12 +135,16 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
             } else {
                 expiry_known
             };
+            // Keys without an expiry are valid only if awscredd refreshed them: another tool's
+            // keys may no longer work (the refresh rules call them due at once).
+            let refreshed = recorded.is_some_and(|r| r.last_refresh.is_some());
             let valid = if holders.is_empty() {
-                expires_at.is_some_and(|e| e > now)
+                // Only a source of other profiles: what its last refresh produced.
+                refreshed && expires_at.is_none_or(|e| e > now)
             } else {
-                holders
-                    .iter()
-                    .all(|h| h.is_some_and(|c| c.expiration.is_none_or(|e| e > now)))
+                holders.iter().all(|h| {
+                    h.is_some_and(|c| c.expiration.map_or(refreshed, |e| e > now))
+                })
             };
             let root_session = cfg.root_sso_session(&p.name);
             let mut last_error = recorded.and_then(|r| r.last_error.clone());

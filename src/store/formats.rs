@@ -10,7 +10,7 @@
 //!   write it). JSON has no comments, and neither does a file `System.Text.Json` reads by
 //!   default: a file with comments is refused, never stripped.
 
-use crate::credentials::{format_utc, parse_rfc3339, Credentials, Secret};
+use crate::credentials::{format_utc, held_expiry, Credentials, Secret};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -123,7 +123,7 @@ pub fn env_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
         access_key_id: akid.to_string(),
         secret_access_key: Secret::new(secret),
         session_token: found[2].map(Secret::new),
-        expiration: found[3].and_then(|e| parse_rfc3339(e).ok()),
+        expiration: found[3].map(held_expiry),
     }))
 }
 
@@ -211,7 +211,7 @@ pub fn json_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
         access_key_id: akid.to_string(),
         secret_access_key: Secret::new(secret),
         session_token: s("SessionToken").map(Secret::new),
-        expiration: s("Expiration").and_then(|e| parse_rfc3339(e).ok()),
+        expiration: s("Expiration").map(held_expiry),
     }))
 }
 
