@@ -12,7 +12,6 @@
 //! needs a refresh goes on to [`Refresh::run`], on a runtime that `main` builds for it.
 
 use super::exit;
-use crate::commands::once::load;
 use crate::config::Config;
 use crate::credentials::{format_utc, Credentials};
 use crate::refresh::{self, Outcome, PassOptions};
@@ -49,9 +48,18 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
 /// The fast path, synchronous: loads the config, refuses a loop or a profile awscredd does not
 /// manage, and prints the credentials in the file if they are still valid.
 pub fn start(config_path: Option<&Path>, profile: &str) -> Step {
-    let cfg = match load(config_path) {
-        Ok(c) => c,
-        Err(code) => return Step::Done(code),
+    // Warnings are logged (so not shown without `--log-level`); an error is one line.
+    let cfg = match super::load_config(config_path) {
+        Ok((cfg, report)) => {
+            for line in report.lines() {
+                tracing::warn!("{line}");
+            }
+            cfg
+        }
+        Err(e) => {
+            eprintln!("awscredd: {}", first_problem(&e));
+            return Step::Done(exit::USAGE);
+        }
     };
     if crate::child::running_for().iter().any(|p| p == profile) {
         eprintln!(
@@ -124,7 +132,10 @@ impl Refresh {
                     if let Some(c) = read_usable(&cfg, &files, profile, MIN_VALIDITY) {
                         return print(&c);
                     }
-                    eprintln!("awscredd: profile `{profile}`: {}", one_line(&m.message));
+                    eprintln!(
+                        "awscredd: profile `{profile}`: {}",
+                        one_line(&with_log_hint(&m.message, profile))
+                    );
                     return exit::FAILED;
                 }
             }
@@ -224,6 +235,39 @@ fn one_line(m: &str) -> String {
     m.lines().collect::<Vec<_>>().join(" ")
 }
 
+/// The first error of a config error report (one problem a line, warnings among them), and how
+/// many more errors there are.
+pub fn first_problem(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().filter(|l| !l.trim().is_empty()).collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.contains(": warning: "))
+        .collect();
+    let first = errors
+        .first()
+        .or(lines.first())
+        .map_or("invalid config", |l| l.trim_end());
+    match errors.len() {
+        0 | 1 => first.to_string(),
+        n => format!("{first} (and {} more; run `awscredd check`)", n - 1),
+    }
+}
+
+/// A failure message that points at the log says how to see it when nothing is logged (the
+/// default here: no log subscriber without `--log-level`).
+fn with_log_hint(message: &str, profile: &str) -> String {
+    if tracing::dispatcher::has_been_set() {
+        return message.to_string();
+    }
+    message.replace(
+        crate::sources::process::STDERR_HINT,
+        &format!(
+            " (to see its stderr: `awscredd --log-level info credential-process --profile {profile}`)"
+        ),
+    )
+}
+
 /// The Version 1 JSON the AWS SDKs read from a `credential_process`.
 pub fn to_json(c: &Credentials) -> String {
     let mut v = serde_json::json!({
@@ -287,6 +331,15 @@ mod tests {
             Step::Refresh(r) => assert_eq!(r.profile, "app"),
             Step::Done(code) => panic!("served credentials that expire in 30 s ({code})"),
         }
+    }
+
+    #[test]
+    fn a_config_error_is_told_in_one_line() {
+        assert_eq!(first_problem("c.toml:1:1: bad"), "c.toml:1:1: bad");
+        assert_eq!(
+            first_problem("c.toml:1:1: warning: odd\nc.toml:2:1: bad\nc.toml:3:1: worse\nc.toml:4:1: worst\n"),
+            "c.toml:2:1: bad (and 2 more; run `awscredd check`)"
+        );
     }
 
     #[test]

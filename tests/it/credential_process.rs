@@ -95,6 +95,13 @@ fn failures_are_one_line_on_stderr_and_nothing_on_stdout() {
         "{}",
         show(&o)
     );
+    // Nothing is logged by default: the message says how to see the source's stderr.
+    assert!(
+        err.contains("--log-level info credential-process --profile broken"),
+        "{}",
+        show(&o)
+    );
+    assert!(!err.contains("is in the log"), "{}", show(&o));
     let o = sb.run(&["credential-process", "--profile", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     assert!(o.stdout.is_empty());
@@ -273,4 +280,36 @@ fn any_output_holding_valid_credentials_is_used() {
     }
     assert_eq!(runs(&sb), 1, "the second call is served from the second output");
     assert!(fs::read(sb.file("broken")).unwrap().contains(&0));
+}
+
+/// A config with several problems, or a command line clap refuses, is one line on stderr too.
+#[test]
+fn config_and_usage_errors_are_one_line() {
+    let sb = setup(3600);
+    let one_line = |o: &std::process::Output| {
+        assert_eq!(o.status.code(), Some(2), "{}", show(o));
+        assert!(o.stdout.is_empty(), "{}", show(o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{}", show(o));
+        assert!(err.starts_with("awscredd: "), "{}", show(o));
+        err.into_owned()
+    };
+    for args in [
+        &["credential-process", "--profile", "app", "--profile", "broken"][..],
+        &["credential-process"][..],
+        &["credential-process", "--bogus"][..],
+    ] {
+        let err = one_line(&sb.run(args));
+        assert!(err.contains("--help"), "{args:?}: {err}");
+    }
+    let config = fs::read_to_string(sb.file("config.toml")).unwrap();
+    sb.config(&config.replace(
+        "[profile.app]\n",
+        "bogus = 1\n[profile.app]\nfoo = 2\nbar = 3\nbaz = 4\n",
+    ));
+    let err = one_line(&sb.run(&["credential-process", "--profile", "app"]));
+    assert!(
+        err.contains("config.toml:") && err.contains("(and 3 more; run `awscredd check`)"),
+        "{err}"
+    );
 }
