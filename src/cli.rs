@@ -161,8 +161,13 @@ mod tests {
     #[test]
     fn finds_the_subcommand_past_global_options() {
         assert_eq!(
-            subcommand_of(["--config", "c.toml", "--log-level=info", "credential-process"])
-                .as_deref(),
+            subcommand_of([
+                "--config",
+                "c.toml",
+                "--log-level=info",
+                "credential-process"
+            ])
+            .as_deref(),
             Some("credential-process")
         );
         assert_eq!(

@@ -316,7 +316,10 @@ async fn a_profile_used_only_as_a_source_is_kept_fresh_by_its_record() {
                 role_arn = \"arn:aws:iam::111122223333:role/R\"\n";
     let h = start_with(
         text,
-        &[("src", Behave::Lives(20 * M)), ("role", Behave::Lives(60 * M))],
+        &[
+            ("src", Behave::Lives(20 * M)),
+            ("role", Behave::Lives(60 * M)),
+        ],
     );
     h.run_for(61 * M).await;
     let src = h.scripted.attempts("src");

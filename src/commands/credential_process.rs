@@ -337,7 +337,9 @@ mod tests {
     fn a_config_error_is_told_in_one_line() {
         assert_eq!(first_problem("c.toml:1:1: bad"), "c.toml:1:1: bad");
         assert_eq!(
-            first_problem("c.toml:1:1: warning: odd\nc.toml:2:1: bad\nc.toml:3:1: worse\nc.toml:4:1: worst\n"),
+            first_problem(
+                "c.toml:1:1: warning: odd\nc.toml:2:1: bad\nc.toml:3:1: worse\nc.toml:4:1: worst\n"
+            ),
             "c.toml:2:1: bad (and 2 more; run `awscredd check`)"
         );
     }

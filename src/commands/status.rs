@@ -145,9 +145,9 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
                 // Only a source of other profiles: what its last refresh produced.
                 refreshed && expires_at.is_none_or(|e| e > now)
             } else {
-                holders.iter().all(|h| {
-                    h.is_some_and(|c| c.expiration.map_or(refreshed, |e| e > now))
-                })
+                holders
+                    .iter()
+                    .all(|h| h.is_some_and(|c| c.expiration.map_or(refreshed, |e| e > now)))
             };
             let root_session = cfg.root_sso_session(&p.name);
             let mut last_error = recorded.and_then(|r| r.last_error.clone());

@@ -402,7 +402,9 @@ impl Snapshot {
                 .and_then(|p| p.expires_at.as_deref())
                 .map(crate::credentials::held_expiry);
             return match expires {
-                Some(e) => Some(e - due::refresh_margin(e, last_refresh, cfg.daemon.refresh_before)),
+                Some(e) => {
+                    Some(e - due::refresh_margin(e, last_refresh, cfg.daemon.refresh_before))
+                }
                 None => unexpiring_every.map(|every| {
                     last + time::Duration::try_from(every).unwrap_or(time::Duration::HOUR)
                 }),

@@ -278,7 +278,11 @@ fn any_output_holding_valid_credentials_is_used() {
             show(&o)
         );
     }
-    assert_eq!(runs(&sb), 1, "the second call is served from the second output");
+    assert_eq!(
+        runs(&sb),
+        1,
+        "the second call is served from the second output"
+    );
     assert!(fs::read(sb.file("broken")).unwrap().contains(&0));
 }
 
@@ -295,7 +299,13 @@ fn config_and_usage_errors_are_one_line() {
         err.into_owned()
     };
     for args in [
-        &["credential-process", "--profile", "app", "--profile", "broken"][..],
+        &[
+            "credential-process",
+            "--profile",
+            "app",
+            "--profile",
+            "broken",
+        ][..],
         &["credential-process"][..],
         &["credential-process", "--bogus"][..],
     ] {

@@ -995,8 +995,16 @@ fn a_refused_token_waits_for_a_login_and_is_not_tried_again() {
         show(&o)
     );
     assert_eq!(oidc_calls(&fake), [0, 0, 0, 1], "{}", show(&o));
-    assert_eq!(fake.calls(ROLE_CREDENTIALS), 1, "refused; the renewal is refused too");
-    assert_eq!(read_json(&token_file(&sb)), token, "the shared cache is left as it is");
+    assert_eq!(
+        fake.calls(ROLE_CREDENTIALS),
+        1,
+        "refused; the renewal is refused too"
+    );
+    assert_eq!(
+        read_json(&token_file(&sb)),
+        token,
+        "the shared cache is left as it is"
+    );
 
     let status = run(&sb, awscredd(&sb, &fake, &["status", "--json"]));
     assert_eq!(status.status.code(), Some(1), "{}", show(&status));
@@ -1011,9 +1019,16 @@ fn a_refused_token_waits_for_a_login_and_is_not_tried_again() {
     );
 
     // Not tried again: no call to the portal or OIDC.
-    let o = run(&sb, awscredd(&sb, &fake, &["once", "--no-login", "--force"]));
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--no-login", "--force"]),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(stderr(&o).contains("awscredd login --sso-session corp"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("awscredd login --sso-session corp"),
+        "{}",
+        show(&o)
+    );
     assert_eq!(oidc_calls(&fake), [0, 0, 0, 1], "{}", show(&o));
     assert_eq!(fake.calls(ROLE_CREDENTIALS), 1, "{}", show(&o));
 
@@ -1032,14 +1047,21 @@ fn a_refused_token_waits_for_a_login_and_is_not_tried_again() {
     // Refused again: an unattended `once` starts a device authorization straight away, as
     // with no token, without offering the refused token again.
     fake.revoke_all();
-    let o = run(&sb, awscredd(&sb, &fake, &["once", "--no-login", "--force"]));
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--no-login", "--force"]),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let (roles, refreshes) = (fake.calls(ROLE_CREDENTIALS), fake.calls(TOKEN_REFRESH));
     let o = run(&sb, awscredd(&sb, &fake, &["once", "--force"]));
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(fake.calls(DEVICE_AUTH), 2, "{}", show(&o));
     assert_eq!(fake.calls(TOKEN_REFRESH), refreshes, "{}", show(&o));
-    assert_eq!(fake.calls(ROLE_CREDENTIALS), roles + 1, "only with the new token");
+    assert_eq!(
+        fake.calls(ROLE_CREDENTIALS),
+        roles + 1,
+        "only with the new token"
+    );
     let status = run(&sb, awscredd(&sb, &fake, &["status", "--json"]));
     assert_eq!(status.status.code(), Some(0), "{}", show(&status));
 }

@@ -227,8 +227,11 @@ impl SessionTokens {
             Some(t) if is_fresh(&t, Some(stale)) && !self.is_refused(&t).await => t,
             cached => {
                 if let Some(t) = cached.filter(|t| &t.access_token == stale) {
-                    self.record_refused(&t, "the SSO portal refused the access token, renewed or not")
-                        .await;
+                    self.record_refused(
+                        &t,
+                        "the SSO portal refused the access token, renewed or not",
+                    )
+                    .await;
                 }
                 self.sign_in(Some(stale), None).await?
             }
