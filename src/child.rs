@@ -8,7 +8,8 @@
 //!   lines, for the caller to log (after redacting what must not be logged).
 //! - The child leads a process group of its own (Unix). When it exits, what is left of the
 //!   group (a grandchild that kept stdout open) is killed: a process that exited has
-//!   finished, whatever its children still do. On a timeout the whole group is killed.
+//!   finished, whatever its children still do. On a timeout the whole group is killed, and so
+//!   it is when the run is abandoned (its future dropped, as at shutdown).
 //! - Every child gets [`RUNNING_FOR_VAR`], the profiles whose sources are being run in this
 //!   chain of processes, so an `awscredd credential-process` started by its own profile's
 //!   source sees the loop and fails instead of forking again.
@@ -124,7 +125,9 @@ pub async fn run(
 ) -> Result<Finished, RunError> {
     prepare(&mut cmd, profile);
     let mut child = cmd.spawn().map_err(RunError::Start)?;
-    let group = ProcessGroup(child.id());
+    // Declared after `child`, so dropped before it: a run abandoned at shutdown (this future
+    // dropped) takes the whole group with it, not only the child `kill_on_drop` kills.
+    let mut group = ProcessGroup(child.id());
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let (overflow_tx, mut overflow_rx) = tokio::sync::oneshot::channel::<()>();
@@ -182,14 +185,20 @@ pub fn spawn_detached(
     Ok(())
 }
 
-/// The process group a child leads.
+/// The process group a child leads; killed when dropped, unless killed already.
 struct ProcessGroup(Option<u32>);
 
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 impl ProcessGroup {
-    /// Kills every process left in the group (none left is fine).
-    fn kill(&self) {
+    /// Kills every process left in the group (none left is fine), once.
+    fn kill(&mut self) {
         #[cfg(unix)]
-        if let Some(pid) = self.0 {
+        if let Some(pid) = self.0.take() {
             if let Ok(pid) = i32::try_from(pid) {
                 let _ = nix::sys::signal::killpg(
                     nix::unistd::Pid::from_raw(pid),
@@ -198,7 +207,7 @@ impl ProcessGroup {
             }
         }
         #[cfg(not(unix))]
-        let _ = self.0;
+        let _ = self.0.take();
     }
 }
 
@@ -438,6 +447,49 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(gone, "grandchild {pid} still runs");
+    }
+
+    /// Whether `pid` has exited (gone or a zombie), waiting up to a second.
+    #[cfg(unix)]
+    fn exits_soon(pid: i32) -> bool {
+        for _ in 0..50 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_abandoned_run_kills_the_grandchildren_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let script = format!(
+            "sleep 30 & echo $! > {p}.tmp; mv {p}.tmp {p}; wait",
+            p = pidfile.display()
+        );
+        let limits = Limits {
+            timeout: Duration::from_secs(60),
+            stdout_max: 1024,
+        };
+        let run = tokio::spawn(run(sh(&script), None, limits));
+        let mut waited = 0;
+        while !pidfile.exists() && waited < 200 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            waited += 1;
+        }
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // As at shutdown: the run's future is dropped while the source still runs.
+        run.abort();
+        let _ = run.await;
+        assert!(exits_soon(pid), "grandchild {pid} still runs");
     }
 
     #[cfg(unix)]

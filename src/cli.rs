@@ -132,3 +132,48 @@ pub enum ServiceAction {
     /// Run as the service (how the Service Control Manager starts it).
     Run,
 }
+
+/// The subcommand named on a command line (`args` without the program name), found without
+/// clap, for when clap refused the line: the first word that is neither an option nor the
+/// value of a global option that takes one.
+pub fn subcommand_of<I, S>(args: I) -> Option<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    const TAKE_VALUE: [&str; 3] = ["--config", "--log-format", "--log-level"];
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        let a = a.as_ref().to_string_lossy().into_owned();
+        if TAKE_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_subcommand_past_global_options() {
+        assert_eq!(
+            subcommand_of([
+                "--config",
+                "c.toml",
+                "--log-level=info",
+                "credential-process"
+            ])
+            .as_deref(),
+            Some("credential-process")
+        );
+        assert_eq!(
+            subcommand_of(["--config", "credential-process", "once"]).as_deref(),
+            Some("once")
+        );
+        assert_eq!(subcommand_of(["--version"]), None);
+    }
+}

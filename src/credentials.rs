@@ -85,6 +85,13 @@ pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
         .map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
 }
 
+/// The expiry a file holds for credentials, from the value of its expiry key. A value that is
+/// not a time is taken as long past, never as "does not expire": nobody knows when such
+/// credentials end, so they are due at once and no reader calls them valid.
+pub fn held_expiry(value: &str) -> OffsetDateTime {
+    parse_rfc3339(value).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +121,14 @@ mod tests {
         assert!(parse_rfc3339("2026-03-04T03:06:07+00:00").is_ok());
         assert!(parse_rfc3339("2026-03-04T03:06:07.123Z").is_ok());
         assert!(parse_rfc3339("yesterday").is_err());
+    }
+
+    #[test]
+    fn an_unparseable_expiry_is_long_past_not_never() {
+        assert_eq!(held_expiry("garbage"), OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(
+            held_expiry("2026-03-04T03:06:07Z"),
+            datetime!(2026-03-04 03:06:07 UTC)
+        );
     }
 }

@@ -281,7 +281,7 @@ pub async fn run_with(
                             },
                         );
                     }
-                    Outcome::Refreshed { .. } | Outcome::UsedAsSource => {
+                    Outcome::Refreshed { .. } | Outcome::UsedAsSource { .. } => {
                         if backoff.remove(name).is_some() {
                             tracing::info!(profile = %name, "recovered");
                         }

@@ -111,10 +111,15 @@ fn config_text(profiles: &[&str]) -> String {
 }
 
 fn start(profiles: &[(&str, Behave)]) -> Harness {
+    let names: Vec<&str> = profiles.iter().map(|(n, _)| *n).collect();
+    start_with(&config_text(&names), profiles)
+}
+
+/// A daemon over the config `text`, its profiles behaving as `profiles` say.
+fn start_with(text: &str, profiles: &[(&str, Behave)]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    let names: Vec<&str> = profiles.iter().map(|(n, _)| *n).collect();
-    std::fs::write(&path, config_text(&names)).unwrap();
+    std::fs::write(&path, text).unwrap();
     let (cfg, _) = config::load(&path, &|_| None).unwrap();
     let clock = Arc::new(TokioClock::new(START));
     let signed_in = Arc::new(Mutex::new(None));
@@ -298,5 +303,37 @@ async fn a_suspended_machine_refreshes_at_once_on_wake_up() {
     assert_eq!(log.len(), 2, "refreshed after the wake-up");
     let after = log[1].2 - woke;
     assert!(after <= 5 * M + S, "refreshed {after:?} after waking");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_profile_used_only_as_a_source_is_kept_fresh_by_its_record() {
+    // `src` is in no output: only `role`, chained from it, is written. Its credentials last
+    // 20 minutes, `role`'s an hour.
+    let text = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+                profiles = [\"role\"]\n[profile.src]\ncredential_process = \"scripted\"\n\
+                [profile.role]\nsource_profile = \"src\"\n\
+                role_arn = \"arn:aws:iam::111122223333:role/R\"\n";
+    let h = start_with(
+        text,
+        &[
+            ("src", Behave::Lives(20 * M)),
+            ("role", Behave::Lives(60 * M)),
+        ],
+    );
+    h.run_for(61 * M).await;
+    let src = h.scripted.attempts("src");
+    // With `role` at the start and at about 45 min, and on its own at half its lifetime.
+    assert!(src.len() >= 6, "{src:?}");
+    assert_eq!(h.scripted.attempts("role").len(), 2);
+    // So `status` (and /readyz) calls it ok by its record all along.
+    let (cfg, _) = config::load(&h.dir.path().join("config.toml"), &|_| None).unwrap();
+    let status = crate::commands::status::gather(&cfg, None, h.clock.now());
+    let states: Vec<(&str, &str)> = status
+        .profiles
+        .iter()
+        .map(|p| (p.name.as_str(), p.state))
+        .collect();
+    assert_eq!(states, [("role", "ok"), ("src", "ok")]);
     h.stop().await;
 }

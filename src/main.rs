@@ -112,13 +112,30 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(exit::OK);
+            }
+            // credential-process fails with one line on stderr (an SDK shows it as is).
+            let args = std::env::args_os().skip(1);
+            if awscredd::cli::subcommand_of(args).as_deref() == Some("credential-process") {
+                // The message is the first paragraph (a list of missing arguments follows it,
+                // indented); usage and hints come after a blank line.
+                let text = e.render().to_string();
+                let message: Vec<&str> = text
+                    .lines()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                let message = message.join(" ");
+                let message = message.strip_prefix("error: ").unwrap_or(&message);
+                eprintln!(
+                    "awscredd: credential-process: {message} (see `awscredd credential-process --help`)"
+                );
+                return ExitCode::from(exit::USAGE);
+            }
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(exit::USAGE);
         }
     };
     // An SDK reads credential-process's stderr as its error message: one line, no logs, unless

@@ -203,7 +203,7 @@ impl Metrics {
         let mut seen = lock(&self.seen);
         for (name, outcome) in &report.outcomes {
             let result = match outcome {
-                Outcome::Refreshed { .. } | Outcome::UsedAsSource => "success",
+                Outcome::Refreshed { .. } | Outcome::UsedAsSource { .. } => "success",
                 Outcome::Failed(_) => "failure",
                 Outcome::NotDue => continue,
             };

@@ -1,5 +1,6 @@
 //! `state_dir/state.json`: per profile, when it was last refreshed, when it expires, and the
-//! last error. Never secrets. Several awscredd processes may update it: each update is a
+//! last error; per SSO session, the cached token the service refused (by a fingerprint), so it
+//! is not offered again. Never secrets. Several awscredd processes may update it: each update is a
 //! locked read-merge-write, so one process never drops another's entries.
 
 use crate::credentials::format_utc;
@@ -26,10 +27,53 @@ pub struct ProfileState {
     pub written_key: Option<String>,
 }
 
+/// What awscredd knows about one SSO session beyond the shared token cache (which it leaves as
+/// the AWS CLI would: the CLI does not mark a refused token either).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    /// The fingerprint ([`crate::sources::sso::cache::fingerprint`]) of the cached token that
+    /// cannot be used: its access token refused (or expired) and its refresh token refused or
+    /// missing. A different token in the cache is not concerned.
+    pub refused_token: Option<String>,
+    pub refused_at: Option<String>,
+    /// Why, for `status` and the logs (never a secret).
+    pub refused_because: Option<String>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     #[serde(default)]
     pub profiles: BTreeMap<String, ProfileState>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sso_sessions: BTreeMap<String, SessionState>,
+}
+
+impl State {
+    /// Whether the token with `fingerprint` is the one recorded as refused for `session`.
+    pub fn token_refused(&self, session: &str, fingerprint: &str) -> bool {
+        self.sso_sessions
+            .get(session)
+            .and_then(|s| s.refused_token.as_deref())
+            == Some(fingerprint)
+    }
+}
+
+/// Records that the cached token with `fingerprint` of `session` cannot be used.
+pub fn record_refused_token(
+    state: &mut State,
+    session: &str,
+    fingerprint: &str,
+    now: OffsetDateTime,
+    why: &str,
+) {
+    state.sso_sessions.insert(
+        session.to_string(),
+        SessionState {
+            refused_token: Some(fingerprint.to_string()),
+            refused_at: Some(format_utc(now)),
+            refused_because: Some(why.to_string()),
+        },
+    );
 }
 
 /// Where the state lives.
@@ -169,6 +213,21 @@ mod tests {
         assert_ne!(hash, key_id_hash("ASIAOTHER"));
         let json = serde_json::to_string(&s).unwrap();
         assert!(!json.contains("ASIAEXAMPLE"), "{json}");
+    }
+
+    #[test]
+    fn a_refused_token_is_recorded_by_fingerprint_and_old_files_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::in_dir(dir.path());
+        std::fs::write(&f.path, r#"{"profiles": {}}"#).unwrap();
+        assert!(!f.load().token_refused("corp", "abc"));
+        let now = datetime!(2026-01-01 00:00 UTC);
+        f.update(|s| record_refused_token(s, "corp", "abc", now, "invalid_grant"))
+            .unwrap();
+        let s = f.load();
+        assert!(s.token_refused("corp", "abc"));
+        assert!(!s.token_refused("corp", "other"));
+        assert!(!s.token_refused("else", "abc"));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `awscredd credential-process --profile NAME`: prints the AWS `credential_process` JSON
-//! (Version 1, with `Expiration`) of a managed profile from the file awscredd keeps, so that a
-//! long-running SDK client refreshes from the daemon's work with no code change. Credentials
-//! that are missing or expire within a minute are refreshed first, as
-//! `once --profile NAME --force --no-login` would. On failure: a one-line reason on stderr,
-//! nothing on stdout.
+//! (Version 1, with `Expiration`) of a managed profile from the files awscredd keeps (any of its
+//! outputs that holds usable credentials), so that a long-running SDK client refreshes from
+//! the daemon's work with no code change. Credentials that are missing, expire within a minute,
+//! or carry no expiry and were never refreshed by awscredd (another tool's keys) are refreshed
+//! first, as `once --profile NAME --force --no-login` would; what the refresh produced is
+//! printed if it has not expired. On failure: a one-line reason on stderr, nothing on stdout.
 //!
 //! SDKs run it at every start-up and every refresh, often from many processes at once, and the
 //! file almost always holds fresh credentials: [`start`] serves those with no async runtime
@@ -11,7 +12,6 @@
 //! needs a refresh goes on to [`Refresh::run`], on a runtime that `main` builds for it.
 
 use super::exit;
-use crate::commands::once::load;
 use crate::config::Config;
 use crate::credentials::{format_utc, Credentials};
 use crate::refresh::{self, Outcome, PassOptions};
@@ -32,7 +32,8 @@ pub enum Step {
 /// A managed profile to refresh, then print (the slow path, which needs an async runtime).
 pub struct Refresh {
     cfg: Config,
-    file: CredentialsFile,
+    /// Every output that holds the profile, in config order.
+    files: Vec<CredentialsFile>,
     profile: String,
 }
 
@@ -47,9 +48,18 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
 /// The fast path, synchronous: loads the config, refuses a loop or a profile awscredd does not
 /// manage, and prints the credentials in the file if they are still valid.
 pub fn start(config_path: Option<&Path>, profile: &str) -> Step {
-    let cfg = match load(config_path) {
-        Ok(c) => c,
-        Err(code) => return Step::Done(code),
+    // Warnings are logged (so not shown without `--log-level`); an error is one line.
+    let cfg = match super::load_config(config_path) {
+        Ok((cfg, report)) => {
+            for line in report.lines() {
+                tracing::warn!("{line}");
+            }
+            cfg
+        }
+        Err(e) => {
+            eprintln!("awscredd: {}", first_problem(&e));
+            return Step::Done(exit::USAGE);
+        }
     };
     if crate::child::running_for().iter().any(|p| p == profile) {
         eprintln!(
@@ -62,17 +72,20 @@ pub fn start(config_path: Option<&Path>, profile: &str) -> Step {
         eprintln!("awscredd: not a managed profile: `{profile}` (see `awscredd check`)");
         return Step::Done(exit::USAGE);
     }
-    let Some(output) = cfg.outputs_of(profile).next() else {
+    let files: Vec<CredentialsFile> = cfg
+        .outputs_of(profile)
+        .map(CredentialsFile::from_output)
+        .collect();
+    if files.is_empty() {
         eprintln!("awscredd: profile `{profile}` is not written to any [[output]] file");
         return Step::Done(exit::USAGE);
-    };
-    let file = CredentialsFile::from_output(output);
-    // Still-valid credentials need no lock: the file is only ever replaced whole.
-    match read_usable(&file, profile) {
+    }
+    // Still-valid credentials need no lock: the files are only ever replaced whole.
+    match read_usable(&cfg, &files, profile, MIN_VALIDITY) {
         Some(c) => Step::Done(print(&c)),
         None => Step::Refresh(Box::new(Refresh {
             cfg,
-            file,
+            files,
             profile: profile.to_string(),
         })),
     }
@@ -83,7 +96,11 @@ impl Refresh {
     /// of many concurrent calls for an expiring profile, one runs the source and the others
     /// print what it wrote), then prints it.
     pub async fn run(self) -> u8 {
-        let Refresh { cfg, file, profile } = self;
+        let Refresh {
+            cfg,
+            files,
+            profile,
+        } = self;
         let profile = profile.as_str();
         let _refreshing = match refresh_lock(&cfg.daemon.state_dir, profile).await {
             Ok(l) => l,
@@ -92,7 +109,7 @@ impl Refresh {
                 return exit::FAILED;
             }
         };
-        if let Some(c) = read_usable(&file, profile) {
+        if let Some(c) = read_usable(&cfg, &files, profile, MIN_VALIDITY) {
             return print(&c);
         }
         let opts = PassOptions {
@@ -110,17 +127,31 @@ impl Refresh {
             }
             Ok(report) => {
                 if let Some(Outcome::Failed(m)) = report.outcomes.get(profile) {
-                    eprintln!("awscredd: profile `{profile}`: {}", one_line(&m.message));
+                    // An output the refresh could not write does not matter if another one
+                    // now holds fresh credentials.
+                    if let Some(c) = read_usable(&cfg, &files, profile, MIN_VALIDITY) {
+                        return print(&c);
+                    }
+                    eprintln!(
+                        "awscredd: profile `{profile}`: {}",
+                        one_line(&with_log_hint(&m.message, profile))
+                    );
                     return exit::FAILED;
                 }
             }
         }
-        match read_usable(&file, profile) {
+        // What the refresh produced, even if it lasts less than a minute: refreshing again at
+        // once would give no better.
+        match read_usable(&cfg, &files, profile, time::Duration::ZERO) {
             Some(c) => print(&c),
             None => {
+                let paths: Vec<String> = files
+                    .iter()
+                    .map(|f| format!("`{}`", f.path.display()))
+                    .collect();
                 eprintln!(
-                    "awscredd: profile `{profile}` has no valid credentials in `{}`",
-                    file.path.display()
+                    "awscredd: profile `{profile}` has no valid credentials in {}",
+                    paths.join(", ")
                 );
                 exit::FAILED
             }
@@ -160,20 +191,81 @@ async fn refresh_lock(
     .map_err(|e| e.to_string())?
 }
 
-/// The profile's credentials in the file, if they are valid for more than [`MIN_VALIDITY`].
-fn read_usable(file: &CredentialsFile, profile: &str) -> Option<Credentials> {
-    file.read()
-        .ok()?
-        .remove(profile)
-        .filter(|c| usable(c, crate::clock::now()))
+/// The profile's credentials in the first of `files` that holds usable ones: valid for more
+/// than `min_validity`, or without an expiry if awscredd refreshed them (the state file has a
+/// refresh on record; another tool's keys are due at once, as in [`crate::refresh::due`]).
+fn read_usable(
+    cfg: &Config,
+    files: &[CredentialsFile],
+    profile: &str,
+    min_validity: time::Duration,
+) -> Option<Credentials> {
+    let now = crate::clock::now();
+    let mut refreshed: Option<bool> = None;
+    let mut refreshed_by_us = || {
+        *refreshed.get_or_insert_with(|| {
+            crate::state::StateFile::in_dir(&cfg.daemon.state_dir)
+                .load()
+                .profiles
+                .get(profile)
+                .is_some_and(|r| r.last_refresh.is_some())
+        })
+    };
+    files
+        .iter()
+        .filter_map(|f| f.read().ok()?.remove(profile))
+        .find(|c| usable(c, now, min_validity, &mut refreshed_by_us))
 }
 
-fn usable(c: &Credentials, now: time::OffsetDateTime) -> bool {
-    c.expiration.is_none_or(|e| e - now > MIN_VALIDITY)
+/// Whether `c` may be served: more than `min_validity` left, or no expiry and
+/// `refreshed_by_us()`.
+fn usable(
+    c: &Credentials,
+    now: time::OffsetDateTime,
+    min_validity: time::Duration,
+    refreshed_by_us: &mut impl FnMut() -> bool,
+) -> bool {
+    match c.expiration {
+        Some(e) => e - now > min_validity,
+        None => refreshed_by_us(),
+    }
 }
 
 fn one_line(m: &str) -> String {
     m.lines().collect::<Vec<_>>().join(" ")
+}
+
+/// The first error of a config error report (one problem a line, warnings among them), and how
+/// many more errors there are.
+pub fn first_problem(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().filter(|l| !l.trim().is_empty()).collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.contains(": warning: "))
+        .collect();
+    let first = errors
+        .first()
+        .or(lines.first())
+        .map_or("invalid config", |l| l.trim_end());
+    match errors.len() {
+        0 | 1 => first.to_string(),
+        n => format!("{first} (and {} more; run `awscredd check`)", n - 1),
+    }
+}
+
+/// A failure message that points at the log says how to see it when nothing is logged (the
+/// default here: no log subscriber without `--log-level`).
+fn with_log_hint(message: &str, profile: &str) -> String {
+    if tracing::dispatcher::has_been_set() {
+        return message.to_string();
+    }
+    message.replace(
+        crate::sources::process::STDERR_HINT,
+        &format!(
+            " (to see its stderr: `awscredd --log-level info credential-process --profile {profile}`)"
+        ),
+    )
 }
 
 /// The Version 1 JSON the AWS SDKs read from a `credential_process`.
@@ -242,6 +334,17 @@ mod tests {
     }
 
     #[test]
+    fn a_config_error_is_told_in_one_line() {
+        assert_eq!(first_problem("c.toml:1:1: bad"), "c.toml:1:1: bad");
+        assert_eq!(
+            first_problem(
+                "c.toml:1:1: warning: odd\nc.toml:2:1: bad\nc.toml:3:1: worse\nc.toml:4:1: worst\n"
+            ),
+            "c.toml:2:1: bad (and 2 more; run `awscredd check`)"
+        );
+    }
+
+    #[test]
     fn usable_means_more_than_a_minute_left() {
         let now = OffsetDateTime::now_utc();
         let creds = |expiration| Credentials {
@@ -251,14 +354,28 @@ mod tests {
             expiration,
         };
         for (expiration, want) in [
-            (None, true),
             (Some(now + time::Duration::minutes(10)), true),
             (Some(now + time::Duration::seconds(61)), true),
             (Some(now + time::Duration::seconds(60)), false),
             (Some(now + time::Duration::seconds(5)), false),
             (Some(now - time::Duration::minutes(1)), false),
         ] {
-            assert_eq!(usable(&creds(expiration), now), want, "{expiration:?}");
+            let mut never = || panic!("the state file is read only for keys without an expiry");
+            assert_eq!(
+                usable(&creds(expiration), now, MIN_VALIDITY, &mut never),
+                want,
+                "{expiration:?}"
+            );
         }
+        // Without an expiry: only keys awscredd refreshed.
+        for refreshed in [true, false] {
+            assert_eq!(
+                usable(&creds(None), now, MIN_VALIDITY, &mut || refreshed),
+                refreshed
+            );
+        }
+        // After a refresh, anything not expired yet.
+        let short = creds(Some(now + time::Duration::seconds(5)));
+        assert!(usable(&short, now, time::Duration::ZERO, &mut || false));
     }
 }

@@ -1,8 +1,9 @@
 //! `awscredd login`: interactive device authorization for SSO sessions. A human is at the
 //! keyboard, so the URL and code are printed (and a browser opened when there is one), and
-//! `login_command` is not run. A session whose token is still fresh, or can be renewed with its
-//! refresh token, needs no sign-in; a sign-in already in progress in another awscredd process
-//! is waited for and its token used.
+//! `login_command` is not run. With `--sso-session` it always signs in afresh, as
+//! `aws sso login` does; without it, only sessions with no usable token do (a token still
+//! fresh, or renewable with its refresh token, and not refused by the service, is usable). A
+//! sign-in already in progress in another awscredd process is waited for and its token used.
 
 use super::exit;
 use crate::commands::once::load;
@@ -57,8 +58,13 @@ pub async fn exec(config_path: Option<&Path>, args: &LoginArgs) -> u8 {
         let Some(tokens) = sso.session(&name) else {
             continue;
         };
-        match tokens.access_token(None).await {
-            Ok(_) => match tokens.status().await {
+        let signed_in = if args.sso_session.is_some() {
+            tokens.sign_in_afresh().await.map(|_| ())
+        } else {
+            tokens.access_token(None).await.map(|_| ())
+        };
+        match signed_in {
+            Ok(()) => match tokens.status().await {
                 Some(t) => println!(
                     "SSO session `{name}`: signed in; the access token is valid until {}{}",
                     crate::credentials::format_utc(t.expires_at),

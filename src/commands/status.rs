@@ -7,7 +7,7 @@ use super::exit;
 use crate::commands::once::load;
 use crate::config::Config;
 use crate::credentials::{format_utc, parse_rfc3339, Credentials};
-use crate::sources::sso::cache::TokenCache;
+use crate::sources::sso::cache::{fingerprint, TokenCache};
 use crate::state::StateFile;
 use crate::store::CredentialsFile;
 use serde::Serialize;
@@ -70,12 +70,16 @@ pub struct Status {
 
 /// Gathers the status of everything `cfg` manages, as of `now`.
 pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> Status {
+    let state = StateFile::in_dir(&cfg.daemon.state_dir).load();
     let sso_sessions: Vec<SessionStatus> = cfg
         .sso_sessions
         .keys()
         .map(|name| {
             let token = cache.and_then(|c| c.load(name));
             let state = match &token {
+                // The service refused this very token (and its refresh token): a human must
+                // sign in, whatever its expiry says.
+                Some(t) if state.token_refused(name, &fingerprint(t)) => State::WaitingForLogin,
                 Some(t) if t.expires_at > now => State::Ok,
                 Some(t) if t.refreshable(now).is_some() => State::Expired,
                 _ => State::WaitingForLogin,
@@ -116,7 +120,6 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
             (o.profiles.clone(), creds)
         })
         .collect();
-    let state = StateFile::in_dir(&cfg.daemon.state_dir).load();
     let profiles = cfg
         .profiles
         .values()
@@ -135,12 +138,16 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
             } else {
                 expiry_known
             };
+            // Keys without an expiry are valid only if awscredd refreshed them: another tool's
+            // keys may no longer work (the refresh rules call them due at once).
+            let refreshed = recorded.is_some_and(|r| r.last_refresh.is_some());
             let valid = if holders.is_empty() {
-                expires_at.is_some_and(|e| e > now)
+                // Only a source of other profiles: what its last refresh produced.
+                refreshed && expires_at.is_none_or(|e| e > now)
             } else {
                 holders
                     .iter()
-                    .all(|h| h.is_some_and(|c| c.expiration.is_none_or(|e| e > now)))
+                    .all(|h| h.is_some_and(|c| c.expiration.map_or(refreshed, |e| e > now)))
             };
             let root_session = cfg.root_sso_session(&p.name);
             let mut last_error = recorded.and_then(|r| r.last_error.clone());

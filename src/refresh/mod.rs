@@ -154,8 +154,9 @@ pub enum Outcome {
     Refreshed { expires: Option<OffsetDateTime> },
     /// Still fresh; nothing to do.
     NotDue,
-    /// Fetched only as the source of a chained profile (it is in no output).
-    UsedAsSource,
+    /// Fetched only as the source of a chained profile (it is in no output); recorded in the
+    /// state file like a refresh, since that record is all `status` has to go by.
+    UsedAsSource { expires: Option<OffsetDateTime> },
     /// Failed: what kind of failure (which decides the daemon's retry), and the message naming
     /// the profile's problem (never a secret).
     Failed(SourceError),
@@ -403,21 +404,47 @@ impl Snapshot {
             .collect()
     }
 
-    /// When `name` becomes due (see [`due::due_at`]); `None` for a profile in no output.
+    /// When `name` becomes due (see [`due::due_at`]); `None` for a profile in no output that
+    /// is no source either. A profile in no output (only the source of others) goes by its
+    /// record in the state file, which is what `status` shows for it:
+    /// due at once if it was never refreshed, else by the expiry recorded.
     pub fn due_at(
         &self,
         cfg: &Config,
         name: &str,
         unexpiring_every: Option<std::time::Duration>,
     ) -> Option<OffsetDateTime> {
-        let last_refresh = self
-            .state
-            .profiles
-            .get(name)
+        let recorded = self.state.profiles.get(name);
+        let last_refresh = recorded
             .and_then(|p| p.last_refresh.as_deref())
             .and_then(|t| crate::credentials::parse_rfc3339(t).ok());
+        let holders = self.holders(cfg, name);
+        let is_source = || {
+            cfg.profiles
+                .values()
+                .any(|p| p.source.source_profile() == Some(name))
+        };
+        if holders.is_empty() {
+            if !is_source() {
+                return None;
+            }
+            let Some(last) = last_refresh else {
+                return Some(OffsetDateTime::UNIX_EPOCH);
+            };
+            let expires = recorded
+                .and_then(|p| p.expires_at.as_deref())
+                .map(crate::credentials::held_expiry);
+            return match expires {
+                Some(e) => {
+                    Some(e - due::refresh_margin(e, last_refresh, cfg.daemon.refresh_before))
+                }
+                None => unexpiring_every.map(|every| {
+                    last + time::Duration::try_from(every).unwrap_or(time::Duration::HOUR)
+                }),
+            };
+        }
         due::due_at(
-            &self.holders(cfg, name),
+            &holders,
             last_refresh,
             cfg.daemon.refresh_before,
             unexpiring_every,
@@ -486,7 +513,7 @@ fn due_profiles(
         if let Some(Some(c)) = holders.first() {
             current.insert(name.clone(), (*c).clone());
         }
-        if is_due && !holders.is_empty() {
+        if is_due {
             due.insert(name.clone());
         }
     }
@@ -592,7 +619,9 @@ fn outcomes(
             Some(Ok(_)) if write_errors.contains_key(name) => {
                 Outcome::Failed(write_errors[name].clone())
             }
-            Some(Ok(_)) if !in_outputs => Outcome::UsedAsSource,
+            Some(Ok(c)) if !in_outputs => Outcome::UsedAsSource {
+                expires: c.expiration,
+            },
             Some(Ok(c)) => Outcome::Refreshed {
                 expires: c.expiration,
             },
@@ -621,7 +650,9 @@ fn outcomes(
                 tracing::error!(profile = %name, source, "refresh failed: {}", e.message)
             }
             Outcome::NotDue => tracing::debug!(profile = %name, "not due"),
-            Outcome::UsedAsSource => tracing::debug!(profile = %name, "fetched as a source"),
+            Outcome::UsedAsSource { .. } => {
+                tracing::debug!(profile = %name, "fetched as a source")
+            }
         }
         report.outcomes.insert(name.clone(), outcome);
     }
@@ -641,13 +672,13 @@ async fn record(cfg: &Config, report: &PassReport, now: OffsetDateTime) {
         state_file.update(|s| {
             for (name, o) in &outcomes {
                 match o {
-                    Outcome::Refreshed { expires } => {
+                    Outcome::Refreshed { expires } | Outcome::UsedAsSource { expires } => {
                         state::record_success(s, name, kinds[name], now, *expires)
                     }
                     Outcome::Failed(e) => {
                         state::record_failure(s, name, kinds[name], now, &e.message)
                     }
-                    Outcome::NotDue | Outcome::UsedAsSource => {}
+                    Outcome::NotDue => {}
                 }
             }
         })

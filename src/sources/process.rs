@@ -151,6 +151,10 @@ pub const STDOUT_MAX: usize = 1024 * 1024;
 /// What every loop message contains.
 pub const LOOP_MARKER: &str = "credential_process loop";
 
+/// Ends the failure message of a source that printed on stderr: what it printed is logged,
+/// never put in the message.
+pub const STDERR_HINT: &str = " (its stderr is in the log)";
+
 /// Why a source that calls `awscredd credential-process` for its own profile is refused.
 pub fn loop_message(profile: &str) -> String {
     format!(
@@ -241,7 +245,7 @@ pub async fn fetch(
             let hint = if finished.stderr_lines.is_empty() {
                 ""
             } else {
-                " (its stderr is in the log)"
+                STDERR_HINT
             };
             Err(fail(format!("exited with {code}{hint}")))
         }

@@ -10,7 +10,7 @@
 //!   dotnet and Visual Studio accept), numbers as written, escapes, duplicate keys, indentation.
 
 use super::jsonc;
-use crate::credentials::{format_utc, parse_rfc3339, Credentials, Secret};
+use crate::credentials::{format_utc, held_expiry, parse_rfc3339, Credentials, Secret};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::ops::Range;
@@ -280,7 +280,7 @@ pub fn env_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
         access_key_id: akid.to_string(),
         secret_access_key: Secret::new(secret),
         session_token: found[2].map(Secret::new),
-        expiration: found[3].and_then(|e| parse_rfc3339(e).ok()),
+        expiration: found[3].map(held_expiry),
     }))
 }
 

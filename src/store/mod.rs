@@ -481,7 +481,10 @@ pub fn credentials_from_keys(keys: &BTreeMap<String, String>) -> Option<Credenti
         access_key_id: akid.clone(),
         secret_access_key: Secret::new(secret.clone()),
         session_token: token.map(|t| Secret::new(t.clone())),
-        expiration: keys.get(EXPIRATION_KEY).and_then(|e| parse_rfc3339(e).ok()),
+        expiration: keys
+            .get(EXPIRATION_KEY)
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| crate::credentials::held_expiry(e)),
     })
 }
 

@@ -59,10 +59,13 @@ fn credentials_expiring_within_a_minute_are_refreshed_first() {
     let o = sb.run(&["once", "--profile", "app"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(runs(&sb), 1);
-    // 30 s left: refreshed first; the source again gives 30 s, which is still not enough.
+    // 30 s left: refreshed first; the source again gives 30 s, and that is what is printed:
+    // refreshing again would give no better.
     let o = sb.run(&["credential-process", "--profile", "app"]);
-    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(o.stdout.is_empty());
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["AccessKeyId"], "ASIARUN2", "{}", show(&o));
+    assert!(v["Expiration"].is_string(), "{}", show(&o));
     assert_eq!(runs(&sb), 2);
     // Now the source gives an hour: refreshed, and the new credentials printed.
     let script = fs::read_to_string(sb.file("src.sh"))
@@ -92,6 +95,13 @@ fn failures_are_one_line_on_stderr_and_nothing_on_stdout() {
         "{}",
         show(&o)
     );
+    // Nothing is logged by default: the message says how to see the source's stderr.
+    assert!(
+        err.contains("--log-level info credential-process --profile broken"),
+        "{}",
+        show(&o)
+    );
+    assert!(!err.contains("is in the log"), "{}", show(&o));
     let o = sb.run(&["credential-process", "--profile", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     assert!(o.stdout.is_empty());
@@ -196,4 +206,120 @@ fn logs_only_with_log_level_on_either_path() {
     logged(&sb, "refreshed");
     logged(&sb, "");
     assert_eq!(runs(&sb), 2);
+}
+
+/// Keys another tool wrote into a managed profile (no expiry key, no refresh on record) are
+/// refreshed before they are served, as `once` does; so are keys whose expiry is not a time.
+#[test]
+fn keys_without_a_known_expiry_are_refreshed_first() {
+    for held in ["", "aws_credential_expiration = garbage\n"] {
+        let sb = setup(3600);
+        fs::write(
+            sb.file("credentials"),
+            format!("[app]\naws_access_key_id = AKIAOTHERTOOL\naws_secret_access_key = s\n{held}"),
+        )
+        .unwrap();
+        let status = sb.run(&["status", "--json"]);
+        assert_eq!(status.status.code(), Some(1), "{held}: {}", show(&status));
+        let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let app = v["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "app")
+            .unwrap();
+        assert_eq!(app["state"], "expired", "{held}: {v}");
+        let o = sb.run(&["credential-process", "--profile", "app"]);
+        assert_eq!(o.status.code(), Some(0), "{held}: {}", show(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["AccessKeyId"], "ASIARUN1", "{held}: {}", show(&o));
+        assert!(v["Expiration"].is_string(), "{held}: {}", show(&o));
+        assert_eq!(runs(&sb), 1, "{held}");
+    }
+}
+
+/// Keys without an expiry that awscredd itself wrote (a source that prints no `Expiration`)
+/// are served from the file, without running the source again.
+#[test]
+fn keys_awscredd_refreshed_without_an_expiry_are_served() {
+    let sb = Sandbox::new();
+    let src = sb.process_script("src.sh", "ASIANOEXPIRY", None);
+    sb.one_profile_config(&src.display().to_string());
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    fs::remove_file(&src).unwrap();
+    let o = sb.run(&["credential-process", "--profile", "a"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("ASIANOEXPIRY"),
+        "{}",
+        show(&o)
+    );
+}
+
+/// A profile in two outputs, the first of which cannot be written: the second one's
+/// credentials are served.
+#[test]
+fn any_output_holding_valid_credentials_is_used() {
+    let sb = setup(3600);
+    // A NUL byte: the AWS SDKs cannot parse it, so awscredd never overwrites it.
+    fs::write(sb.file("broken"), "[app]\naws_access_key_id = A\0\n").unwrap();
+    let config = fs::read_to_string(sb.file("config.toml")).unwrap().replace(
+        "[[output]]\npath = \"credentials\"\n",
+        "[[output]]\npath = \"broken\"\nprofiles = [\"app\"]\n[[output]]\npath = \"credentials\"\n",
+    );
+    sb.config(&config);
+    for n in 0..2 {
+        let o = sb.run(&["credential-process", "--profile", "app"]);
+        assert_eq!(o.status.code(), Some(0), "call {n}: {}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("ASIARUN1"),
+            "call {n}: {}",
+            show(&o)
+        );
+    }
+    assert_eq!(
+        runs(&sb),
+        1,
+        "the second call is served from the second output"
+    );
+    assert!(fs::read(sb.file("broken")).unwrap().contains(&0));
+}
+
+/// A config with several problems, or a command line clap refuses, is one line on stderr too.
+#[test]
+fn config_and_usage_errors_are_one_line() {
+    let sb = setup(3600);
+    let one_line = |o: &std::process::Output| {
+        assert_eq!(o.status.code(), Some(2), "{}", show(o));
+        assert!(o.stdout.is_empty(), "{}", show(o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{}", show(o));
+        assert!(err.starts_with("awscredd: "), "{}", show(o));
+        err.into_owned()
+    };
+    for args in [
+        &[
+            "credential-process",
+            "--profile",
+            "app",
+            "--profile",
+            "broken",
+        ][..],
+        &["credential-process"][..],
+        &["credential-process", "--bogus"][..],
+    ] {
+        let err = one_line(&sb.run(args));
+        assert!(err.contains("--help"), "{args:?}: {err}");
+    }
+    let config = fs::read_to_string(sb.file("config.toml")).unwrap();
+    sb.config(&config.replace(
+        "[profile.app]\n",
+        "bogus = 1\n[profile.app]\nfoo = 2\nbar = 3\nbaz = 4\n",
+    ));
+    let err = one_line(&sb.run(&["credential-process", "--profile", "app"]));
+    assert!(
+        err.contains("config.toml:") && err.contains("(and 3 more; run `awscredd check`)"),
+        "{err}"
+    );
 }

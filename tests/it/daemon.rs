@@ -394,3 +394,43 @@ fn pings_the_systemd_watchdog_after_ready_while_it_sleeps_and_while_a_pass_waits
     d.signal("TERM");
     assert_eq!(d.wait(Duration::from_secs(2)), Some(0));
 }
+
+/// SIGTERM while a source runs: its whole process group goes, grandchildren included (a
+/// `sleep` the source started is not left orphaned).
+#[test]
+fn sigterm_kills_a_running_source_with_its_grandchildren() {
+    let sb = Sandbox::new();
+    let pidfile = sb.file("grandchild.pid");
+    let slow = sb.file("slow.sh");
+    fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\nsleep 30 &\necho $! > '{p}.tmp'\nmv '{p}.tmp' '{p}'\nwait\n",
+            p = pidfile.display()
+        ),
+    )
+    .unwrap();
+    config(&sb, &[("slow", format!("sh {}", slow.display()))]);
+    let mut d = Daemon::start(&sb, &[]);
+    assert!(
+        eventually(Duration::from_secs(10), || pidfile.exists()),
+        "{}",
+        sb.daemon_log()
+    );
+    let pid = fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    d.signal("TERM");
+    assert_eq!(
+        d.wait(Duration::from_secs(3)),
+        Some(0),
+        "{}",
+        sb.daemon_log()
+    );
+    let gone = eventually(Duration::from_secs(2), || {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.contains(") Z ")
+    });
+    if !gone {
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+    }
+    assert!(gone, "the source's child {pid} outlived the daemon");
+}

@@ -73,7 +73,9 @@ fn login_prints_the_code_stores_the_token_and_runs_no_login_command() {
     assert!(cache.exists());
     assert_eq!((fake.calls(REGISTER), fake.calls(DEVICE_AUTH)), (1, 1));
 
-    // Signed in already: nothing to do.
+    // Signed in already, but asked for by name: a sign-in afresh, as `aws sso login` does
+    // (the token in the cache may have been refused, whatever its expiry says).
+    let first = std::fs::read_to_string(&cache).unwrap();
     let o = command(
         &sb,
         &fake,
@@ -82,14 +84,21 @@ fn login_prints_the_code_stores_the_token_and_runs_no_login_command() {
     .output()
     .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(fake.calls(DEVICE_AUTH), 1);
+    assert_eq!(fake.calls(DEVICE_AUTH), 2);
+    assert_ne!(std::fs::read_to_string(&cache).unwrap(), first);
 
-    // Without --sso-session, only the session with no token signs in.
+    // Without --sso-session, only the session with no token signs in...
     let o = command(&sb, &fake, &["login", "--no-browser"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(fake.calls(DEVICE_AUTH), 2);
+    assert_eq!(fake.calls(DEVICE_AUTH), 3);
+    // ...and with every session signed in, none does.
+    let o = command(&sb, &fake, &["login", "--no-browser"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(fake.calls(DEVICE_AUTH), 3);
 }
 
 #[test]

@@ -983,3 +983,94 @@ fn a_throttling_portal_slows_the_pass_down_but_every_profile_is_written() {
     );
     assert!(throttled < 101, "the 429s should stay few: {throttled}");
 }
+
+/// The SSO session ended: the portal refuses the cached access token (still valid by its
+/// expiry) and OIDC the refresh token. That token is recorded as refused in awscredd's state
+/// (the shared cache is left as the CLI leaves it): it is not tried again, `status` waits for
+/// a login, `login` without `--sso-session` picks that session, and `once` signs in at once.
+#[test]
+fn a_refused_token_waits_for_a_login_and_is_not_tried_again() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    sso_config(&sb, "", "", "");
+    let token = cli_token(&fake, 3600);
+    write_cli_token(&sb, &token);
+    fake.revoke_all();
+    let o = run(&sb, awscredd(&sb, &fake, &["once", "--no-login"]));
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("run `awscredd login --sso-session corp`"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(oidc_calls(&fake), [0, 0, 0, 1], "{}", show(&o));
+    assert_eq!(
+        fake.calls(ROLE_CREDENTIALS),
+        1,
+        "refused; the renewal is refused too"
+    );
+    assert_eq!(
+        read_json(&token_file(&sb)),
+        token,
+        "the shared cache is left as it is"
+    );
+
+    let status = run(&sb, awscredd(&sb, &fake, &["status", "--json"]));
+    assert_eq!(status.status.code(), Some(1), "{}", show(&status));
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["sso_sessions"][0]["state"], "waiting_for_login", "{v}");
+    assert_eq!(v["profiles"][0]["state"], "waiting_for_login", "{v}");
+    let state = fs::read_to_string(sb.file("state/state.json")).unwrap();
+    assert!(
+        !state.contains(token["accessToken"].as_str().unwrap())
+            && !state.contains(token["refreshToken"].as_str().unwrap()),
+        "{state}"
+    );
+
+    // Not tried again: no call to the portal or OIDC.
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--no-login", "--force"]),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("awscredd login --sso-session corp"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(oidc_calls(&fake), [0, 0, 0, 1], "{}", show(&o));
+    assert_eq!(fake.calls(ROLE_CREDENTIALS), 1, "{}", show(&o));
+
+    // `login` without --sso-session signs in to that session, as it would with no token.
+    fake.configure(|s| s.approve_after_polls = Some(1));
+    let o = run(&sb, awscredd(&sb, &fake, &["login", "--no-browser"]));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(fake.calls(DEVICE_AUTH), 1, "{}", show(&o));
+    let status = run(&sb, awscredd(&sb, &fake, &["status", "--json"]));
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["sso_sessions"][0]["state"], "ok", "{v}");
+    let o = run(&sb, awscredd(&sb, &fake, &["once", "--no-login"]));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_dev_creds(&sb);
+
+    // Refused again: an unattended `once` starts a device authorization straight away, as
+    // with no token, without offering the refused token again.
+    fake.revoke_all();
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--no-login", "--force"]),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let (roles, refreshes) = (fake.calls(ROLE_CREDENTIALS), fake.calls(TOKEN_REFRESH));
+    let o = run(&sb, awscredd(&sb, &fake, &["once", "--force"]));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(fake.calls(DEVICE_AUTH), 2, "{}", show(&o));
+    assert_eq!(fake.calls(TOKEN_REFRESH), refreshes, "{}", show(&o));
+    assert_eq!(
+        fake.calls(ROLE_CREDENTIALS),
+        roles + 1,
+        "only with the new token"
+    );
+    let status = run(&sb, awscredd(&sb, &fake, &["status", "--json"]));
+    assert_eq!(status.status.code(), Some(0), "{}", show(&status));
+}

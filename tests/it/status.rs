@@ -124,3 +124,32 @@ fn sso_sessions_show_token_expiry_and_who_waits_for_a_login() {
     assert_eq!(v["sso_sessions"][0]["state"], "expired");
     assert_eq!(profile(&v, "dev")["state"], "expired");
 }
+
+/// A profile only used as a source (`deploy` in the output, chained from SSO profile `dev`) is
+/// `ok` once refreshed, by its record in `state.json`: `status` exits 0, so a startupProbe
+/// running it passes.
+#[test]
+fn a_profile_used_only_as_a_source_is_ok_once_refreshed() {
+    use crate::fake_aws::FakeAws;
+    use crate::sso::{bare, cli_token, run, write_cli_token, ACCOUNT, ROLE, START_URL};
+    let fake = FakeAws::start();
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\nprofiles = [\"deploy\"]\n\
+         [sso_session.corp]\nsso_start_url = \"{START_URL}\"\nsso_region = \"us-east-1\"\n\
+         [profile.dev]\nsso_session = \"corp\"\nsso_account_id = \"{ACCOUNT}\"\nsso_role_name = \"{ROLE}\"\n\
+         [profile.deploy]\nsource_profile = \"dev\"\nrole_arn = \"arn:aws:iam::444455556666:role/Deploy\"\n"
+    ));
+    write_cli_token(&sb, &cli_token(&fake, 3600));
+    let mut once = bare(&sb, &["once"]);
+    once.env("AWS_ENDPOINT_URL", &fake.url);
+    let o = run(&sb, once);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let (code, v) = json(&sb);
+    assert_eq!(profile(&v, "deploy")["state"], "ok", "{v}");
+    let dev = profile(&v, "dev");
+    assert_eq!(dev["state"], "ok", "{v}");
+    assert!(dev["expires_at"].as_str().unwrap().ends_with('Z'), "{v}");
+    assert!(dev["last_refresh"].as_str().unwrap().ends_with('Z'), "{v}");
+    assert_eq!(code, Some(0), "{v}");
+}

@@ -102,6 +102,14 @@ pub struct TokenCache {
     pub dir: PathBuf,
 }
 
+/// What identifies a cached token in awscredd's own state without holding a secret: the first
+/// 16 hex digits of the SHA-1 of its access token (which cannot be recovered from them).
+pub fn fingerprint(t: &CachedToken) -> String {
+    let mut f = sha1_hex(t.access_token.expose());
+    f.truncate(16);
+    f
+}
+
 /// Lowercase hex SHA-1 of a string.
 pub fn sha1_hex(s: &str) -> String {
     let digest = Sha1::digest(s.as_bytes());

@@ -6,12 +6,19 @@
 //! device authorization and one refresh-token grant per session are in flight, and a process
 //! that waited uses the token the other one stored. Within a process, the same is done by an
 //! async mutex, so a hundred profiles of one session cost one token lookup.
+//!
+//! A cached token the service refused (its access token refused by the portal or expired, its
+//! refresh token refused) is recorded in awscredd's state file by fingerprint, not edited in the
+//! shared cache: it is not offered again (no more refused calls at every pass), `status` shows
+//! the session waiting for a login, and a sign-in starts as if there were no token. A different
+//! token in the cache (`aws sso login`, another process's renewal) is not concerned.
 
 use super::cache::{CachedToken, Registration, TokenCache};
 use super::oidc::{ApiError, DeviceAuthorization, Oidc, TokenResponse};
 use crate::config::SsoSession;
 use crate::credentials::Secret;
 use crate::sources::{ErrorKind, SourceError};
+use crate::state::StateFile;
 use crate::store::lock::{self, FileLock};
 
 use std::collections::BTreeMap;
@@ -63,6 +70,8 @@ pub struct SessionTokens {
     cache: TokenCache,
     oidc: Oidc,
     mode: LoginMode,
+    /// Where refused tokens are recorded (none: not recorded, never looked up).
+    state: Option<StateFile>,
     /// The last token this process renewed or signed in (usable while valid, even inside the
     /// refresh window: renewing it again for every profile would only rotate the refresh token
     /// needlessly), or fresh from the cache; and the in-process serialization of lookups.
@@ -122,8 +131,65 @@ impl SessionTokens {
             cache,
             oidc,
             mode,
+            state: None,
             memo: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Records refused tokens in, and looks them up from, `state`.
+    pub fn with_state(mut self, state: StateFile) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Whether `t` is the token recorded as refused for this session.
+    async fn is_refused(&self, t: &CachedToken) -> bool {
+        let Some(state) = self.state.clone() else {
+            return false;
+        };
+        let (name, fingerprint) = (self.name().to_string(), super::cache::fingerprint(t));
+        tokio::task::spawn_blocking(move || state.load().token_refused(&name, &fingerprint))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Records `t` as refused (a failure to record is logged: it would only be tried again).
+    async fn record_refused(&self, t: &CachedToken, why: &str) {
+        let Some(state) = self.state.clone() else {
+            return;
+        };
+        let (name, fingerprint) = (self.name().to_string(), super::cache::fingerprint(t));
+        let why = why.to_string();
+        let res = tokio::task::spawn_blocking(move || {
+            state.update(|s| {
+                if !s.token_refused(&name, &fingerprint) {
+                    crate::state::record_refused_token(s, &name, &fingerprint, now(), &why);
+                }
+            })
+        })
+        .await;
+        if let Ok(Err(e)) = res {
+            tracing::warn!(
+                sso_session = self.name(),
+                "cannot record the refused SSO token in the state file: {e}"
+            );
+        }
+    }
+
+    /// Forgets a refused token once a new one is stored.
+    async fn clear_refused(&self) {
+        let Some(state) = self.state.clone() else {
+            return;
+        };
+        let name = self.name().to_string();
+        let _ = tokio::task::spawn_blocking(move || {
+            if state.load().sso_sessions.contains_key(&name) {
+                let _ = state.update(|s| {
+                    s.sso_sessions.remove(&name);
+                });
+            }
+        })
+        .await;
     }
 
     fn name(&self) -> &str {
@@ -152,7 +218,9 @@ impl SessionTokens {
                     "cannot write the SSO token cache `{}`: {e}",
                     path.display()
                 ))
-            })
+            })?;
+        self.clear_refused().await;
+        Ok(())
     }
 
     fn in_background(&self) -> bool {
@@ -243,7 +311,7 @@ impl SessionTokens {
                 ended: None,
             },
         );
-        let keeper = SessionTokens::new(
+        let mut keeper = SessionTokens::new(
             self.session.clone(),
             self.cache.clone(),
             self.oidc.clone(),
@@ -252,6 +320,7 @@ impl SessionTokens {
                 background: false,
             },
         );
+        keeper.state = self.state.clone();
         let stale = stale.cloned();
         let refused = refused.map(str::to_string);
         let name = self.name().to_string();
@@ -294,9 +363,11 @@ impl SessionTokens {
         }
         let seen = self.load().await;
         if let Some(t) = seen.clone().filter(|t| is_fresh(t, stale)) {
-            let token = t.access_token.clone();
-            *memo = Some(t);
-            return Ok(token);
+            if !self.is_refused(&t).await {
+                let token = t.access_token.clone();
+                *memo = Some(t);
+                return Ok(token);
+            }
         }
         if let Some(wait) = self.background_wait() {
             return Err(wait);
@@ -323,13 +394,47 @@ impl SessionTokens {
             return Err(wait);
         }
         let _lock = self.lock().await?;
-        let t = match self.load().await.filter(|t| is_fresh(t, Some(stale))) {
-            Some(t) => t,
-            None => self.sign_in(Some(stale), None).await?,
+        let t = match self.load().await {
+            Some(t) if is_fresh(&t, Some(stale)) && !self.is_refused(&t).await => t,
+            cached => {
+                if let Some(t) = cached.filter(|t| &t.access_token == stale) {
+                    self.record_refused(
+                        &t,
+                        "the SSO portal refused the access token, renewed or not",
+                    )
+                    .await;
+                }
+                self.sign_in(Some(stale), None).await?
+            }
         };
         let token = t.access_token.clone();
         *memo = Some(t);
         Ok(token)
+    }
+
+    /// A new sign-in, whatever the cache holds (`login --sso-session`, as `aws sso login`
+    /// does): unless another process stored a new token while this one waited for the session's
+    /// lock, since its sign-in in progress is then used, not doubled.
+    pub async fn sign_in_afresh(&self) -> Result<CachedToken, SourceError> {
+        let mut memo = self.memo.lock().await;
+        let seen = self.load().await;
+        let _lock = self.lock().await?;
+        let t = match self.load().await {
+            Some(t)
+                if seen
+                    .as_ref()
+                    .is_none_or(|s| s.access_token != t.access_token)
+                    && is_valid(&t, None) =>
+            {
+                t
+            }
+            cached => {
+                let current = cached.map(|t| t.access_token);
+                self.sign_in(current.as_ref(), None).await?
+            }
+        };
+        *memo = Some(t.clone());
+        Ok(t)
     }
 
     /// Under the lock: use, refresh, or sign in. `seen` is what the cache held before the lock
@@ -340,6 +445,16 @@ impl SessionTokens {
         seen: Option<&CachedToken>,
     ) -> Result<CachedToken, SourceError> {
         let mut cached = self.load().await;
+        // A token recorded as refused is neither used nor renewed again: a human must sign in.
+        if let Some(t) = cached.clone() {
+            if self.is_refused(&t).await {
+                tracing::debug!(
+                    sso_session = self.name(),
+                    "the cached SSO token was refused before; a sign-in is needed"
+                );
+                return self.sign_in(Some(&t.access_token), None).await;
+            }
+        }
         let renewed_elsewhere = |t: &CachedToken| {
             seen.is_none_or(|s| s.access_token != t.access_token) && is_valid(t, stale)
         };
@@ -409,8 +524,17 @@ impl SessionTokens {
             }
         }
         // Valid but not renewable (no refresh token): use it while it lasts.
-        if let Some(t) = cached.filter(|t| is_valid(t, stale)) {
+        if let Some(t) = cached.clone().filter(|t| is_valid(t, stale)) {
             return Ok(t);
+        }
+        // What the cache holds cannot be used: remember it, so it is not offered again.
+        if let Some(t) = &cached {
+            let why = if tried.is_empty() {
+                "the access token was refused or expired, and cannot be renewed (no refresh token, or its registration expired)"
+            } else {
+                "the access token was refused or expired, and the refresh token was refused"
+            };
+            self.record_refused(t, why).await;
         }
         self.sign_in(stale, refused_client.as_deref()).await
     }
