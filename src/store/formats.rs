@@ -6,8 +6,9 @@
 //! - `json`: `credential_process` Version 1 JSON.
 //! - `launch-settings`: a .NET `Properties/launchSettings.json`; every selected launch profile's
 //!   `environmentVariables` gets the three AWS variables, edited in place in the text
-//!   ([`super::jsonc`]): every other byte stays as it is — comments and trailing commas (which
-//!   dotnet and Visual Studio accept), numbers as written, escapes, duplicate keys, indentation.
+//!   ([`super::jsonc`]): every other byte stays as it is — numbers as written, escapes,
+//!   duplicate keys, indentation. A file that is not plain JSON (comments and trailing commas
+//!   included, though dotnet reads them) is never written.
 
 use super::jsonc;
 use crate::credentials::{format_utc, held_expiry, parse_rfc3339, Credentials, Secret};
@@ -477,11 +478,7 @@ const BOM: &str = "\u{feff}";
 impl From<jsonc::Error> for FormatError {
     fn from(e: jsonc::Error) -> Self {
         FormatError {
-            message: format!(
-                "{} (a launchSettings.json is JSON, with `//` and `/* */` comments and trailing \
-                 commas allowed as dotnet reads it)",
-                e.message
-            ),
+            message: e.message,
             at: Some((e.line, e.column)),
         }
     }
@@ -1109,46 +1106,44 @@ mod tests {
         );
     }
 
-    /// The three variables and nothing else change: comments, trailing commas, numbers as
-    /// written, escapes, duplicate keys, indentation and inline objects stay byte for byte.
+    /// The three variables and nothing else change: numbers as written, escapes, duplicate
+    /// keys, indentation, CRLF, the BOM and inline objects stay byte for byte.
     #[test]
     fn launch_settings_keep_every_byte_but_the_three_variables() {
         let old = concat!(
             "\u{feff}{\r\n",
-            "    // Visual Studio keeps comments here\r\n",
             "    \"big\": 12345678901234567890123, \"price\": 1.50, \"e\": 1E+2,\r\n",
             "    \"name\": \"caf\\u00e9 \\/ x\", \"dup\": 1, \"dup\": 2,\r\n",
             "    \"profiles\": {\r\n",
             "        \"Api\": {\r\n",
             "            \"commandName\": \"Project\",\r\n",
             "            \"environmentVariables\": {\r\n",
-            "                \"ASPNETCORE_ENVIRONMENT\": \"Development\", // mine\r\n",
+            "                \"ASPNETCORE_ENVIRONMENT\": \"Development\",\r\n",
             "                \"AWS_ACCESS_KEY_ID\": \"OLD\",\r\n",
-            "                /* the rest */ \"X\": \"1\",\r\n",
-            "            },\r\n",
+            "                \"X\": \"1\"\r\n",
+            "            }\r\n",
             "        },\r\n",
-            "        \"IIS\": { \"commandName\": \"IISExpress\" },\r\n",
-            "    },\r\n",
+            "        \"IIS\": { \"commandName\": \"IISExpress\" }\r\n",
+            "    }\r\n",
             "}\r\n",
         );
         let want = concat!(
             "\u{feff}{\r\n",
-            "    // Visual Studio keeps comments here\r\n",
             "    \"big\": 12345678901234567890123, \"price\": 1.50, \"e\": 1E+2,\r\n",
             "    \"name\": \"caf\\u00e9 \\/ x\", \"dup\": 1, \"dup\": 2,\r\n",
             "    \"profiles\": {\r\n",
             "        \"Api\": {\r\n",
             "            \"commandName\": \"Project\",\r\n",
             "            \"environmentVariables\": {\r\n",
-            "                \"ASPNETCORE_ENVIRONMENT\": \"Development\", // mine\r\n",
+            "                \"ASPNETCORE_ENVIRONMENT\": \"Development\",\r\n",
             "                \"AWS_ACCESS_KEY_ID\": \"ASIANEW\",\r\n",
-            "                /* the rest */ \"X\": \"1\",\r\n",
+            "                \"X\": \"1\",\r\n",
             "                \"AWS_SECRET_ACCESS_KEY\": \"newsecret\",\r\n",
-            "                \"AWS_SESSION_TOKEN\": \"newtoken\",\r\n",
-            "            },\r\n",
+            "                \"AWS_SESSION_TOKEN\": \"newtoken\"\r\n",
+            "            }\r\n",
             "        },\r\n",
-            "        \"IIS\": { \"commandName\": \"IISExpress\", \"environmentVariables\": { \"AWS_ACCESS_KEY_ID\": \"ASIANEW\", \"AWS_SECRET_ACCESS_KEY\": \"newsecret\", \"AWS_SESSION_TOKEN\": \"newtoken\" } },\r\n",
-            "    },\r\n",
+            "        \"IIS\": { \"commandName\": \"IISExpress\", \"environmentVariables\": { \"AWS_ACCESS_KEY_ID\": \"ASIANEW\", \"AWS_SECRET_ACCESS_KEY\": \"newsecret\", \"AWS_SESSION_TOKEN\": \"newtoken\" } }\r\n",
+            "    }\r\n",
             "}\r\n",
         );
         let out = launch_rewrite(old.as_bytes(), &creds(true), None).unwrap();
@@ -1177,11 +1172,6 @@ mod tests {
                 "{ \"A\": \"1\" }".into(),
                 false,
                 format!("{{ \"A\": \"1\", {k}, {s} }}"),
-            ),
-            (
-                "{ \"A\": \"1\", }".into(),
-                false,
-                format!("{{ \"A\": \"1\", {k}, {s}, }}"),
             ),
             // The token goes: the last member, with the comma before it.
             (
@@ -1256,21 +1246,17 @@ mod tests {
     }
 
     /// Every shape of `environmentVariables` and launch profile, written with a token, without,
-    /// and with again: each text is JSON as dotnet reads it, holds the credentials, and does not
-    /// change on a second write.
+    /// and with again: each text is plain JSON, holds the credentials, and does not change on a
+    /// second write.
     #[test]
     fn launch_settings_writes_of_every_shape_read_back_and_settle() {
         let envs = [
             None,
             Some("{}"),
             Some("{ }"),
-            Some("{ /* none */ }"),
-            Some("{ // none\n }"),
             Some("{\"A\": \"1\"}"),
-            Some("{ \"A\": \"1\", }"),
-            Some("{\n  \"A\": \"1\" // mine\n}"),
+            Some("{\n  \"A\": \"1\"\n}"),
             Some("{\n  \"AWS_SESSION_TOKEN\": \"t\"\n}"),
-            Some("{\n  \"AWS_SESSION_TOKEN\": \"t\",\n}"),
             Some("{\"AWS_SESSION_TOKEN\": \"t\", \"AWS_SESSION_TOKEN\": \"u\"}"),
             Some("{\"AWS_ACCESS_KEY_ID\": 1, \"A\": [1, {\"b\": 2}], \"AWS_SESSION_TOKEN\": null}"),
         ];
@@ -1329,8 +1315,13 @@ mod tests {
                 (3, 5),
                 "found `'` (JSON names take double quotes)",
             ),
-            ("{ /* open\n", (1, 3), "a `/*` comment is not closed"),
-            ("// nothing\n", (2, 1), "only comments"),
+            ("{ /* open\n", (1, 3), "a `/*` comment: JSON has none"),
+            ("// nothing\n", (1, 1), "a `//` comment"),
+            (
+                "{\n  \"profiles\": {\n    \"A\": {},\n  }\n}",
+                (3, 12),
+                "a trailing comma: JSON has none",
+            ),
         ] {
             let e = launch_rewrite(bad.as_bytes(), &creds(true), None).unwrap_err();
             assert!(e.message.contains(want), "{bad}: {e}");

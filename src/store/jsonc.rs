@@ -1,8 +1,11 @@
-//! JSON as .NET reads a `launchSettings.json` (`System.Text.Json` with comments skipped and
-//! trailing commas allowed, as dotnet/sdk's `LaunchSettingsManager` and Visual Studio read it),
-//! parsed into byte spans of the original text rather than into values: an edit replaces or
-//! inserts a few spans and keeps every other byte — comments, numbers as written, escapes,
-//! duplicate keys, indentation — as it is.
+//! The JSON of a `launchSettings.json`, parsed into byte spans of the original text rather than
+//! into values: an edit replaces or inserts a few spans and keeps every other byte — numbers as
+//! written, escapes, duplicate keys, indentation — as it is.
+//!
+//! Only plain JSON is taken. dotnet (`LaunchSettingsManager`, Visual Studio) also reads
+//! comments and trailing commas, but the contract is that a file that is not valid JSON is
+//! never written: a comment or a trailing comma is refused, with its line and column, like any
+//! other error.
 //!
 //! Strings are checked but not decoded ([`decode`] does that for the few that are compared);
 //! numbers are checked against the JSON grammar and never converted.
@@ -12,7 +15,7 @@ use std::ops::Range;
 /// How deep objects and arrays may nest (`System.Text.Json`'s default `MaxDepth`).
 pub const MAX_DEPTH: usize = 64;
 
-/// Why a text is not JSON (with comments and trailing commas): what was found, and where.
+/// Why a text is not plain JSON: what was found, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     /// 1-based line and column (in characters) of what was found.
@@ -87,20 +90,19 @@ pub fn position(text: &str, at: usize) -> (usize, usize) {
     )
 }
 
-/// Parses one JSON value (with comments and trailing commas) that fills `text` but for
-/// whitespace and comments around it.
+/// What a comment or trailing comma gets: why it is refused, and what to do.
+const NOT_PLAIN: &str = "JSON has none; dotnet reads it, but awscredd rewrites only a \
+                         launchSettings.json that is plain JSON: remove it";
+
+/// Parses one plain JSON value that fills `text` but for whitespace around it.
 pub fn parse(text: &str) -> Result<Value, Error> {
     let mut p = Parser { text, pos: 0 };
     p.trivia()?;
     if p.pos == text.len() {
         return Err(p.error_at(
             p.pos,
-            if text.trim_matches([' ', '\t', '\r', '\n']).is_empty() {
-                "the file is empty: a launchSettings.json holds at least `{ \"profiles\": {} }`"
-                    .to_string()
-            } else {
-                "the file holds only comments, no JSON value".to_string()
-            },
+            "the file is empty: a launchSettings.json holds at least `{ \"profiles\": {} }`"
+                .to_string(),
         ));
     }
     let v = p.value(0)?;
@@ -142,29 +144,30 @@ impl Parser<'_> {
         }
     }
 
-    /// Skips whitespace and comments.
+    /// Skips whitespace; a comment is an error.
     fn trivia(&mut self) -> Result<(), Error> {
         let b = self.text.as_bytes();
         loop {
             match (self.peek(), b.get(self.pos + 1)) {
                 (Some(b' ' | b'\t' | b'\n' | b'\r'), _) => self.pos += 1,
-                (Some(b'/'), Some(b'/')) => {
-                    self.pos = self.text[self.pos..]
-                        .find('\n')
-                        .map_or(self.text.len(), |i| self.pos + i);
+                (Some(b'/'), Some(c @ (b'/' | b'*'))) => {
+                    let which = if *c == b'/' { "//" } else { "/*" };
+                    return Err(self.error_at(
+                        self.pos,
+                        format!("a `{which}` comment: {NOT_PLAIN}"),
+                    ));
                 }
-                (Some(b'/'), Some(b'*')) => match self.text[self.pos + 2..].find("*/") {
-                    Some(i) => self.pos += 2 + i + 2,
-                    None => {
-                        return Err(self.error_at(
-                            self.pos,
-                            "a `/*` comment is not closed with `*/`".to_string(),
-                        ))
-                    }
-                },
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// After a `,` and whitespace, a `closing` bracket is a trailing comma: an error.
+    fn no_trailing_comma(&self, comma: usize, closing: u8) -> Result<(), Error> {
+        if self.peek() == Some(closing) {
+            return Err(self.error_at(comma, format!("a trailing comma: {NOT_PLAIN}")));
+        }
+        Ok(())
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, Error> {
@@ -281,9 +284,12 @@ impl Parser<'_> {
                 }
             };
             members.push(Member { key, value, comma });
-            if comma.is_none() {
-                self.trivia()?;
-                break;
+            match comma {
+                None => break,
+                Some(at) => {
+                    self.trivia()?;
+                    self.no_trailing_comma(at, b'}')?;
+                }
             }
         }
         self.pos += 1;
@@ -304,7 +310,12 @@ impl Parser<'_> {
             self.value(depth)?;
             self.trivia()?;
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => {
+                    let comma = self.pos;
+                    self.pos += 1;
+                    self.trivia()?;
+                    self.no_trailing_comma(comma, b']')?;
+                }
                 Some(b']') => break,
                 _ => {
                     return Err(self.error_at(
@@ -415,14 +426,14 @@ mod tests {
 
     #[test]
     fn spans_cover_the_text_as_written() {
-        let text = "// head\n{ \"a\": 12345678901234567890123, /* c */ \"b\": [1.50, \"\\u00e9\\/\",],\n \"a\": {\"x\": null,}, }";
+        let text = "{ \"a\": 12345678901234567890123, \"b\": [1.50, \"\\u00e9\\/\"],\n \"a\": {\"x\": null} }";
         let v = parse(text).unwrap();
         let m = v.members().unwrap();
         assert_eq!(m.len(), 3, "duplicates kept");
         assert_eq!(&text[m[0].value.span.clone()], "12345678901234567890123");
-        assert_eq!(&text[m[1].value.span.clone()], "[1.50, \"\\u00e9\\/\",]");
+        assert_eq!(&text[m[1].value.span.clone()], "[1.50, \"\\u00e9\\/\"]");
         assert_eq!(&text[m[2].key.clone()], "\"a\"");
-        assert!(m[2].comma.is_some(), "a trailing comma");
+        assert!(m[1].comma.is_some() && m[2].comma.is_none());
         let inner = m[2].value.members().unwrap();
         assert_eq!(inner[0].value.kind, Kind::Null);
         assert_eq!(decode("\"\\u00e9\\/\"").as_deref(), Some("é/"));
@@ -432,7 +443,10 @@ mod tests {
     fn errors_say_what_was_found_and_where() {
         for (bad, want) in [
             ("", (1, 1, "the file is empty")),
-            ("  // only\n", (2, 1, "only comments")),
+            ("  // only\n", (1, 3, "a `//` comment: JSON has none")),
+            ("{\"a\": 1, // x\n}", (1, 10, "a `//` comment")),
+            ("{\"a\": 1,\n}", (1, 8, "a trailing comma: JSON has none")),
+            ("{\"a\": [1, 2 , ]}", (1, 13, "a trailing comma")),
             (
                 "{\n  \"a\": 1\n  \"b\": 2\n}",
                 (3, 3, "expected `,` or `}` after a value, found `\"`"),
@@ -458,7 +472,7 @@ mod tests {
             ),
             ("{\"a\": \"\\x\"}", (1, 8, "`\\x` is not a JSON escape")),
             ("{\"a\": \"open", (1, 7, "a string is not closed")),
-            ("{ /* open", (1, 3, "a `/*` comment is not closed")),
+            ("{ /* c */ }", (1, 3, "a `/*` comment")),
             ("{\"a\": 1", (1, 8, "found the end of the file")),
             ("{} x", (1, 4, "`x` after the end of the JSON value")),
             ("{\"a\": truex}", (1, 7, "expected a value")),

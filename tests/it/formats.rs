@@ -220,7 +220,7 @@ fn an_invalid_launch_settings_file_is_left_untouched_with_an_error() {
     let path = sb.file("launchSettings.json");
     for (bad, at, want) in [
         (
-            "{\n  // none yet\n  \"profiles\": {}\n}\n",
+            "{\n  \"x\": 1,\n  \"profiles\": {}\n}\n",
             "3:15",
             "no launch profile to write the credentials into",
         ),
@@ -251,19 +251,35 @@ fn an_invalid_launch_settings_file_is_left_untouched_with_an_error() {
 /// Visual Studio's files have comments and trailing commas (dotnet reads them so): they are
 /// written, and keep them.
 #[test]
-fn launch_settings_with_comments_and_trailing_commas_are_written_and_keep_them() {
+fn launch_settings_with_comments_or_trailing_commas_are_not_json_and_left_untouched() {
     let sb = Sandbox::new();
     config(
         &sb,
         "path = \"launchSettings.json\"\nformat = \"launch-settings\"",
     );
     let path = sb.file("launchSettings.json");
-    let old = "{\n  // local only\n  \"profiles\": {\n    \"Api\": {\n      \"commandName\": \"Project\", /* default */\n    },\n  },\n}\n";
-    fs::write(&path, old).unwrap();
-    let o = sb.run(&["once"]);
-    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let want = "{\n  // local only\n  \"profiles\": {\n    \"Api\": {\n      \"commandName\": \"Project\", /* default */\n      \"environmentVariables\": {\n        \"AWS_ACCESS_KEY_ID\": \"ASIAFORMAT\",\n        \"AWS_SECRET_ACCESS_KEY\": \"secret-ASIAFORMAT\",\n        \"AWS_SESSION_TOKEN\": \"token-ASIAFORMAT\"\n      },\n    },\n  },\n}\n";
-    assert_eq!(fs::read_to_string(&path).unwrap(), want);
+    for (old, at) in [
+        (
+            "{\n  // local only\n  \"profiles\": {\n    \"Api\": {\n      \"commandName\": \"Project\"\n    }\n  }\n}\n",
+            ("launchSettings.json:2:3:", "a `//` comment: JSON has none"),
+        ),
+        (
+            "{\n  \"profiles\": {\n    \"Api\": {\n      \"commandName\": \"Project\",\n    }\n  }\n}\n",
+            ("launchSettings.json:4:31:", "a trailing comma: JSON has none"),
+        ),
+    ] {
+        fs::write(&path, old).unwrap();
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        assert_eq!(fs::read_to_string(&path).unwrap(), old, "left untouched");
+        let (at, what) = at;
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(at) && err.contains(what), "{at}: {}", show(&o));
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(at) && err.contains(what), "{}", show(&o));
+    }
 }
 
 #[test]
