@@ -152,10 +152,9 @@ impl Parser<'_> {
                 (Some(b' ' | b'\t' | b'\n' | b'\r'), _) => self.pos += 1,
                 (Some(b'/'), Some(c @ (b'/' | b'*'))) => {
                     let which = if *c == b'/' { "//" } else { "/*" };
-                    return Err(self.error_at(
-                        self.pos,
-                        format!("a `{which}` comment: {NOT_PLAIN}"),
-                    ));
+                    return Err(
+                        self.error_at(self.pos, format!("a `{which}` comment: {NOT_PLAIN}"))
+                    );
                 }
                 _ => return Ok(()),
             }
