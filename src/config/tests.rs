@@ -36,6 +36,26 @@ fn rejects(text: &str, at: &str, needle: &str) {
 const PROC: &str = "[profile.p]\ncredential_process = \"x\"\n";
 
 #[test]
+fn listen_takes_localhost_or_a_port_alone_as_loopback() {
+    for (listen, want) in [
+        ("localhost:9911", "127.0.0.1:9911"),
+        ("9911", "127.0.0.1:9911"),
+        ("0.0.0.0:9911", "0.0.0.0:9911"),
+    ] {
+        let (cfg, lines) = parse(&format!(
+            "[server]\nlisten = \"{listen}\"\ntoken_file = \"/t\"\n[metrics]\nlisten = \"{listen}\"\n{PROC}"
+        ));
+        // The same address twice is refused; the server's alone shows how it was read.
+        assert!(cfg.is_none(), "{lines:#?}");
+        let (cfg, lines) = parse(&format!(
+            "[server]\nlisten = \"{listen}\"\ntoken_file = \"/t\"\n{PROC}"
+        ));
+        let cfg = cfg.unwrap_or_else(|| panic!("{listen}: {lines:#?}"));
+        assert_eq!(cfg.server.unwrap().listen.to_string(), want);
+    }
+}
+
+#[test]
 fn the_example_config_is_valid_and_covers_every_source() {
     let text = include_str!("../../config/example.toml");
     let (cfg, lines) = parse(text);
@@ -167,7 +187,7 @@ fn bad_values() {
         "not an address",
     );
     rejects(
-        &format!("[metrics]\nlisten = \"9464\"\n{PROC}"),
+        &format!("[metrics]\nlisten = \"example.com:9464\"\n{PROC}"),
         "2:10",
         "not an address like 127.0.0.1:9464",
     );

@@ -1480,17 +1480,60 @@ fn listen_address(
         );
         return None;
     };
-    match l.get_ref().parse::<std::net::SocketAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => {
+    match parse_listen(l.get_ref()) {
+        Some(a) => Some(a),
+        None => {
             cx.error(
                 l.span(),
                 format!(
-                    "listen `{}` is not an address like 127.0.0.1:{example_port}",
+                    "listen `{}` is not an address like 127.0.0.1:{example_port} \
+                     (or localhost:{example_port}, or a port alone for loopback)",
                     l.get_ref()
                 ),
             );
             None
+        }
+    }
+}
+
+/// An address to listen on: `IP:PORT` (`[::1]:PORT`), `localhost:PORT`, or a port alone
+/// (`PORT`, `:PORT`), which is loopback: what is not told otherwise listens on 127.0.0.1.
+pub fn parse_listen(text: &str) -> Option<std::net::SocketAddr> {
+    let loopback = |port: &str| {
+        port.parse::<u16>()
+            .ok()
+            .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
+    };
+    if let Ok(a) = text.parse::<std::net::SocketAddr>() {
+        return Some(a);
+    }
+    if let Some(port) = text
+        .strip_prefix("localhost:")
+        .or_else(|| text.strip_prefix(':'))
+    {
+        return loopback(port);
+    }
+    loopback(text)
+}
+
+#[cfg(test)]
+mod listen_tests {
+    use super::parse_listen;
+
+    #[test]
+    fn listen_takes_an_address_localhost_or_a_port_alone() {
+        let lo = |p: u16| Some(std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+        assert_eq!(parse_listen("127.0.0.1:9911"), lo(9911));
+        assert_eq!(parse_listen("localhost:9911"), lo(9911));
+        assert_eq!(parse_listen("9911"), lo(9911));
+        assert_eq!(parse_listen(":9911"), lo(9911));
+        assert_eq!(
+            parse_listen("0.0.0.0:9464"),
+            Some(std::net::SocketAddr::from(([0, 0, 0, 0], 9464)))
+        );
+        assert!(parse_listen("[::1]:80").is_some_and(|a| a.ip().is_loopback()));
+        for bad in ["", "localhost", "example.com:80", "127.0.0.1", "99999", "x:1"] {
+            assert_eq!(parse_listen(bad), None, "{bad}");
         }
     }
 }
