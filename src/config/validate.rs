@@ -1532,7 +1532,14 @@ mod listen_tests {
             Some(std::net::SocketAddr::from(([0, 0, 0, 0], 9464)))
         );
         assert!(parse_listen("[::1]:80").is_some_and(|a| a.ip().is_loopback()));
-        for bad in ["", "localhost", "example.com:80", "127.0.0.1", "99999", "x:1"] {
+        for bad in [
+            "",
+            "localhost",
+            "example.com:80",
+            "127.0.0.1",
+            "99999",
+            "x:1",
+        ] {
             assert_eq!(parse_listen(bad), None, "{bad}");
         }
     }
