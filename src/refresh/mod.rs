@@ -483,10 +483,37 @@ pub async fn run_pass_with(
     // 4. each output file written once with every profile fetched for it.
     let (fetched, write_errors) =
         fetch_and_write(cfg, opts, &snapshot, due, current, fetcher).await;
+    // 4b. A file whose mode someone loosened gets the configured one back, written or not.
+    restore_modes(cfg).await;
     // 5. Outcomes, logs and state.
     let report = outcomes(cfg, opts, &selected, &fetched, &write_errors);
     record(cfg, &report, now).await;
     Ok(report)
+}
+
+/// Step 4b: every output's mode as configured (SPEC: never looser than configured), also
+/// where this pass wrote nothing. Failures are the writes' business: logged at `debug`.
+async fn restore_modes(cfg: &Config) {
+    let files: Vec<CredentialsFile> = cfg
+        .outputs
+        .iter()
+        .map(CredentialsFile::from_output)
+        .collect();
+    let _ = tokio::task::spawn_blocking(move || {
+        for f in &files {
+            match f.restore_mode() {
+                Ok(Some(had)) => tracing::warn!(
+                    path = %f.path.display(),
+                    "the mode of `{}` was {had:04o}: set back to {:04o}, as configured",
+                    f.path.display(),
+                    f.mode
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::debug!("{e}"),
+            }
+        }
+    })
+    .await;
 }
 
 /// Step 2: the selected profiles that are due (forced, or by [`due`]) and the managed sources

@@ -667,6 +667,22 @@ mod unix {
             Ok(Some((fs::File::from(fd), st)))
         }
 
+        /// Sets the file's permission bits back to `mode` if they differ (someone ran `chmod`
+        /// on it); returns the bits it had then. A missing file is left missing.
+        pub fn restore_mode(&self, mode: u32) -> io::Result<Option<u32>> {
+            let Some((file, st)) =
+                self.open_regular_in(&self.name, OFlag::O_RDONLY, Mode::empty())?
+            else {
+                return Ok(None);
+            };
+            let had = st.st_mode & 0o7777;
+            if had == mode {
+                return Ok(None);
+            }
+            fchmod(file.as_raw_fd(), Mode::from_bits_truncate(mode)).map_err(errno)?;
+            Ok(Some(had))
+        }
+
         /// The owner and group of the file, or of its folder when the file does not exist.
         pub fn current_owner(&self) -> io::Result<Ownership> {
             let st = match self.open_regular_in(&self.name, OFlag::O_RDONLY, Mode::empty())? {
@@ -1091,6 +1107,11 @@ mod other {
 
         pub fn current_owner(&self) -> io::Result<Ownership> {
             Ok(Ownership::default())
+        }
+
+        /// Windows files have ACLs, not modes: nothing to restore.
+        pub fn restore_mode(&self, _mode: u32) -> io::Result<Option<u32>> {
+            Ok(None)
         }
 
         fn open_rw(path: &Path) -> io::Result<fs::File> {

@@ -293,6 +293,27 @@ impl CredentialsFile {
         }
     }
 
+    /// Puts the file's mode back to the configured one when someone loosened (or changed) it
+    /// by hand: a pass that writes nothing to the file would otherwise leave it so until its
+    /// next write. Returns the mode it had, if it was changed.
+    pub fn restore_mode(&self) -> Result<Option<u32>, StoreError> {
+        let target = match atomic::Target::open(&self.path, false) {
+            Ok(t) => t,
+            // No folder yet: no file, nothing to restore.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(StoreError::Io {
+                    path: self.path.clone(),
+                    action: "reach",
+                    error,
+                })
+            }
+        };
+        target
+            .restore_mode(self.mode)
+            .map_err(|e| self.io("set the mode of", e))
+    }
+
     /// Writes `profiles` into the file in one locked read-modify-write. Returns whether the
     /// bytes changed. A profile whose section cannot be written fails the call, though the
     /// others are written (see [`Self::write_refusing`]).

@@ -343,3 +343,41 @@ mod as_root {
         assert_eq!(owner(&sb.file("credentials")).0, APP_UID);
     }
 }
+
+/// SPEC: a file's mode is never looser than configured. A `chmod` by hand is undone by the
+/// next pass, also when nothing is due and nothing is written.
+#[cfg(unix)]
+#[test]
+fn a_mode_loosened_by_hand_is_set_back_by_a_pass_that_writes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let good = script_with_secret(&sb, "good.sh", "ASIAGOOD", "goodsecret");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\nmode = \"0640\"\n\
+         [[output]]\npath = \"app.env\"\nformat = \"env\"\nprofiles = [\"good\"]\n\
+         [profile.good]\ncredential_process = \"{good}\"\n"
+    ));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let mode = |name: &str| fs::metadata(sb.file(name)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!((mode("credentials"), mode("app.env")), (0o640, 0o600));
+    let before = fs::read(sb.file("credentials")).unwrap();
+    for name in ["credentials", "app.env"] {
+        fs::set_permissions(sb.file(name), fs::Permissions::from_mode(0o666)).unwrap();
+    }
+
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!((mode("credentials"), mode("app.env")), (0o640, 0o600));
+    assert_eq!(
+        fs::read(sb.file("credentials")).unwrap(),
+        before,
+        "nothing was due"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("was 0666: set back to 0640") && err.contains("was 0666: set back to 0600"),
+        "{}",
+        show(&o)
+    );
+}
