@@ -257,7 +257,18 @@ pub async fn run_with(
                                 e.message
                             );
                         }
-                        let retry_at = now + retry_delay(e.kind, name, failures, now);
+                        let mut retry_at = now + retry_delay(e.kind, name, failures, now);
+                        // Waiting for the pause after a sign-in that ended without a token:
+                        // tried again (and the next sign-in started) when the pause ends.
+                        if e.kind == ErrorKind::NeedsLogin {
+                            let resumes = cfg
+                                .root_sso_session(name)
+                                .and_then(crate::sources::sso::session::next_sign_in_at)
+                                .filter(|t| *t > now);
+                            if let Some(t) = resumes {
+                                retry_at = t + time::Duration::seconds(1);
+                            }
+                        }
                         let at = crate::credentials::format_utc(retry_at);
                         match e.kind {
                             ErrorKind::NeedsLogin if !same_kind => tracing::warn!(

@@ -262,6 +262,25 @@ async fn a_profile_that_needs_a_sign_in_waits_for_it_instead_of_backing_off_like
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_profile_waiting_out_a_sign_in_pause_is_tried_when_the_pause_ends() {
+    // The session's last sign-in ended 4 minutes before the start: the next may start 6
+    // minutes after it, not after the profile's own 10-minute wait.
+    crate::sources::sso::session::ended_sign_in_for_tests("pausetest", START - 4 * M);
+    let text = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+                [sso_session.pausetest]\nsso_start_url = \"https://p.awsapps.com/start\"\n\
+                sso_region = \"us-east-1\"\n\
+                [profile.sso]\nsso_session = \"pausetest\"\nsso_account_id = \"111122223333\"\n\
+                sso_role_name = \"R\"\n";
+    let h = start_with(text, &[("sso", Behave::NeedsSignIn)]);
+    h.run_for(7 * M).await;
+    let tries = h.scripted.attempts("sso");
+    assert_eq!(tries.len(), 2, "{tries:?}");
+    let gap: Duration = (tries[1] - tries[0]).try_into().unwrap();
+    assert!(within(gap, 6 * M, 6 * M + 2 * S), "{gap:?}");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_when_invalid() {
     let h = start(&[("a", Behave::Lives(60 * M))]);
     h.run_for(10 * S).await;

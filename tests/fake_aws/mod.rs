@@ -213,6 +213,12 @@ impl FakeAws {
     }
 
     /// Revokes every access and refresh token (the SSO session ended).
+    /// Refuses every refresh token issued so far (the SSO session ended); access tokens stay
+    /// valid until they expire.
+    pub fn revoke_refresh_tokens(&self) {
+        self.with(|s| s.refresh_tokens.clear());
+    }
+
     pub fn revoke_all(&self) {
         self.with(|s| {
             s.access_tokens.clear();

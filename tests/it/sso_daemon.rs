@@ -203,3 +203,134 @@ fn the_access_token_is_renewed_before_it_expires_though_no_profile_is_due() {
     );
     drop(d);
 }
+
+#[test]
+fn credential_process_and_no_login_fail_at_once_while_the_daemon_signs_in() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    sso_config(&sb, "", "", "");
+    let d = Proc::spawn(&sb, awscredd(&sb, &fake, &["--log-level", "info", "run"]));
+    assert!(
+        eventually(Duration::from_secs(15), || fake.last_user_code().is_some()),
+        "no sign-in started\n{}",
+        log(&sb, &d)
+    );
+    // The daemon's sign-in holds the session's lock until someone approves it. An SDK's
+    // credential_process, and a cron job's `once --no-login`, are told so within seconds.
+    for args in [
+        &["credential-process", "--profile", "dev"][..],
+        &["once", "--no-login"][..],
+    ] {
+        let start = Instant::now();
+        let o = Proc::spawn(&sb, awscredd(&sb, &fake, args)).wait(Duration::from_secs(30));
+        let took = start.elapsed();
+        assert_ne!(o.status.code(), Some(0), "{args:?}: {}", show(&o));
+        assert!(
+            took < Duration::from_secs(10),
+            "{args:?} took {took:?}: {}",
+            show(&o)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("signing in to SSO session `corp`"),
+            "{args:?}: {}",
+            show(&o)
+        );
+        if args[0] == "credential-process" {
+            assert!(o.stdout.is_empty(), "{}", show(&o));
+            assert_eq!(err.trim_end().lines().count(), 1, "one line: {}", show(&o));
+        }
+    }
+    drop(d);
+}
+
+#[test]
+fn an_ended_session_is_signed_in_again_while_its_access_token_still_serves() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    // `[dev]` is fresh for an hour; the access token has 19 minutes left and its refresh
+    // token is refused: the SSO session has ended.
+    let expires = awscredd::credentials::format_utc(
+        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    );
+    fs::write(
+        sb.file("credentials"),
+        format!(
+            "[dev]\naws_access_key_id = ASIAFAKEOLD\naws_secret_access_key = s\n\
+             aws_session_token = t\naws_credential_expiration = {expires}\n"
+        ),
+    )
+    .unwrap();
+    write_cli_token(&sb, &cli_token(&fake, 19 * 60));
+    fake.revoke_refresh_tokens();
+    sso_config(&sb, "", "", "");
+    let d = Proc::spawn(&sb, awscredd(&sb, &fake, &["--log-level", "info", "run"]));
+    // The refused renewal starts a sign-in now, not when the token runs out.
+    assert!(
+        eventually(Duration::from_secs(15), || fake.last_user_code().is_some()),
+        "no sign-in after the refresh token was refused\n{}",
+        log(&sb, &d)
+    );
+    assert_eq!(fake.calls(TOKEN_REFRESH), 1, "{}", log(&sb, &d));
+    // Meanwhile the valid access token still serves a refresh.
+    signal(d.pid(), "USR1");
+    assert!(
+        eventually(Duration::from_secs(10), || written(&sb)
+            .get("dev")
+            .is_some_and(|c| c.access_key_id != "ASIAFAKEOLD")),
+        "the valid token did not serve while the sign-in waited\n{}",
+        log(&sb, &d)
+    );
+    fake.approve();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let t = read_json(&token_file(&sb));
+            let left = awscredd::credentials::parse_rfc3339(t["expiresAt"].as_str().unwrap())
+                .unwrap()
+                - time::OffsetDateTime::now_utc();
+            left > time::Duration::minutes(30)
+        }),
+        "the new sign-in's token was not stored\n{}",
+        log(&sb, &d)
+    );
+    assert_eq!(fake.calls(DEVICE_AUTH), 1);
+    drop(d);
+}
+
+#[test]
+fn a_reload_that_changes_the_start_url_replaces_the_sign_in_in_progress() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    let config = sso_config(&sb, "", "", "");
+    let d = Proc::spawn(&sb, awscredd(&sb, &fake, &["--log-level", "info", "run"]));
+    assert!(
+        eventually(Duration::from_secs(15), || fake.calls(DEVICE_AUTH) == 1),
+        "{}",
+        log(&sb, &d)
+    );
+    let new_url = "https://y.awsapps.com/start";
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace(crate::sso::START_URL, new_url)).unwrap();
+    signal(d.pid(), "HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || log(&sb, &d)
+            .contains("config reloaded")),
+        "{}",
+        log(&sb, &d)
+    );
+    signal(d.pid(), "USR1");
+    // The old portal's sign-in is stopped and one to the new portal starts.
+    assert!(
+        eventually(Duration::from_secs(15), || fake.calls(DEVICE_AUTH) == 2),
+        "no sign-in to the new start URL\n{}",
+        log(&sb, &d)
+    );
+    fake.approve();
+    assert!(
+        eventually(Duration::from_secs(10), || written(&sb).contains_key("dev")),
+        "{}",
+        log(&sb, &d)
+    );
+    assert_eq!(read_json(&token_file(&sb))["startUrl"], new_url);
+    drop(d);
+}

@@ -82,8 +82,15 @@ fn now() -> OffsetDateTime {
     crate::clock::now()
 }
 
-/// A sign-in the daemon runs in the background, for one session (name and start URL).
+/// A sign-in the daemon runs in the background, for one session (by name: the lock and the
+/// cache file are per name).
 struct Background {
+    /// The start URL it signs in to: after a reload changed it, the sign-in is for a portal
+    /// no longer configured, and is stopped.
+    start_url: String,
+    /// Tells this sign-in from a later one of the same session.
+    generation: u64,
+    task: tokio::task::AbortHandle,
     started_at: OffsetDateTime,
     /// The code to enter, once the device authorization has started.
     user_code: Option<(String, String)>,
@@ -92,9 +99,10 @@ struct Background {
     ended: Option<(OffsetDateTime, String)>,
 }
 
-static BACKGROUND: Mutex<BTreeMap<(String, String), Background>> = Mutex::new(BTreeMap::new());
+static BACKGROUND: Mutex<BTreeMap<String, Background>> = Mutex::new(BTreeMap::new());
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn background() -> std::sync::MutexGuard<'static, BTreeMap<(String, String), Background>> {
+fn background() -> std::sync::MutexGuard<'static, BTreeMap<String, Background>> {
     // A poisoned lock only means a panic elsewhere while it was held: the map is still a map.
     BACKGROUND.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -107,6 +115,32 @@ static SIGNED_IN: tokio::sync::Notify = tokio::sync::Notify::const_new();
 /// call).
 pub async fn signed_in() {
     SIGNED_IN.notified().await
+}
+
+/// Records a background sign-in of `session` that ended without a token at `at` (the
+/// scheduler's tests; needs a runtime).
+#[cfg(test)]
+pub fn ended_sign_in_for_tests(session: &str, at: OffsetDateTime) {
+    let task = tokio::spawn(async {}).abort_handle();
+    background().insert(
+        session.to_string(),
+        Background {
+            start_url: String::new(),
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            task,
+            started_at: at,
+            user_code: None,
+            ended: Some((at, "the sign-in code expired before it was approved".into())),
+        },
+    );
+}
+
+/// When the daemon's next sign-in for `session` may start, while it pauses after one that
+/// ended without a token (the profiles waiting for it are tried again then).
+pub fn next_sign_in_at(session: &str) -> Option<OffsetDateTime> {
+    let bg = background();
+    let (ended, _) = bg.get(session)?.ended.as_ref()?;
+    Some(*ended + SIGN_IN_PAUSE)
 }
 
 fn needs_login(message: String) -> SourceError {
@@ -236,7 +270,10 @@ impl SessionTokens {
     async fn lock(&self) -> Result<FileLock, SourceError> {
         let path = self.cache.lock_path(self.name());
         let what = format!("the SSO token of session `{}`", self.name());
-        let background = self.in_background();
+        // Nobody waits for a human here: the daemon (which must go on with its other
+        // profiles) and `--no-login` (`credential-process` too, which an SDK is waiting on),
+        // past a refresh's moment, report the sign-in in progress instead.
+        let background = self.in_background() || matches!(self.mode, LoginMode::Never);
         let wait = if background {
             BACKGROUND_LOCK_WAIT
         } else {
@@ -250,8 +287,9 @@ impl SessionTokens {
                 if background && e.kind() == std::io::ErrorKind::TimedOut {
                     let name = self.name();
                     return needs_login(format!(
-                        "another process is refreshing or signing in to SSO session `{name}` \
-                         ({e}); its profiles are tried again when its token appears"
+                        "another process is signing in to SSO session `{name}` ({e}); approve \
+                         its sign-in (its URL and code are in its log) or run `awscredd login \
+                         --sso-session {name}`"
                     ));
                 }
                 SourceError::failed(format!(
@@ -259,10 +297,6 @@ impl SessionTokens {
                     self.cache.dir.display()
                 ))
             })
-    }
-
-    fn background_key(&self) -> (String, String) {
-        (self.session.name.clone(), self.session.start_url.clone())
     }
 
     /// While a background sign-in for this session runs, or pauses after one ended without
@@ -273,8 +307,18 @@ impl SessionTokens {
             return None;
         }
         let name = self.name();
-        let bg = background();
-        let b = bg.get(&self.background_key())?;
+        let mut bg = background();
+        let b = bg.get(name)?;
+        if b.start_url != self.session.start_url {
+            // A reload changed the session's portal: that sign-in is for the old one.
+            tracing::info!(
+                sso_session = name,
+                "the session's start URL changed: stopping its sign-in to the old one"
+            );
+            b.task.abort();
+            bg.remove(name);
+            return None;
+        }
         let login = format!("or run `awscredd login --sso-session {name}`");
         match &b.ended {
             None => {
@@ -298,19 +342,15 @@ impl SessionTokens {
     /// Starts the device authorization on its own task (the daemon's way, see
     /// [`LoginMode::Unattended`]) and returns the error the waiting profiles report.
     fn sign_in_in_background(&self, stale: Option<&Secret>, refused: Option<&str>) -> SourceError {
-        let key = self.background_key();
+        let key = self.name().to_string();
+        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let login_command = match &self.mode {
             LoginMode::Unattended { login_command, .. } => login_command.clone(),
             _ => None,
         };
-        background().insert(
-            key.clone(),
-            Background {
-                started_at: now(),
-                user_code: None,
-                ended: None,
-            },
-        );
+        // Held while the task is spawned and registered, so that it cannot end (and look
+        // for its entry) before the entry is there.
+        let mut registry = background();
         let mut keeper = SessionTokens::new(
             self.session.clone(),
             self.cache.clone(),
@@ -324,7 +364,7 @@ impl SessionTokens {
         let stale = stale.cloned();
         let refused = refused.map(str::to_string);
         let name = self.name().to_string();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let result = async {
                 let _lock = keeper.lock().await?;
                 // Another process may have signed in while this one waited for the lock.
@@ -335,19 +375,34 @@ impl SessionTokens {
             }
             .await;
             let mut bg = background();
+            let ours = bg.get(&key).is_some_and(|b| b.generation == generation);
             match result {
                 Ok(_) => {
-                    bg.remove(&key);
+                    if ours {
+                        bg.remove(&key);
+                    }
                     SIGNED_IN.notify_one();
                 }
                 Err(e) => {
                     tracing::warn!(sso_session = %name, "the sign-in ended without a token: {}", e.message);
-                    if let Some(b) = bg.get_mut(&key) {
+                    if let (true, Some(b)) = (ours, bg.get_mut(&key)) {
                         b.ended = Some((now(), e.message));
                     }
                 }
             }
         });
+        registry.insert(
+            self.name().to_string(),
+            Background {
+                start_url: self.session.start_url.clone(),
+                generation,
+                task: task.abort_handle(),
+                started_at: now(),
+                user_code: None,
+                ended: None,
+            },
+        );
+        drop(registry);
         let name = self.name();
         needs_login(format!(
             "SSO session `{name}` needs a sign-in: started one (its URL and code are in the log \
@@ -370,6 +425,14 @@ impl SessionTokens {
             }
         }
         if let Some(wait) = self.background_wait() {
+            // A sign-in is on its way; a token still valid serves meanwhile.
+            if let Some(t) = seen.filter(|t| is_valid(t, stale)) {
+                if !self.is_refused(&t).await {
+                    let token = t.access_token.clone();
+                    *memo = Some(t);
+                    return Ok(token);
+                }
+            }
             return Err(wait);
         }
         // Renewal or sign-in: one process at a time, and the cache re-read under the lock,
@@ -523,8 +586,20 @@ impl SessionTokens {
                 }
             }
         }
-        // Valid but not renewable (no refresh token): use it while it lasts.
+        // Valid but not renewable (no refresh token, or it was refused): use it while it
+        // lasts. The daemon starts the sign-in now, in the background, when the refresh token
+        // was refused: the session has ended, and the human is asked before the token runs
+        // out, not when it has.
         if let Some(t) = cached.clone().filter(|t| is_valid(t, stale)) {
+            if !tried.is_empty() && self.in_background() && self.background_wait().is_none() {
+                tracing::warn!(
+                    sso_session = self.name(),
+                    "the SSO session has ended (its refresh token was refused): signing in \
+                     again while the access token lasts"
+                );
+                let _ =
+                    self.sign_in_in_background(Some(&t.access_token), refused_client.as_deref());
+            }
             return Ok(t);
         }
         // What the cache holds cannot be used: remember it, so it is not offered again.
@@ -730,7 +805,7 @@ impl SessionTokens {
         match &self.mode {
             LoginMode::Never => {}
             LoginMode::Unattended { login_command, .. } => {
-                if let Some(b) = background().get_mut(&self.background_key()) {
+                if let Some(b) = background().get_mut(self.name()) {
                     b.user_code = Some((da.verification_uri.clone(), da.user_code.clone()));
                 }
                 tracing::warn!(
