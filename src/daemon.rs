@@ -340,6 +340,13 @@ pub async fn run_with(
             // A background sign-in stored its token: its profiles are tried at once (the
             // loop's look at the SSO cache sees the new token).
             _ = crate::sources::sso::session::signed_in() => {}
+            // One has its URL and code: the profiles waiting for it are tried again (no call
+            // is made), so that what they record says what to open and enter.
+            _ = crate::sources::sso::session::sign_in_started() => {
+                for b in backoff.values_mut().filter(|b| b.kind == ErrorKind::NeedsLogin) {
+                    b.retry_at = clock.now();
+                }
+            }
             _ = stop.wait_for(|s| *s) => return,
             c = controls.recv() => {
                 // Requests that arrived meanwhile (during a pass, or a burst of signals) merge

@@ -85,6 +85,25 @@ fn a_sign_in_waiting_for_a_human_holds_up_no_other_profile_signal_or_stop() {
         log(&sb, &d)
     );
     assert!(!written(&sb).contains_key("dev"), "nobody approved yet");
+    // `status` says what to open and which code to enter.
+    let code = fake.last_user_code().unwrap();
+    let status_says_code = || {
+        let o = Proc::spawn(&sb, awscredd(&sb, &fake, &["status", "--json"]))
+            .wait(Duration::from_secs(30));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v["profiles"].as_array().is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p["name"] == "dev"
+                    && p["state"] == "waiting_for_login"
+                    && p["last_error"].as_str().is_some_and(|e| e.contains(&code))
+            })
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(10), status_says_code),
+        "status does not show the code\n{}",
+        log(&sb, &d)
+    );
 
     // Signals are handled meanwhile.
     signal(pid, "USR1");

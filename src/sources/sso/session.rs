@@ -117,6 +117,15 @@ pub async fn signed_in() {
     SIGNED_IN.notified().await
 }
 
+/// Woken when a background sign-in has its URL and code: the profiles waiting for it are
+/// tried again at once, so that `status` and the state file show them.
+static SIGN_IN_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Returns once a background sign-in has its code (at once if one did since the last call).
+pub async fn sign_in_started() {
+    SIGN_IN_STARTED.notified().await
+}
+
 /// Records a background sign-in of `session` that ended without a token at `at` (the
 /// scheduler's tests; needs a runtime).
 #[cfg(test)]
@@ -807,6 +816,7 @@ impl SessionTokens {
             LoginMode::Unattended { login_command, .. } => {
                 if let Some(b) = background().get_mut(self.name()) {
                     b.user_code = Some((da.verification_uri.clone(), da.user_code.clone()));
+                    SIGN_IN_STARTED.notify_one();
                 }
                 tracing::warn!(
                     target: crate::eventlog::EVENT_LOG,
