@@ -51,8 +51,9 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
 
 /// Outputs that cannot be written as they are on this machine: a device, FIFO, socket or
 /// folder (or a link to one), a link a privileged awscredd will not follow, a parent that is
-/// not a folder; each at its `path` in the config. A missing file or folder is fine: `once`
-/// creates it.
+/// not a folder, an existing file it would leave untouched (see [`ini_problem`], and the other
+/// formats' own checks); each at its `path` in the config. A missing file or folder is fine:
+/// `once` creates it.
 pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
     use crate::store::{formats::Format, CredentialsFile, StoreError};
     let problem =
@@ -64,7 +65,7 @@ pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
                 Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
                 _ => None,
             },
-            Ok(_) => None,
+            Ok(_) => ini_problem(o),
         };
     cfg.outputs
         .iter()
@@ -77,6 +78,38 @@ pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
             })
         })
         .collect()
+}
+
+/// An existing credentials file that awscredd would leave untouched, with its profiles
+/// failing: one the AWS SDKs' parser rejects, or one where a managed profile's section is
+/// there twice or written with spaces inside its brackets (`[ a ]`, which botocore does not
+/// find).
+fn ini_problem(o: &crate::config::Output) -> Option<String> {
+    use crate::credentials::{Credentials, Secret};
+    use crate::profile_file::edit::{rewrite, EditError};
+    use crate::store::{atomic, update_for, CredentialsFile, StoreError};
+    match CredentialsFile::from_output(o).read() {
+        Err(e @ StoreError::Unparseable { .. }) => return Some(format!("[[output]] {e}")),
+        // Other failures to read are the walk's, reported above, or the write's at run time.
+        Err(_) => return None,
+        Ok(_) => {}
+    }
+    let bytes = atomic::read_regular(&o.path, atomic::CREDENTIALS_MAX).ok()??;
+    let parsed = ProfileFile::parse(ProfileFile::check_bytes(&bytes).ok()?).ok()?;
+    let example = Credentials {
+        access_key_id: "AKIAEXAMPLE".into(),
+        secret_access_key: Secret::new("example"),
+        session_token: None,
+        expiration: None,
+    };
+    o.profiles.iter().find_map(
+        |name| match rewrite(&parsed, &[update_for(name, &example)]) {
+            Err(e @ (EditError::DuplicateSection { .. } | EditError::PaddedSection { .. })) => {
+                Some(format!("[[output]] `{}`: {e}", o.path.display()))
+            }
+            _ => None,
+        },
+    )
 }
 
 /// Owners and groups given by a name that does not resolve here. A warning, not an error: a
@@ -208,6 +241,26 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
         }
     }
     if let Some(aws_config) = paths::aws_config_file(env, cfg!(windows)) {
+        let config_file = Path::new(&aws_config);
+        let same = |p: &Path| {
+            p == config_file
+                || matches!(
+                    (std::fs::canonicalize(p), std::fs::canonicalize(config_file)),
+                    (Ok(a), Ok(b)) if a == b
+                )
+        };
+        for o in cfg
+            .outputs
+            .iter()
+            .filter(|o| o.format == crate::store::formats::Format::Ini && same(&o.path))
+        {
+            out.push(format!(
+                "[[output]] `{}` is the AWS config file, not the credentials file: the SDKs read \
+                 `[profile NAME]` sections there and ignore the `[NAME]` sections awscredd \
+                 writes; point it at the credentials file (`~/.aws/credentials`)",
+                o.path.display()
+            ));
+        }
         let limit = crate::store::atomic::CREDENTIALS_MAX;
         let read = crate::store::atomic::read_regular(std::path::Path::new(&aws_config), limit);
         if let Ok(Some(bytes)) = read {

@@ -381,3 +381,51 @@ fn a_mode_loosened_by_hand_is_set_back_by_a_pass_that_writes_nothing() {
         show(&o)
     );
 }
+
+/// `check` tells about an existing credentials file that a pass would have to leave
+/// untouched (its profiles failing), and about an output that is the AWS config file.
+#[test]
+fn check_reports_an_existing_credentials_file_it_could_not_write() {
+    let sb = Sandbox::new();
+    let good = script_with_secret(&sb, "good.sh", "ASIAGOOD", "goodsecret");
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         [profile.good]\ncredential_process = \"{good}\"\n"
+    ));
+    for (text, want) in [
+        (
+            "stray line\n[good]\nx = 1\n",
+            "cannot parse the credentials file",
+        ),
+        (
+            "[good]\nx = 1\n[other]\n[good]\ny = 2\n",
+            "appears more than once",
+        ),
+        ("[ good ]\nx = 1\n", "[good]"),
+    ] {
+        fs::write(sb.file("credentials"), text).unwrap();
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{text:?}: {}", show(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(want) && err.contains("config.toml:4:"),
+            "{text:?}: {}",
+            show(&o)
+        );
+        assert_eq!(fs::read_to_string(sb.file("credentials")).unwrap(), text);
+    }
+    // An output that is the AWS config file: valid, with a warning.
+    fs::create_dir_all(sb.file(".aws")).unwrap();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"~/.aws/config\"\n\
+         [profile.good]\ncredential_process = \"{good}\"\n"
+    ));
+    fs::write(sb.file(".aws/config"), "[profile x]\nregion = eu-west-1\n").unwrap();
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("is the AWS config file"),
+        "{}",
+        show(&o)
+    );
+}
