@@ -199,8 +199,11 @@ pub async fn run_with(
         let now = clock.now();
         // A profile waiting for a sign-in is tried again as soon as a token appears.
         for (name, b) in backoff.iter_mut() {
+            // A second of slack: file times are coarser than the clock (a token stored while
+            // the failing pass ran may carry a time from just before it).
             if b.kind == ErrorKind::NeedsLogin
-                && (engine.sign_in_seen)(&cfg, name).is_some_and(|t| t > b.failed_at)
+                && (engine.sign_in_seen)(&cfg, name)
+                    .is_some_and(|t| t > b.failed_at - time::Duration::seconds(1))
             {
                 b.retry_at = now;
             }
@@ -337,9 +340,14 @@ pub async fn run_with(
         );
         tokio::select! {
             _ = engine.metrics.alive(watchdog.while_running(tokio::time::sleep(sleep))) => {}
-            // A background sign-in stored its token: its profiles are tried at once (the
-            // loop's look at the SSO cache sees the new token).
-            _ = crate::sources::sso::session::signed_in() => {}
+            // A background sign-in stored its token: the profiles waiting for one are tried
+            // at once (not through the token file's time, which the file system may have
+            // rounded to before the pass that found them waiting).
+            _ = crate::sources::sso::session::signed_in() => {
+                for b in backoff.values_mut().filter(|b| b.kind == ErrorKind::NeedsLogin) {
+                    b.retry_at = clock.now();
+                }
+            }
             // One has its URL and code: the profiles waiting for it are tried again (no call
             // is made), so that what they record says what to open and enter.
             _ = crate::sources::sso::session::sign_in_started() => {
