@@ -182,12 +182,9 @@ fn a_sign_in_code_that_expired_unapproved_still_lets_a_later_login_through() {
     );
 }
 
-#[test]
-fn the_access_token_is_renewed_before_it_expires_though_no_profile_is_due() {
-    let sb = Sandbox::new();
-    let fake = FakeAws::start();
-    // `[dev]` holds credentials for another hour: no profile is due. The access token has
-    // 19 minutes left (less than 20 counts as due for renewal).
+/// `[dev]` in the file, fresh for another hour (`ASIAFAKEOLD`), and an access token of the
+/// fake's in the cache with 19 minutes left (less than 20 counts as due for renewal).
+fn fresh_dev_and_a_token_with_19_minutes_left(sb: &Sandbox, fake: &FakeAws) {
     let expires = awscredd::credentials::format_utc(
         time::OffsetDateTime::now_utc() + time::Duration::hours(1),
     );
@@ -199,7 +196,16 @@ fn the_access_token_is_renewed_before_it_expires_though_no_profile_is_due() {
         ),
     )
     .unwrap();
-    write_cli_token(&sb, &cli_token(&fake, 19 * 60));
+    write_cli_token(sb, &cli_token(fake, 19 * 60));
+}
+
+#[test]
+fn the_access_token_is_renewed_before_it_expires_though_no_profile_is_due() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    // `[dev]` holds credentials for another hour: no profile is due. The access token has
+    // 19 minutes left (less than 20 counts as due for renewal).
+    fresh_dev_and_a_token_with_19_minutes_left(&sb, &fake);
     sso_config(&sb, "", "", "");
     let d = Proc::spawn(&sb, awscredd(&sb, &fake, &["--log-level", "info", "run"]));
     assert!(
@@ -269,18 +275,7 @@ fn an_ended_session_is_signed_in_again_while_its_access_token_still_serves() {
     let fake = FakeAws::start();
     // `[dev]` is fresh for an hour; the access token has 19 minutes left and its refresh
     // token is refused: the SSO session has ended.
-    let expires = awscredd::credentials::format_utc(
-        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-    );
-    fs::write(
-        sb.file("credentials"),
-        format!(
-            "[dev]\naws_access_key_id = ASIAFAKEOLD\naws_secret_access_key = s\n\
-             aws_session_token = t\naws_credential_expiration = {expires}\n"
-        ),
-    )
-    .unwrap();
-    write_cli_token(&sb, &cli_token(&fake, 19 * 60));
+    fresh_dev_and_a_token_with_19_minutes_left(&sb, &fake);
     fake.revoke_refresh_tokens();
     sso_config(&sb, "", "", "");
     let d = Proc::spawn(&sb, awscredd(&sb, &fake, &["--log-level", "info", "run"]));
