@@ -6,8 +6,9 @@
 //! at the files the way `status` does (expiry, state, SSO token expiry), once per pass, after
 //! the pass has written; it runs its passes and sleeps inside [`Metrics::alive`], the
 //! heartbeat `/healthz` reads. A scrape only encodes what is already there, so it never runs a
-//! source, reads a file or takes a lock. Sign-ins start deep inside the SSO source, built anew
-//! for every pass, so they are counted through the process-wide [`sign_in_started`].
+//! source, reads a file or takes a lock. Sign-ins are counted by the daemon's
+//! [`crate::sources::sso::sign_ins::SignIns`], which the scheduler reads after each pass
+//! ([`Metrics::record_sign_ins`]).
 //!
 //! Labels are profile and session names only: the number of series is bounded by the config.
 //! Series of a profile or session that a reload removed are removed with it.
@@ -25,7 +26,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -73,18 +74,6 @@ struct BuildLabels {
     version: &'static str,
 }
 
-/// Device authorizations started, per SSO session, in this process.
-static SIGN_INS: LazyLock<Family<SessionLabels, Counter>> = LazyLock::new(Family::default);
-
-/// Counts a device authorization started for `session` (a human is asked to sign in).
-pub fn sign_in_started(session: &str) {
-    SIGN_INS
-        .get_or_create(&SessionLabels {
-            sso_session: session.to_string(),
-        })
-        .inc();
-}
-
 /// The daemon's metrics and health.
 #[derive(Debug)]
 pub struct Metrics {
@@ -94,6 +83,8 @@ pub struct Metrics {
     last_success: Family<ProfileLabels, Gauge>,
     state: Family<StateLabels, Gauge>,
     sso_expiry: Family<SessionLabels, Gauge>,
+    /// Device authorizations started, per SSO session, by this daemon.
+    sign_ins: Family<SessionLabels, Counter>,
     seen: Mutex<Seen>,
     beat: Mutex<Instant>,
 }
@@ -123,6 +114,7 @@ impl Metrics {
             last_success: Family::default(),
             state: Family::default(),
             sso_expiry: Family::default(),
+            sign_ins: Family::default(),
             seen: Mutex::default(),
             beat: Mutex::new(Instant::now()),
         };
@@ -161,7 +153,7 @@ impl Metrics {
         registry.register(
             "awscredd_sso_sign_ins",
             "Device authorizations started for the SSO session (a human was asked to sign in)",
-            SIGN_INS.clone(),
+            m.sign_ins.clone(),
         );
         registry.register("awscredd_build_info", "awscredd's version", build);
         Metrics { registry, ..m }
@@ -247,7 +239,7 @@ impl Metrics {
                 sso_session: gone.clone(),
             };
             self.sso_expiry.remove(&labels);
-            SIGN_INS.remove(&labels);
+            self.sign_ins.remove(&labels);
         }
         seen.succeeded.retain(|n, _| states.contains_key(n));
         seen.states = Some(states);
@@ -295,7 +287,7 @@ impl Metrics {
             &labels,
             timestamp(x.token_expires_at.as_deref()),
         );
-        let _ = SIGN_INS.get_or_create(&labels);
+        let _ = self.sign_ins.get_or_create(&labels);
     }
 
     fn forget_profile(&self, name: &str) {
@@ -316,6 +308,29 @@ impl Metrics {
                 state,
             });
         }
+    }
+
+    /// Brings `awscredd_sso_sign_ins_total` up to the counts of device authorizations started
+    /// per session (a counter only goes up: a count below it changes nothing).
+    pub fn record_sign_ins(&self, started: &BTreeMap<String, u64>) {
+        for (session, count) in started {
+            let counter = self.sign_ins.get_or_create(&SessionLabels {
+                sso_session: session.clone(),
+            });
+            let have = counter.get();
+            if *count > have {
+                counter.inc_by(count - have);
+            }
+        }
+    }
+
+    /// How many profiles are `ok`, of how many, as of the last look.
+    pub fn ok_count(&self) -> (usize, usize) {
+        let seen = lock(&self.seen);
+        let states = seen.states.as_ref();
+        let total = states.map_or(0, |s| s.len());
+        let ok = states.map_or(0, |s| s.values().filter(|s| **s == "ok").count());
+        (ok, total)
     }
 
     /// The profiles that are not `ok`, with their state, as of the last look (`None` before

@@ -118,16 +118,13 @@ pub async fn serve(
             stop.clone(),
         ))
     });
-    daemon::run_with(
-        engine,
-        path,
-        cfg,
-        stop,
+    let io = daemon::Io {
+        stop: stop.clone(),
         controls,
-        config_tx,
-        daemon::notify_ready,
-    )
-    .await;
+        published: config_tx,
+        notifier: daemon::systemd::Notifier::from_env(),
+    };
+    daemon::run_with(engine, path, cfg, io, || {}).await;
     for task in [server, metrics_server].into_iter().flatten() {
         task.abort();
     }

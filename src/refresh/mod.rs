@@ -140,9 +140,14 @@ pub struct PassOptions {
     pub unexpiring_every: Option<std::time::Duration>,
     /// Profiles not to attempt in this pass (the daemon's backoff after failures).
     pub skip: BTreeSet<String>,
-    /// The failure message last told for a profile: the same one again is logged at `debug`
-    /// (the daemon tells a permanent failure once per change of message).
-    pub told: BTreeMap<String, String>,
+    /// The failure last told for a profile, by kind and message: the same one again is
+    /// logged at `debug` (the daemon tells a permanent failure once per change of message,
+    /// and a wait for a sign-in once).
+    pub told: BTreeMap<String, (ErrorKind, String)>,
+    /// Sign-ins run in the background (the daemon): a profile waiting for one is not told as
+    /// failed (the scheduler tells the wait, and the sign-in itself is told once at `warn`
+    /// with its URL and code).
+    pub background_sign_ins: bool,
     /// Where outputs' `on_change` hooks run (none: not run).
     pub hooks: Option<Arc<crate::hooks::Hooks>>,
 }
@@ -459,7 +464,7 @@ pub async fn run_pass(cfg: &Config, opts: &PassOptions) -> Result<PassReport, Un
     } else {
         LoginMode::Unattended {
             login_command: cfg.daemon.login_command.clone(),
-            background: false,
+            background: None,
         }
     };
     let fetcher = Arc::new(Sources::new(cfg, login));
@@ -665,10 +670,15 @@ fn outcomes(
             // A transient failure is told at every attempt (they are spaced by the backoff);
             // the same permanent one, or the same wait for a sign-in, once.
             Outcome::Failed(e)
-                if opts.told.get(name) == Some(&e.message)
-                    && !matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) =>
+                if opts.told.get(name).is_some_and(|(kind, told)| {
+                    *told == e.message
+                        || (*kind == ErrorKind::NeedsLogin && e.kind == ErrorKind::NeedsLogin)
+                }) && !matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) =>
             {
                 tracing::debug!(profile = %name, source, "refresh failed again: {}", e.message)
+            }
+            Outcome::Failed(e) if e.kind == ErrorKind::NeedsLogin && opts.background_sign_ins => {
+                tracing::debug!(profile = %name, source, "waiting for a sign-in: {}", e.message)
             }
             Outcome::Failed(e) if matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) => {
                 tracing::warn!(profile = %name, source, "refresh failed, will retry: {}", e.message)

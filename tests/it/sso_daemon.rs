@@ -348,3 +348,92 @@ fn a_reload_that_changes_the_start_url_replaces_the_sign_in_in_progress() {
     assert_eq!(read_json(&token_file(&sb))["startUrl"], new_url);
     drop(d);
 }
+
+/// Every datagram on `socket` until one contains `until` (included), or `limit` passes.
+fn notifications_until(
+    socket: &std::os::unix::net::UnixDatagram,
+    until: &str,
+    limit: Duration,
+) -> Vec<String> {
+    let end = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        socket
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match socket.recv(&mut buf) {
+            Ok(n) => {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let done = msg.contains(until);
+                got.push(msg);
+                if done {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+#[test]
+fn ready_is_sent_only_once_the_sign_in_a_login_command_approves_is_written() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    // Approves the sign-in two seconds after it is asked to, as a human would.
+    let approve = sb.file("approve.sh");
+    fs::write(
+        &approve,
+        "#!/bin/sh\nsleep 2\nexec python3 -c 'import os, urllib.request; \
+         urllib.request.urlopen(os.environ[\"AWSCREDD_VERIFICATION_URI_COMPLETE\"], timeout=10).read()'\n",
+    )
+    .unwrap();
+    let fast = counting_source(&sb, "fast", 3600);
+    sso_config(
+        &sb,
+        &format!("login_command = [\"sh\", \"{}\"]", approve.display()),
+        "",
+        &format!("[profile.fast]\ncredential_process = \"{fast}\"\n"),
+    );
+    let socket_path = sb.file("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    let mut cmd = awscredd(&sb, &fake, &["--log-level", "info", "run"]);
+    cmd.env("NOTIFY_SOCKET", &socket_path);
+    let d = Proc::spawn(&sb, cmd);
+    let got = notifications_until(&socket, "READY=1", Duration::from_secs(40));
+    // At READY=1 the SSO profile is in the file already, beside the one that needs no human.
+    let at_ready = written(&sb);
+    assert!(
+        got.last().is_some_and(|m| m.starts_with("READY=1\n")),
+        "{got:?}\n{}",
+        log(&sb, &d)
+    );
+    assert!(
+        at_ready.contains_key("dev") && at_ready.contains_key("fast"),
+        "READY=1 before the SSO profile was written: {:?}\n{}",
+        at_ready.keys().collect::<Vec<_>>(),
+        log(&sb, &d)
+    );
+    // Before it, systemd was told what the daemon waits for: the URL and the code.
+    let code = fake.last_user_code().expect("a sign-in was started");
+    assert!(
+        got.iter().any(|m| m.starts_with("STATUS=waiting for a sign-in to SSO session corp")
+            && m.contains(&code)
+            && m.contains("/device")),
+        "{got:?}"
+    );
+    // One WARN for the sign-in, and no ERROR anywhere on this first start.
+    let text = log(&sb, &d);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("WARN") && l.contains("SSO sign-in needed"))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("ERROR"), "{text}");
+    signal(d.pid(), "TERM");
+    let o = d.wait(Duration::from_secs(5));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+}

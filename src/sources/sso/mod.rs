@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod oidc;
 pub mod session;
+pub mod sign_ins;
 
 use crate::config::Config;
 use crate::credentials::Credentials;

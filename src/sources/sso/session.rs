@@ -15,14 +15,14 @@
 
 use super::cache::{CachedToken, Registration, TokenCache};
 use super::oidc::{ApiError, DeviceAuthorization, Oidc, TokenResponse};
+use super::sign_ins::{Background, SignIns};
 use crate::config::SsoSession;
 use crate::credentials::Secret;
 use crate::sources::{ErrorKind, SourceError};
 use crate::state::StateFile;
 use crate::store::lock::{self, FileLock};
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -33,9 +33,7 @@ const SSO_LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
 /// minutes, and the daemon must not stop refreshing its other profiles meanwhile. Past this,
 /// the profiles of the session wait for the other process's token like for a sign-in.
 const BACKGROUND_LOCK_WAIT: Duration = Duration::from_secs(5);
-/// After a sign-in the daemon started ended without a token (the code expired unapproved, or
-/// was denied), the next one starts no sooner than this.
-pub const SIGN_IN_PAUSE: time::Duration = time::Duration::minutes(10);
+pub use super::sign_ins::SIGN_IN_PAUSE;
 
 /// Renew the access token when less than this is left: earlier than botocore (15 min) and the
 /// Rust SDK (5 min), so awscredd refreshes first and the others find a fresh token instead of
@@ -52,13 +50,13 @@ pub enum LoginMode {
     /// Never: fail with a message naming `awscredd login` (`once --no-login`).
     Never,
     /// Nobody at the keyboard (`once`, `run`): log the URL and code, run `login_command`.
-    /// With `background` (the daemon), the sign-in runs on its own task and the profiles that
-    /// need it fail at once with [`ErrorKind::NeedsLogin`], so that waiting for a human (up to
-    /// a device code's ten minutes) never holds up the other profiles, reloads or stopping;
-    /// `once` waits for it.
+    /// With `background` (the daemon's sign-ins), the sign-in runs on its own task, kept
+    /// there, and the profiles that need it fail at once with [`ErrorKind::NeedsLogin`], so
+    /// that waiting for a human (up to a device code's ten minutes) never holds up the other
+    /// profiles, reloads or stopping; `once` (none) waits for it.
     Unattended {
         login_command: Option<Vec<String>>,
-        background: bool,
+        background: Option<Arc<SignIns>>,
     },
     /// A human at the keyboard (`login`): print the URL and code, open a browser if allowed.
     Interactive { open_browser: bool },
@@ -72,6 +70,9 @@ pub struct SessionTokens {
     mode: LoginMode,
     /// Where refused tokens are recorded (none: not recorded, never looked up).
     state: Option<StateFile>,
+    /// The daemon's sign-ins in the background, which this keeper starts, or reports its
+    /// code and count to (the keeper that runs one).
+    sign_ins: Option<Arc<SignIns>>,
     /// The last token this process renewed or signed in (usable while valid, even inside the
     /// refresh window: renewing it again for every profile would only rotate the refresh token
     /// needlessly), or fresh from the cache; and the in-process serialization of lookups.
@@ -80,76 +81,6 @@ pub struct SessionTokens {
 
 fn now() -> OffsetDateTime {
     crate::clock::now()
-}
-
-/// A sign-in the daemon runs in the background, for one session (by name: the lock and the
-/// cache file are per name).
-struct Background {
-    /// The start URL it signs in to: after a reload changed it, the sign-in is for a portal
-    /// no longer configured, and is stopped.
-    start_url: String,
-    /// Tells this sign-in from a later one of the same session.
-    generation: u64,
-    task: tokio::task::AbortHandle,
-    started_at: OffsetDateTime,
-    /// The code to enter, once the device authorization has started.
-    user_code: Option<(String, String)>,
-    /// When it ended without a token, and why; `None` while it runs. (One that signed in is
-    /// removed.)
-    ended: Option<(OffsetDateTime, String)>,
-}
-
-static BACKGROUND: Mutex<BTreeMap<String, Background>> = Mutex::new(BTreeMap::new());
-static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn background() -> std::sync::MutexGuard<'static, BTreeMap<String, Background>> {
-    // A poisoned lock only means a panic elsewhere while it was held: the map is still a map.
-    BACKGROUND.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Woken when a background sign-in has stored its token (the daemon then tries the
-/// session's profiles at once).
-static SIGNED_IN: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// Returns once a background sign-in has stored a token (at once if one did since the last
-/// call).
-pub async fn signed_in() {
-    SIGNED_IN.notified().await
-}
-
-/// Woken when a background sign-in has its URL and code: the profiles waiting for it are
-/// tried again at once, so that `status` and the state file show them.
-static SIGN_IN_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// Returns once a background sign-in has its code (at once if one did since the last call).
-pub async fn sign_in_started() {
-    SIGN_IN_STARTED.notified().await
-}
-
-/// Records a background sign-in of `session` that ended without a token at `at` (the
-/// scheduler's tests; needs a runtime).
-#[cfg(test)]
-pub fn ended_sign_in_for_tests(session: &str, at: OffsetDateTime) {
-    let task = tokio::spawn(async {}).abort_handle();
-    background().insert(
-        session.to_string(),
-        Background {
-            start_url: String::new(),
-            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            task,
-            started_at: at,
-            user_code: None,
-            ended: Some((at, "the sign-in code expired before it was approved".into())),
-        },
-    );
-}
-
-/// When the daemon's next sign-in for `session` may start, while it pauses after one that
-/// ended without a token (the profiles waiting for it are tried again then).
-pub fn next_sign_in_at(session: &str) -> Option<OffsetDateTime> {
-    let bg = background();
-    let (ended, _) = bg.get(session)?.ended.as_ref()?;
-    Some(*ended + SIGN_IN_PAUSE)
 }
 
 fn needs_login(message: String) -> SourceError {
@@ -169,12 +100,17 @@ fn is_valid(t: &CachedToken, stale: Option<&Secret>) -> bool {
 
 impl SessionTokens {
     pub fn new(session: SsoSession, cache: TokenCache, oidc: Oidc, mode: LoginMode) -> Self {
+        let sign_ins = match &mode {
+            LoginMode::Unattended { background, .. } => background.clone(),
+            _ => None,
+        };
         SessionTokens {
             session,
             cache,
             oidc,
             mode,
             state: None,
+            sign_ins,
             memo: tokio::sync::Mutex::new(None),
         }
     }
@@ -270,7 +206,7 @@ impl SessionTokens {
         matches!(
             self.mode,
             LoginMode::Unattended {
-                background: true,
+                background: Some(_),
                 ..
             }
         )
@@ -316,7 +252,7 @@ impl SessionTokens {
             return None;
         }
         let name = self.name();
-        let mut bg = background();
+        let mut bg = self.sign_ins.as_ref()?.registry();
         let b = bg.get(name)?;
         if b.start_url != self.session.start_url {
             // A reload changed the session's portal: that sign-in is for the old one.
@@ -350,26 +286,33 @@ impl SessionTokens {
 
     /// Starts the device authorization on its own task (the daemon's way, see
     /// [`LoginMode::Unattended`]) and returns the error the waiting profiles report.
-    fn sign_in_in_background(&self, stale: Option<&Secret>, refused: Option<&str>) -> SourceError {
+    fn sign_in_in_background(
+        &self,
+        sign_ins: &Arc<SignIns>,
+        stale: Option<&Secret>,
+        refused: Option<&str>,
+    ) -> SourceError {
         let key = self.name().to_string();
-        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let generation = sign_ins.next_generation();
         let login_command = match &self.mode {
             LoginMode::Unattended { login_command, .. } => login_command.clone(),
             _ => None,
         };
         // Held while the task is spawned and registered, so that it cannot end (and look
         // for its entry) before the entry is there.
-        let mut registry = background();
+        let mut registry = sign_ins.registry();
         let mut keeper = SessionTokens::new(
             self.session.clone(),
             self.cache.clone(),
             self.oidc.clone(),
             LoginMode::Unattended {
                 login_command,
-                background: false,
+                background: None,
             },
         );
         keeper.state = self.state.clone();
+        keeper.sign_ins = Some(sign_ins.clone());
+        let owner = sign_ins.clone();
         let stale = stale.cloned();
         let refused = refused.map(str::to_string);
         let name = self.name().to_string();
@@ -383,14 +326,14 @@ impl SessionTokens {
                 keeper.sign_in(stale.as_ref(), refused.as_deref()).await
             }
             .await;
-            let mut bg = background();
+            let mut bg = owner.registry();
             let ours = bg.get(&key).is_some_and(|b| b.generation == generation);
             match result {
                 Ok(_) => {
                     if ours {
                         bg.remove(&key);
                     }
-                    SIGNED_IN.notify_one();
+                    owner.tell();
                 }
                 Err(e) => {
                     tracing::warn!(sso_session = %name, "the sign-in ended without a token: {}", e.message);
@@ -606,8 +549,13 @@ impl SessionTokens {
                     "the SSO session has ended (its refresh token was refused): signing in \
                      again while the access token lasts"
                 );
-                let _ =
-                    self.sign_in_in_background(Some(&t.access_token), refused_client.as_deref());
+                if let Some(sign_ins) = &self.sign_ins {
+                    let _ = self.sign_in_in_background(
+                        sign_ins,
+                        Some(&t.access_token),
+                        refused_client.as_deref(),
+                    );
+                }
             }
             return Ok(t);
         }
@@ -715,8 +663,8 @@ impl SessionTokens {
                 ),
             });
         }
-        if self.in_background() {
-            return Err(self.sign_in_in_background(stale, refused));
+        if let (true, Some(sign_ins)) = (self.in_background(), &self.sign_ins) {
+            return Err(self.sign_in_in_background(sign_ins, stale, refused));
         }
         let before = self.load().await;
         let mut refused = refused.map(str::to_string);
@@ -757,7 +705,9 @@ impl SessionTokens {
             Err(ApiError::InvalidClient) => return Err(Refused::Client),
             Err(e) => return Err(Refused::Other(api_error(&name, e))),
         };
-        crate::metrics::sign_in_started(&name);
+        if let Some(sign_ins) = &self.sign_ins {
+            sign_ins.count_started(&name);
+        }
         self.prompt(&da);
         let deadline = tokio::time::Instant::now() + da.expires_in;
         let mut interval = da.interval;
@@ -814,9 +764,11 @@ impl SessionTokens {
         match &self.mode {
             LoginMode::Never => {}
             LoginMode::Unattended { login_command, .. } => {
-                if let Some(b) = background().get_mut(self.name()) {
-                    b.user_code = Some((da.verification_uri.clone(), da.user_code.clone()));
-                    SIGN_IN_STARTED.notify_one();
+                if let Some(sign_ins) = &self.sign_ins {
+                    if let Some(b) = sign_ins.registry().get_mut(self.name()) {
+                        b.user_code = Some((da.verification_uri.clone(), da.user_code.clone()));
+                    }
+                    sign_ins.tell();
                 }
                 tracing::warn!(
                     target: crate::eventlog::EVENT_LOG,

@@ -3,6 +3,8 @@
 //! sources and the clock are the test's.
 
 use super::*;
+use crate::sources::ErrorKind;
+use std::collections::BTreeMap;
 use crate::clock::TokioClock;
 use crate::credentials::{Credentials, Secret};
 use crate::refresh::BoxFuture;
@@ -94,6 +96,9 @@ struct Harness {
     dir: tempfile::TempDir,
     clock: Arc<TokioClock>,
     scripted: Arc<Scripted>,
+    sign_ins: Arc<SignIns>,
+    /// When `run_with` said it was ready.
+    ready: Arc<Mutex<Option<OffsetDateTime>>>,
     stop: watch::Sender<bool>,
     controls: mpsc::UnboundedSender<Control>,
     task: tokio::task::JoinHandle<()>,
@@ -117,6 +122,16 @@ fn start(profiles: &[(&str, Behave)]) -> Harness {
 
 /// A daemon over the config `text`, its profiles behaving as `profiles` say.
 fn start_with(text: &str, profiles: &[(&str, Behave)]) -> Harness {
+    start_full(text, profiles, None, None)
+}
+
+/// [`start_with`] with the daemon's sign-ins and systemd's socket given.
+fn start_full(
+    text: &str,
+    profiles: &[(&str, Behave)],
+    sign_ins: Option<Arc<SignIns>>,
+    notify: Option<std::ffi::OsString>,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).unwrap();
@@ -130,28 +145,35 @@ fn start_with(text: &str, profiles: &[(&str, Behave)]) -> Harness {
         signed_in: signed_in.clone(),
     });
     let s = scripted.clone();
+    let sign_ins = sign_ins.unwrap_or_default();
     let engine = Engine {
         clock: clock.clone(),
-        fetcher: Arc::new(move |_cfg: &Config| s.clone() as Arc<dyn Fetcher>),
+        fetcher: Arc::new(move |_cfg: &Config, _: &Arc<SignIns>| s.clone() as Arc<dyn Fetcher>),
         sign_in_seen: Arc::new(move |_cfg: &Config, _p: &str| *signed_in.lock().unwrap()),
+        sign_ins: sign_ins.clone(),
         metrics: Arc::default(),
     };
     let (stop, stop_rx) = watch::channel(false);
     let (controls, controls_rx) = mpsc::unbounded_channel();
     let (published, _) = watch::channel(cfg.clone());
-    let task = tokio::spawn(run_with(
-        engine,
-        path,
-        cfg,
-        stop_rx,
-        controls_rx,
+    let ready = Arc::new(Mutex::new(None));
+    let ready_at = ready.clone();
+    let on_ready_clock = clock.clone();
+    let io = Io {
+        stop: stop_rx,
+        controls: controls_rx,
         published,
-        || {},
-    ));
+        notifier: Notifier::to(notify),
+    };
+    let task = tokio::spawn(run_with(engine, path, cfg, io, move || {
+        *ready_at.lock().unwrap() = Some(on_ready_clock.now());
+    }));
     Harness {
         dir,
         clock,
         scripted,
+        sign_ins,
+        ready,
         stop,
         controls,
         task,
@@ -265,13 +287,14 @@ async fn a_profile_that_needs_a_sign_in_waits_for_it_instead_of_backing_off_like
 async fn a_profile_waiting_out_a_sign_in_pause_is_tried_when_the_pause_ends() {
     // The session's last sign-in ended 4 minutes before the start: the next may start 6
     // minutes after it, not after the profile's own 10-minute wait.
-    crate::sources::sso::session::ended_sign_in_for_tests("pausetest", START - 4 * M);
+    let sign_ins = Arc::new(SignIns::new());
+    sign_ins.ended_for_tests("pausetest", START - 4 * M);
     let text = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
                 [sso_session.pausetest]\nsso_start_url = \"https://p.awsapps.com/start\"\n\
                 sso_region = \"us-east-1\"\n\
                 [profile.sso]\nsso_session = \"pausetest\"\nsso_account_id = \"111122223333\"\n\
                 sso_role_name = \"R\"\n";
-    let h = start_with(text, &[("sso", Behave::NeedsSignIn)]);
+    let h = start_full(text, &[("sso", Behave::NeedsSignIn)], Some(sign_ins), None);
     h.run_for(7 * M).await;
     let tries = h.scripted.attempts("sso");
     assert_eq!(tries.len(), 2, "{tries:?}");
@@ -354,5 +377,102 @@ async fn a_profile_used_only_as_a_source_is_kept_fresh_by_its_record() {
         .map(|p| (p.name.as_str(), p.state))
         .collect();
     assert_eq!(states, [("role", "ok"), ("src", "ok")]);
+    h.stop().await;
+}
+
+const SSO_TEXT: &str = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+                        [profile.plain]\ncredential_process = \"scripted\"\n\
+                        [sso_session.corp]\nsso_start_url = \"https://c.awsapps.com/start\"\n\
+                        sso_region = \"us-east-1\"\n\
+                        [profile.sso]\nsso_session = \"corp\"\nsso_account_id = \"111122223333\"\n\
+                        sso_role_name = \"R\"\n";
+
+/// Every datagram waiting on `socket`.
+#[cfg(unix)]
+fn datagrams(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    got
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_at_once_when_no_profile_needs_a_human() {
+    let h = start(&[("a", Behave::Lives(60 * M)), ("b", Behave::FailsTransient(9))]);
+    h.run_for(S).await;
+    assert_eq!(*h.ready.lock().unwrap(), Some(START));
+    h.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn ready_waits_for_an_approved_sign_in_and_says_what_it_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let sign_ins = Arc::new(SignIns::new());
+    // The first pass finds the session without a token and a sign-in running, its code out.
+    let _task = sign_ins.running_for_tests(
+        "corp",
+        START,
+        Some(("https://device.example/", "ABCD-EFGH")),
+    );
+    let h = start_full(
+        SSO_TEXT,
+        &[("plain", Behave::Lives(60 * M)), ("sso", Behave::NeedsSignIn)],
+        Some(sign_ins),
+        Some(path.into_os_string()),
+    );
+    h.run_for(20 * S).await;
+    assert_eq!(*h.ready.lock().unwrap(), None, "ready before the sign-in");
+    assert!(h.file().contains("[plain]"));
+    let got = datagrams(&socket);
+    assert_eq!(
+        got,
+        ["STATUS=waiting for a sign-in to SSO session corp: open https://device.example/ and enter the code ABCD-EFGH\n"]
+    );
+    // Approved 25 s in: the token is stored, the profile written, then READY=1.
+    h.run_for(5 * S).await;
+    *h.scripted.signed_in.lock().unwrap() = Some(h.clock.now());
+    h.sign_ins.signed_in_for_tests("corp");
+    h.run_for(2 * S).await;
+    let ready = h.ready.lock().unwrap().expect("ready after the sign-in");
+    assert!(within((ready - START).try_into().unwrap(), 25 * S, 27 * S), "{ready}");
+    assert!(h.file().contains("[sso]"), "{}", h.file());
+    // (How many are `ok` depends on the SSO cache of this machine's HOME, which `status`
+    // reads: the scripted source has none.)
+    let got = datagrams(&socket);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("READY=1\nSTATUS=") && got[0].ends_with(" of 2 profiles hold valid credentials\n"),
+        "{got:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_after_60_s_when_nobody_approves_and_the_sign_in_goes_on() {
+    let sign_ins = Arc::new(SignIns::new());
+    let task = sign_ins.running_for_tests("corp", START, None);
+    let h = start_full(
+        SSO_TEXT,
+        &[("plain", Behave::Lives(60 * M)), ("sso", Behave::NeedsSignIn)],
+        Some(sign_ins),
+        None,
+    );
+    h.run_for(59 * S).await;
+    assert_eq!(*h.ready.lock().unwrap(), None);
+    h.run_for(3 * S).await;
+    let ready = h.ready.lock().unwrap().expect("ready after 60 s");
+    assert!(within((ready - START).try_into().unwrap(), 60 * S, 61 * S), "{ready}");
+    // The sign-in goes on: approved later, the profile is written then.
+    assert!(!task.is_finished());
+    *h.scripted.signed_in.lock().unwrap() = Some(h.clock.now());
+    h.sign_ins.signed_in_for_tests("corp");
+    h.run_for(2 * S).await;
+    assert!(h.file().contains("[sso]"), "{}", h.file());
     h.stop().await;
 }
