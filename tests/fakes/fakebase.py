@@ -90,11 +90,12 @@ class FaultPlan:
     """What the next service calls do instead of (or before) answering normally.
 
     `delay_ms` delays every call; `queue` holds one action per coming call, each a dict with
-    any of `status` (answer this error status, with the service's error body), `body`
+    any of `status` (answer this error status, with the service's error body; `type` names the
+    exception, else the usual one for the status; `error` is Sign-In's OAuth error code), `body`
     (`huge`, `truncated`, `not_json`: a success status with such a body) and `delay_ms`.
     """
 
-    ACTION_KEYS = {"status", "body", "delay_ms", "error", "message"}
+    ACTION_KEYS = {"status", "body", "delay_ms", "type", "error", "message"}
     BODIES = {"huge", "truncated", "not_json"}
 
     def __init__(self):
@@ -333,10 +334,10 @@ class FakeService:
     def _scripted(self, request, action):
         if "status" in action:
             status = action["status"]
-            code = action.get("error") or self.default_error_code(status)
+            code = action.get("type") or self.default_error_code(status)
             message = action.get("message") or f"scripted {status} from the fake"
-            self.record(request, status=status, scripted=True, error=code)
-            return self.error_response(status, code, message)
+            self.record(request, status=status, scripted=True, error_type=code, error=action.get("error"))
+            return self.error_response(status, code, message, action.get("error"))
         body = action.get("body")
         if body == "huge":
             self.record(request, status=self.success_status, scripted=True, body="huge")
@@ -382,7 +383,7 @@ class FakeService:
         return self.error_response(404, "UnknownOperationException",
                                    f"no operation at {request.method} {request.path}")
 
-    def error_response(self, status, code, message):
+    def error_response(self, status, code, message, error=None):
         return json_response(status, {"message": message}, {"x-amzn-ErrorType": code})
 
     # ---- control endpoints ---------------------------------------------------------------
@@ -495,3 +496,13 @@ def launch(argv, timeout=20.0, env=None):
             raise RuntimeError(f"the fake {argv[0]} did not print `ready` (got {info})")
         key, _, value = line.partition("=")
         info[key] = value
+
+
+def run_python(argv, timeout=30.0):
+    """Run a script of this folder with this Python; its stdout (raises if it fails)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable] + list(argv), capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout

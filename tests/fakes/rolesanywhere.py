@@ -230,7 +230,7 @@ class FakeRolesAnywhere(fakebase.FakeService):
         try:
             answer = self._create_session(request, seen)
         except Refused as r:
-            self.record(request, status=r.status, error=r.code, message=r.message, **seen)
+            self.record(request, status=r.status, error_type=r.code, message=r.message, **seen)
             return self.error_response(r.status, r.code, r.message)
         self.record(request, status=201, **seen)
         return json_response(201, answer)

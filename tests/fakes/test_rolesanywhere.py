@@ -140,7 +140,7 @@ def test_key_that_does_not_match_the_certificate_is_refused(fake, pkis):
         reference_session(fake, paths, key=other["key"])))
     assert status == 403 and "signature" in message
     [call] = fake.calls.snapshot()
-    assert call["error"] == "AccessDeniedException"
+    assert call["error_type"] == "AccessDeniedException"
 
 
 def test_certificate_from_another_ca_is_refused(fake, pkis):
