@@ -336,7 +336,8 @@ class FakeService:
             status = action["status"]
             code = action.get("type") or self.default_error_code(status)
             message = action.get("message") or f"scripted {status} from the fake"
-            self.record(request, status=status, scripted=True, error_type=code, error=action.get("error"))
+            self.record(request, status=status, scripted=True, error_type=code, error=action.get("error"),
+                        **self.describe(request))
             return self.error_response(status, code, message, action.get("error"))
         body = action.get("body")
         if body == "huge":
@@ -375,6 +376,10 @@ class FakeService:
         entry.update(fields)
         entry.update(getattr(self._marks, "extra", None) or {})
         self.calls.add(entry)
+
+    def describe(self, request):
+        """A few fields of a request worth recording even when it is not processed."""
+        return {}
 
     def handle_service(self, request):
         raise NotImplementedError

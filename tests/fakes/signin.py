@@ -217,6 +217,13 @@ class FakeSignin(fakebase.FakeService):
         r, s = decode_dss_signature(self._id_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA384())))
         return signing_input + "." + b64url(r.to_bytes(48, "big") + s.to_bytes(48, "big"))
 
+    def describe(self, request):
+        proof = request.header("DPoP") or ""
+        try:
+            return {"jti": json.loads(b64url_decode(proof.split(".")[1])).get("jti")}
+        except (IndexError, ValueError, AttributeError):
+            return {}
+
     # ---- POST /v1/token --------------------------------------------------------------------
     def handle_service(self, request):
         seen = {}

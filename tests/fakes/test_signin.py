@@ -471,3 +471,16 @@ def test_command_line_and_write_cache(tmp_path, monkeypatch):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_botocore_retry_resends_the_same_proof(fake, aws):
+    """botocore adds the DPoP header once per API call (`before-call`), so its retry of a 500
+    carries the same `jti`. The fake, like a service that records a `jti` only once it has
+    checked the proof, accepts it: a scripted failure does not consume the `jti`."""
+    path, _, _ = new_login(fake, str(aws), ALICE, expired=True)
+    fake.faults.script({"next": [{"status": 500}]})
+    creds = botocore_credentials()
+    first, second = fake.calls.snapshot()
+    assert first["status"] == 500 and first.get("scripted") and second["status"] == 200
+    assert first["jti"] == second["jti"]
+    assert second["access_key_id"] == creds.access_key
