@@ -11,10 +11,8 @@ import datetime
 import json
 import os
 import signal
-import socketserver
 import ssl
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -461,10 +459,6 @@ def serve_until_stopped(fake, args, extra_lines=()):
     print("ready", flush=True)
     stop.wait(args.exit_after if args.exit_after > 0 else None)
     fake.stop()
-
-
-def temp_dir(prefix):
-    return tempfile.mkdtemp(prefix=prefix)
 
 
 def parser(description):

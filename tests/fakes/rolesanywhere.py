@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 import fakebase
-from fakebase import Response, iso_z, json_response, utc_now
+from fakebase import iso_z, json_response, utc_now
 
 SERVICE = "rolesanywhere"
 ALGORITHMS = {

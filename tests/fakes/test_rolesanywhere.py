@@ -330,7 +330,6 @@ def test_throttling_then_success(fake, pkis):
     for _ in range(2):
         status, message = refused_status(lambda: reference_credentials(session))
         assert status == 429 and message
-    h, _ = pkis[("p256", True)]
     reference_credentials(reference_session(fake, paths))
     assert [c["status"] for c in fake.calls.snapshot()] == [429, 429, 201]
 
