@@ -497,11 +497,12 @@ def launch(argv, timeout=20.0, env=None):
         info[key] = value
 
 
-def run_python(argv, timeout=30.0):
+def run_python(argv, timeout=30.0, env=None):
     """Run a script of this folder with this Python; its stdout (raises if it fails)."""
     import subprocess
 
-    done = subprocess.run([sys.executable] + list(argv), capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run([sys.executable] + list(argv), capture_output=True, text=True,
+                          timeout=timeout, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout

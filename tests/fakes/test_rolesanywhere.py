@@ -400,3 +400,18 @@ def test_command_line(pkis, tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_clients_trust_the_fake_through_ssl_cert_file(fake):
+    """The CA file is all a client needs: a separate Python trusting it only through
+    SSL_CERT_FILE, with strict X.509 checks (as rustls/webpki are strict), reaches the fake."""
+    code = ("import ssl, urllib.request\n"
+            "ctx = ssl.create_default_context()\n"
+            "ctx.verify_flags |= ssl.VERIFY_X509_STRICT\n"
+            f"print(urllib.request.urlopen('https://127.0.0.1:{fake.port}/_fake/calls', context=ctx, timeout=10).status)\n")
+    env = {"PATH": os.environ.get("PATH", ""), "SSL_CERT_FILE": fake.ca_bundle}
+    out = fakebase.run_python(["-c", code], env=env)
+    assert out.strip() == "200"
+    env["SSL_CERT_FILE"] = os.devnull
+    with pytest.raises(RuntimeError, match="CERTIFICATE_VERIFY_FAILED"):
+        fakebase.run_python(["-c", code], env=env)
