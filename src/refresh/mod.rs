@@ -587,13 +587,17 @@ async fn fetch_and_write(
         fetcher,
     });
     let mut tasks = tokio::task::JoinSet::new();
+    // Which profile each task fetches, so that one that panics (a bug in a library it calls)
+    // fails its profile instead of vanishing from the pass.
+    let mut task_profiles: BTreeMap<tokio::task::Id, String> = BTreeMap::new();
     for name in &resolver.due {
         let r = resolver.clone();
-        let name = name.clone();
-        tasks.spawn(async move {
-            let res = r.resolve(&name).await;
-            (name, res)
+        let owned = name.clone();
+        let handle = tasks.spawn(async move {
+            let res = r.resolve(&owned).await;
+            (owned, res)
         });
+        task_profiles.insert(handle.id(), name.clone());
     }
     let files: Vec<CredentialsFile> = cfg
         .outputs
@@ -619,7 +623,14 @@ async fn fetch_and_write(
                 Some(Ok((name, res))) => {
                     fetched.insert(name, res);
                 }
-                Some(Err(e)) => tracing::error!("a fetch task failed: {e}"),
+                Some(Err(e)) => {
+                    let id = e.id();
+                    let message = task_failure(e);
+                    tracing::error!("a fetch task failed: {message}");
+                    if let Some(name) = task_profiles.get(&id) {
+                        fetched.insert(name.clone(), Err(SourceError::failed(message)));
+                    }
+                }
             },
             _ = &mut wave, if !waved => {
                 waved = true;
@@ -632,6 +643,21 @@ async fn fetch_and_write(
     }
     write_ready(&writer, &fetched, &mut written, &mut write_errors).await;
     (fetched, write_errors)
+}
+
+/// What a fetch task that did not finish says: its panic's message, or why it ended.
+fn task_failure(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            format!("the source failed unexpectedly (a panic: {what})")
+        }
+        Err(e) => format!("the source's task ended: {e}"),
+    }
 }
 
 /// Step 5a: the outcome of every selected profile, logged (a failure already told at `debug`).
@@ -831,5 +857,51 @@ impl Resolver {
         edit::check_update(&crate::store::update_for(name, &credentials))
             .map_err(|e| SourceError::failed(e.to_string()))?;
         Ok(credentials)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that panics (a library bug, e.g. a TLS set-up that cannot load any CA).
+    struct Panics;
+
+    impl Fetcher for Panics {
+        fn fetch<'a>(
+            &'a self,
+            _profile: &'a Profile,
+            _source: Option<Credentials>,
+        ) -> BoxFuture<'a, FetchResult> {
+            Box::pin(async { panic!("no CA certificates found") })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_that_panics_fails_its_profile_instead_of_vanishing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+             [profile.a]\ncredential_process = \"x\"\n",
+        )
+        .unwrap();
+        let (cfg, _) = crate::config::load(&path, &|_| None).unwrap();
+        let report = run_pass_with(
+            &cfg,
+            &PassOptions::default(),
+            Arc::new(Panics),
+            crate::clock::now(),
+        )
+        .await
+        .unwrap();
+        match &report.outcomes["a"] {
+            Outcome::Failed(e) => {
+                assert!(e.message.contains("no CA certificates found"), "{e:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(report.failed().count(), 1);
     }
 }
