@@ -92,6 +92,18 @@ pub fn held_expiry(value: &str) -> OffsetDateTime {
     parse_rfc3339(value).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// Lowercase hex SHA-1 of a string.
+pub fn sha1_hex(s: &str) -> String {
+    use sha1::Digest as _;
+    use std::fmt::Write as _;
+    let digest = sha1::Sha1::digest(s.as_bytes());
+    let mut out = String::with_capacity(40);
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

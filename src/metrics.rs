@@ -14,11 +14,11 @@
 //! Series of a profile or session that a reload removed are removed with it.
 
 use crate::clock::Clock;
-use crate::commands::status::{self, ProfileStatus, SessionStatus, Status};
 use crate::config::Config;
 use crate::credentials::parse_rfc3339;
 use crate::refresh::{Outcome, PassReport};
 use crate::sources::sso::cache::TokenCache;
+use crate::status::{self, ProfileStatus, SessionStatus, State, Status};
 use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -30,14 +30,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
-
-/// The states of `awscredd status`, each a series of `awscredd_profile_state`.
-pub const STATES: [&str; 4] = [
-    crate::commands::status::State::ALL[0].as_str(),
-    crate::commands::status::State::ALL[1].as_str(),
-    crate::commands::status::State::ALL[2].as_str(),
-    crate::commands::status::State::ALL[3].as_str(),
-];
 
 /// The `Content-Type` of `/metrics`.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -93,7 +85,7 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct Seen {
     /// Each profile's state; `None` before the first look.
-    states: Option<BTreeMap<String, &'static str>>,
+    states: Option<BTreeMap<String, State>>,
     sessions: BTreeSet<String>,
     /// When this daemon last refreshed each profile.
     succeeded: BTreeMap<String, OffsetDateTime>,
@@ -214,7 +206,7 @@ impl Metrics {
     /// no longer has (a reload removed them).
     pub fn record_status(&self, s: &Status) {
         let mut seen = lock(&self.seen);
-        let states: BTreeMap<String, &'static str> = s
+        let states: BTreeMap<String, State> = s
             .profiles
             .iter()
             .map(|p| {
@@ -259,10 +251,10 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(t.unix_timestamp());
         }
-        for state in STATES {
+        for state in State::ALL {
             let labels = StateLabels {
                 profile: p.name.clone(),
-                state,
+                state: state.as_str(),
             };
             self.state
                 .get_or_create(&labels)
@@ -302,10 +294,10 @@ impl Metrics {
                 result,
             });
         }
-        for state in STATES {
+        for state in State::ALL {
             self.state.remove(&StateLabels {
                 profile: name.to_string(),
-                state,
+                state: state.as_str(),
             });
         }
     }
@@ -329,7 +321,7 @@ impl Metrics {
         let seen = lock(&self.seen);
         let states = seen.states.as_ref();
         let total = states.map_or(0, |s| s.len());
-        let ok = states.map_or(0, |s| s.values().filter(|s| **s == "ok").count());
+        let ok = states.map_or(0, |s| s.values().filter(|s| **s == State::Ok).count());
         (ok, total)
     }
 
@@ -341,8 +333,8 @@ impl Metrics {
         Some(
             states
                 .iter()
-                .filter(|(_, s)| **s != "ok")
-                .map(|(n, s)| (n.clone(), *s))
+                .filter(|(_, s)| **s != State::Ok)
+                .map(|(n, s)| (n.clone(), s.as_str()))
                 .collect(),
         )
     }
@@ -428,7 +420,7 @@ mod tests {
     use super::*;
     use crate::sources::SourceError;
 
-    fn profile(name: &str, state: &'static str, expires_at: Option<&str>) -> ProfileStatus {
+    fn profile(name: &str, state: State, expires_at: Option<&str>) -> ProfileStatus {
         ProfileStatus {
             name: name.into(),
             source: "credential_process",
@@ -464,8 +456,8 @@ mod tests {
         m.record_outcomes(&report, now);
         let status = Status {
             profiles: vec![
-                profile("a", "ok", Some("2026-01-01T01:10:00Z")),
-                profile("b", "failing", None),
+                profile("a", State::Ok, Some("2026-01-01T01:10:00Z")),
+                profile("b", State::Failing, None),
             ],
             sso_sessions: vec![],
         };
@@ -502,13 +494,13 @@ mod tests {
         let m = Metrics::new();
         m.record_status(&Status {
             profiles: vec![
-                profile("a", "ok", Some("2026-01-01T01:10:00Z")),
-                profile("b", "ok", Some("2026-01-01T01:10:00Z")),
-                profile("s", "ok", Some("2026-01-01T01:10:00Z")),
+                profile("a", State::Ok, Some("2026-01-01T01:10:00Z")),
+                profile("b", State::Ok, Some("2026-01-01T01:10:00Z")),
+                profile("s", State::Ok, Some("2026-01-01T01:10:00Z")),
             ],
             sso_sessions: vec![SessionStatus {
                 name: "gone_corp".into(),
-                state: "ok",
+                state: State::Ok,
                 token_expires_at: Some("2026-01-01T08:00:00Z".into()),
                 refreshable_until: None,
             }],
@@ -521,7 +513,7 @@ mod tests {
             .contains("awscredd_sso_sign_ins_total{sso_session=\"gone_corp\"} 0\n"));
         assert_eq!(m.not_ready(), Some(BTreeMap::new()));
         m.record_status(&Status {
-            profiles: vec![profile("a", "expired", Some("2026-01-01T01:10:00Z"))],
+            profiles: vec![profile("a", State::Expired, Some("2026-01-01T01:10:00Z"))],
             sso_sessions: vec![],
         });
         let text = m.encode();

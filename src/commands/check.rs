@@ -55,18 +55,18 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
 /// formats' own checks); each at its `path` in the config. A missing file or folder is fine:
 /// `once` creates it.
 pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
-    use crate::store::{formats::Format, CredentialsFile, StoreError};
-    let problem =
-        |o: &crate::config::Output| match crate::store::atomic::Target::open(&o.path, false) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
-            // A file of another format that exists must be one awscredd can write.
-            Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
-                Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
-                _ => None,
-            },
-            Ok(_) => ini_problem(o),
-        };
+    use crate::formats::Format;
+    use crate::store::{CredentialsFile, StoreError};
+    let problem = |o: &crate::config::Output| match crate::files::Target::open(&o.path, false) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(format!("[[output]] `{}`: {e}", o.path.display())),
+        // A file of another format that exists must be one awscredd can write.
+        Ok(_) if o.format != Format::Ini => match CredentialsFile::from_output(o).read() {
+            Err(e @ StoreError::Format { .. }) => Some(format!("[[output]] {e}")),
+            _ => None,
+        },
+        Ok(_) => ini_problem(o),
+    };
     cfg.outputs
         .iter()
         .enumerate()
@@ -86,15 +86,16 @@ pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
 /// find).
 fn ini_problem(o: &crate::config::Output) -> Option<String> {
     use crate::credentials::{Credentials, Secret};
+    use crate::files;
     use crate::profile_file::edit::{rewrite, EditError};
-    use crate::store::{atomic, update_for, CredentialsFile, StoreError};
+    use crate::store::{update_for, CredentialsFile, StoreError};
     match CredentialsFile::from_output(o).read() {
         Err(e @ StoreError::Unparseable { .. }) => return Some(format!("[[output]] {e}")),
         // Other failures to read are the walk's, reported above, or the write's at run time.
         Err(_) => return None,
         Ok(_) => {}
     }
-    let bytes = atomic::read_regular(&o.path, atomic::CREDENTIALS_MAX).ok()??;
+    let bytes = files::read_regular(&o.path, files::CREDENTIALS_MAX).ok()??;
     let parsed = ProfileFile::parse(ProfileFile::check_bytes(&bytes).ok()?).ok()?;
     let example = Credentials {
         access_key_id: "AKIAEXAMPLE".into(),
@@ -252,7 +253,7 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
         for o in cfg
             .outputs
             .iter()
-            .filter(|o| o.format == crate::store::formats::Format::Ini && same(&o.path))
+            .filter(|o| o.format == crate::formats::Format::Ini && same(&o.path))
         {
             out.push(format!(
                 "[[output]] `{}` is the AWS config file, not the credentials file: the SDKs read \
@@ -261,8 +262,8 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
                 o.path.display()
             ));
         }
-        let limit = crate::store::atomic::CREDENTIALS_MAX;
-        let read = crate::store::atomic::read_regular(std::path::Path::new(&aws_config), limit);
+        let limit = crate::files::CREDENTIALS_MAX;
+        let read = crate::files::read_regular(std::path::Path::new(&aws_config), limit);
         if let Ok(Some(bytes)) = read {
             match ProfileFile::check_bytes(&bytes).and_then(ProfileFile::parse) {
                 Err(e) => out.push(format!(

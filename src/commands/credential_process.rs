@@ -171,7 +171,7 @@ const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 async fn refresh_lock(
     state_dir: &Path,
     profile: &str,
-) -> Result<crate::store::lock::FileLock, String> {
+) -> Result<crate::files::lock::FileLock, String> {
     let safe: String = profile
         .chars()
         .map(|c| {
@@ -185,7 +185,7 @@ async fn refresh_lock(
     let path = state_dir.join(format!(".refresh-{safe}.lock"));
     let what = format!("profile `{profile}`");
     tokio::task::spawn_blocking(move || {
-        crate::store::lock::lock_exclusive(&path, &what, REFRESH_WAIT).map_err(|e| e.to_string())
+        crate::files::lock::lock_exclusive(&path, &what, REFRESH_WAIT).map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?
@@ -204,7 +204,7 @@ fn read_usable(
     let mut refreshed: Option<bool> = None;
     let mut refreshed_by_us = || {
         *refreshed.get_or_insert_with(|| {
-            crate::state::StateFile::in_dir(&cfg.daemon.state_dir)
+            crate::store::state::StateFile::in_dir(&cfg.daemon.state_dir)
                 .load()
                 .profiles
                 .get(profile)

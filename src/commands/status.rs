@@ -1,187 +1,16 @@
 //! `awscredd status [--json]`: every profile (source, expiry, last refresh, last error, state)
 //! and every SSO session (token expiry, how long it can still be renewed without a human).
 //! Read-only: it looks at the credentials files, `state.json` and the SSO token cache, and
-//! refreshes nothing. Exit 0 when every profile is `ok`, else 1.
+//! refreshes nothing. Exit 0 when every profile is `ok`, else 1. The model is
+//! [`crate::status`]; this module only prints it.
 
 use super::exit;
 use crate::commands::once::load;
-use crate::config::Config;
-use crate::credentials::{format_utc, parse_rfc3339, Credentials};
-use crate::sources::sso::cache::{fingerprint, TokenCache};
-use crate::state::StateFile;
-use crate::store::CredentialsFile;
-use serde::Serialize;
-use std::collections::BTreeMap;
+use crate::credentials::parse_rfc3339;
+use crate::sources::sso::cache::TokenCache;
+use crate::status::{gather, State, Status};
 use std::path::Path;
 use time::OffsetDateTime;
-
-/// The state of a profile or an SSO session, as `status` and the metrics name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Ok,
-    Expired,
-    Failing,
-    WaitingForLogin,
-}
-
-impl State {
-    /// Every state, in the order the metrics list them.
-    pub const ALL: [State; 4] = [
-        State::Ok,
-        State::Expired,
-        State::Failing,
-        State::WaitingForLogin,
-    ];
-
-    /// The name in `status --json`, `/readyz` and the metrics.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            State::Ok => "ok",
-            State::Expired => "expired",
-            State::Failing => "failing",
-            State::WaitingForLogin => "waiting_for_login",
-        }
-    }
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct ProfileStatus {
-    pub name: String,
-    pub source: &'static str,
-    pub state: &'static str,
-    pub expires_at: Option<String>,
-    pub last_refresh: Option<String>,
-    pub last_error: Option<String>,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct SessionStatus {
-    pub name: String,
-    pub state: &'static str,
-    pub token_expires_at: Option<String>,
-    pub refreshable_until: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Status {
-    pub profiles: Vec<ProfileStatus>,
-    pub sso_sessions: Vec<SessionStatus>,
-}
-
-/// Gathers the status of everything `cfg` manages, as of `now`.
-pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> Status {
-    let state = StateFile::in_dir(&cfg.daemon.state_dir).load();
-    let sso_sessions: Vec<SessionStatus> = cfg
-        .sso_sessions
-        .keys()
-        .map(|name| {
-            let token = cache.and_then(|c| c.load(name));
-            let state = match &token {
-                // The service refused this very token (and its refresh token): a human must
-                // sign in, whatever its expiry says.
-                Some(t) if state.token_refused(name, &fingerprint(t)) => State::WaitingForLogin,
-                Some(t) if t.expires_at > now => State::Ok,
-                Some(t) if t.refreshable(now).is_some() => State::Expired,
-                _ => State::WaitingForLogin,
-            }
-            .as_str();
-            SessionStatus {
-                name: name.clone(),
-                state,
-                token_expires_at: token.as_ref().map(|t| format_utc(t.expires_at)),
-                refreshable_until: token.as_ref().and_then(|t| {
-                    t.refresh_token
-                        .as_ref()
-                        .and(t.registration_expires_at)
-                        .map(format_utc)
-                }),
-            }
-        })
-        .collect();
-    let session_state: BTreeMap<&str, &str> = sso_sessions
-        .iter()
-        .map(|s| (s.name.as_str(), s.state))
-        .collect();
-    // Per output: its profiles, their credentials, and why the file could not be read.
-    let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
-    let stored: Vec<(Vec<String>, BTreeMap<String, Credentials>)> = cfg
-        .outputs
-        .iter()
-        .map(|o| {
-            let creds = match CredentialsFile::from_output(o).read() {
-                Ok(c) => c,
-                Err(e) => {
-                    for p in &o.profiles {
-                        unreadable.entry(p.clone()).or_insert_with(|| e.to_string());
-                    }
-                    BTreeMap::new()
-                }
-            };
-            (o.profiles.clone(), creds)
-        })
-        .collect();
-    let profiles = cfg
-        .profiles
-        .values()
-        .map(|p| {
-            let recorded = state.profiles.get(&p.name);
-            let holders: Vec<Option<&Credentials>> = stored
-                .iter()
-                .filter(|(names, _)| names.contains(&p.name))
-                .map(|(_, creds)| creds.get(&p.name))
-                .collect();
-            let expiry_known = holders.iter().flatten().filter_map(|c| c.expiration).min();
-            let expires_at = if holders.is_empty() {
-                recorded
-                    .and_then(|r| r.expires_at.as_deref())
-                    .and_then(|t| parse_rfc3339(t).ok())
-            } else {
-                expiry_known
-            };
-            // Keys without an expiry are valid only if awscredd refreshed them: another tool's
-            // keys may no longer work (the refresh rules call them due at once).
-            let refreshed = recorded.is_some_and(|r| r.last_refresh.is_some());
-            let valid = if holders.is_empty() {
-                // Only a source of other profiles: what its last refresh produced.
-                refreshed && expires_at.is_none_or(|e| e > now)
-            } else {
-                holders
-                    .iter()
-                    .all(|h| h.is_some_and(|c| c.expiration.map_or(refreshed, |e| e > now)))
-            };
-            let root_session = cfg.root_sso_session(&p.name);
-            let mut last_error = recorded.and_then(|r| r.last_error.clone());
-            let state = if root_session
-                .and_then(|s| session_state.get(s))
-                .is_some_and(|s| *s == State::WaitingForLogin.as_str())
-            {
-                State::WaitingForLogin
-            } else if last_error.is_some() {
-                State::Failing
-            } else if !valid {
-                State::Expired
-            } else {
-                State::Ok
-            };
-            // An expired profile says why when its file cannot be read.
-            if state == State::Expired && last_error.is_none() {
-                last_error = unreadable.get(&p.name).cloned();
-            }
-            ProfileStatus {
-                name: p.name.clone(),
-                source: p.source.kind(),
-                state: state.as_str(),
-                expires_at: expires_at.map(format_utc),
-                last_refresh: recorded.and_then(|r| r.last_refresh.clone()),
-                last_error,
-            }
-        })
-        .collect();
-    Status {
-        profiles,
-        sso_sessions,
-    }
-}
 
 pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
     let cfg = match load(config_path) {
@@ -204,11 +33,7 @@ pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
     } else {
         print!("{}", render(&status, crate::clock::now()));
     }
-    if status
-        .profiles
-        .iter()
-        .all(|p| p.state == State::Ok.as_str())
-    {
+    if status.profiles.iter().all(|p| p.state == State::Ok) {
         exit::OK
     } else {
         exit::FAILED

@@ -55,7 +55,7 @@ pub struct Output {
     pub owner: Option<UserRef>,
     pub group: Option<UserRef>,
     /// What the file holds (default: the credentials file).
-    pub format: crate::store::formats::Format,
+    pub format: crate::formats::Format,
     /// `launch-settings`: only these launch profiles (default: every one).
     pub launch_profiles: Option<Vec<String>>,
     /// The state file, whose record says when credentials expire for formats that do not hold
@@ -439,7 +439,7 @@ pub const CONFIG_MAX: u64 = 16 * 1024 * 1024;
 
 /// Reads and validates the config at `path`. Warnings come back with the config.
 pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
-    let bytes = match crate::store::atomic::read_regular(path, CONFIG_MAX) {
+    let bytes = match crate::files::read_regular(path, CONFIG_MAX) {
         Ok(Some(b)) => b,
         Ok(None) => {
             return Err(LoadError::NotFound(format!(

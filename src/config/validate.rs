@@ -8,9 +8,9 @@ use super::{
     parse_duration, Config, Daemon, Diagnostic, MetricsEndpoint, Mfa, Output, Profile, Server,
     Severity, Source, SsoSession, UserRef,
 };
+use crate::formats::Format;
 use crate::paths::{self, Env};
 use crate::profile_file::is_identifier;
-use crate::store::formats::Format;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -974,7 +974,7 @@ impl Reserved {
         if let Some(d) = daemon {
             let state = d.state_dir.join("state.json");
             files.push((
-                crate::store::lock::lock_path_for(&state),
+                crate::files::lock::lock_path_for(&state),
                 "the state file's lock",
             ));
             files.push((state, "the state file"));
@@ -1016,14 +1016,14 @@ impl Reserved {
             }
         }
         for o in others {
-            if same_file(path, &crate::store::lock::lock_path_for(&o.path)) {
+            if same_file(path, &crate::files::lock::lock_path_for(&o.path)) {
                 return Some(format!(
                     "`{}` is the lock file of the [[output]] `{}`",
                     path.display(),
                     o.path.display()
                 ));
             }
-            if same_file(&o.path, &crate::store::lock::lock_path_for(path)) {
+            if same_file(&o.path, &crate::files::lock::lock_path_for(path)) {
                 return Some(format!(
                     "the [[output]] `{}` is the lock file of `{}`",
                     o.path.display(),
@@ -1056,7 +1056,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// the store follows it (a link planted in a folder others can write is not followed by a
 /// privileged awscredd: it is a file of its own, refused when written).
 fn same_output_file(a: &Path, b: &Path) -> bool {
-    let written = |p: &Path| match crate::store::atomic::Target::open(p, false) {
+    let written = |p: &Path| match crate::files::Target::open(p, false) {
         Ok(t) => t.resolved().to_path_buf(),
         Err(_) => resolved(p),
     };

@@ -275,8 +275,7 @@ impl Daemon {
                 tracing::info!(config = %path.display(), "config reloaded");
                 self.schedule.retain(&new);
                 let cfg = &self.cfg;
-                if new.server.as_ref().map(|s| s.listen) != cfg.server.as_ref().map(|s| s.listen)
-                {
+                if new.server.as_ref().map(|s| s.listen) != cfg.server.as_ref().map(|s| s.listen) {
                     tracing::warn!("a change of [server] takes effect at the next restart");
                 }
                 if new.metrics.as_ref().map(|m| m.listen) != cfg.metrics.as_ref().map(|m| m.listen)

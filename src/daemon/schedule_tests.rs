@@ -3,12 +3,12 @@
 //! sources and the clock are the test's.
 
 use super::*;
-use crate::sources::ErrorKind;
-use std::collections::BTreeMap;
 use crate::clock::TokioClock;
 use crate::credentials::{Credentials, Secret};
 use crate::refresh::BoxFuture;
+use crate::sources::ErrorKind;
 use crate::sources::{FetchResult, SourceError};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use time::macros::datetime;
 
@@ -370,11 +370,11 @@ async fn a_profile_used_only_as_a_source_is_kept_fresh_by_its_record() {
     assert_eq!(h.scripted.attempts("role").len(), 2);
     // So `status` (and /readyz) calls it ok by its record all along.
     let (cfg, _) = config::load(&h.dir.path().join("config.toml"), &|_| None).unwrap();
-    let status = crate::commands::status::gather(&cfg, None, h.clock.now());
+    let status = crate::status::gather(&cfg, None, h.clock.now());
     let states: Vec<(&str, &str)> = status
         .profiles
         .iter()
-        .map(|p| (p.name.as_str(), p.state))
+        .map(|p| (p.name.as_str(), p.state.as_str()))
         .collect();
     assert_eq!(states, [("role", "ok"), ("src", "ok")]);
     h.stop().await;
@@ -400,7 +400,10 @@ fn datagrams(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
 
 #[tokio::test(start_paused = true)]
 async fn ready_at_once_when_no_profile_needs_a_human() {
-    let h = start(&[("a", Behave::Lives(60 * M)), ("b", Behave::FailsTransient(9))]);
+    let h = start(&[
+        ("a", Behave::Lives(60 * M)),
+        ("b", Behave::FailsTransient(9)),
+    ]);
     h.run_for(S).await;
     assert_eq!(*h.ready.lock().unwrap(), Some(START));
     h.stop().await;
@@ -422,7 +425,10 @@ async fn ready_waits_for_an_approved_sign_in_and_says_what_it_waits_for() {
     );
     let h = start_full(
         SSO_TEXT,
-        &[("plain", Behave::Lives(60 * M)), ("sso", Behave::NeedsSignIn)],
+        &[
+            ("plain", Behave::Lives(60 * M)),
+            ("sso", Behave::NeedsSignIn),
+        ],
         Some(sign_ins),
         Some(path.into_os_string()),
     );
@@ -440,14 +446,18 @@ async fn ready_waits_for_an_approved_sign_in_and_says_what_it_waits_for() {
     h.sign_ins.signed_in_for_tests("corp");
     h.run_for(2 * S).await;
     let ready = h.ready.lock().unwrap().expect("ready after the sign-in");
-    assert!(within((ready - START).try_into().unwrap(), 25 * S, 27 * S), "{ready}");
+    assert!(
+        within((ready - START).try_into().unwrap(), 25 * S, 27 * S),
+        "{ready}"
+    );
     assert!(h.file().contains("[sso]"), "{}", h.file());
     // (How many are `ok` depends on the SSO cache of this machine's HOME, which `status`
     // reads: the scripted source has none.)
     let got = datagrams(&socket);
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(
-        got[0].starts_with("READY=1\nSTATUS=") && got[0].ends_with(" of 2 profiles hold valid credentials\n"),
+        got[0].starts_with("READY=1\nSTATUS=")
+            && got[0].ends_with(" of 2 profiles hold valid credentials\n"),
         "{got:?}"
     );
     h.stop().await;
@@ -459,7 +469,10 @@ async fn ready_after_60_s_when_nobody_approves_and_the_sign_in_goes_on() {
     let task = sign_ins.running_for_tests("corp", START, None);
     let h = start_full(
         SSO_TEXT,
-        &[("plain", Behave::Lives(60 * M)), ("sso", Behave::NeedsSignIn)],
+        &[
+            ("plain", Behave::Lives(60 * M)),
+            ("sso", Behave::NeedsSignIn),
+        ],
         Some(sign_ins),
         None,
     );
@@ -467,7 +480,10 @@ async fn ready_after_60_s_when_nobody_approves_and_the_sign_in_goes_on() {
     assert_eq!(*h.ready.lock().unwrap(), None);
     h.run_for(3 * S).await;
     let ready = h.ready.lock().unwrap().expect("ready after 60 s");
-    assert!(within((ready - START).try_into().unwrap(), 60 * S, 61 * S), "{ready}");
+    assert!(
+        within((ready - START).try_into().unwrap(), 60 * S, 61 * S),
+        "{ready}"
+    );
     // The sign-in goes on: approved later, the profile is written then.
     assert!(!task.is_finished());
     *h.scripted.signed_in.lock().unwrap() = Some(h.clock.now());

@@ -51,8 +51,7 @@ impl Readiness {
         now: OffsetDateTime,
     ) -> bool {
         let waits = |name: &String, o: &Outcome| -> Option<String> {
-            matches!(o, Outcome::Failed(e) if e.kind == ErrorKind::NeedsLogin)
-                .then(|| name.clone())
+            matches!(o, Outcome::Failed(e) if e.kind == ErrorKind::NeedsLogin).then(|| name.clone())
         };
         match &mut self.phase {
             Phase::Ready => return false,
@@ -325,17 +324,30 @@ mod tests {
     #[test]
     fn a_sign_in_is_waited_for_until_its_profiles_are_written() {
         let mut r = Readiness::new();
-        let first = report(&[("a", None), ("sso1", Some(ErrorKind::NeedsLogin)), ("sso2", Some(ErrorKind::NeedsLogin))]);
+        let first = report(&[
+            ("a", None),
+            ("sso1", Some(ErrorKind::NeedsLogin)),
+            ("sso2", Some(ErrorKind::NeedsLogin)),
+        ]);
         assert!(!r.after_pass(Some(&first), true, T0));
         assert_eq!(r.deadline(), Some(T0 + SIGN_IN_READY_WAIT));
         // A pass that skipped them (backing off) changes nothing.
         let t = T0 + time::Duration::seconds(5);
         let skipped = PassReport {
-            outcomes: [("sso1".to_string(), Outcome::NotDue)].into_iter().collect(),
+            outcomes: [("sso1".to_string(), Outcome::NotDue)]
+                .into_iter()
+                .collect(),
         };
         assert!(!r.after_pass(Some(&skipped), true, t));
         // One written, the other still waiting.
-        assert!(!r.after_pass(Some(&report(&[("sso1", None), ("sso2", Some(ErrorKind::NeedsLogin))])), true, t));
+        assert!(!r.after_pass(
+            Some(&report(&[
+                ("sso1", None),
+                ("sso2", Some(ErrorKind::NeedsLogin))
+            ])),
+            true,
+            t
+        ));
         assert!(r.after_pass(Some(&report(&[("sso2", None)])), true, t));
         assert!(r.is_ready());
         assert_eq!(r.deadline(), None);
@@ -369,9 +381,18 @@ mod tests {
             status_line(&[w(Some(("https://d/", "ABCD-EFGH")), false)], 1, 3),
             "waiting for a sign-in to SSO session corp: open https://d/ and enter the code ABCD-EFGH"
         );
-        assert_eq!(status_line(&[w(None, false)], 1, 3), "starting a sign-in to SSO session corp");
-        assert_eq!(status_line(&[w(None, true)], 1, 3), "1 of 3 profiles hold valid credentials");
-        assert_eq!(status_line(&[], 3, 3), "3 of 3 profiles hold valid credentials");
+        assert_eq!(
+            status_line(&[w(None, false)], 1, 3),
+            "starting a sign-in to SSO session corp"
+        );
+        assert_eq!(
+            status_line(&[w(None, true)], 1, 3),
+            "1 of 3 profiles hold valid credentials"
+        );
+        assert_eq!(
+            status_line(&[], 3, 3),
+            "3 of 3 profiles hold valid credentials"
+        );
     }
 
     #[cfg(unix)]
@@ -462,5 +483,4 @@ mod tests {
         // About ten in 100 ms; at least a few even on a loaded machine.
         assert!((3..=12).contains(&pings), "{pings} pings");
     }
-
 }

@@ -657,7 +657,7 @@ mod props {
     }
 
     fn update(name: &str, n: u32, token: bool) -> ProfileUpdate {
-        crate::store::update_for(
+        super::super::credentials::update_for(
             name,
             &crate::credentials::Credentials {
                 access_key_id: format!("AKIA{n}"),

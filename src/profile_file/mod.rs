@@ -6,6 +6,7 @@
 //! [`ProfileFile::normalized`] gives the SDKs' merged view (profiles and SSO sessions), used to
 //! read static keys, to read back what we wrote, and to look for profiles that shadow ours.
 
+pub mod credentials;
 pub mod edit;
 
 use std::borrow::Cow;

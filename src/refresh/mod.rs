@@ -18,7 +18,7 @@ use crate::profile_file::edit;
 use crate::sources::sso::session::LoginMode;
 use crate::sources::sso::SsoSources;
 use crate::sources::{process, static_keys, sts, ErrorKind, FetchResult, SourceError};
-use crate::state::{self, StateFile};
+use crate::store::state::{self, StateFile};
 use crate::store::CredentialsFile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -376,7 +376,7 @@ fn write_error(e: &crate::store::StoreError) -> SourceError {
 pub struct Snapshot {
     /// Per output (in config order), the credentials of every profile in the file.
     stored: Vec<BTreeMap<String, Credentials>>,
-    state: crate::state::State,
+    state: crate::store::state::State,
 }
 
 impl Snapshot {

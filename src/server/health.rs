@@ -44,16 +44,16 @@ fn readyz(metrics: &Metrics) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::status::{ProfileStatus, Status};
+    use crate::status::{ProfileStatus, State, Status};
 
-    fn status(states: &[(&str, &'static str)]) -> Status {
+    fn status(states: &[(&str, State)]) -> Status {
         Status {
             profiles: states
                 .iter()
                 .map(|(name, state)| ProfileStatus {
                     name: name.to_string(),
                     source: "credential_process",
-                    state,
+                    state: *state,
                     expires_at: None,
                     last_refresh: None,
                     last_error: None,
@@ -72,9 +72,9 @@ mod tests {
             (503, r#"{"not_ready":{}}"#)
         );
         m.record_status(&status(&[
-            ("a", "ok"),
-            ("b", "failing"),
-            ("c", "waiting_for_login"),
+            ("a", State::Ok),
+            ("b", State::Failing),
+            ("c", State::WaitingForLogin),
         ]));
         let r = route("/readyz", &m).unwrap();
         assert_eq!(r.status().as_u16(), 503);
@@ -82,7 +82,11 @@ mod tests {
             r.body(),
             r#"{"not_ready":{"b":"failing","c":"waiting_for_login"}}"#
         );
-        m.record_status(&status(&[("a", "ok"), ("b", "ok"), ("c", "ok")]));
+        m.record_status(&status(&[
+            ("a", State::Ok),
+            ("b", State::Ok),
+            ("c", State::Ok),
+        ]));
         let r = route("/readyz", &m).unwrap();
         assert_eq!(
             (r.status().as_u16(), r.body().as_str()),

@@ -23,8 +23,9 @@ pub use http::Limits;
 
 use crate::config::{Config, Server};
 use crate::credentials::{format_utc, Credentials, Secret};
+use crate::files;
 use crate::metrics::Metrics;
-use crate::store::{atomic, CredentialsFile};
+use crate::store::CredentialsFile;
 use http::{Request, Response};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
@@ -219,7 +220,7 @@ pub fn load_or_create_token(path: &Path) -> io::Result<String> {
             getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
             let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             // Owned like its folder when root creates it (the app beside the output reads it).
-            atomic::write_atomic_keeping_owner(path, token.as_bytes(), 0o600)?;
+            files::write_atomic_keeping_owner(path, token.as_bytes(), 0o600)?;
             tracing::info!(path = %path.display(), "created the credentials server's token file");
             Ok(token)
         }

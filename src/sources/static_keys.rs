@@ -26,7 +26,7 @@ pub fn read(profile: &str, env: Env<'_>) -> Result<Credentials, SourceError> {
 
 /// Reads the static keys of `profile` from `path`.
 pub fn read_from(profile: &str, path: &std::path::Path) -> Result<Credentials, SourceError> {
-    let bytes = crate::store::atomic::read_regular(path, crate::store::atomic::CREDENTIALS_MAX)
+    let bytes = crate::files::read_regular(path, crate::files::CREDENTIALS_MAX)
         .and_then(|b| b.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)))
         .map_err(|e| {
             SourceError::failed(format!(

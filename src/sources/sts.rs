@@ -350,7 +350,7 @@ pub async fn web_identity(
 async fn read_token_file(path: &Path) -> Result<Secret, SourceError> {
     let owned = path.to_path_buf();
     let read = tokio::task::spawn_blocking(move || {
-        crate::store::atomic::read_regular(&owned, crate::store::atomic::TOKEN_MAX)
+        crate::files::read_regular(&owned, crate::files::TOKEN_MAX)
     })
     .await
     .map_err(|e| SourceError::failed(e.to_string()))?;

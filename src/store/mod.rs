@@ -3,31 +3,24 @@
 //!
 //! [`CredentialsFile::write`] is one locked read-modify-write of one file with every profile a
 //! pass refreshed for it; [`crate::profile_file::edit`] is the pure edit inside it, and
-//! [`atomic`] and [`lock`] are the I/O around it. A file that does not parse is never written.
+//! [`crate::files`] is the I/O around it. A file that does not parse is never written.
 
-pub mod atomic;
-pub mod formats;
-pub mod jsonc;
-pub mod lock;
-#[cfg(windows)]
-pub mod replace_windows;
-mod spare;
+pub mod state;
 
 use crate::config::{Output, UserRef};
-use crate::credentials::{format_utc, parse_rfc3339, Credentials, Secret};
-use crate::profile_file::edit::{rewrite_into, EditError, KeyUpdate, Pieces, ProfileUpdate, Sink};
-use crate::profile_file::{credentials_profile_name, FileKind, ParseError, ProfileFile};
-use formats::{Format, FormatError};
+use crate::credentials::{parse_rfc3339, Credentials};
+use crate::files::{self, lock};
+use crate::formats::{self, Format, FormatError};
+use crate::profile_file::edit::{rewrite_into, EditError, Pieces, ProfileUpdate, Sink};
+use crate::profile_file::{credentials_profile_name, ParseError, ProfileFile};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use time::OffsetDateTime;
 
-/// The key we write a profile's expiry under, as RFC 3339 UTC. The AWS SDKs ignore it. It is
-/// the name the AWS CLI's `configure export-credentials` and aws-vault use for the same value
-/// (`AWS_CREDENTIAL_EXPIRATION`), so tools that already read it keep working.
-pub const EXPIRATION_KEY: &str = "aws_credential_expiration";
+pub use crate::profile_file::credentials::{
+    credentials_from_keys, credentials_in, update_for, EXPIRATION_KEY,
+};
 
 /// Why a credentials file could not be read or written. Messages name the file.
 #[derive(Debug)]
@@ -181,9 +174,9 @@ impl CredentialsFile {
             let state = self
                 .state_file
                 .as_ref()
-                .map(|p| crate::state::StateFile { path: p.clone() }.load());
+                .map(|p| crate::store::state::StateFile { path: p.clone() }.load());
             let record = state.as_ref().and_then(|s| s.profiles.get(&name));
-            let ours = crate::state::key_id_hash(&c.access_key_id);
+            let ours = crate::store::state::key_id_hash(&c.access_key_id);
             if record.and_then(|r| r.written_key.as_deref()) != Some(ours.as_str()) {
                 return Ok(BTreeMap::new());
             }
@@ -277,7 +270,7 @@ impl CredentialsFile {
     /// Reads the credentials of every profile in the file. A missing file holds none.
     pub fn read(&self) -> Result<BTreeMap<String, Credentials>, StoreError> {
         let target = self.target(false)?;
-        let bytes = match target.read(atomic::CREDENTIALS_MAX) {
+        let bytes = match target.read(files::CREDENTIALS_MAX) {
             Ok(Some(e)) => e.bytes,
             Ok(None) => return Ok(BTreeMap::new()),
             Err(error) => return Err(self.io("read", error)),
@@ -297,7 +290,7 @@ impl CredentialsFile {
     /// by hand: a pass that writes nothing to the file would otherwise leave it so until its
     /// next write. Returns the mode it had, if it was changed.
     pub fn restore_mode(&self) -> Result<Option<u32>, StoreError> {
-        let target = match atomic::Target::open(&self.path, false) {
+        let target = match files::Target::open(&self.path, false) {
             Ok(t) => t,
             // No folder yet: no file, nothing to restore.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -335,8 +328,8 @@ impl CredentialsFile {
         refused: &mut Vec<(String, StoreError)>,
     ) -> Result<bool, StoreError> {
         let ownership = self.ownership()?;
-        let target = atomic::Target::open_creating(&self.path, ownership)
-            .map_err(|e| self.io("reach", e))?;
+        let target =
+            files::Target::open_creating(&self.path, ownership).map_err(|e| self.io("reach", e))?;
         let lock_file = target
             .open_lock_file(ownership)
             .map_err(|e| self.io("open the lock file of", e))?;
@@ -344,7 +337,7 @@ impl CredentialsFile {
             lock_file,
             &target.lock_path(),
             &target.resolved().display().to_string(),
-            atomic::LOCK_WAIT,
+            files::LOCK_WAIT,
         )
         .map_err(|error| StoreError::Lock {
             lock: target.lock_path(),
@@ -354,9 +347,9 @@ impl CredentialsFile {
 
         // The buffer is as large as the file, and kept for the next write (see `spare`); the
         // new text is mostly pieces of it.
-        let mut old = spare::Bytes::take();
+        let mut old = crate::files::spare::Bytes::take();
         let existing = target
-            .read_into(atomic::CREDENTIALS_MAX, &mut old)
+            .read_into(files::CREDENTIALS_MAX, &mut old)
             .map_err(|e| self.io("read", e))?;
         let mut new = Pieces::default();
         let changed = self.render(
@@ -375,14 +368,14 @@ impl CredentialsFile {
         // new file the owner of its folder (root writing /home/app/.aws/credentials leaves a
         // file app can read).
         let kept = match existing {
-            _ if !atomic::privileged() => atomic::Ownership::default(),
-            Some(e) => atomic::Ownership {
+            _ if !files::privileged() => files::Ownership::default(),
+            Some(e) => files::Ownership {
                 uid: Some(e.uid),
                 gid: Some(e.gid),
             },
             None => target.folder_owner().map_err(|e| self.io("write", e))?,
         };
-        let ownership = atomic::Ownership {
+        let ownership = files::Ownership {
             uid: ownership.uid.or(kept.uid),
             gid: ownership.gid.or(kept.gid),
         };
@@ -393,7 +386,7 @@ impl CredentialsFile {
     }
 
     /// For a format that holds no expiry, records in the state file which key the file gets
-    /// (see [`crate::state::ProfileState::written_key`]), if the record says another.
+    /// (see [`crate::store::state::ProfileState::written_key`]), if the record says another.
     fn record_written_key(&self, profiles: &[(String, Credentials)]) -> Result<(), StoreError> {
         let (false, Some(path), Some(name)) = (
             self.format.holds_expiry(),
@@ -405,8 +398,8 @@ impl CredentialsFile {
         let Some((_, c)) = profiles.iter().find(|(n, _)| n == name) else {
             return Ok(());
         };
-        let state = crate::state::StateFile { path: path.clone() };
-        let hash = crate::state::key_id_hash(&c.access_key_id);
+        let state = crate::store::state::StateFile { path: path.clone() };
+        let hash = crate::store::state::key_id_hash(&c.access_key_id);
         let recorded = state
             .load()
             .profiles
@@ -416,7 +409,7 @@ impl CredentialsFile {
             return Ok(());
         }
         state
-            .update(|s| crate::state::record_written_key(s, name, &c.access_key_id))
+            .update(|s| crate::store::state::record_written_key(s, name, &c.access_key_id))
             .map_err(|error| StoreError::Io {
                 path: path.clone(),
                 action: "record the written key in",
@@ -424,9 +417,9 @@ impl CredentialsFile {
             })
     }
 
-    /// The file really written, reached safely (see [`atomic::Target`]).
-    fn target(&self, create: bool) -> Result<atomic::Target, StoreError> {
-        atomic::Target::open(&self.path, create).map_err(|error| StoreError::Io {
+    /// The file really written, reached safely (see [`files::Target`]).
+    fn target(&self, create: bool) -> Result<files::Target, StoreError> {
+        files::Target::open(&self.path, create).map_err(|error| StoreError::Io {
             path: self.path.clone(),
             action: "reach",
             error,
@@ -434,7 +427,7 @@ impl CredentialsFile {
     }
 
     #[cfg(unix)]
-    fn ownership(&self) -> Result<atomic::Ownership, StoreError> {
+    fn ownership(&self) -> Result<files::Ownership, StoreError> {
         let unknown = |what: String| StoreError::UnknownOwner {
             path: self.path.clone(),
             what,
@@ -459,12 +452,12 @@ impl CredentialsFile {
                 }
             },
         };
-        Ok(atomic::Ownership { uid, gid })
+        Ok(files::Ownership { uid, gid })
     }
 
     #[cfg(not(unix))]
-    fn ownership(&self) -> Result<atomic::Ownership, StoreError> {
-        Ok(atomic::Ownership::default())
+    fn ownership(&self) -> Result<files::Ownership, StoreError> {
+        Ok(files::Ownership::default())
     }
 }
 
@@ -477,74 +470,10 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<ProfileFile<'a>, StoreError
     ProfileFile::parse(text).map_err(unparseable)
 }
 
-/// The credentials of every profile of a parsed credentials file that has both keys.
-pub fn credentials_in(parsed: &ProfileFile<'_>) -> BTreeMap<String, Credentials> {
-    parsed
-        .normalized(FileKind::Credentials)
-        .profiles
-        .into_iter()
-        .filter_map(|(name, keys)| Some((name, credentials_from_keys(&keys)?)))
-        .collect()
-}
-
-/// Credentials from a profile's keys (`aws_session_token`, or the legacy
-/// `aws_security_token`); `None` without both key id and secret.
-pub fn credentials_from_keys(keys: &BTreeMap<String, String>) -> Option<Credentials> {
-    let akid = keys.get("aws_access_key_id").filter(|v| !v.is_empty())?;
-    let secret = keys
-        .get("aws_secret_access_key")
-        .filter(|v| !v.is_empty())?;
-    let token = keys
-        .get("aws_session_token")
-        .or_else(|| keys.get("aws_security_token"))
-        .filter(|v| !v.is_empty());
-    Some(Credentials {
-        access_key_id: akid.clone(),
-        secret_access_key: Secret::new(secret.clone()),
-        session_token: token.map(|t| Secret::new(t.clone())),
-        expiration: keys
-            .get(EXPIRATION_KEY)
-            .filter(|e| !e.trim().is_empty())
-            .map(|e| crate::credentials::held_expiry(e)),
-    })
-}
-
-/// The managed keys of one profile for these credentials.
-pub fn update_for(profile: &str, c: &Credentials) -> ProfileUpdate {
-    let token = c.session_token.as_ref().map(|t| t.expose().to_string());
-    ProfileUpdate {
-        profile: profile.to_string(),
-        keys: vec![
-            (
-                "aws_access_key_id".into(),
-                KeyUpdate::Set(c.access_key_id.clone()),
-            ),
-            (
-                "aws_secret_access_key".into(),
-                KeyUpdate::Set(c.secret_access_key.expose().to_string()),
-            ),
-            (
-                "aws_session_token".into(),
-                token.clone().map_or(KeyUpdate::Remove, KeyUpdate::Set),
-            ),
-            // botocore reads this legacy alias before aws_session_token: keep it in step.
-            (
-                "aws_security_token".into(),
-                token.map_or(KeyUpdate::Remove, KeyUpdate::SetIfPresent),
-            ),
-            (
-                EXPIRATION_KEY.into(),
-                c.expiration.map_or(KeyUpdate::Remove, |e: OffsetDateTime| {
-                    KeyUpdate::Set(format_utc(e))
-                }),
-            ),
-        ],
-    }
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use crate::credentials::Secret;
     use std::os::unix::fs::PermissionsExt;
     use time::macros::datetime;
 

@@ -226,7 +226,7 @@ fn four_processes_on_one_file_lose_nothing() {
 }
 
 fn lock_path(creds: &Path) -> PathBuf {
-    awscredd::store::lock::lock_path_for(creds)
+    awscredd::files::lock::lock_path_for(creds)
 }
 
 #[test]
@@ -242,7 +242,7 @@ fn once_waits_for_the_lock_and_then_writes() {
     let original = "# held\n[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = s\n";
     std::fs::write(&creds, original).unwrap();
 
-    let lock = awscredd::store::lock::lock_exclusive(
+    let lock = awscredd::files::lock::lock_exclusive(
         &lock_path(&creds),
         "test",
         std::time::Duration::from_secs(30),

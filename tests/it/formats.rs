@@ -7,7 +7,7 @@
 
 use crate::util::{botocore_python, show, Sandbox};
 use awscredd::credentials::{Credentials, Secret};
-use awscredd::store::formats;
+use awscredd::formats;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;

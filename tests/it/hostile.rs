@@ -368,7 +368,7 @@ fn a_held_lock_never_stops_credential_process_from_answering() {
     let src = json_script(&sb, "src.sh", "ASIALOCKED", "s3cret", "");
     sb.one_profile_config(&src);
     assert_eq!(sb.run(&["once"]).status.code(), Some(0));
-    let lock = awscredd::store::lock::lock_exclusive(
+    let lock = awscredd::files::lock::lock_exclusive(
         &sb.file(".credentials.lock"),
         "test",
         Duration::from_secs(5),

@@ -418,9 +418,11 @@ fn ready_is_sent_only_once_the_sign_in_a_login_command_approves_is_written() {
     // Before it, systemd was told what the daemon waits for: the URL and the code.
     let code = fake.last_user_code().expect("a sign-in was started");
     assert!(
-        got.iter().any(|m| m.starts_with("STATUS=waiting for a sign-in to SSO session corp")
-            && m.contains(&code)
-            && m.contains("/device")),
+        got.iter().any(
+            |m| m.starts_with("STATUS=waiting for a sign-in to SSO session corp")
+                && m.contains(&code)
+                && m.contains("/device")
+        ),
         "{got:?}"
     );
     // One WARN for the sign-in, and no ERROR anywhere on this first start.

@@ -8,10 +8,9 @@
 //! way CLI v2 keeps it, in a file of its own.
 
 use crate::credentials::{format_utc, parse_rfc3339, Secret};
+use crate::files;
 use crate::paths::{self, Env};
-use crate::store::atomic;
 use serde::{Deserialize, Serialize};
-use sha1::{Digest, Sha1};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -110,15 +109,7 @@ pub fn fingerprint(t: &CachedToken) -> String {
     f
 }
 
-/// Lowercase hex SHA-1 of a string.
-pub fn sha1_hex(s: &str) -> String {
-    let digest = Sha1::digest(s.as_bytes());
-    let mut out = String::with_capacity(40);
-    for b in digest {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
+pub use crate::credentials::sha1_hex;
 
 /// A JSON string as Python's `json.dumps` writes it (ASCII only, `\uXXXX` escapes), for the
 /// CLI's registration cache key.
@@ -162,7 +153,7 @@ impl TokenCache {
 
     /// The lock file every awscredd process takes before refreshing or signing in.
     pub fn lock_path(&self, session: &str) -> PathBuf {
-        crate::store::lock::lock_path_for(&self.token_path(session))
+        crate::files::lock::lock_path_for(&self.token_path(session))
     }
 
     /// The CLI v2 registration cache file for a session.
@@ -194,7 +185,7 @@ impl TokenCache {
             if attempt > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            let bytes = match atomic::read_regular(&path, atomic::JSON_MAX) {
+            let bytes = match files::read_regular(&path, files::JSON_MAX) {
                 Ok(Some(b)) => b,
                 Ok(None) => return None,
                 Err(e) => {
@@ -233,7 +224,7 @@ impl TokenCache {
 
     /// Reads a cached registration; `None` if missing or unreadable.
     pub fn load_registration(&self, path: &Path) -> Option<Registration> {
-        let bytes = atomic::read_regular(path, atomic::JSON_MAX).ok()??;
+        let bytes = files::read_regular(path, files::JSON_MAX).ok()??;
         let f: RegistrationFile = serde_json::from_slice(&bytes).ok()?;
         Some(Registration {
             client_id: f.client_id,
@@ -264,7 +255,7 @@ impl TokenCache {
 
 /// Writes a cache file, mode 0600, keeping its owner (root renewing a user's token).
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    atomic::write_atomic_keeping_owner(path, bytes, 0o600)
+    files::write_atomic_keeping_owner(path, bytes, 0o600)
 }
 
 fn parse_token(bytes: &[u8]) -> Result<CachedToken, String> {

@@ -44,7 +44,9 @@ impl SsoSources {
                     endpoint_override("AWS_ENDPOINT_URL_SSO", s.endpoint_url.as_deref(), env),
                 );
                 let tokens = SessionTokens::new(s.clone(), cache.clone(), oidc, mode.clone())
-                    .with_state(crate::state::StateFile::in_dir(&cfg.daemon.state_dir));
+                    .with_state(crate::store::state::StateFile::in_dir(
+                        &cfg.daemon.state_dir,
+                    ));
                 (s.name.clone(), (Arc::new(tokens), portal))
             })
             .collect();

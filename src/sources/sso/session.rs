@@ -18,9 +18,9 @@ use super::oidc::{ApiError, DeviceAuthorization, Oidc, TokenResponse};
 use super::sign_ins::{Background, SignIns};
 use crate::config::SsoSession;
 use crate::credentials::Secret;
+use crate::files::lock::{self, FileLock};
 use crate::sources::{ErrorKind, SourceError};
-use crate::state::StateFile;
-use crate::store::lock::{self, FileLock};
+use crate::store::state::StateFile;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,7 +142,7 @@ impl SessionTokens {
         let res = tokio::task::spawn_blocking(move || {
             state.update(|s| {
                 if !s.token_refused(&name, &fingerprint) {
-                    crate::state::record_refused_token(s, &name, &fingerprint, now(), &why);
+                    crate::store::state::record_refused_token(s, &name, &fingerprint, now(), &why);
                 }
             })
         })

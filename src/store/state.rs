@@ -4,7 +4,7 @@
 //! locked read-merge-write, so one process never drops another's entries.
 
 use crate::credentials::format_utc;
-use crate::store::{atomic, lock};
+use crate::files::{self, lock};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
@@ -31,7 +31,7 @@ pub struct ProfileState {
 /// the AWS CLI would: the CLI does not mark a refused token either).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionState {
-    /// The fingerprint ([`crate::sources::sso::cache::fingerprint`]) of the cached token that
+    /// The fingerprint (`sources::sso::cache::fingerprint`) of the cached token that
     /// cannot be used: its access token refused (or expired) and its refresh token refused or
     /// missing. A different token in the cache is not concerned.
     pub refused_token: Option<String>,
@@ -92,7 +92,7 @@ impl StateFile {
     /// Reads the state; a missing or unreadable file is an empty state (it holds nothing that
     /// cannot be rebuilt), with a warning for a corrupt one.
     pub fn load(&self) -> State {
-        match atomic::read_regular(&self.path, atomic::JSON_MAX) {
+        match files::read_regular(&self.path, files::JSON_MAX) {
             Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_else(|e| {
                 tracing::warn!(path = %self.path.display(), "ignoring unreadable state file: {e}");
                 State::default()
@@ -107,22 +107,22 @@ impl StateFile {
 
     /// Applies `change` to the current state under the state lock and writes it back.
     pub fn update(&self, change: impl FnOnce(&mut State)) -> io::Result<()> {
-        let target = atomic::Target::open(&self.path, true)?;
+        let target = files::Target::open(&self.path, true)?;
         let _lock = lock::acquire(
-            target.open_lock_file(atomic::Ownership::default())?,
+            target.open_lock_file(files::Ownership::default())?,
             &target.lock_path(),
             "the state file",
-            atomic::LOCK_WAIT,
+            files::LOCK_WAIT,
         )?;
         target.remove_stale_temp_files();
         let mut state = self.load();
         change(&mut state);
         let mut json = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
         json.push(b'\n');
-        let owner = if atomic::privileged() {
+        let owner = if files::privileged() {
             target.current_owner()?
         } else {
-            atomic::Ownership::default()
+            files::Ownership::default()
         };
         target.replace(&json, 0o600, owner, true)
     }
@@ -162,7 +162,7 @@ pub fn record_failure(
 /// wrote from another, without recording the id (no secret, but masked wherever awscredd
 /// writes it besides the credentials files).
 pub fn key_id_hash(access_key_id: &str) -> String {
-    let mut h = crate::sources::sso::cache::sha1_hex(access_key_id);
+    let mut h = crate::credentials::sha1_hex(access_key_id);
     h.truncate(16);
     h
 }

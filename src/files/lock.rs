@@ -2,14 +2,14 @@
 //!
 //! The data files themselves are replaced by rename, so a lock on them would protect nothing:
 //! each locked resource has a separate lock file that is never renamed or deleted. Lock files
-//! are opened like every other file awscredd touches ([`super::atomic::Target`]): never
+//! are opened like every other file awscredd touches ([`super::Target`]): never
 //! through a link it must not follow, and only if they are regular files.
 //!
 //! A wait has a voice and an end: after a second it is logged (naming the lock file and, on
 //! Linux, the process that holds it), and after the caller's limit it fails with an error
 //! that says the same.
 
-use super::atomic::Target;
+use super::Target;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};

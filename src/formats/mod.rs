@@ -6,11 +6,11 @@
 //! - `json`: `credential_process` Version 1 JSON.
 //! - `launch-settings`: a .NET `Properties/launchSettings.json`; every selected launch profile's
 //!   `environmentVariables` gets the three AWS variables, edited in place in the text
-//!   ([`super::jsonc`]): every other byte stays as it is — numbers as written, escapes,
+//!   ([`jsonc`]): every other byte stays as it is — numbers as written, escapes,
 //!   duplicate keys, indentation. A file that is not plain JSON (comments and trailing commas
 //!   included, though dotnet reads them) is never written.
 
-use super::jsonc;
+pub mod jsonc;
 use crate::credentials::{format_utc, held_expiry, parse_rfc3339, Credentials, Secret};
 use serde_json::{Map, Value};
 use std::fmt;
