@@ -50,6 +50,7 @@ cleanup() {
     timeout 20 wine sc stop awscredd >/dev/null 2>&1 || true
     wineserver -k >/dev/null 2>&1 || true
   fi
+  [ -n "${KEEP_TMP:-}" ] && { echo "kept $tmp" >&2; return; }
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -170,6 +171,7 @@ grep -Eq 'Start +REG_DWORD +0x2$' "$tmp/service.txt" || fail "not automatic: $(c
 grep -Eq 'ObjectName +REG_SZ +LocalSystem$' "$tmp/service.txt" || fail "not LocalSystem: $(cat "$tmp/service.txt")"
 grep -q 'Description .*AWS credentials' "$tmp/service.txt" || fail "no description: $(cat "$tmp/service.txt")"
 [ "$(state)" = STOPPED ] || fail "started at install: $(w sc query awscredd)"
+[ -e "$log" ] && fail "the service ran at install: $(tr -d '\r' < "$log")"
 w reg query 'HKLM\System\CurrentControlSet\Services\EventLog\Application\awscredd' > "$tmp/source.txt" || fail "no event source"
 grep -Eq 'EventMessageFile +REG_EXPAND_SZ +%SystemRoot%\\Microsoft.NET\\Framework64\\v4.0.30319\\EventLogMessages.dll' "$tmp/source.txt" \
   || fail "event source: $(cat "$tmp/source.txt")"
