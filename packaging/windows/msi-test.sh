@@ -21,7 +21,8 @@
 #     (config, state, log) kept.
 # Prints the MSI's size, install / start / upgrade / uninstall times.
 # Needs the .exe (AWSCREDD_EXE, default target/windows/awscredd.exe from build.sh). Installs
-# Wine, msitools, wixl, osslsigncode and openssl when run as root.
+# Wine, msitools, wixl, osslsigncode and openssl when run as root. KEEP_TMP=1 keeps the test's
+# folder (the prefix, msiexec's logs, services.exe's stderr) for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)

@@ -178,7 +178,7 @@ fn recovery_by_hand() -> String {
 /// What the Service Control Manager does when the service's process ends without reporting
 /// STOPPED (a crash, a kill): restart it after [`RESTART_DELAYS`], the count reset after
 /// [`RECOVERY_RESET`] without a crash. The message and command are left as they are.
-pub fn recovery() -> ServiceFailureActions {
+fn recovery() -> ServiceFailureActions {
     ServiceFailureActions {
         reset_period: ServiceFailureResetPeriod::After(RECOVERY_RESET),
         reboot_msg: None,
@@ -212,18 +212,22 @@ fn ensure_recovery() {
         let query = manager.open_service(SERVICE_NAME, ServiceAccess::QUERY_CONFIG)?;
         // Windows' default is off; an administrator may have turned it on ("Enable actions for
         // stops with errors"), which would restart a bad config in a loop.
-        let non_crash = query.get_failure_actions_on_non_crash_failures();
-        if has_recovery(&query) == Some(true) && !matches!(non_crash, Ok(true)) {
+        // A query that fails (Wine has neither) counts as "not set" for the actions, "off" for
+        // the flag.
+        let restarts_non_crash =
+            matches!(query.get_failure_actions_on_non_crash_failures(), Ok(true));
+        let has = has_recovery(&query) == Some(true);
+        if has && !restarts_non_crash {
             return Ok(false);
         }
         let change = manager.open_service(
             SERVICE_NAME,
             ServiceAccess::QUERY_CONFIG | ServiceAccess::CHANGE_CONFIG | ServiceAccess::START,
         )?;
-        if matches!(non_crash, Ok(true)) {
+        if restarts_non_crash {
             change.set_failure_actions_on_non_crash_failures(false)?;
         }
-        if has_recovery(&query) != Some(true) {
+        if !has {
             change.update_failure_actions(recovery())?;
         }
         Ok(true)
