@@ -7,6 +7,15 @@ use std::path::PathBuf;
 
 // Comments here are `//`, not `///`: clap turns doc comments into help text.
 
+/// `--config`'s help: where the config is looked for without it
+/// ([`crate::paths::default_config_candidates`]).
+#[cfg(not(windows))]
+pub const CONFIG_HELP: &str = "The config file (default: $XDG_CONFIG_HOME/awscredd/config.toml, \
+~/.config/awscredd/config.toml, /etc/awscredd/config.toml)";
+/// `--config`'s help on Windows: the ProgramData known folder, where the MSI puts the template.
+#[cfg(windows)]
+pub const CONFIG_HELP: &str = r"The config file (default: %ProgramData%\awscredd\config.toml)";
+
 // The whole command line.
 #[derive(Parser)]
 #[command(
@@ -15,10 +24,10 @@ use std::path::PathBuf;
     about = "Keeps AWS credentials files fresh"
 )]
 pub struct Cli {
-    /// The config file (default: $XDG_CONFIG_HOME/awscredd/config.toml,
-    /// ~/.config/awscredd/config.toml, /etc/awscredd/config.toml).
+    // The config file; where it is looked for differs by platform (CONFIG_HELP).
     #[arg(
         long,
+        help = CONFIG_HELP,
         global = true,
         env = "AWSCREDD_CONFIG",
         hide_env_values = true,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds awscredd for Windows (packaging/windows/build.sh: x86_64-win7-windows-gnu, which Wine 8
-# runs) and drives the .exe under Wine: check, once (twice: the second finds the profile fresh),
-# status, credential-process. Installs Wine and the Windows toolchain when run as root.
+# runs) and drives the .exe under Wine: --help (Windows paths), check, once (twice: the second
+# finds the profile fresh), status, credential-process. Installs Wine and the Windows toolchain
+# when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -35,6 +36,10 @@ TOML
 mkdir -p "$tmp/out"
 printf '# mine\r\n[keep]\r\nk = v\r\n' > "$tmp/out/credentials"
 
+# --help names where the config is looked for on Windows, not the Unix paths.
+timeout 300 wine "$exe" --help > "$tmp/help.txt" 2>&1 || fail "--help failed: $(cat "$tmp/help.txt")"
+grep -qF '(default: %ProgramData%\awscredd\config.toml)' "$tmp/help.txt" || fail "--help: $(cat "$tmp/help.txt")"
+grep -q '/etc/awscredd\|XDG_CONFIG_HOME' "$tmp/help.txt" && fail "--help lists Unix paths: $(cat "$tmp/help.txt")"
 win check > "$tmp/check.txt" 2>&1 || fail "check failed: $(cat "$tmp/check.txt")"
 grep -q "valid" "$tmp/check.txt" || fail "check: $(cat "$tmp/check.txt")"
 win once > "$tmp/once.txt" 2>&1 || fail "once failed: $(cat "$tmp/once.txt")"
@@ -46,4 +51,4 @@ win status --json > "$tmp/status.json" 2>/dev/null || fail "status: $(cat "$tmp/
 grep -q '"state": "ok"' "$tmp/status.json" || fail "status: $(cat "$tmp/status.json")"
 win credential-process --profile win > "$tmp/cp.json" 2>/dev/null || fail "credential-process failed"
 grep -q '"AccessKeyId":"ASIAWINE"' "$tmp/cp.json" || fail "credential-process: $(cat "$tmp/cp.json")"
-echo "wine smoke test: ok (check, once, once again, status, credential-process)"
+echo "wine smoke test: ok (--help, check, once, once again, status, credential-process)"

@@ -7,6 +7,11 @@
 //! says so) rather than after a RUNNING that meant nothing. It logs to a size-rotated
 //! `%ProgramData%\awscredd\awscredd.log` and reports start, stop, config errors, sign-ins
 //! needed and repeated failures to the Event Log ([`crate::eventlog`]).
+//!
+//! Recovery: the service sets its own failure actions when it starts ([`ensure_recovery`]), so
+//! a service registered by the MSI (whose `ServiceInstall` table has no failure actions) is
+//! restarted after a crash too. A stop the service reports itself (exit 0, or 78 for a bad
+//! config) is not a failure to the Service Control Manager, so it is never restarted.
 
 use super::exit;
 use crate::config;
@@ -17,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 use windows_service::service::{
-    ServiceAccess, ServiceControl, ServiceControlAccept, ServiceErrorControl, ServiceExitCode,
+    Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceControl, ServiceControlAccept,
+    ServiceErrorControl, ServiceExitCode, ServiceFailureActions, ServiceFailureResetPeriod,
     ServiceInfo, ServiceStartType, ServiceState, ServiceStatus, ServiceType,
 };
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
@@ -133,8 +139,111 @@ fn create_service(info: &ServiceInfo) -> windows_service::Result<()> {
         None::<&str>,
         ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
     )?;
-    let service = manager.create_service(info, ServiceAccess::CHANGE_CONFIG)?;
-    service.set_description("Keeps AWS credentials files fresh from IAM Identity Center and STS.")
+    // START too: the SCM wants it on the handle that sets a restart action.
+    let service =
+        manager.create_service(info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)?;
+    service
+        .set_description("Keeps AWS credentials files fresh from IAM Identity Center and STS.")?;
+    if let Err(e) = service.update_failure_actions(recovery()) {
+        eprintln!(
+            "warning: cannot set the service's recovery actions: {e}; {}",
+            recovery_by_hand()
+        );
+    }
+    Ok(())
+}
+
+/// The restart delays after the first, second, and each later crash.
+const RESTART_DELAYS: [Duration; 3] = [
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+];
+/// A day without a crash resets the count (the next crash is "the first" again).
+const RECOVERY_RESET: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The same recovery with `sc.exe`, for when the service may not set it itself.
+fn recovery_by_hand() -> String {
+    let actions: Vec<String> = RESTART_DELAYS
+        .iter()
+        .map(|d| format!("restart/{}", d.as_millis()))
+        .collect();
+    format!(
+        "as Administrator: sc failure {SERVICE_NAME} reset= {} actions= {}",
+        RECOVERY_RESET.as_secs(),
+        actions.join("/")
+    )
+}
+
+/// What the Service Control Manager does when the service's process ends without reporting
+/// STOPPED (a crash, a kill): restart it after [`RESTART_DELAYS`], the count reset after
+/// [`RECOVERY_RESET`] without a crash. The message and command are left as they are.
+fn recovery() -> ServiceFailureActions {
+    ServiceFailureActions {
+        reset_period: ServiceFailureResetPeriod::After(RECOVERY_RESET),
+        reboot_msg: None,
+        command: None,
+        actions: Some(
+            RESTART_DELAYS
+                .iter()
+                .map(|&delay| ServiceAction {
+                    action_type: ServiceActionType::Restart,
+                    delay,
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Whether the service's failure actions are already [`recovery`]'s (`None`: cannot tell).
+fn has_recovery(service: &Service) -> Option<bool> {
+    let now = service.get_failure_actions().ok()?;
+    let want = recovery();
+    Some(now.reset_period == want.reset_period && now.actions == want.actions)
+}
+
+/// Run by the service as it starts: sets [`recovery`] on itself when its failure actions are
+/// not that already (an MSI install, or an administrator's change), and makes sure a stop with
+/// an exit code (78, a bad config) does not count as a failure. Only logs when it cannot: an
+/// account without the right to change its own service gets the `sc failure` line to run.
+fn ensure_recovery() {
+    let result = (|| -> windows_service::Result<bool> {
+        let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)?;
+        let query = manager.open_service(SERVICE_NAME, ServiceAccess::QUERY_CONFIG)?;
+        // Windows' default is off; an administrator may have turned it on ("Enable actions for
+        // stops with errors"), which would restart a bad config in a loop.
+        // A query that fails (Wine has neither) counts as "not set" for the actions, "off" for
+        // the flag.
+        let restarts_non_crash =
+            matches!(query.get_failure_actions_on_non_crash_failures(), Ok(true));
+        let has = has_recovery(&query) == Some(true);
+        if has && !restarts_non_crash {
+            return Ok(false);
+        }
+        let change = manager.open_service(
+            SERVICE_NAME,
+            ServiceAccess::QUERY_CONFIG | ServiceAccess::CHANGE_CONFIG | ServiceAccess::START,
+        )?;
+        if restarts_non_crash {
+            change.set_failure_actions_on_non_crash_failures(false)?;
+        }
+        if !has {
+            change.update_failure_actions(recovery())?;
+        }
+        Ok(true)
+    })();
+    match result {
+        Ok(true) => tracing::info!(
+            restart_after_s = ?RESTART_DELAYS.map(|d| d.as_secs()),
+            reset_after_s = RECOVERY_RESET.as_secs(),
+            "set the service's recovery: restarted after a crash, not after a stop it reports"
+        ),
+        Ok(false) => tracing::debug!("the service's recovery is set"),
+        Err(e) => tracing::warn!(
+            "cannot set the service's recovery actions (restart after a crash): {e}; {}",
+            recovery_by_hand()
+        ),
+    }
 }
 
 /// The password to register `account` with: none for LocalSystem, built-in accounts and gMSAs.
@@ -341,6 +450,7 @@ fn run_service() -> windows_service::Result<()> {
     let handle = service_control_handler::register(SERVICE_NAME, handler)?;
     let _ = registered.set(handle);
     handle.set_service_status(status(ServiceState::StartPending, 0))?;
+    ensure_recovery();
     let running = || {
         if let Err(e) = handle.set_service_status(status(ServiceState::Running, 0)) {
             tracing::error!("cannot report RUNNING to the Service Control Manager: {e}");
