@@ -26,7 +26,7 @@ const WINDOWS_ONLY: &[&str] = &["service"];
 
 /// The two set-up commands the README opens with; `.ci/run` runs the second.
 const DEMO_COMMAND: &str = "cargo run --example demo                                            # build, then sign in and refresh against the bundled fake AWS";
-const TEST_COMMAND: &str = "python3 -m venv target/venv && target/venv/bin/pip install -q -r tests/requirements.txt && cargo test";
+const TEST_COMMAND: &str = "python3 -m venv target/venv && target/venv/bin/pip install -q -r tests/requirements.txt && cargo test   # the whole test suite";
 
 /// Top-level entries a repository path in the docs starts with.
 const REPO_DIRS: &[&str] = &[
@@ -68,27 +68,35 @@ fn documents() -> Vec<(PathBuf, String)> {
 }
 
 /// A Markdown file split into prose (outside fenced blocks, one string per run of lines) and
-/// code (the lines of fenced blocks).
+/// code (the lines of fenced blocks); `commands` are the lines of the blocks that hold command
+/// lines (no language, or a shell's), not file contents (`text`, `toml`, `json`, ...).
 struct Parsed {
     prose: Vec<String>,
     code: Vec<String>,
+    commands: Vec<String>,
     headings: Vec<(usize, String)>,
 }
 
 fn parse(text: &str) -> Parsed {
-    let (mut prose, mut code, mut headings) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut prose, mut code, mut commands, mut headings) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut in_fence = false;
+    let mut shell = false;
     let mut run = String::new();
     for line in text.lines() {
-        if line.trim_start().starts_with("```") {
+        if let Some(info) = line.trim_start().strip_prefix("```") {
             in_fence = !in_fence;
             if in_fence {
+                shell = ["", "sh", "bash", "console", "shell"].contains(&info.trim());
                 prose.push(std::mem::take(&mut run));
             }
             continue;
         }
         if in_fence {
             code.push(line.to_string());
+            if shell {
+                commands.push(line.to_string());
+            }
             continue;
         }
         let level = line.chars().take_while(|&c| c == '#').count();
@@ -103,6 +111,7 @@ fn parse(text: &str) -> Parsed {
     Parsed {
         prose,
         code,
+        commands,
         headings,
     }
 }
@@ -124,7 +133,11 @@ fn anchors(parsed: &Parsed) -> BTreeSet<String> {
     for (_, h) in &parsed.headings {
         let s = slug(h);
         let n = seen.entry(s.clone()).or_insert(0);
-        out.insert(if *n == 0 { s.clone() } else { format!("{s}-{n}") });
+        out.insert(if *n == 0 {
+            s.clone()
+        } else {
+            format!("{s}-{n}")
+        });
         *n += 1;
     }
     out
@@ -244,7 +257,10 @@ fn every_relative_link_and_anchor_exists() {
             }
         }
     }
-    assert!(checked > 100, "only {checked} links found: is the parser broken?");
+    assert!(
+        checked > 100,
+        "only {checked} links found: is the parser broken?"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -263,9 +279,14 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-/// Every whitespace-separated word of the code in a document: fenced blocks and inline spans.
-fn code_lines(parsed: &Parsed) -> Vec<String> {
-    let mut lines: Vec<String> = parsed.code.clone();
+/// The code of a document: the lines of its fenced blocks (all of them, or only those of
+/// command blocks) and its inline spans.
+fn code_lines(parsed: &Parsed, commands_only: bool) -> Vec<String> {
+    let mut lines: Vec<String> = if commands_only {
+        parsed.commands.clone()
+    } else {
+        parsed.code.clone()
+    };
     for prose in &parsed.prose {
         lines.extend(code_spans(prose));
     }
@@ -277,7 +298,7 @@ fn every_repository_path_named_in_code_exists() {
     let mut problems = Vec::new();
     let mut checked = BTreeSet::new();
     for (file, text) in documents() {
-        for line in code_lines(&parse(&text)) {
+        for line in code_lines(&parse(&text), false) {
             for word in line.split_whitespace() {
                 let w = word
                     .trim_start_matches(['(', '"', '\'', '[', '`', '<'])
@@ -336,9 +357,14 @@ fn named_subcommands(line: &str) -> Vec<String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let mut out = Vec::new();
     for (i, w) in words.iter().enumerate() {
-        let is_awscredd = *w == "awscredd" || w.ends_with("/awscredd") || *w == "awscredd.exe";
+        let prev = if i > 0 { words[i - 1] } else { "" };
+        // A path to the binary runs it only as the first word of a command (`/usr/bin/awscredd
+        // run`, `ExecStart=/usr/bin/awscredd`), not as an argument (`install ... x/awscredd`).
+        let path_run = w.ends_with("/awscredd")
+            && (i == 0 || w.contains('=') || ["sudo", "&&", ";", "|", "exec"].contains(&prev));
+        let is_awscredd = *w == "awscredd" || *w == "awscredd.exe" || path_run;
         // `-u awscredd`, `--name awscredd`, `-c awscredd`: a user, container or service name.
-        if !is_awscredd || (i > 0 && words[i - 1].starts_with('-')) {
+        if !is_awscredd || prev.starts_with('-') {
             continue;
         }
         let mut j = i + 1;
@@ -374,12 +400,10 @@ fn every_awscredd_subcommand_in_the_docs_exists() {
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
     for (file, text) in documents() {
-        for line in code_lines(&parse(&text)) {
+        for line in code_lines(&parse(&text), true) {
             for sub in named_subcommands(&line) {
                 seen.insert(sub.clone());
-                if !known.contains(&sub)
-                    && !WINDOWS_ONLY.contains(&sub.as_str())
-                    && !pending(&sub)
+                if !known.contains(&sub) && !WINDOWS_ONLY.contains(&sub.as_str()) && !pending(&sub)
                 {
                     problems.push(format!(
                         "{}: `awscredd {sub}` is not a subcommand (awscredd --help lists {known:?}): {line}",
@@ -389,7 +413,14 @@ fn every_awscredd_subcommand_in_the_docs_exists() {
             }
         }
     }
-    for must in ["run", "once", "login", "status", "check", "credential-process"] {
+    for must in [
+        "run",
+        "once",
+        "login",
+        "status",
+        "check",
+        "credential-process",
+    ] {
         assert!(seen.contains(must), "the docs never show `awscredd {must}`");
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -413,6 +444,8 @@ fn subcommand_parser_reads_command_lines_as_a_user_would() {
         ("awscredd once [--profile NAME]... [--force]", &["once"]),
         ("systemctl reload awscredd # after each edit", &[]),
         ("awscredd frobnicate", &["frobnicate"]),
+        ("sudo install -m 0755 x/awscredd /usr/local/bin/", &[]),
+        ("sudo /usr/bin/awscredd status", &["status"]),
     ];
     for (line, want) in cases {
         assert_eq!(&named_subcommands(line), want, "{line}");
@@ -423,7 +456,10 @@ fn subcommand_parser_reads_command_lines_as_a_user_would() {
 fn the_readme_is_short_and_keeps_its_two_set_up_commands() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let lines = readme.lines().count();
-    assert!(lines < 300, "README.md has {lines} lines: move reference to docs/");
+    assert!(
+        lines < 300,
+        "README.md has {lines} lines: move reference to docs/"
+    );
     let code = parse(&readme).code;
     assert_eq!(
         code.iter().take(2).map(String::as_str).collect::<Vec<_>>(),
@@ -431,12 +467,19 @@ fn the_readme_is_short_and_keeps_its_two_set_up_commands() {
         "the README's first code block must be the demo and the test command, as they were"
     );
     let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
-    assert!(ci.contains(TEST_COMMAND), ".ci/run no longer runs the README's test command");
+    let command = TEST_COMMAND.split("   #").next().unwrap_or_default();
+    assert!(
+        ci.contains(command),
+        ".ci/run no longer runs the README's test command"
+    );
     assert!(
         ci.contains("cargo install") && readme.contains("cargo install --locked --path ."),
         "the README's install command and CI's run of it"
     );
-    assert!(readme.contains("## Layout"), "the README keeps its layout of the source tree");
+    assert!(
+        readme.contains("## Layout"),
+        "the README keeps its layout of the source tree"
+    );
 }
 
 #[test]
@@ -462,7 +505,10 @@ fn each_docs_file_lists_its_sections_in_its_contents() {
             .collect();
         for (level, h) in &parsed.headings {
             if *level == 2 && h != "Contents" && !listed.contains(&slug(h)) {
-                problems.push(format!("{}: `## {h}` is not in its contents", file.display()));
+                problems.push(format!(
+                    "{}: `## {h}` is not in its contents",
+                    file.display()
+                ));
             }
         }
     }
@@ -521,12 +567,18 @@ fn the_config_man_page_renders_without_a_groff_warning() {
     );
     // And it says something: the page renders to its sections.
     let text = Command::new("groff")
-        .args(["-man", "-Tutf8"])
+        .args(["-man", "-Tutf8", "-P-cbou"])
         .arg(root().join("docs/awscredd.toml.5"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
-    for section in ["NAME", "DESCRIPTION", "[daemon]", "[[output]]", "[profile.NAME]"] {
+    for section in [
+        "NAME",
+        "DESCRIPTION",
+        "[daemon]",
+        "[[output]]",
+        "[profile.NAME]",
+    ] {
         assert!(text.contains(section), "no {section} in the rendered page");
     }
 }
