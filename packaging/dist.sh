@@ -119,7 +119,7 @@ EOF
 fi
 AWSCREDD_BINARY="$bin" PODMAN="timeout 300 podman" bash packaging/container/build.sh >/dev/null
 oci=awscredd-$version-oci.tar
-timeout 300 podman save --format oci-archive -o "$out/$oci" "localhost/awscredd:$version"
+timeout 300 podman save --quiet --format oci-archive -o "$out/$oci" "localhost/awscredd:$version"
 say "$oci"
 
 # ---- the Windows zip
@@ -131,7 +131,7 @@ install -m 0644 README.md LICENSE "$wstage/"
 install -m 0644 docs/*.md "$wstage/docs/"
 install -m 0644 config/example.toml "$wstage/example.toml"
 normalize "$wstage"
-(cd "$work/stage" && find "$wname" | LC_ALL=C sort | zip -X -q -9 "$out/$wname.zip" -@)
+(cd "$work/stage" && find "$wname" | LC_ALL=C sort | zip -X -q "$out/$wname.zip" -@)
 say "$wname.zip"
 
 # ---- the MSI, once packaging/windows/msi.sh exists (it prints the MSI's path last)
@@ -154,8 +154,9 @@ mv awscredd.cdx.json "$out/awscredd-$version.cdx.json"
 say "awscredd-$version.cdx.json"
 
 # ---- checksums
-(cd "$out" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' | LC_ALL=C sort \
-  | xargs -d '\n' sha256sum >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
+files=$(cd "$out" && find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort)
+(cd "$out" && xargs -d '\n' sha256sum <<<"$files" >"$root/$work/SHA256SUMS")
+mv "$work/SHA256SUMS" "$out/SHA256SUMS"
 say "SHA256SUMS"
 ls -l "$out" >&2
 echo "$out"
