@@ -83,7 +83,7 @@ Where the TLS root certificates are read (default: the system's bundle).
 awscredd\-run(1), awscredd\-once(1), awscredd\-login(1), awscredd\-status(1),
 awscredd\-check(1), awscredd\-credential\-process(1), awscredd.toml(5), systemctl(1),
 journalctl(1).
-The README in \fI/usr/share/doc/awscredd/\fR.
+The README and docs/ in \fI/usr/share/doc/awscredd/\fR.
 "#;
 
 fn main() -> ExitCode {
