@@ -19,7 +19,9 @@
 //! that `awscredd login` (or a first `once`) can be tried end to end without AWS. It prints the
 //! endpoint variables to export. Each sign-in is approved by opening its verification URL
 //! (`curl 'http://127.0.0.1:PORT/device?user_code=ABCD-EFGH'`), or at once with
-//! `--auto-approve`. Press Enter (or close stdin) to stop it.
+//! `--auto-approve`. At a terminal, Enter stops it (so does Ctrl-C); with stdin not a terminal
+//! (`&` in a shell, `</dev/null`, a service, a CI step) it serves until it is killed
+//! (SIGTERM, SIGINT), whatever stdin holds.
 //!
 //! With `FAKE_AWS_LATENCY_MS=20` every answer waits 20 ms first, as a real region's would
 //! (`bench/sso_latency.sh`).
@@ -32,7 +34,7 @@ mod fake_aws;
 
 use awscredd::credentials::Secret;
 use awscredd::sources::sso::cache::{CachedToken, TokenCache};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use time::{Duration, OffsetDateTime};
@@ -134,16 +136,34 @@ fn serve_only(auto_approve: bool) -> ExitCode {
          In another shell:\n\
          \x20 export AWS_ENDPOINT_URL_SSO_OIDC={url} AWS_ENDPOINT_URL_SSO={url}\n\
          \x20 awscredd --config YOUR_CONFIG login --no-browser\n\n{}\n\
-         Press Enter to stop.",
+         {}",
         if auto_approve {
             "Every sign-in is approved at its first poll (--auto-approve)."
         } else {
             "Approve a sign-in by opening the URL awscredd prints, e.g.\n  curl 'URL_WITH_user_code'"
         },
+        if std::io::stdin().is_terminal() {
+            "Press Enter to stop."
+        } else {
+            "Serving until stopped (SIGTERM, Ctrl-C)."
+        },
         url = fake.url
     );
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
+    if let Err(e) = std::io::stdout().flush() {
+        eprintln!("fake_aws: cannot write to stdout: {e}");
+        return ExitCode::FAILURE;
+    }
+    if std::io::stdin().is_terminal() {
+        // Interactive: Enter (or EOF, Ctrl-D) stops it.
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+    } else {
+        // Not a terminal: stdin says nothing about when to stop (it may be /dev/null, or a
+        // closed pipe), so serve until killed. The fake answers on its own threads.
+        loop {
+            std::thread::park();
+        }
+    }
     eprintln!(
         "fake_aws calls: {} StartDeviceAuthorization, {} GetRoleCredentials",
         fake.calls(fake_aws::DEVICE_AUTH),

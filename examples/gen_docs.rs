@@ -5,6 +5,8 @@
 //! - `OUT_DIR/man/awscredd.1` (the command, its global options, its subcommands, and the
 //!   contract that `--help` does not say: exit statuses, signals, files, environment) and
 //!   `OUT_DIR/man/awscredd-SUBCOMMAND.1` for each subcommand;
+//! - `OUT_DIR/man/awscredd.toml.5`, the config file format, kept by hand beside
+//!   `docs/configuration.md` (`docs/awscredd.toml.5`);
 //! - `OUT_DIR/completions/awscredd.bash`, `_awscredd` (zsh) and `awscredd.fish`.
 #![allow(clippy::disallowed_methods)] // tests and tools read the clock and environment directly
 
@@ -14,6 +16,9 @@ use clap_complete::Shell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The config file's man page, `awscredd.toml(5)`.
+const CONFIG_PAGE: &str = include_str!("../docs/awscredd.toml.5");
 
 /// What the man page says beyond `--help`, in roff (SPEC.md's contract, in short).
 const MORE: &str = r#".SH "EXIT STATUS"
@@ -76,8 +81,9 @@ Endpoint overrides, as in the AWS SDKs.
 Where the TLS root certificates are read (default: the system's bundle).
 .SH "SEE ALSO"
 awscredd\-run(1), awscredd\-once(1), awscredd\-login(1), awscredd\-status(1),
-awscredd\-check(1), awscredd\-credential\-process(1), systemctl(1), journalctl(1).
-The README in \fI/usr/share/doc/awscredd/\fR.
+awscredd\-check(1), awscredd\-credential\-process(1), awscredd.toml(5), systemctl(1),
+journalctl(1).
+The README and docs/ in \fI/usr/share/doc/awscredd/\fR.
 "#;
 
 fn main() -> ExitCode {
@@ -131,6 +137,10 @@ fn generate(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         let sub = sub.clone().display_name(name).bin_name(usage);
         written.push(clap_mangen::Man::new(sub).generate_to(&man)?);
     }
+
+    let path = man.join("awscredd.toml.5");
+    std::fs::write(&path, CONFIG_PAGE)?;
+    written.push(path);
 
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         written.push(clap_complete::generate_to(

@@ -11,7 +11,7 @@
 /// The tracing target of events meant for the Event Log (also written to the log file).
 pub const EVENT_LOG: &str = "awscredd::event_log";
 
-/// The Event Log ids awscredd reports (README "Install on Windows").
+/// The Event Log ids awscredd reports (docs/windows.md).
 pub mod ids {
     /// The service started (the config is loaded and the first pass begins).
     pub const STARTED: u32 = 1;

@@ -22,7 +22,7 @@
 #   6. TLS through the image's CA bundle path: trusted with a test CA mounted there, refused
 #      with Debian's bundle;
 #   7. compose.yaml brought up with podman-compose (both variants), checked, stopped (exit 0),
-#      brought down;
+#      brought down; with a bad config, awscredd exits 78 and is restarted at most 3 times;
 #   8. kubernetes.yaml validated against the Kubernetes schemas (kubernetes-validate), its
 #      promises checked, and the config of its ConfigMap and compose's config.toml checked with
 #      `awscredd check` inside the image.
@@ -510,12 +510,39 @@ compose down -v -t 10 >"$work/compose-down.log" 2>&1 || { cat "$work/compose-dow
 compose_up=
 say "compose stop: awscredd exit status 0, $stop_secs_compose s for the project"
 
+# A wrong config under compose: exit 78, restarted at most 3 times (restart: on-failure:3),
+# then left stopped, never a loop.
+printf '[profile.app]\nsso_session = "nowhere"\n' >"$work/bad-config.toml"
+chmod 0644 "$work/bad-config.toml"
+compose_up=1
+AWSCREDD_CONFIG_FILE=$work/bad-config.toml compose up -d awscredd >"$work/compose-bad.log" 2>&1 \
+  || { cat "$work/compose-bad.log" >&2; fail "compose up (bad config) failed"; }
+bc=$(podman ps -a --filter "label=com.docker.compose.project=$run_id" \
+       --filter "label=com.docker.compose.service=awscredd" --format '{{.Names}}' | head -n 1)
+[ -n "$bc" ] || fail "compose started no awscredd with the bad config"
+# Settled: exited, and the same restart count over 5 s in a row (bounded at 60 s).
+last='' same=0
+for _ in $(seq 120); do
+  st=$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' "$bc")
+  if [ "$st" = "$last" ] && [ "${st%% *}" = exited ]; then same=$((same + 1)); else same=0; fi
+  last=$st
+  [ "$same" -ge 10 ] && break
+  sleep 0.5
+done
+read -r bstate bcode brestarts <<<"$last"
+[ "$bstate" = exited ] && [ "$bcode" = 78 ] || fail "compose's awscredd with a bad config: $last (want exited 78)"
+[ "$brestarts" -le 3 ] || fail "compose restarted awscredd with a bad config $brestarts times (on-failure:3 allows 3)"
+podman logs "$bc" 2>&1 | grep -q 'nowhere' || fail "the bad config's error is not in the sidecar's log"
+compose down -v -t 5 >"$work/compose-down.log" 2>&1 || { cat "$work/compose-down.log" >&2; fail "compose down failed"; }
+compose_up=
+say "compose with a bad config: exited 78 after $brestarts restarts, then left stopped"
+
 # ---- 8. the Kubernetes manifest
 "$venv/bin/kubernetes-validate" --strict -k 1.29.0 "$here/kubernetes.yaml" >"$work/k8s-1.29.log" 2>&1 \
   || { cat "$work/k8s-1.29.log" >&2; fail "kubernetes.yaml is not valid for Kubernetes 1.29"; }
 "$venv/bin/kubernetes-validate" --strict "$here/kubernetes.yaml" >"$work/k8s-latest.log" 2>&1 \
   || { cat "$work/k8s-latest.log" >&2; fail "kubernetes.yaml is not valid for the latest Kubernetes schemas"; }
-"$venv/bin/python" - "$here/kubernetes.yaml" "$work/k8s-config.toml" <<'EOF' || fail "kubernetes.yaml does not keep its promises"
+"$venv/bin/python" - "$here/kubernetes.yaml" "$work/k8s-config.toml" "$version" "$here/compose.yaml" <<'EOF' || fail "kubernetes.yaml or compose.yaml does not keep its promises"
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 cm = next(d for d in docs if d["kind"] == "ConfigMap")
@@ -533,7 +560,13 @@ vols = {v["name"]: v for v in spec["volumes"]}
 shared = [m["name"] for m in side["volumeMounts"] if m["mountPath"] == "/shared"]
 if not shared or "emptyDir" not in vols[shared[0]]: problems.append("/shared is not an emptyDir")
 if not any("configMap" in vols[m["name"]] for m in side["volumeMounts"] if m["name"] in vols): problems.append("no ConfigMap")
+if side.get("image") != f"localhost/awscredd:{sys.argv[3]}": problems.append(f"image {side.get('image')!r} is not the tag build.sh makes, localhost/awscredd:{sys.argv[3]}")
 if problems: sys.exit("kubernetes.yaml: " + "; ".join(problems))
+# compose.yaml: a sidecar whose config is wrong exits 78 and must not be restarted in a loop.
+compose = yaml.safe_load(open(sys.argv[4]))
+restart = str(compose["services"]["awscredd"].get("restart", "no"))
+if restart in ("always", "unless-stopped") or restart == "on-failure":
+    sys.exit(f"compose.yaml: restart: {restart} restarts a sidecar with a bad config (exit 78) without end")
 open(sys.argv[2], "w").write(cm["data"]["config.toml"])
 EOF
 for cfg in "$work/k8s-config.toml" "$here/config.toml"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds exactly one RPM, target/rpm/awscredd-VERSION-1.x86_64.rpm (VERSION from Cargo.toml),
 # from the static binary of packaging/static.sh, the units of systemd/, the man pages and
-# completions of examples/gen_docs.rs, and packaging/rpm/config.toml as
+# completions of examples/gen_docs.rs (awscredd.toml(5) among them), README.md and docs/, and
+# packaging/rpm/config.toml as
 # /etc/awscredd/config.toml. Nothing is compiled inside rpmbuild.
 #
 #   bash packaging/rpm/build.sh          # prints the path of the RPM on its last line
@@ -38,6 +39,7 @@ cp systemd/user/awscredd.service "$src/awscredd.user.service"
 cp systemd/sysusers.d/awscredd.conf "$src/awscredd.sysusers.conf"
 cp "$config" "$src/config.toml"
 cp README.md LICENSE "$src/"
+mkdir -p "$src/docs" && cp docs/*.md "$src/docs/"
 cp config/example.toml "$src/example.toml"
 # Man pages and completions from the clap definition the binary was built from.
 cargo run --quiet --locked --example gen_docs -- "$src" >/dev/null

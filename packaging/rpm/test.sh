@@ -23,7 +23,7 @@ echo "rpm: $rpm ($(stat -c %s "$rpm") bytes)"
 
 # 1. What it holds: paths, flags (c config, n noreplace, d doc, l license), modes, owners.
 got=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm" | sort -k4)
-want=$(sort -k4 <<'LIST'
+want=$(sort -k4 <<LIST
 drwxr-x--- root:awscredd  /etc/awscredd
 -rw-r----- root:awscredd cn /etc/awscredd/config.toml
 -rwxr-xr-x root:root  /usr/bin/awscredd
@@ -45,8 +45,11 @@ drwxr-xr-x root:root  /usr/share/licenses/awscredd
 -rw-r--r-- root:root d /usr/share/man/man1/awscredd-run.1.gz
 -rw-r--r-- root:root d /usr/share/man/man1/awscredd-status.1.gz
 -rw-r--r-- root:root d /usr/share/man/man1/awscredd.1.gz
+-rw-r--r-- root:root d /usr/share/man/man5/awscredd.toml.5.gz
 -rw-r--r-- root:root  /usr/share/zsh/site-functions/_awscredd
 drwx------ awscredd:awscredd  /var/lib/awscredd
+drwxr-xr-x root:root  /usr/share/doc/awscredd/docs
+$(for f in docs/*.md; do echo "-rw-r--r-- root:root d /usr/share/doc/awscredd/$f"; done)
 LIST
 )
 [ "$got" = "$want" ] || { diff <(echo "$want") <(echo "$got") >&2 || true; fail "file list, flags or modes differ (- expected, + got)"; }

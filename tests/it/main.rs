@@ -12,6 +12,7 @@ mod concurrency;
 mod crash;
 mod credential_process;
 mod daemon;
+mod docs;
 mod files;
 mod formats;
 mod hooks;

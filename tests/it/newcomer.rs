@@ -163,9 +163,12 @@ fn login_can_be_tried_by_hand_against_the_fake_by_opening_its_url() {
     assert!(status.success());
 }
 
+/// `cargo run --example fake_aws -- --serve` started from a script, in the background or by
+/// CI has no terminal on stdin: it must keep serving (it used to stop at once on EOF), and
+/// with `--auto-approve` sign `awscredd login` and `once` in. Stopped by its PID.
 #[test]
-fn the_standalone_fake_with_auto_approve_signs_in_awscredd_login() {
-    use std::io::{BufRead, BufReader, Write};
+fn the_standalone_fake_keeps_serving_without_a_terminal_and_signs_in_awscredd_login() {
+    use std::io::{BufRead, BufReader};
     let exe = std::env::current_exe().unwrap();
     let fake_bin = exe
         .parent()
@@ -173,48 +176,52 @@ fn the_standalone_fake_with_auto_approve_signs_in_awscredd_login() {
         .parent()
         .unwrap()
         .join("examples/fake_aws");
-    if !fake_bin.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "cargo test builds the examples"
-        );
-        eprintln!("SKIPPED: {} not built", fake_bin.display());
-        return;
-    }
+    assert!(
+        fake_bin.exists(),
+        "{} is missing: cargo test builds the examples",
+        fake_bin.display()
+    );
     let mut fake = Command::new(&fake_bin)
         .args(["--serve", "--auto-approve"])
-        .stdin(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let first = BufReader::new(fake.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
+    let mut out = BufReader::new(fake.stdout.take().unwrap()).lines();
+    let first = out.next().unwrap().unwrap();
     let url = first.rsplit(' ').next().unwrap().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    // Keep reading what it prints, so it never writes into a closed pipe.
+    let rest = std::thread::spawn(move || out.map_while(Result::ok).collect::<Vec<_>>());
+    // Stdin is /dev/null (EOF at once): still serving a second later.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let early_exit = fake.try_wait().unwrap();
     let sb = Sandbox::new();
     sb.config(SSO);
-    let mut c = sb.command();
-    c.env("AWS_ENDPOINT_URL_SSO_OIDC", &url)
-        .env("AWS_ENDPOINT_URL_SSO", &url)
-        .arg("--config")
-        .arg(sb.file("config.toml"));
-    let o = c.args(["login", "--no-browser"]).output().unwrap();
-    let o2 = {
+    let run = |args: &[&str]| {
         let mut c = sb.command();
         c.env("AWS_ENDPOINT_URL_SSO_OIDC", &url)
             .env("AWS_ENDPOINT_URL_SSO", &url)
             .arg("--config")
             .arg(sb.file("config.toml"))
-            .arg("once")
-            .output()
-            .unwrap()
+            .args(args);
+        c.output().unwrap()
     };
-    let _ = fake.stdin.take().unwrap().write_all(b"\n");
+    let o = if early_exit.is_none() {
+        Some((run(&["login", "--no-browser"]), run(&["once"])))
+    } else {
+        None
+    };
+    let _ = fake.kill();
     let _ = fake.wait();
+    let printed = rest.join().unwrap().join("\n");
+    assert!(
+        early_exit.is_none(),
+        "fake_aws --serve stopped with stdin from /dev/null: {early_exit:?}"
+    );
+    assert!(printed.contains("Serving until stopped"), "{printed}");
+    let (o, o2) = o.unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(o2.status.code(), Some(0), "{}", show(&o2));
     assert!(fs::read_to_string(sb.file("credentials"))
