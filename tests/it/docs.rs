@@ -16,8 +16,6 @@ use std::process::Command;
 /// file that went missing later.
 const PENDING_ELSEWHERE: &[&str] = &[
     "docs/init.md",
-    "docs/windows.md",
-    "packaging/windows/msi.sh",
     "init",
 ];
 
@@ -363,8 +361,10 @@ fn named_subcommands(line: &str) -> Vec<String> {
         let path_run = w.ends_with("/awscredd")
             && (i == 0 || w.contains('=') || ["sudo", "&&", ";", "|", "exec"].contains(&prev));
         let is_awscredd = *w == "awscredd" || *w == "awscredd.exe" || path_run;
-        // `-u awscredd`, `--name awscredd`, `-c awscredd`: a user, container or service name.
-        if !is_awscredd || prev.starts_with('-') {
+        // `-u awscredd`, `--name awscredd`, `-c awscredd`: a user, container or service name;
+        // so is the service name after an `sc` action (`sc failure awscredd reset= ...`).
+        let sc_action = i >= 2 && words[i - 2].eq_ignore_ascii_case("sc");
+        if !is_awscredd || prev.starts_with('-') || sc_action {
             continue;
         }
         let mut j = i + 1;
@@ -429,6 +429,8 @@ fn every_awscredd_subcommand_in_the_docs_exists() {
 #[test]
 fn subcommand_parser_reads_command_lines_as_a_user_would() {
     let cases: &[(&str, &[&str])] = &[
+        ("sc failure awscredd reset= 86400 actions= restart/10000", &[]),
+        ("sc start awscredd", &[]),
         (
             "sudo -u awscredd -H awscredd --config /etc/x.toml login",
             &[],
