@@ -54,10 +54,8 @@ pub struct Output {
     pub mode: u32,
     pub owner: Option<UserRef>,
     pub group: Option<UserRef>,
-    /// What the file holds (default: the credentials file).
+    /// What the file holds (default: the credentials file), with that format's options.
     pub format: crate::formats::Format,
-    /// `launch-settings`: only these launch profiles (default: every one).
-    pub launch_profiles: Option<Vec<String>>,
     /// The state file, whose record says when credentials expire for formats that do not hold
     /// an expiry themselves (`launch-settings`).
     pub state_file: PathBuf,

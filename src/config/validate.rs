@@ -1127,7 +1127,6 @@ fn outputs(
                 owner: None,
                 group: None,
                 format: Format::Ini,
-                launch_profiles: None,
                 state_file: reserved.state_file.clone(),
                 on_change: None,
             }],
@@ -1209,7 +1208,7 @@ fn outputs(
         };
         let owner = body.owner.as_ref().and_then(|v| user_ref(cx, v, "owner"));
         let group = body.group.as_ref().and_then(|v| user_ref(cx, v, "group"));
-        let (format, launch_profiles) = output_format(cx, body, &selected);
+        let format = output_format(cx, body, &selected);
         let on_change = body
             .on_change
             .as_ref()
@@ -1221,7 +1220,6 @@ fn outputs(
             owner,
             group,
             format,
-            launch_profiles,
             state_file: reserved.state_file.clone(),
             on_change,
         });
@@ -1229,13 +1227,9 @@ fn outputs(
     out
 }
 
-/// `format` and `launch_profiles` of an output: the formats other than `ini` hold exactly one
-/// profile, named in `profiles`; `launch_profiles` belongs to `launch-settings` only.
-fn output_format(
-    cx: &mut Ctx<'_>,
-    body: &RawOutput,
-    selected: &[String],
-) -> (Format, Option<Vec<String>>) {
+/// `format` of an output, with `launch_profiles`: the formats other than `ini` hold exactly
+/// one profile, named in `profiles`; `launch_profiles` belongs to `launch-settings` only.
+fn output_format(cx: &mut Ctx<'_>, body: &RawOutput, selected: &[String]) -> Format {
     let format = match &body.format {
         None => Format::Ini,
         Some(f) => match Format::parse(f.get_ref()) {
@@ -1244,15 +1238,16 @@ fn output_format(
                 cx.error(
                     f.span(),
                     format!(
-                        "unknown format `{}`: use \"ini\" (the credentials file), \"env\", \"json\" or \"launch-settings\"",
-                        f.get_ref()
+                        "unknown format `{}`: use one of {}",
+                        f.get_ref(),
+                        Format::choices()
                     ),
                 );
-                return (Format::Ini, None);
+                return Format::Ini;
             }
         },
     };
-    if format != Format::Ini {
+    if format.holds_one_profile() {
         let one = body
             .profiles
             .as_ref()
@@ -1271,24 +1266,22 @@ fn output_format(
             );
         }
     }
-    let launch_profiles = match &body.launch_profiles {
-        None => None,
-        Some(list) if format != Format::LaunchSettings => {
-            cx.error(
-                list.span(),
-                "`launch_profiles` applies only to format = \"launch-settings\"",
-            );
-            None
-        }
-        Some(list) => {
-            let names: Vec<String> = list.get_ref().iter().map(|n| n.get_ref().clone()).collect();
-            if names.is_empty() {
-                cx.error(list.span(), "`launch_profiles` is empty: name at least one, or leave it out for every launch profile");
-            }
-            Some(names)
-        }
+    let Some(list) = &body.launch_profiles else {
+        return format;
     };
-    (format, launch_profiles)
+    let Format::LaunchSettings(mut options) = format else {
+        cx.error(
+            list.span(),
+            "`launch_profiles` applies only to format = \"launch-settings\"",
+        );
+        return format;
+    };
+    let names: Vec<String> = list.get_ref().iter().map(|n| n.get_ref().clone()).collect();
+    if names.is_empty() {
+        cx.error(list.span(), "`launch_profiles` is empty: name at least one, or leave it out for every launch profile");
+    }
+    options.launch_profiles = Some(names);
+    Format::LaunchSettings(options)
 }
 
 /// `"0600"`-style octal permissions. The owner must be able to read and write the file.

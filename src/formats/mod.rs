@@ -1,6 +1,10 @@
-//! The other output formats (SPEC "Other output formats"), each a pure pair of functions:
-//! what a file holds for its one profile, and the file's new text for new credentials.
+//! The output formats (SPEC "Other output formats"), each a [`Codec`]: what a file holds, and
+//! the file's new text for new credentials, as pure functions of its bytes. [`Format`] is the
+//! config's choice with the options only that format has; [`FORMATS`] the list every message
+//! names them from.
 //!
+//! - `ini` ([`ini`]): the AWS shared credentials file, edited in place by
+//!   [`crate::profile_file::edit`].
 //! - `env`: an environment file (`KEY=value` lines) for systemd's `EnvironmentFile=`, docker's
 //!   `--env-file` and dotenv libraries. Lines awscredd does not own are kept byte for byte.
 //! - `json`: `credential_process` Version 1 JSON.
@@ -10,57 +14,232 @@
 //!   duplicate keys, indentation. A file that is not plain JSON (comments and trailing commas
 //!   included, though dotnet reads them) is never written.
 
+mod ini;
 pub mod jsonc;
+
 use crate::credentials::{format_utc, held_expiry, parse_rfc3339, Credentials, Secret};
+use crate::profile_file::edit::{EditError, Pieces};
+use crate::profile_file::ParseError;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
-/// What an output file holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What an output file holds, with the options only that format has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     /// The AWS shared credentials file.
     #[default]
     Ini,
     Env,
     Json,
-    LaunchSettings,
+    LaunchSettings(LaunchSettings),
 }
+
+/// `format = "launch-settings"` and its options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LaunchSettings {
+    /// Only these launch profiles (default: every one).
+    pub launch_profiles: Option<Vec<String>>,
+}
+
+/// Every format: its name in the config, and what it is, for people.
+pub const FORMATS: [(&str, &str); 4] = [
+    ("ini", "the credentials file"),
+    ("env", "an environment file"),
+    ("json", "credential_process JSON"),
+    ("launch-settings", "a .NET launchSettings.json"),
+];
 
 impl Format {
     /// The name used in the config (`format = "..."`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Ini => "ini",
-            Format::Env => "env",
-            Format::Json => "json",
-            Format::LaunchSettings => "launch-settings",
+    pub fn name(&self) -> &'static str {
+        let i = match self {
+            Format::Ini => 0,
+            Format::Env => 1,
+            Format::Json => 2,
+            Format::LaunchSettings(_) => 3,
+        };
+        FORMATS[i].0
+    }
+
+    /// Parses a config value (a format's options at their defaults).
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "ini" => Some(Format::Ini),
+            "env" => Some(Format::Env),
+            "json" => Some(Format::Json),
+            "launch-settings" => Some(Format::LaunchSettings(LaunchSettings::default())),
+            _ => None,
         }
     }
 
-    /// Parses a config value.
-    pub fn parse(s: &str) -> Option<Format> {
-        [
-            Format::Ini,
-            Format::Env,
-            Format::Json,
-            Format::LaunchSettings,
-        ]
-        .into_iter()
-        .find(|f| f.name() == s)
+    /// The formats for an error message: `"ini" (the credentials file), "env" (...), ...`.
+    pub fn choices() -> String {
+        let all: Vec<String> = FORMATS
+            .iter()
+            .map(|(name, what)| format!("\"{name}\" ({what})"))
+            .collect();
+        all.join(", ")
     }
 
     /// The article before the name in a sentence: "an env file", "a json file".
-    pub fn article(self) -> &'static str {
+    pub fn article(&self) -> &'static str {
+        match self.name().as_bytes().first() {
+            Some(b'a' | b'e' | b'i' | b'o' | b'u') => "an",
+            _ => "a",
+        }
+    }
+
+    /// Whether the file holds exactly one profile (every format but the credentials file).
+    pub fn holds_one_profile(&self) -> bool {
+        !matches!(self, Format::Ini)
+    }
+
+    /// How the format is read and written.
+    pub fn codec(&self) -> &dyn Codec {
         match self {
-            Format::Ini | Format::Env => "an",
-            Format::Json | Format::LaunchSettings => "a",
+            Format::Ini => &ini::Ini,
+            Format::Env => &Env,
+            Format::Json => &Json,
+            Format::LaunchSettings(ls) => ls,
         }
     }
 
     /// Whether the file's own content says when its credentials expire.
-    pub fn holds_expiry(self) -> bool {
-        !matches!(self, Format::LaunchSettings)
+    pub fn holds_expiry(&self) -> bool {
+        self.codec().holds_expiry()
+    }
+}
+
+/// Why a file cannot be read or written, by the format's kind of problem; the file is left
+/// untouched.
+#[derive(Debug)]
+pub enum CodecError {
+    /// Not something the AWS SDKs' profile parser reads (`ini`).
+    Unparseable(ParseError),
+    /// The edit was refused (duplicate sections, an unwritable value: `ini`).
+    Edit(EditError),
+    /// A file of another format that cannot be used.
+    Format(FormatError),
+}
+
+impl From<FormatError> for CodecError {
+    fn from(e: FormatError) -> Self {
+        CodecError::Format(e)
+    }
+}
+
+/// One format, read and written as pure functions of the file's bytes.
+pub trait Codec {
+    /// The credentials the file holds, by profile; a one-profile format's are `profile`'s.
+    fn read(
+        &self,
+        bytes: &[u8],
+        profile: Option<&str>,
+    ) -> Result<BTreeMap<String, Credentials>, CodecError>;
+
+    /// The file's new text for `profiles` into `out` (pieces of the old bytes and new text),
+    /// from its old bytes (`None`: no file yet); whether it differs from them. A profile whose
+    /// part cannot be written is left out and pushed to `refused` while others remain.
+    fn rewrite<'a>(
+        &self,
+        old: Option<&'a [u8]>,
+        profiles: &[(String, Credentials)],
+        profile: Option<&str>,
+        out: &mut Pieces<'a>,
+        refused: &mut Vec<(String, CodecError)>,
+    ) -> Result<bool, CodecError>;
+
+    /// Whether the file's own content says when its credentials expire (else the state
+    /// file's record does).
+    fn holds_expiry(&self) -> bool {
+        true
+    }
+}
+
+/// A one-profile format's pair of pure functions, as a [`Codec`].
+trait OneProfile {
+    fn read_one(&self, bytes: &[u8]) -> Result<Option<Credentials>, FormatError>;
+    fn rewrite_one(&self, old: Option<&[u8]>, c: &Credentials) -> Result<String, FormatError>;
+    fn expiry_held(&self) -> bool {
+        true
+    }
+}
+
+impl<T: OneProfile> Codec for T {
+    fn read(
+        &self,
+        bytes: &[u8],
+        profile: Option<&str>,
+    ) -> Result<BTreeMap<String, Credentials>, CodecError> {
+        Ok(match (profile, self.read_one(bytes)?) {
+            (Some(name), Some(c)) => BTreeMap::from([(name.to_string(), c)]),
+            _ => BTreeMap::new(),
+        })
+    }
+
+    fn rewrite<'a>(
+        &self,
+        old: Option<&'a [u8]>,
+        profiles: &[(String, Credentials)],
+        profile: Option<&str>,
+        out: &mut Pieces<'a>,
+        _refused: &mut Vec<(String, CodecError)>,
+    ) -> Result<bool, CodecError> {
+        let Some((_, c)) = profiles.iter().find(|(n, _)| Some(n.as_str()) == profile) else {
+            return Err(FormatError::new("no credentials for its profile").into());
+        };
+        use crate::profile_file::edit::Sink as _;
+        let text = self.rewrite_one(old, c)?;
+        out.clear();
+        out.add(&text);
+        Ok(old != Some(text.as_bytes()))
+    }
+
+    fn holds_expiry(&self) -> bool {
+        self.expiry_held()
+    }
+}
+
+/// `format = "env"`.
+struct Env;
+
+impl OneProfile for Env {
+    fn read_one(&self, bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
+        env_read(bytes)
+    }
+    fn rewrite_one(&self, old: Option<&[u8]>, c: &Credentials) -> Result<String, FormatError> {
+        env_rewrite(old.unwrap_or_default(), c)
+    }
+}
+
+/// `format = "json"`.
+struct Json;
+
+impl OneProfile for Json {
+    fn read_one(&self, bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
+        json_read(bytes)
+    }
+    fn rewrite_one(&self, old: Option<&[u8]>, c: &Credentials) -> Result<String, FormatError> {
+        json_rewrite(old.unwrap_or_default(), c)
+    }
+}
+
+impl OneProfile for LaunchSettings {
+    fn read_one(&self, bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
+        launch_read(bytes, self.launch_profiles.as_deref())
+    }
+    fn rewrite_one(&self, old: Option<&[u8]>, c: &Credentials) -> Result<String, FormatError> {
+        let only = self.launch_profiles.as_deref();
+        match old {
+            Some(old) => launch_rewrite(old, c, only),
+            None => launch_new(c, only),
+        }
+    }
+    /// The launch profiles' variables carry no expiry.
+    fn expiry_held(&self) -> bool {
+        false
     }
 }
 

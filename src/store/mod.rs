@@ -10,9 +10,9 @@ pub mod state;
 use crate::config::{Output, UserRef};
 use crate::credentials::{parse_rfc3339, Credentials};
 use crate::files::{self, lock};
-use crate::formats::{self, Format, FormatError};
-use crate::profile_file::edit::{rewrite_into, EditError, Pieces, ProfileUpdate, Sink};
-use crate::profile_file::{credentials_profile_name, ParseError, ProfileFile};
+use crate::formats::{CodecError, Format, FormatError};
+use crate::profile_file::edit::{EditError, Pieces};
+use crate::profile_file::ParseError;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
@@ -42,7 +42,7 @@ pub enum StoreError {
     /// A file of another format that cannot be read or written; it was left untouched.
     Format {
         path: PathBuf,
-        format: Format,
+        format: &'static str,
         error: FormatError,
     },
 }
@@ -85,12 +85,11 @@ impl fmt::Display for StoreError {
                 if let Some((line, column)) = error.at {
                     write!(f, "{}:{line}:{column}: ", path.display())?;
                 }
+                let article = Format::parse(format).map_or("a", |x| x.article());
                 write!(
                     f,
-                    "cannot use `{}` as {} {} file, so it was left untouched: {error}",
+                    "cannot use `{}` as {article} {format} file, so it was left untouched: {error}",
                     path.display(),
-                    format.article(),
-                    format.name()
                 )
             }
         }
@@ -111,7 +110,6 @@ pub struct CredentialsFile {
     pub format: Format,
     /// The one profile of a format other than `ini`.
     pub profile: Option<String>,
-    pub launch_profiles: Option<Vec<String>>,
     /// Where the expiry of a format without one is recorded (`launch-settings`).
     pub state_file: Option<PathBuf>,
 }
@@ -124,9 +122,8 @@ impl CredentialsFile {
             owner: o.owner.clone(),
             group: o.group.clone(),
             durable: true,
-            format: o.format,
+            format: o.format.clone(),
             profile: o.profiles.first().cloned(),
-            launch_profiles: o.launch_profiles.clone(),
             state_file: Some(o.state_file.clone()),
         }
     }
@@ -141,41 +138,43 @@ impl CredentialsFile {
             durable,
             format: Format::Ini,
             profile: None,
-            launch_profiles: None,
             state_file: None,
         }
     }
 
-    fn format_error(&self, error: FormatError) -> StoreError {
-        StoreError::Format {
-            path: self.path.clone(),
-            format: self.format,
-            error,
+    /// A codec's error as the store's, naming the file.
+    fn codec_error(&self, error: CodecError) -> StoreError {
+        let path = self.path.clone();
+        match error {
+            CodecError::Unparseable(error) => StoreError::Unparseable { path, error },
+            CodecError::Edit(error) => StoreError::Edit { path, error },
+            CodecError::Format(error) => StoreError::Format {
+                path,
+                format: self.format.name(),
+                error,
+            },
         }
     }
 
-    /// What a file of another format holds for its one profile.
-    fn read_other(&self, bytes: &[u8]) -> Result<BTreeMap<String, Credentials>, StoreError> {
-        let only = self.launch_profiles.as_deref();
-        let creds = match self.format {
-            Format::Ini => return Ok(credentials_in(&parse(&self.path, bytes)?)),
-            Format::Env => formats::env_read(bytes),
-            Format::Json => formats::json_read(bytes),
-            Format::LaunchSettings => formats::launch_read(bytes, only),
+    /// What the file holds: every profile of a credentials file, the one profile of another
+    /// format (whose expiry the state file says, for a format that holds none).
+    fn read_bytes(&self, bytes: &[u8]) -> Result<BTreeMap<String, Credentials>, StoreError> {
+        let codec = self.format.codec();
+        let mut creds = codec
+            .read(bytes, self.profile.as_deref())
+            .map_err(|e| self.codec_error(e))?;
+        if codec.holds_expiry() {
+            return Ok(creds);
         }
-        .map_err(|e| self.format_error(e))?;
-        let (Some(name), Some(mut c)) = (self.profile.clone(), creds) else {
-            return Ok(BTreeMap::new());
-        };
-        if !self.format.holds_expiry() {
-            // The state file's record says when these expire, if the file still holds the key
-            // recorded as written; another key (the file checked out again, edited by hand) is
-            // not ours: the file holds nothing, and is due.
-            let state = self
-                .state_file
-                .as_ref()
-                .map(|p| crate::store::state::StateFile { path: p.clone() }.load());
-            let record = state.as_ref().and_then(|s| s.profiles.get(&name));
+        // The state file's record says when these expire, if the file still holds the key
+        // recorded as written; another key (the file checked out again, edited by hand) is not
+        // ours: the file holds nothing, and is due.
+        let state = self
+            .state_file
+            .as_ref()
+            .map(|p| crate::store::state::StateFile { path: p.clone() }.load());
+        for (name, c) in creds.iter_mut() {
+            let record = state.as_ref().and_then(|s| s.profiles.get(name));
             let ours = crate::store::state::key_id_hash(&c.access_key_id);
             if record.and_then(|r| r.written_key.as_deref()) != Some(ours.as_str()) {
                 return Ok(BTreeMap::new());
@@ -184,14 +183,13 @@ impl CredentialsFile {
                 .and_then(|r| r.expires_at.as_deref())
                 .and_then(|t| parse_rfc3339(t).ok());
         }
-        Ok(BTreeMap::from([(name, c)]))
+        Ok(creds)
     }
 
     /// The new text of the file for `profiles`, from its old bytes (`None`: no file yet), into
     /// `out` (pieces of the old bytes and new text); returns whether it differs from the old
-    /// bytes. A profile whose section cannot be written (duplicated, or a padded header) is
-    /// left out and pushed to `refused` while others remain to be written; the last one is
-    /// the error.
+    /// bytes. A profile whose part cannot be written is left out and pushed to `refused` while
+    /// others remain to be written; the last one is the error.
     fn render<'a>(
         &self,
         old: Option<&'a [u8]>,
@@ -199,72 +197,13 @@ impl CredentialsFile {
         out: &mut Pieces<'a>,
         refused: &mut Vec<(String, StoreError)>,
     ) -> Result<bool, StoreError> {
-        if self.format == Format::Ini {
-            // Only the sections being written are kept whole (see `parse_sections`).
-            let mut names: Vec<&str> = profiles.iter().map(|(n, _)| n.as_str()).collect();
-            names.sort_unstable();
-            let keep = |raw: &str| {
-                credentials_profile_name(raw).is_some_and(|n| names.binary_search(&n).is_ok())
-            };
-            let unparseable = |error| StoreError::Unparseable {
-                path: self.path.clone(),
-                error,
-            };
-            let text = ProfileFile::check_bytes(old.unwrap_or_default()).map_err(unparseable)?;
-            let parsed = ProfileFile::parse_sections(text, &keep).map_err(unparseable)?;
-            let mut updates: Vec<ProfileUpdate> =
-                profiles.iter().map(|(n, c)| update_for(n, c)).collect();
-            loop {
-                let error = match rewrite_into(&parsed, &updates, out) {
-                    Ok(changed) => return Ok(changed),
-                    Err(error) => error,
-                };
-                let edit = |error| StoreError::Edit {
-                    path: self.path.clone(),
-                    error,
-                };
-                let profile = match &error {
-                    EditError::DuplicateSection { profile, .. }
-                    | EditError::PaddedSection { profile, .. }
-                        if updates.len() > 1 =>
-                    {
-                        profile.clone()
-                    }
-                    _ => return Err(edit(error)),
-                };
-                updates.retain(|u| u.profile != profile);
-                refused.push((profile, edit(error)));
-            }
-        }
-        // The other formats hold one profile: small, rendered on their own.
-        let text = self.render_other(old, profiles)?;
-        out.clear();
-        out.add(&text);
-        Ok(old != Some(text.as_bytes()))
-    }
-
-    /// [`Self::render`] for a format other than `ini`.
-    fn render_other(
-        &self,
-        old: Option<&[u8]>,
-        profiles: &[(String, Credentials)],
-    ) -> Result<String, StoreError> {
-        let Some(c) = profiles
-            .iter()
-            .find(|(n, _)| Some(n) == self.profile.as_ref())
-            .map(|(_, c)| c)
-        else {
-            return Err(self.format_error(FormatError::new("no credentials for its profile")));
-        };
-        let only = self.launch_profiles.as_deref();
-        match (self.format, old) {
-            (Format::Env, old) => formats::env_rewrite(old.unwrap_or_default(), c),
-            (Format::Json, old) => formats::json_rewrite(old.unwrap_or_default(), c),
-            (Format::LaunchSettings, Some(old)) => formats::launch_rewrite(old, c, only),
-            (Format::LaunchSettings, None) => formats::launch_new(c, only),
-            (Format::Ini, _) => Err(FormatError::new("unreachable")),
-        }
-        .map_err(|e| self.format_error(e))
+        let mut failed = Vec::new();
+        let res =
+            self.format
+                .codec()
+                .rewrite(old, profiles, self.profile.as_deref(), out, &mut failed);
+        refused.extend(failed.into_iter().map(|(n, e)| (n, self.codec_error(e))));
+        res.map_err(|e| self.codec_error(e))
     }
 
     /// Reads the credentials of every profile in the file. A missing file holds none.
@@ -275,7 +214,7 @@ impl CredentialsFile {
             Ok(None) => return Ok(BTreeMap::new()),
             Err(error) => return Err(self.io("read", error)),
         };
-        self.read_other(&bytes)
+        self.read_bytes(&bytes)
     }
 
     fn io(&self, action: &'static str, error: io::Error) -> StoreError {
@@ -459,15 +398,6 @@ impl CredentialsFile {
     fn ownership(&self) -> Result<files::Ownership, StoreError> {
         Ok(files::Ownership::default())
     }
-}
-
-fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<ProfileFile<'a>, StoreError> {
-    let unparseable = |error| StoreError::Unparseable {
-        path: path.to_path_buf(),
-        error,
-    };
-    let text = ProfileFile::check_bytes(bytes).map_err(unparseable)?;
-    ProfileFile::parse(text).map_err(unparseable)
 }
 
 #[cfg(all(test, unix))]

@@ -14,10 +14,7 @@ use std::process::Command;
 /// docs/init.md; docs/windows.md and packaging/windows/msi.sh). Tolerated while missing; once
 /// one exists, the test fails until it is removed from this list, so the list never hides a
 /// file that went missing later.
-const PENDING_ELSEWHERE: &[&str] = &[
-    "docs/init.md",
-    "init",
-];
+const PENDING_ELSEWHERE: &[&str] = &["docs/init.md", "init"];
 
 /// Subcommands only the Windows build has (`#[cfg(windows)]` in src/cli.rs).
 const WINDOWS_ONLY: &[&str] = &["service"];
@@ -429,7 +426,10 @@ fn every_awscredd_subcommand_in_the_docs_exists() {
 #[test]
 fn subcommand_parser_reads_command_lines_as_a_user_would() {
     let cases: &[(&str, &[&str])] = &[
-        ("sc failure awscredd reset= 86400 actions= restart/10000", &[]),
+        (
+            "sc failure awscredd reset= 86400 actions= restart/10000",
+            &[],
+        ),
         ("sc start awscredd", &[]),
         (
             "sudo -u awscredd -H awscredd --config /etc/x.toml login",
