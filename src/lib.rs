@@ -34,6 +34,7 @@ pub mod eventlog;
 pub mod files;
 pub mod formats;
 pub mod hooks;
+pub mod logging;
 pub mod metrics;
 pub mod paths;
 pub mod profile_file;
