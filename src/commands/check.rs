@@ -335,11 +335,21 @@ pub fn summary(cfg: &Config) -> String {
         }
     }
     for sess in cfg.sso_sessions.values() {
-        let _ = writeln!(
-            s,
-            "\nsso_session {}: {} in {}",
-            sess.name, sess.start_url, sess.region
-        );
+        let _ = if sess.legacy {
+            writeln!(
+                s,
+                "\nsign-in {} in {} (the older per-profile SSO form; its token: ~/.aws/sso/cache/{}.json)",
+                sess.start_url,
+                sess.region,
+                crate::sources::sso::cache::sha1_hex(&sess.start_url)
+            )
+        } else {
+            writeln!(
+                s,
+                "\nsso_session {}: {} in {}",
+                sess.name, sess.start_url, sess.region
+            )
+        };
     }
     if let Some(server) = &cfg.server {
         let _ = writeln!(
@@ -361,6 +371,13 @@ pub fn summary(cfg: &Config) -> String {
 
 fn describe(cfg: &Config, name: &str) -> String {
     match &cfg.profiles[name].source {
+        Source::Sso {
+            session,
+            account_id,
+            role_name,
+        } if cfg.sso_sessions.get(session).is_some_and(|s| s.legacy) => format!(
+            "sso: role {role_name} in {account_id} via sso_start_url {session} (the older per-profile form)"
+        ),
         Source::Sso {
             session,
             account_id,

@@ -73,9 +73,16 @@ pub fn gather(cfg: &Config, cache: Option<&TokenCache>, now: OffsetDateTime) -> 
     let state = StateFile::in_dir(&cfg.daemon.state_dir).load();
     let sso_sessions: Vec<SessionStatus> = cfg
         .sso_sessions
-        .keys()
-        .map(|name| {
-            let token = cache.and_then(|c| c.load(name));
+        .iter()
+        .map(|(name, session)| {
+            // The older per-profile form is never renewed: a refresh token in its cache file
+            // (another tool's) is not one awscredd uses.
+            let token = cache.and_then(|c| c.load(name)).map(|mut t| {
+                if session.legacy {
+                    t.refresh_token = None;
+                }
+                t
+            });
             let state = match &token {
                 // The service refused this very token (and its refresh token): a human must
                 // sign in, whatever its expiry says.

@@ -81,13 +81,22 @@ impl fmt::Display for UserRef {
     }
 }
 
+/// An `[sso_session.NAME]`, or the sign-in that profiles of the older per-profile SSO form
+/// share (see [`SsoSession::legacy`]).
 #[derive(Clone, Debug)]
 pub struct SsoSession {
+    /// The table's name; for the older form, the start URL.
     pub name: String,
     pub start_url: String,
     pub region: String,
+    /// Empty for the older form (the AWS CLI registers it without scopes).
     pub registration_scopes: Vec<String>,
     pub endpoint_url: Option<String>,
+    /// The older per-profile form (`sso_start_url` and `sso_region` in the profile, no
+    /// `sso_session`): named by its start URL, so that its token is the AWS CLI's
+    /// `<sha1 of the start URL>.json`; AWS issues it no refresh token, so it is never renewed,
+    /// only signed in again.
+    pub legacy: bool,
 }
 
 /// A managed profile: one source and where its requests go.
@@ -432,6 +441,25 @@ pub fn other_users_home(path: &str, windows: bool) -> Option<String> {
     Some(format!(
         "`{path}`: `~{name}` (a user's home by name) is not expanded; write the full path, or `~/` for this user's home"
     ))
+}
+
+/// A TOML key as written in a table header or before `=`: bare when it can be
+/// (`dev`, `prod-admin`), else quoted (`"prod.admin"`, `"dev@corp"`).
+pub fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        name.to_string()
+    } else {
+        toml_string(name)
+    }
+}
+
+/// A TOML string value, quoted and escaped.
+pub fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_string()).to_string()
 }
 
 /// The largest config file read.
