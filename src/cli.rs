@@ -71,9 +71,14 @@ pub enum Command {
         after_help = "Exit status: 0 signed in; 1 failed, denied or timed out; 2 unknown session or config error."
     )]
     Login {
-        /// Only this SSO session (default: each session with no usable token).
+        /// Only this SSO session (default: each session with no usable token). A profile of
+        /// the older per-profile SSO form signs in under its start URL.
         #[arg(long, value_name = "NAME")]
         sso_session: Option<String>,
+        /// The SSO sign-in this profile uses (also the older per-profile form), or that the
+        /// profile it chains from uses.
+        #[arg(long, value_name = "NAME", conflicts_with = "sso_session")]
+        profile: Option<String>,
         /// Print the URL and code but do not open a browser.
         #[arg(long)]
         no_browser: bool,

@@ -219,10 +219,12 @@ fn main() -> ExitCode {
         }
         Command::Login {
             sso_session,
+            profile,
             no_browser,
         } => {
             let args = LoginArgs {
                 sso_session,
+                profile,
                 no_browser,
             };
             match runtime() {

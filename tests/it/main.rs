@@ -25,5 +25,6 @@ mod server_flood;
 mod sso;
 mod sso_daemon;
 mod sso_interop;
+mod sso_legacy;
 mod status;
 mod sts;
