@@ -6,6 +6,7 @@
 //! were no errors; warnings travel with it.
 
 mod duration;
+mod pasted;
 mod raw;
 mod unknown;
 mod validate;
@@ -534,10 +535,11 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
         .map(|b| unknown::header_of(text, b.start))
         .collect();
     for d in checked {
-        let follow_on = d
-            .span
-            .as_ref()
-            .is_some_and(|s| tainted.iter().any(|t| t.contains(&s.start)));
+        let follow_on = match &d.span {
+            Some(s) => tainted.iter().any(|t| t.contains(&s.start)),
+            // The profiles blanked out are not missing.
+            None => !blanked.is_empty() && d.message.starts_with(validate::NO_PROFILES),
+        };
         if !follow_on {
             report.diagnostics.push(d);
         } else if d.severity == Severity::Error {

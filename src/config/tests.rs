@@ -612,3 +612,34 @@ fn sso_session_with_the_older_keys_is_accepted_when_they_agree_as_botocore_does(
         "sso_start_url `https://y.awsapps.com/start` differs",
     );
 }
+
+#[test]
+fn a_dotted_profile_name_says_how_to_quote_it_and_nothing_else() {
+    rejects(
+        "[profile.prod.admin]\ncredential_process = \"x\"\n",
+        "1:10",
+        "[profile.prod.admin] is a profile `prod` with a table `admin` in it: a profile name with a dot is quoted: write it as [profile.\"prod.admin\"]",
+    );
+    let (cfg, lines) = parse("[profile.\"prod.admin\"]\ncredential_process = \"x\"\n");
+    let cfg = cfg.unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(cfg.profiles.contains_key("prod.admin"));
+}
+
+#[test]
+fn a_pasted_aws_config_gets_every_fix_and_the_init_command_once() {
+    let (cfg, lines) = parse(
+        "[default]\nregion = us-east-1\noutput = json\n\n[sso-session corp]\nsso_start_url = https://x.awsapps.com/start\n\n[profile dev]\nsso_session = corp\n",
+    );
+    assert!(cfg.is_none());
+    let errors: Vec<&String> = lines.iter().filter(|l| !l.contains(" note: ")).collect();
+    let starts: Vec<&str> = errors.iter().map(|l| l.split(": ").next().unwrap()).collect();
+    assert_eq!(starts, ["1:2", "2:10", "3:10", "5:14", "6:17", "8:10", "9:15"], "{lines:#?}");
+    assert!(errors[0].contains("write [profile.default]; `awscredd init --from-aws-config` converts a whole ~/.aws/config"), "{lines:#?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("awscredd init")).count(),
+        1,
+        "{lines:#?}"
+    );
+    assert!(errors[2].contains("`output` is a setting of the AWS CLI"), "{lines:#?}");
+    assert!(errors[4].contains("write sso_start_url = \"https://x.awsapps.com/start\""), "{lines:#?}");
+}

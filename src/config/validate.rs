@@ -70,6 +70,9 @@ impl Ctx<'_> {
     }
 }
 
+/// How the error for a config without profiles begins.
+pub(super) const NO_PROFILES: &str = "no profiles are configured";
+
 pub(super) fn validate(
     raw: RawConfig,
     file: &Path,
@@ -84,7 +87,7 @@ pub(super) fn validate(
         cx.diags.push(Diagnostic {
             severity: Severity::Error,
             span: None,
-            message: "no profiles are configured, so there is nothing to keep fresh: add a [profile.NAME] (config/example.toml shows each source)".into(),
+            message: format!("{NO_PROFILES}, so there is nothing to keep fresh: add a [profile.NAME] (config/example.toml shows each source)"),
         });
     }
     let daemon = daemon(&mut cx, raw.daemon);
