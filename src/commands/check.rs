@@ -3,23 +3,21 @@
 use super::exit;
 use crate::config::{Config, Diagnostic, Report, Severity, Source};
 use crate::paths::{self, Env};
-use crate::profile_file::{FileKind, ProfileFile};
+use crate::profile_file::{precedence, ProfileFile};
 use crate::sources::static_keys;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Keys of a `~/.aws/config` profile that the SDKs use before static keys, so that a profile of
-/// the same name there would shadow the keys we write.
-const SHADOWING_KEYS: &[&str] = &[
-    "role_arn",
-    "credential_process",
-    "web_identity_token_file",
-    "credential_source",
-    "sso_session",
-    "sso_start_url",
-    "sso_account_id",
-    "sso_role_name",
-];
+/// `path` as people know it: `~/...` when it is in the home folder.
+pub fn shown_path(path: &Path, env: Env<'_>) -> String {
+    let home = paths::home_dir(env, cfg!(windows));
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => {
+            format!("~{}{}", std::path::MAIN_SEPARATOR, rest.display())
+        }
+        _ => path.display().to_string(),
+    }
+}
 
 pub fn exec(config_path: Option<&Path>) -> u8 {
     let env: Env<'_> = &paths::process_env;
@@ -270,22 +268,18 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
                     e.line, e.message
                 )),
                 Ok(parsed) => {
-                    let profiles = parsed.normalized(FileKind::Config).profiles;
-                    for name in cfg.profiles.keys() {
-                        let Some(keys) = profiles.get(name) else {
-                            continue;
-                        };
-                        let shadowing: Vec<&str> = SHADOWING_KEYS
-                            .iter()
-                            .copied()
-                            .filter(|k| keys.contains_key(*k))
-                            .collect();
-                        if !shadowing.is_empty() && cfg.outputs_of(name).next().is_some() {
-                            out.push(format!(
-                                "profile `{name}` in {aws_config} sets {}; the AWS SDKs use that before the keys awscredd writes, so programs will not see our credentials for `{name}`",
-                                shadowing.join(", ")
-                            ));
-                        }
+                    let managed = |n: &str| {
+                        cfg.profiles.contains_key(n) && cfg.outputs_of(n).next().is_some()
+                    };
+                    let shown = shown_path(Path::new(&aws_config), env);
+                    for s in precedence::shadows(&parsed, &managed) {
+                        out.push(format!(
+                            "profile `{}` in {shown} sets {}: the AWS SDKs use that before the keys awscredd writes, so programs will not see awscredd's credentials for `{}`; to fix it, {}",
+                            s.name,
+                            s.keys.join(", "),
+                            s.name,
+                            s.advice(&shown)
+                        ));
                     }
                 }
             }

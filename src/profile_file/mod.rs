@@ -7,6 +7,7 @@
 //! read static keys, to read back what we wrote, and to look for profiles that shadow ours.
 
 pub mod edit;
+pub mod precedence;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
