@@ -6,6 +6,7 @@
 //! were no errors; warnings travel with it.
 
 mod duration;
+pub mod import;
 mod pasted;
 mod raw;
 mod unknown;
