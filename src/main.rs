@@ -166,6 +166,20 @@ fn main() -> ExitCode {
     let config = cli.config.as_deref();
     let code = match cli.command {
         Command::Check => commands::check::exec(config),
+        Command::Init {
+            from_aws_config,
+            profiles,
+            output,
+            force,
+        } => commands::init::exec(
+            config,
+            &commands::init::InitArgs {
+                from_aws_config,
+                profiles,
+                output,
+                force,
+            },
+        ),
         #[cfg(windows)]
         Command::Service { action } => match action {
             ServiceAction::Install {

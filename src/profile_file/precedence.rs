@@ -101,7 +101,12 @@ pub fn shadows(parsed: &ProfileFile<'_>, wanted: &dyn Fn(&str) -> bool) -> Vec<S
             continue;
         }
         let line = &parsed.lines()[h];
-        let header = parsed.text()[line.start..line.content_end].trim().to_string();
+        let written = &parsed.text()[line.start..line.content_end];
+        let header = written
+            .find(']')
+            .map_or(written, |i| &written[..=i])
+            .trim()
+            .to_string();
         out.push(Shadow {
             name,
             header,

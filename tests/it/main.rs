@@ -16,6 +16,7 @@ mod files;
 mod formats;
 mod hooks;
 mod hostile;
+mod init;
 mod interop;
 mod login;
 mod metrics;

@@ -140,7 +140,7 @@ fn every_form_is_taken_or_listed_with_its_reason() {
     // Every taken profile would still be resolved from ~/.aws/config first.
     let shadowed: Vec<&str> = got.shadows.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(shadowed, got.profiles);
-    assert_eq!(got.shadows[1].header, "[profile   dev ]   # odd spacing");
+    assert_eq!(got.shadows[1].header, "[profile   dev ]");
     assert_eq!(got.shadows[1].line, 12);
     assert_eq!(got.shadows[1].keys, ["sso_session", "sso_account_id", "sso_role_name"]);
 }
