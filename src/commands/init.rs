@@ -92,10 +92,7 @@ fn template(output: Option<&str>) -> String {
         None => TEMPLATE.to_string(),
         Some(path) => TEMPLATE.replacen(
             "# [[output]]\n# path = \"~/.aws/credentials\"\n",
-            &format!(
-                "[[output]]\npath = {}\n",
-                crate::config::toml_string(path)
-            ),
+            &format!("[[output]]\npath = {}\n", crate::config::toml_string(path)),
             1,
         ),
     }
@@ -155,7 +152,11 @@ fn from_aws_config(
 fn report(target: &Path, i: &Imported, shown: &str) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let names = |v: &[String]| v.join(", ");
+    // The first few names; a config of hundreds is in the file.
+    let names = |v: &[String]| match v.len() {
+        0..=12 => v.join(", "),
+        n => format!("{}, and {} more", v[..10].join(", "), n - 10),
+    };
     let _ = writeln!(
         s,
         "wrote {} (mode 0600) from {shown}: {} sso_session(s) ({}), {} profile(s) ({})",

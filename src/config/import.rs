@@ -92,9 +92,13 @@ impl Section {
 /// What a profile of the AWS config file is to awscredd.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
-    Sso { session: String },
+    Sso {
+        session: String,
+    },
     Legacy,
-    AssumeRole { source: String },
+    AssumeRole {
+        source: String,
+    },
     WebIdentity,
     Process,
     /// Static keys: not managed; a source others may read from the credentials file.
@@ -330,9 +334,9 @@ fn drop_dependents(
                 }
                 Kind::AssumeRole { source }
                     if profiles.contains_key(source)
-                        && kinds.get(source).is_some_and(|k| {
-                            !matches!(k, Kind::Static)
-                        })
+                        && kinds
+                            .get(source)
+                            .is_some_and(|k| !matches!(k, Kind::Static))
                         && !take.contains(source) =>
                 {
                     format!("its source_profile `{source}` is not taken")
@@ -371,14 +375,16 @@ fn sections(parsed: &ProfileFile<'_>) -> Sections {
         .into_iter()
         .map(|(h, e)| (parsed.section_name(h, FileKind::Config), h, e))
         .collect();
-    let prefixed_default = all.iter().any(|(n, _, _)| {
-        matches!(n, SectionName::Profile { name, prefixed: true } if name == "default")
-    });
+    let prefixed_default = all.iter().any(
+        |(n, _, _)| matches!(n, SectionName::Profile { name, prefixed: true } if name == "default"),
+    );
     let (mut sessions, mut profiles) = (BTreeMap::new(), BTreeMap::new());
     let mut skipped = Vec::new();
     for (name, h, e) in all {
         let line = &parsed.lines()[h];
-        let header = parsed.text()[line.start..line.content_end].trim().to_string();
+        let header = parsed.text()[line.start..line.content_end]
+            .trim()
+            .to_string();
         let target = match name {
             SectionName::Profile { name, prefixed } => {
                 if name == "default" && prefixed_default && !prefixed {
@@ -445,7 +451,9 @@ fn kind_of(p: &Section, sessions: &BTreeMap<String, Section>, shown: &str) -> Ki
                 }
             ));
         }
-        return skip("role_arn without source_profile, web_identity_token_file or credential_source".into());
+        return skip(
+            "role_arn without source_profile, web_identity_token_file or credential_source".into(),
+        );
     }
     if p.has("web_identity_token_file") {
         return skip("web_identity_token_file without role_arn".into());
@@ -468,9 +476,14 @@ fn kind_of(p: &Section, sessions: &BTreeMap<String, Section>, shown: &str) -> Ki
             session: session.to_string(),
         };
     }
-    if ["sso_start_url", "sso_region", "sso_account_id", "sso_role_name"]
-        .iter()
-        .any(|k| p.has(k))
+    if [
+        "sso_start_url",
+        "sso_region",
+        "sso_account_id",
+        "sso_role_name",
+    ]
+    .iter()
+    .any(|k| p.has(k))
     {
         let missing: Vec<&str> = [
             "sso_start_url",

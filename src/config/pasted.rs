@@ -172,10 +172,9 @@ fn header_problem(line: &str) -> Option<(String, Range<usize>)> {
     }
     if trimmed == "default" {
         return Some((
-            format!(
-                "[default] is ~/.aws/config syntax for the profile named `default`: write \
-                 [profile.default]"
-            ),
+            "[default] is ~/.aws/config syntax for the profile named `default`: write \
+             [profile.default]"
+                .to_string(),
             name_at(trimmed),
         ));
     }
@@ -307,7 +306,12 @@ mod tests {
     #[test]
     fn dotted_and_odd_profile_names_say_how_to_quote_them() {
         let (m, blank) = one("[profile.prod.admin]\ncredential_process = \"x\"\n[profile.b]\n");
-        assert!(m.starts_with("prod.admin|[profile.prod.admin] is a profile `prod` with a table `admin` in it"), "{m}");
+        assert!(
+            m.starts_with(
+                "prod.admin|[profile.prod.admin] is a profile `prod` with a table `admin` in it"
+            ),
+            "{m}"
+        );
         assert!(m.ends_with("write it as [profile.\"prod.admin\"]"), "{m}");
         assert_eq!(blank, "[profile.prod.admin]\ncredential_process = \"x\"");
         let (m, _) = one("[profile.dev@corp]\n");
@@ -337,12 +341,22 @@ mod tests {
         let (m, _) = one("[default]\n");
         assert!(m.contains("write [profile.default]"), "{m}");
         let (m, blank) = one("[profile.a]\noutput = json\n");
-        assert!(m.starts_with("json|`output = json`: the value is not quoted"), "{m}");
-        assert!(m.contains("a setting of the AWS CLI") && m.contains("awscredd init --from-aws-config"), "{m}");
+        assert!(
+            m.starts_with("json|`output = json`: the value is not quoted"),
+            "{m}"
+        );
+        assert!(
+            m.contains("a setting of the AWS CLI") && m.contains("awscredd init --from-aws-config"),
+            "{m}"
+        );
         assert_eq!(blank, "output = json");
         let (m, _) = one("[profile.a]\r\nregion = us-east-1 # home\r\n");
-        assert!(m.starts_with("us-east-1|") && m.contains("write region = \"us-east-1\""), "{m}");
-        let (m, blank) = one("[profile.a]\ns3 =\n  max_concurrent_requests = 10\n\tx = 1\nregion = \"x\"\n");
+        assert!(
+            m.starts_with("us-east-1|") && m.contains("write region = \"us-east-1\""),
+            "{m}"
+        );
+        let (m, blank) =
+            one("[profile.a]\ns3 =\n  max_concurrent_requests = 10\n\tx = 1\nregion = \"x\"\n");
         assert!(m.starts_with("s3|`s3 =` with no value"), "{m}");
         assert_eq!(blank, "s3 =\n  max_concurrent_requests = 10\n\tx = 1");
         for fine in [

@@ -557,9 +557,17 @@ fn the_older_per_profile_sso_form_is_a_sign_in_named_by_its_start_url() {
     }
     // A hint, not an error: one warning for the start URL, with the TOML to write.
     assert_eq!(lines.len(), 1, "{lines:#?}");
-    assert!(lines[0].starts_with("2:17: warning: profiles `dev`, `ops` use the older per-profile SSO form"), "{lines:#?}");
+    assert!(
+        lines[0]
+            .starts_with("2:17: warning: profiles `dev`, `ops` use the older per-profile SSO form"),
+        "{lines:#?}"
+    );
     assert!(lines[0].contains("add [sso_session.my-portal] with sso_start_url = \"https://my-portal.awsapps.com/start\" and sso_region = \"us-east-1\""), "{lines:#?}");
-    assert!(lines[0].contains("write sso_session = \"my-portal\" in place of sso_start_url and sso_region"), "{lines:#?}");
+    assert!(
+        lines[0]
+            .contains("write sso_session = \"my-portal\" in place of sso_start_url and sso_region"),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -632,14 +640,27 @@ fn a_pasted_aws_config_gets_every_fix_and_the_init_command_once() {
     );
     assert!(cfg.is_none());
     let errors: Vec<&String> = lines.iter().filter(|l| !l.contains(" note: ")).collect();
-    let starts: Vec<&str> = errors.iter().map(|l| l.split(": ").next().unwrap()).collect();
-    assert_eq!(starts, ["1:2", "2:10", "3:10", "5:14", "6:17", "8:10", "9:15"], "{lines:#?}");
+    let starts: Vec<&str> = errors
+        .iter()
+        .map(|l| l.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        ["1:2", "2:10", "3:10", "5:14", "6:17", "8:10", "9:15"],
+        "{lines:#?}"
+    );
     assert!(errors[0].contains("write [profile.default]; `awscredd init --from-aws-config` converts a whole ~/.aws/config"), "{lines:#?}");
     assert_eq!(
         lines.iter().filter(|l| l.contains("awscredd init")).count(),
         1,
         "{lines:#?}"
     );
-    assert!(errors[2].contains("`output` is a setting of the AWS CLI"), "{lines:#?}");
-    assert!(errors[4].contains("write sso_start_url = \"https://x.awsapps.com/start\""), "{lines:#?}");
+    assert!(
+        errors[2].contains("`output` is a setting of the AWS CLI"),
+        "{lines:#?}"
+    );
+    assert!(
+        errors[4].contains("write sso_start_url = \"https://x.awsapps.com/start\""),
+        "{lines:#?}"
+    );
 }

@@ -418,7 +418,11 @@ fn legacy_sessions(
                 continue;
             }
             Some(s) if s.region != *r => {
-                let first = users.get(u).and_then(|(_, ps)| ps.first()).cloned().unwrap_or_default();
+                let first = users
+                    .get(u)
+                    .and_then(|(_, ps)| ps.first())
+                    .cloned()
+                    .unwrap_or_default();
                 cx.error(
                     region.span(),
                     format!(
@@ -450,14 +454,23 @@ fn legacy_sessions(
             .push(name.get_ref().clone());
     }
     for (url, (span, profiles)) in users {
-        let region = sessions.get(&url).map(|s| s.region.clone()).unwrap_or_default();
+        let region = sessions
+            .get(&url)
+            .map(|s| s.region.clone())
+            .unwrap_or_default();
         let session = suggested_session_name(&url, sessions);
         let (who, each) = match profiles.as_slice() {
-            [one] => (format!("profile `{one}` uses"), format!("in [profile.{}]", crate::config::toml_key(one))),
+            [one] => (
+                format!("profile `{one}` uses"),
+                format!("in [profile.{}]", crate::config::toml_key(one)),
+            ),
             many => (
                 format!(
                     "profiles {} use",
-                    many.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "in each of those profiles".to_string(),
             ),
@@ -490,7 +503,11 @@ fn suggested_session_name(url: &str, sessions: &BTreeMap<String, SsoSession>) ->
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
-    let base = if base.is_empty() { "corp".to_string() } else { base };
+    let base = if base.is_empty() {
+        "corp".to_string()
+    } else {
+        base
+    };
     let mut name = base.clone();
     let mut n = 2;
     while sessions.contains_key(&name) {

@@ -79,9 +79,9 @@ pub fn shadows(parsed: &ProfileFile<'_>, wanted: &dyn Fn(&str) -> bool) -> Vec<S
         .into_iter()
         .map(|(h, e)| (parsed.section_name(h, FileKind::Config), h, e))
         .collect();
-    let prefixed_default = sections.iter().any(|(n, _, _)| {
-        matches!(n, SectionName::Profile { name, prefixed: true } if name == "default")
-    });
+    let prefixed_default = sections.iter().any(
+        |(n, _, _)| matches!(n, SectionName::Profile { name, prefixed: true } if name == "default"),
+    );
     let mut out = Vec::new();
     for (name, h, e) in sections {
         let SectionName::Profile { name, prefixed } = name else {
@@ -151,9 +151,10 @@ mod tests {
         let all = shadows(&parsed, &|_| true);
         assert_eq!(all[1].keys, ["source_profile", "role_arn"]);
         // `[profile default]` replaces `[default]`.
-        let parsed =
-            ProfileFile::parse("[default]\ncredential_process = a\n[profile default]\nregion = b\n")
-                .unwrap();
+        let parsed = ProfileFile::parse(
+            "[default]\ncredential_process = a\n[profile default]\nregion = b\n",
+        )
+        .unwrap();
         assert!(shadows(&parsed, &|_| true).is_empty());
     }
 }

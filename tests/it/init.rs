@@ -54,7 +54,11 @@ fn default_config(sb: &Sandbox) -> PathBuf {
 }
 
 fn init(sb: &Sandbox, args: &[&str]) -> Output {
-    sb.command().arg("init").args(args).output().expect("run awscredd init")
+    sb.command()
+        .arg("init")
+        .args(args)
+        .output()
+        .expect("run awscredd init")
 }
 
 fn check(sb: &Sandbox) -> Output {
@@ -164,7 +168,11 @@ fn profile_narrows_to_the_named_profiles_and_their_chain() {
     let tables: Vec<&str> = text.lines().filter(|l| l.starts_with('[')).collect();
     assert_eq!(
         tables,
-        ["[sso_session.corp]", "[profile.dev]", "[profile.\"prod.admin\"]"]
+        [
+            "[sso_session.corp]",
+            "[profile.dev]",
+            "[profile.\"prod.admin\"]"
+        ]
     );
     assert!(!stdout(&o).contains("not taken"), "{}", show(&o));
     assert_eq!(check(&sb).status.code(), Some(0));
@@ -189,7 +197,8 @@ fn an_existing_config_is_replaced_only_with_force() {
         let o = init(&sb, args);
         assert_eq!(o.status.code(), Some(2), "{}", show(&o));
         assert!(
-            String::from_utf8_lossy(&o.stderr).contains("already exists; nothing written (--force replaces it)"),
+            String::from_utf8_lossy(&o.stderr)
+                .contains("already exists; nothing written (--force replaces it)"),
             "{}",
             show(&o)
         );
@@ -205,11 +214,15 @@ fn an_existing_config_is_replaced_only_with_force() {
 #[test]
 fn an_aws_config_the_sdks_reject_writes_nothing_and_names_the_line() {
     let sb = Sandbox::new();
-    aws_config(&sb, "[profile a]\nregion = x\nthis line has no equals sign\n");
+    aws_config(
+        &sb,
+        "[profile a]\nregion = x\nthis line has no equals sign\n",
+    );
     let o = init(&sb, &["--from-aws-config"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("~/.aws/config:3: Expected an '=' sign defining a property"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("~/.aws/config:3: Expected an '=' sign defining a property"),
         "{}",
         show(&o)
     );
@@ -234,7 +247,11 @@ fn an_aws_config_the_sdks_reject_writes_nothing_and_names_the_line() {
 #[test]
 fn explicit_paths_output_and_the_template_pass_check() {
     let sb = Sandbox::new();
-    fs::write(sb.file("other-config"), "[profile tool]\ncredential_process = x\n").unwrap();
+    fs::write(
+        sb.file("other-config"),
+        "[profile tool]\ncredential_process = x\n",
+    )
+    .unwrap();
     let target = sb.file("conf/awscredd.toml");
     let o = sb
         .command()
@@ -247,17 +264,39 @@ fn explicit_paths_output_and_the_template_pass_check() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let text = fs::read_to_string(&target).unwrap();
-    assert!(text.contains("[[output]]\npath = \"out/credentials\"\n"), "{text}");
-    let o = sb.command().arg("--config").arg(&target).arg("check").output().unwrap();
+    assert!(
+        text.contains("[[output]]\npath = \"out/credentials\"\n"),
+        "{text}"
+    );
+    let o = sb
+        .command()
+        .arg("--config")
+        .arg(&target)
+        .arg("check")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert!(stdout(&o).contains("out/credentials (mode 0600)"), "{}", show(&o));
+    assert!(
+        stdout(&o).contains("out/credentials (mode 0600)"),
+        "{}",
+        show(&o)
+    );
 
-    // The template.
-    let sb = Sandbox::new();
-    let o = init(&sb, &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let o = check(&sb);
-    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // The template, with and without --output.
+    for output in [None, Some("kept/credentials")] {
+        let sb = Sandbox::new();
+        let args: Vec<&str> = output.map(|o| vec!["--output", o]).unwrap_or_default();
+        let o = init(&sb, &args);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        let text = fs::read_to_string(default_config(&sb)).unwrap();
+        assert_eq!(
+            text.contains("\n[[output]]\npath = \"kept/credentials\"\n"),
+            output.is_some(),
+            "{text}"
+        );
+        let o = check(&sb);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    }
     // --profile needs --from-aws-config.
     let o = init(&Sandbox::new(), &["--profile", "dev"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));

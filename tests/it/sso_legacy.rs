@@ -62,7 +62,9 @@ fn legacy_profiles_share_one_sign_in_under_sha1_of_the_start_url_and_never_refre
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("warning: profiles `dev`, `ops` use the older per-profile SSO form")
-            && err.contains("add [sso_session.x] with sso_start_url = \"https://x.awsapps.com/start\""),
+            && err.contains(
+                "add [sso_session.x] with sso_start_url = \"https://x.awsapps.com/start\""
+            ),
         "{}",
         show(&o)
     );
@@ -73,16 +75,25 @@ fn legacy_profiles_share_one_sign_in_under_sha1_of_the_start_url_and_never_refre
     assert_eq!(oidc(&fake), [1, 1, 2, 0], "{}", show(&o));
     assert_dev_creds(&sb);
     assert!(written(&sb).contains_key("ops"));
-    assert!(
-        !sb.file(&format!(".aws/sso/cache/{}.json", sha1_hex("corp"))).exists()
-    );
+    assert!(!sb
+        .file(&format!(".aws/sso/cache/{}.json", sha1_hex("corp")))
+        .exists());
 
     // The AWS CLI's file for the older form: its four fields, mode 0600.
     let path = legacy_token_file(&sb);
     let mut token = read_json(&path);
-    let mut keys: Vec<&str> = token.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = token
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort();
-    assert_eq!(keys, ["accessToken", "expiresAt", "region", "startUrl"], "{token:#}");
+    assert_eq!(
+        keys,
+        ["accessToken", "expiresAt", "region", "startUrl"],
+        "{token:#}"
+    );
     assert_eq!(token["startUrl"], START_URL);
     assert_eq!(token["region"], "us-east-1");
     #[cfg(unix)]
@@ -136,7 +147,9 @@ fn login_by_profile_signs_in_the_older_form() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains(&format!("SSO sign-in `{START_URL}` (the older per-profile form): signed in")),
+        out.contains(&format!(
+            "SSO sign-in `{START_URL}` (the older per-profile form): signed in"
+        )),
         "{}",
         show(&o)
     );

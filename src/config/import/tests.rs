@@ -101,22 +101,34 @@ fn every_form_is_taken_or_listed_with_its_reason() {
             .find(|s| s.0 == h)
             .unwrap_or_else(|| panic!("{h} not listed: {skipped:#?}"))
     };
-    assert!(find("[profile ec2]").2.starts_with("credential_source = Ec2InstanceMetadata"));
+    assert!(find("[profile ec2]")
+        .2
+        .starts_with("credential_source = Ec2InstanceMetadata"));
     assert_eq!(find("[profile ec2]").1, 45);
-    assert!(find("[profile onthebox]").2.starts_with("its source_profile `ec2` is not taken"));
+    assert!(find("[profile onthebox]")
+        .2
+        .starts_with("its source_profile `ec2` is not taken"));
     assert!(find("[profile signin]").2.starts_with("login_session"));
-    assert!(find("[profile bad]").2.contains("is not an IAM role ARN"), "{skipped:#?}");
+    assert!(
+        find("[profile bad]").2.contains("is not an IAM role ARN"),
+        "{skipped:#?}"
+    );
     assert_eq!(skipped.len(), 4, "{skipped:#?}");
     // The static source is said to be read from the credentials file, and to be moved there.
     assert!(
-        got.notes.iter().any(|n| n.starts_with("[profile keys] (~/.aws/config:37) has static keys and is a source_profile")
-            && n.contains("move aws_access_key_id and aws_secret_access_key there")),
+        got.notes
+            .iter()
+            .any(|n| n.starts_with(
+                "[profile keys] (~/.aws/config:37) has static keys and is a source_profile"
+            ) && n.contains("move aws_access_key_id and aws_secret_access_key there")),
         "{:#?}",
         got.notes
     );
     // The older form gets check's hint.
     assert!(
-        got.notes.iter().any(|n| n.contains("warning: profile `legacy` uses the older per-profile SSO form")),
+        got.notes
+            .iter()
+            .any(|n| n.contains("warning: profile `legacy` uses the older per-profile SSO form")),
         "{:#?}",
         got.notes
     );
@@ -133,7 +145,10 @@ fn every_form_is_taken_or_listed_with_its_reason() {
     ] {
         assert!(t.contains(want), "missing:\n{want}\nin:\n{t}");
     }
-    assert!(!t.contains("\r") && !t.contains("[profile.keys]") && !t.contains("AKIA"), "{t}");
+    assert!(
+        !t.contains("\r") && !t.contains("[profile.keys]") && !t.contains("AKIA"),
+        "{t}"
+    );
     // What the checks say of it: valid.
     let (cfg, report) = parse_str(t, Path::new("/home/u/.config/awscredd/config.toml"), &env);
     assert!(cfg.is_some(), "{report}");
@@ -142,7 +157,10 @@ fn every_form_is_taken_or_listed_with_its_reason() {
     assert_eq!(shadowed, got.profiles);
     assert_eq!(got.shadows[1].header, "[profile   dev ]");
     assert_eq!(got.shadows[1].line, 12);
-    assert_eq!(got.shadows[1].keys, ["sso_session", "sso_account_id", "sso_role_name"]);
+    assert_eq!(
+        got.shadows[1].keys,
+        ["sso_session", "sso_account_id", "sso_role_name"]
+    );
 }
 
 #[test]
@@ -183,6 +201,10 @@ fn mixed_sso_keys_are_taken_when_they_agree_and_left_when_they_differ() {
                 [profile other]\nsso_session = c\nsso_region = eu-west-1\nsso_account_id = 111122223333\nsso_role_name = R\n";
     let got = convert(text, &[]).unwrap();
     assert_eq!(got.profiles, ["same"]);
-    assert!(got.skipped[0].why.starts_with("sso_region `eu-west-1` differs from `us-east-1`"));
-    assert!(!got.toml.contains("[profile.same]\nsso_session = \"c\"\nsso_start_url"));
+    assert!(got.skipped[0]
+        .why
+        .starts_with("sso_region `eu-west-1` differs from `us-east-1`"));
+    assert!(!got
+        .toml
+        .contains("[profile.same]\nsso_session = \"c\"\nsso_start_url"));
 }

@@ -546,8 +546,7 @@ impl SessionTokens {
         let mut refused_client: Option<String> = None;
         while let Some(t) = cached.clone() {
             // The older per-profile form is never renewed: AWS issues it no refresh token.
-            let Some((reg, refresh)) = t.refreshable(now()).filter(|_| !self.session.legacy)
-            else {
+            let Some((reg, refresh)) = t.refreshable(now()).filter(|_| !self.session.legacy) else {
                 break;
             };
             if tried.contains(refresh) {
