@@ -80,9 +80,14 @@ pub enum Command {
         after_help = "Exit status: 0 signed in; 1 failed, denied or timed out; 2 unknown session or config error."
     )]
     Login {
-        /// Only this SSO session (default: each session with no usable token).
+        /// Only this SSO session (default: each session with no usable token). A profile of
+        /// the older per-profile SSO form signs in under its start URL.
         #[arg(long, value_name = "NAME")]
         sso_session: Option<String>,
+        /// The SSO sign-in this profile uses (also the older per-profile form), or that the
+        /// profile it chains from uses.
+        #[arg(long, value_name = "NAME", conflicts_with = "sso_session")]
+        profile: Option<String>,
         /// Print the URL and code but do not open a browser.
         #[arg(long)]
         no_browser: bool,
@@ -101,6 +106,25 @@ pub enum Command {
         after_help = "Exit status: 0 valid; 2 invalid, with FILE:LINE:COL: message for every problem found."
     )]
     Check,
+    /// Write a starting config at the config path: from ~/.aws/config, or a template.
+    #[command(
+        after_help = "Exit status: 0 written; 2 nothing written (the config exists, the AWS config file cannot be read or parsed, or usage)."
+    )]
+    Init {
+        /// Take every sso-session and profile awscredd can keep from this AWS config file
+        /// (default: $AWS_CONFIG_FILE, else ~/.aws/config).
+        #[arg(long, value_name = "PATH", num_args = 0..=1)]
+        from_aws_config: Option<Option<PathBuf>>,
+        /// Only this profile and the profiles it chains from (repeatable).
+        #[arg(long = "profile", value_name = "NAME", requires = "from_aws_config")]
+        profiles: Vec<String>,
+        /// The credentials file to keep (default: the one the AWS SDKs read).
+        #[arg(long, value_name = "PATH")]
+        output: Option<String>,
+        /// Replace an existing config.
+        #[arg(long)]
+        force: bool,
+    },
     /// Windows: register, remove, or be started by the Service Control Manager.
     #[cfg(windows)]
     #[command(

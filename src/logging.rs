@@ -66,9 +66,7 @@ pub fn init(
     let registry = registry.with(
         log_file
             .and_then(|_| crate::eventlog::Layer::open())
-            .with_filter(
-                Targets::new().with_target(crate::eventlog::EVENT_LOG, LevelFilter::INFO),
-            ),
+            .with_filter(Targets::new().with_target(crate::eventlog::EVENT_LOG, LevelFilter::INFO)),
     );
     match format {
         LogFormat::Text => registry.with(layer.with_filter(filter)).init(),
@@ -78,4 +76,3 @@ pub fn init(
     }
     Ok(())
 }
-

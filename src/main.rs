@@ -99,13 +99,31 @@ fn start_logging(cli: &Cli) -> Result<(), String> {
     };
     #[cfg(not(windows))]
     let log_file: Option<std::path::PathBuf> = None;
-    awscredd::logging::init(cli.log_format, cli.log_level.as_deref(), log_file.as_deref())
+    awscredd::logging::init(
+        cli.log_format,
+        cli.log_level.as_deref(),
+        log_file.as_deref(),
+    )
 }
 
 /// Runs the command; its exit status.
 fn dispatch(command: Command, config: Option<&Path>) -> u8 {
     match command {
         Command::Check => commands::check::exec(config),
+        Command::Init {
+            from_aws_config,
+            profiles,
+            output,
+            force,
+        } => commands::init::exec(
+            config,
+            &commands::init::InitArgs {
+                from_aws_config,
+                profiles,
+                output,
+                force,
+            },
+        ),
         #[cfg(windows)]
         Command::Service { action } => match action {
             ServiceAction::Install {
@@ -145,10 +163,12 @@ fn dispatch(command: Command, config: Option<&Path>) -> u8 {
         }
         Command::Login {
             sso_session,
+            profile,
             no_browser,
         } => {
             let args = LoginArgs {
                 sso_session,
+                profile,
                 no_browser,
             };
             block_on(Runtime::Command, commands::login::exec(config, &args))

@@ -91,8 +91,16 @@ pub fn observe(cfg: &Config, cache: Option<&TokenCache>) -> Observed {
     let state = StateFile::in_dir(&cfg.daemon.state_dir).load();
     let tokens = cfg
         .sso_sessions
-        .keys()
-        .filter_map(|name| Some((name.clone(), cache?.load(name)?)))
+        .iter()
+        .filter_map(|(name, session)| {
+            let mut t = cache?.load(name)?;
+            // The older per-profile form is never renewed: a refresh token in its cache file
+            // (another tool's) is not one awscredd uses.
+            if session.legacy {
+                t.refresh_token = None;
+            }
+            Some((name.clone(), t))
+        })
         .collect();
     let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
     let stored = cfg

@@ -3,23 +3,21 @@
 use super::exit;
 use crate::config::{Config, Diagnostic, Report, Severity, Source};
 use crate::paths::{self, Env};
-use crate::profile_file::{FileKind, ProfileFile};
+use crate::profile_file::{precedence, ProfileFile};
 use crate::sources::static_keys;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Keys of a `~/.aws/config` profile that the SDKs use before static keys, so that a profile of
-/// the same name there would shadow the keys we write.
-const SHADOWING_KEYS: &[&str] = &[
-    "role_arn",
-    "credential_process",
-    "web_identity_token_file",
-    "credential_source",
-    "sso_session",
-    "sso_start_url",
-    "sso_account_id",
-    "sso_role_name",
-];
+/// `path` as people know it: `~/...` when it is in the home folder.
+pub fn shown_path(path: &Path, env: Env<'_>) -> String {
+    let home = paths::home_dir(env, cfg!(windows));
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => {
+            format!("~{}{}", std::path::MAIN_SEPARATOR, rest.display())
+        }
+        _ => path.display().to_string(),
+    }
+}
 
 pub fn exec(config_path: Option<&Path>) -> u8 {
     let env: Env<'_> = &paths::process_env;
@@ -271,22 +269,18 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
                     e.line, e.message
                 )),
                 Ok(parsed) => {
-                    let profiles = parsed.normalized(FileKind::Config).profiles;
-                    for name in cfg.profiles.keys() {
-                        let Some(keys) = profiles.get(name) else {
-                            continue;
-                        };
-                        let shadowing: Vec<&str> = SHADOWING_KEYS
-                            .iter()
-                            .copied()
-                            .filter(|k| keys.contains_key(*k))
-                            .collect();
-                        if !shadowing.is_empty() && cfg.outputs_of(name).next().is_some() {
-                            out.push(format!(
-                                "profile `{name}` in {aws_config} sets {}; the AWS SDKs use that before the keys awscredd writes, so programs will not see our credentials for `{name}`",
-                                shadowing.join(", ")
-                            ));
-                        }
+                    let managed = |n: &str| {
+                        cfg.profiles.contains_key(n) && cfg.outputs_of(n).next().is_some()
+                    };
+                    let shown = shown_path(Path::new(&aws_config), env);
+                    for s in precedence::shadows(&parsed, &managed) {
+                        out.push(format!(
+                            "profile `{}` in {shown} sets {}: the AWS SDKs use that before the keys awscredd writes, so programs will not see awscredd's credentials for `{}`; to fix it, {}",
+                            s.name,
+                            s.keys.join(", "),
+                            s.name,
+                            s.advice(&shown)
+                        ));
                     }
                 }
             }
@@ -336,11 +330,21 @@ pub fn summary(cfg: &Config) -> String {
         }
     }
     for sess in cfg.sso_sessions.values() {
-        let _ = writeln!(
-            s,
-            "\nsso_session {}: {} in {}",
-            sess.name, sess.start_url, sess.region
-        );
+        let _ = if sess.legacy {
+            writeln!(
+                s,
+                "\nsign-in {} in {} (the older per-profile SSO form; its token: ~/.aws/sso/cache/{}.json)",
+                sess.start_url,
+                sess.region,
+                crate::sources::sso::cache::sha1_hex(&sess.start_url)
+            )
+        } else {
+            writeln!(
+                s,
+                "\nsso_session {}: {} in {}",
+                sess.name, sess.start_url, sess.region
+            )
+        };
     }
     if let Some(server) = &cfg.server {
         let _ = writeln!(
@@ -362,6 +366,13 @@ pub fn summary(cfg: &Config) -> String {
 
 fn describe(cfg: &Config, name: &str) -> String {
     match &cfg.profiles[name].source {
+        Source::Sso {
+            session,
+            account_id,
+            role_name,
+        } if cfg.sso_sessions.get(session).is_some_and(|s| s.legacy) => format!(
+            "sso: role {role_name} in {account_id} via sso_start_url {session} (the older per-profile form)"
+        ),
         Source::Sso {
             session,
             account_id,

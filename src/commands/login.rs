@@ -1,6 +1,7 @@
 //! `awscredd login`: interactive device authorization for SSO sessions. A human is at the
 //! keyboard, so the URL and code are printed (and a browser opened when there is one), and
-//! `login_command` is not run. With `--sso-session` it always signs in afresh, as
+//! `login_command` is not run. With `--sso-session` (or `--profile`, for the sign-in that
+//! profile uses, also of the older per-profile form) it always signs in afresh, as
 //! `aws sso login` does; without it, only sessions with no usable token do (a token still
 //! fresh, or renewable with its refresh token, and not refused by the service, is usable). A
 //! sign-in already in progress in another awscredd process is waited for and its token used.
@@ -15,6 +16,8 @@ use std::path::Path;
 #[derive(Clone, Debug, Default)]
 pub struct LoginArgs {
     pub sso_session: Option<String>,
+    /// Sign in the session of this profile (or of the profile it chains from).
+    pub profile: Option<String>,
     pub no_browser: bool,
 }
 
@@ -23,7 +26,19 @@ pub async fn exec(config_path: Option<&Path>, args: &LoginArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let names: Vec<String> = match &args.sso_session {
+    // `--profile`: its session, signed in afresh as `--sso-session` is.
+    let by_profile = match &args.profile {
+        None => None,
+        Some(p) => match session_of_profile(&cfg, p) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("awscredd: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
+    let afresh = args.sso_session.is_some() || by_profile.is_some();
+    let names: Vec<String> = match by_profile.as_ref().or(args.sso_session.as_ref()) {
         Some(n) if !cfg.sso_sessions.contains_key(n) => {
             let known: Vec<&str> = cfg.sso_sessions.keys().map(String::as_str).collect();
             eprintln!(
@@ -58,7 +73,7 @@ pub async fn exec(config_path: Option<&Path>, args: &LoginArgs) -> u8 {
         let Some(tokens) = sso.session(&name) else {
             continue;
         };
-        let signed_in = if args.sso_session.is_some() {
+        let signed_in = if afresh {
             tokens.sign_in_afresh().await.map(|_| ())
         } else {
             tokens.access_token(None).await.map(|_| ())
@@ -66,7 +81,8 @@ pub async fn exec(config_path: Option<&Path>, args: &LoginArgs) -> u8 {
         match signed_in {
             Ok(()) => match tokens.status().await {
                 Some(t) => println!(
-                    "SSO session `{name}`: signed in; the access token is valid until {}{}",
+                    "{}: signed in; the access token is valid until {}{}",
+                    describe(&tokens.session),
                     crate::credentials::format_utc(t.expires_at),
                     match (t.refresh_token.is_some(), t.registration_expires_at) {
                         (true, Some(r)) => format!(
@@ -76,7 +92,7 @@ pub async fn exec(config_path: Option<&Path>, args: &LoginArgs) -> u8 {
                         _ => String::new(),
                     }
                 ),
-                None => println!("SSO session `{name}`: signed in"),
+                None => println!("{}: signed in", describe(&tokens.session)),
             },
             Err(e) => {
                 eprintln!("awscredd: {e}");
@@ -85,4 +101,30 @@ pub async fn exec(config_path: Option<&Path>, args: &LoginArgs) -> u8 {
         }
     }
     code
+}
+
+/// The SSO sign-in `profile` uses: its own, or that of the profile it chains from.
+fn session_of_profile(cfg: &crate::config::Config, profile: &str) -> Result<String, String> {
+    if !cfg.profiles.contains_key(profile) {
+        let known: Vec<&str> = cfg.profiles.keys().map(String::as_str).collect();
+        return Err(format!(
+            "unknown profile `{profile}` (configured: {})",
+            known.join(", ")
+        ));
+    }
+    cfg.root_sso_session(profile)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!("profile `{profile}` does not sign in through SSO, nor chains from a profile that does")
+        })
+}
+
+/// How a sign-in is named for people: `SSO session `corp``, or the start URL of the older
+/// per-profile form.
+fn describe(s: &crate::config::SsoSession) -> String {
+    if s.legacy {
+        format!("SSO sign-in `{}` (the older per-profile form)", s.start_url)
+    } else {
+        format!("SSO session `{}`", s.name)
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod credential_process;
+pub mod init;
 pub mod login;
 pub mod once;
 pub mod run;

@@ -6,6 +6,8 @@
 //! were no errors; warnings travel with it.
 
 mod duration;
+pub mod import;
+mod pasted;
 mod raw;
 mod unknown;
 mod validate;
@@ -79,13 +81,22 @@ impl fmt::Display for UserRef {
     }
 }
 
+/// An `[sso_session.NAME]`, or the sign-in that profiles of the older per-profile SSO form
+/// share (see [`SsoSession::legacy`]).
 #[derive(Clone, Debug)]
 pub struct SsoSession {
+    /// The table's name; for the older form, the start URL.
     pub name: String,
     pub start_url: String,
     pub region: String,
+    /// Empty for the older form (the AWS CLI registers it without scopes).
     pub registration_scopes: Vec<String>,
     pub endpoint_url: Option<String>,
+    /// The older per-profile form (`sso_start_url` and `sso_region` in the profile, no
+    /// `sso_session`): named by its start URL, so that its token is the AWS CLI's
+    /// `<sha1 of the start URL>.json`; AWS issues it no refresh token, so it is never renewed,
+    /// only signed in again.
+    pub legacy: bool,
 }
 
 /// A managed profile: one source and where its requests go.
@@ -432,6 +443,25 @@ pub fn other_users_home(path: &str, windows: bool) -> Option<String> {
     ))
 }
 
+/// A TOML key as written in a table header or before `=`: bare when it can be
+/// (`dev`, `prod-admin`), else quoted (`"prod.admin"`, `"dev@corp"`).
+pub fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        name.to_string()
+    } else {
+        toml_string(name)
+    }
+}
+
+/// A TOML string value, quoted and escaped.
+pub fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_string()).to_string()
+}
+
 /// The largest config file read.
 pub const CONFIG_MAX: u64 = 16 * 1024 * 1024;
 
@@ -504,10 +534,11 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
         .map(|b| unknown::header_of(text, b.start))
         .collect();
     for d in checked {
-        let follow_on = d
-            .span
-            .as_ref()
-            .is_some_and(|s| tainted.iter().any(|t| t.contains(&s.start)));
+        let follow_on = match &d.span {
+            Some(s) => tainted.iter().any(|t| t.contains(&s.start)),
+            // The profiles blanked out are not missing.
+            None => !blanked.is_empty() && d.message.starts_with(validate::NO_PROFILES),
+        };
         if !follow_on {
             report.diagnostics.push(d);
         } else if d.severity == Severity::Error {

@@ -58,6 +58,9 @@ pub struct RawProfile {
     pub sso_session: S<String>,
     pub sso_account_id: S<String>,
     pub sso_role_name: S<String>,
+    // the older per-profile SSO form (no sso_session)
+    pub sso_start_url: S<String>,
+    pub sso_region: S<String>,
     // STS
     pub source_profile: S<String>,
     pub role_arn: S<String>,

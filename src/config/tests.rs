@@ -536,3 +536,131 @@ fn a_mode_open_to_every_user_is_accepted_with_a_warning() {
     ));
     assert!(lines.is_empty(), "{lines:#?}");
 }
+
+const LEGACY: &str = "[profile.dev]\nsso_start_url = \"https://my-portal.awsapps.com/start\"\nsso_region = \"us-east-1\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n";
+
+#[test]
+fn the_older_per_profile_sso_form_is_a_sign_in_named_by_its_start_url() {
+    let (cfg, lines) = parse(&format!(
+        "{LEGACY}[profile.ops]\nsso_start_url = \"https://my-portal.awsapps.com/start\"\nsso_region = \"us-east-1\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"Ops\"\n"
+    ));
+    let cfg = cfg.unwrap_or_else(|| panic!("{lines:#?}"));
+    // One sign-in for both profiles, named by the start URL, so that its token is the AWS
+    // CLI's sha1(start URL) file; no scopes, as the CLI registers it.
+    assert_eq!(cfg.sso_sessions.len(), 1);
+    let s = &cfg.sso_sessions["https://my-portal.awsapps.com/start"];
+    assert!(s.legacy && s.registration_scopes.is_empty(), "{s:?}");
+    assert_eq!(s.region, "us-east-1");
+    for p in ["dev", "ops"] {
+        assert!(matches!(&cfg.profiles[p].source,
+            Source::Sso { session, .. } if session == "https://my-portal.awsapps.com/start"));
+    }
+    // A hint, not an error: one warning for the start URL, with the TOML to write.
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0]
+            .starts_with("2:17: warning: profiles `dev`, `ops` use the older per-profile SSO form"),
+        "{lines:#?}"
+    );
+    assert!(lines[0].contains("add [sso_session.my-portal] with sso_start_url = \"https://my-portal.awsapps.com/start\" and sso_region = \"us-east-1\""), "{lines:#?}");
+    assert!(
+        lines[0]
+            .contains("write sso_session = \"my-portal\" in place of sso_start_url and sso_region"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn the_older_sso_form_needs_both_keys_and_one_region_per_start_url() {
+    rejects(
+        "[profile.dev]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n",
+        "1:10",
+        "profile `dev` needs sso_region too",
+    );
+    rejects(
+        "[profile.dev]\nsso_region = \"us-east-1\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n",
+        "1:10",
+        "profile `dev` needs sso_start_url too",
+    );
+    rejects(
+        "[profile.dev]\nsso_start_url = \"x.awsapps.com\"\nsso_region = \"us-east-1\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n",
+        "2:17",
+        "is not an http(s) URL",
+    );
+    rejects(
+        &format!("{LEGACY}[profile.ops]\nsso_start_url = \"https://my-portal.awsapps.com/start\"\nsso_region = \"eu-west-1\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"Ops\"\n"),
+        "8:14",
+        "sso_region `eu-west-1` differs from `us-east-1` of profile `dev`",
+    );
+    rejects(
+        &format!("{LEGACY}credential_process = \"x\"\n"),
+        "6:22",
+        "two sources",
+    );
+}
+
+#[test]
+fn sso_session_with_the_older_keys_is_accepted_when_they_agree_as_botocore_does() {
+    let session = "[sso_session.corp]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\n";
+    let profile = "[profile.dev]\nsso_session = \"corp\"\nsso_account_id = \"111122223333\"\nsso_role_name = \"R\"\n";
+    let (cfg, lines) = parse(&format!(
+        "{session}{profile}sso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\n"
+    ));
+    let cfg = cfg.unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(cfg.sso_sessions.len(), 1, "no second sign-in");
+    assert!(lines.is_empty(), "{lines:#?}");
+    rejects(
+        &format!("{session}{profile}sso_region = \"us-west-2\"\n"),
+        "8:14",
+        "sso_region `us-west-2` differs from `us-east-1` of sso_session `corp`",
+    );
+    rejects(
+        &format!("{session}{profile}sso_start_url = \"https://y.awsapps.com/start\"\n"),
+        "8:17",
+        "sso_start_url `https://y.awsapps.com/start` differs",
+    );
+}
+
+#[test]
+fn a_dotted_profile_name_says_how_to_quote_it_and_nothing_else() {
+    rejects(
+        "[profile.prod.admin]\ncredential_process = \"x\"\n",
+        "1:10",
+        "[profile.prod.admin] is a profile `prod` with a table `admin` in it: a profile name with a dot is quoted: write it as [profile.\"prod.admin\"]",
+    );
+    let (cfg, lines) = parse("[profile.\"prod.admin\"]\ncredential_process = \"x\"\n");
+    let cfg = cfg.unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(cfg.profiles.contains_key("prod.admin"));
+}
+
+#[test]
+fn a_pasted_aws_config_gets_every_fix_and_the_init_command_once() {
+    let (cfg, lines) = parse(
+        "[default]\nregion = us-east-1\noutput = json\n\n[sso-session corp]\nsso_start_url = https://x.awsapps.com/start\n\n[profile dev]\nsso_session = corp\n",
+    );
+    assert!(cfg.is_none());
+    let errors: Vec<&String> = lines.iter().filter(|l| !l.contains(" note: ")).collect();
+    let starts: Vec<&str> = errors
+        .iter()
+        .map(|l| l.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        ["1:2", "2:10", "3:10", "5:14", "6:17", "8:10", "9:15"],
+        "{lines:#?}"
+    );
+    assert!(errors[0].contains("write [profile.default]; `awscredd init --from-aws-config` converts a whole ~/.aws/config"), "{lines:#?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("awscredd init")).count(),
+        1,
+        "{lines:#?}"
+    );
+    assert!(
+        errors[2].contains("`output` is a setting of the AWS CLI"),
+        "{lines:#?}"
+    );
+    assert!(
+        errors[4].contains("write sso_start_url = \"https://x.awsapps.com/start\""),
+        "{lines:#?}"
+    );
+}

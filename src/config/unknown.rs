@@ -23,6 +23,12 @@ pub(super) fn parse_all<T: serde::de::DeserializeOwned>(
 ) -> Option<(T, Vec<Range<usize>>)> {
     let mut buf = text.to_string();
     let mut blanked: Vec<Range<usize>> = Vec::new();
+    // What a TOML parser would misread or stop at: reported, and out of the way of the rest.
+    for (d, range) in super::pasted::find(text) {
+        diags.push(d);
+        blank_range(&mut buf, range.clone());
+        blanked.push(range);
+    }
     loop {
         let e = match toml::from_str::<T>(&buf) {
             Ok(v) => return Some((v, blanked)),
@@ -232,12 +238,17 @@ fn blank_entry(buf: &mut String, at: usize) -> Option<Range<usize>> {
     } else {
         at
     };
-    let blank: String = buf[start..end]
+    blank_range(buf, start..end);
+    Some(start..end)
+}
+
+/// Replaces `range` of `buf` with spaces, keeping line breaks.
+fn blank_range(buf: &mut String, range: Range<usize>) {
+    let blank: String = buf[range.clone()]
         .chars()
         .map(|c| if c == '\n' || c == '\r' { c } else { ' ' })
         .collect();
-    buf.replace_range(start..end, &blank);
-    Some(start..end)
+    buf.replace_range(range, &blank);
 }
 
 /// Where the `key = value` entry starting at `at` ends: after its value, which may span lines

@@ -70,6 +70,9 @@ impl Ctx<'_> {
     }
 }
 
+/// How the error for a config without profiles begins.
+pub(super) const NO_PROFILES: &str = "no profiles are configured";
+
 pub(super) fn validate(
     raw: RawConfig,
     file: &Path,
@@ -84,11 +87,12 @@ pub(super) fn validate(
         cx.diags.push(Diagnostic {
             severity: Severity::Error,
             span: None,
-            message: "no profiles are configured, so there is nothing to keep fresh: add a [profile.NAME] (config/example.toml shows each source)".into(),
+            message: format!("{NO_PROFILES}, so there is nothing to keep fresh: add a [profile.NAME] (config/example.toml shows each source)"),
         });
     }
     let daemon = daemon(&mut cx, raw.daemon);
-    let sso_sessions = sso_sessions(&mut cx, &raw.sso_session);
+    let mut sso_sessions = sso_sessions(&mut cx, &raw.sso_session);
+    legacy_sessions(&mut cx, &raw.profile, &mut sso_sessions);
     let profiles = profiles(&mut cx, &raw.profile, &sso_sessions);
     let config_path = file
         .file_name()
@@ -364,10 +368,153 @@ fn sso_sessions(
                 region,
                 registration_scopes,
                 endpoint_url,
+                legacy: false,
             },
         );
     }
     out
+}
+
+/// The sign-ins of profiles in the older per-profile SSO form (`sso_start_url` and
+/// `sso_region`, no `sso_session`), added to `sessions` under their start URL: profiles with
+/// one start URL share one token, as they do in the AWS CLI. Each start URL also gets a
+/// warning suggesting the `sso_session` form, with what to write.
+fn legacy_sessions(
+    cx: &mut Ctx<'_>,
+    raw: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    sessions: &mut BTreeMap<String, SsoSession>,
+) {
+    // start URL -> (span of the first profile's sso_start_url, its profiles)
+    let mut users: BTreeMap<String, (Range<usize>, Vec<String>)> = BTreeMap::new();
+    for (name, p) in raw {
+        let body = p.get_ref();
+        if body.sso_session.is_some() {
+            continue;
+        }
+        let (Some(url), Some(region)) = (&body.sso_start_url, &body.sso_region) else {
+            continue;
+        };
+        let (u, r) = (url.get_ref(), region.get_ref());
+        if !is_url(u) {
+            cx.error(
+                url.span(),
+                format!("sso_start_url `{u}` is not an http(s) URL"),
+            );
+            continue;
+        }
+        if !is_region(r) {
+            cx.error(
+                region.span(),
+                format!("sso_region `{r}` is not an AWS region like us-east-1"),
+            );
+            continue;
+        }
+        match sessions.get(u) {
+            Some(s) if !s.legacy => {
+                cx.error(
+                    url.span(),
+                    format!("sso_start_url `{u}` is also the name of an [sso_session]: write sso_session = \"{u}\" instead"),
+                );
+                continue;
+            }
+            Some(s) if s.region != *r => {
+                let first = users
+                    .get(u)
+                    .and_then(|(_, ps)| ps.first())
+                    .cloned()
+                    .unwrap_or_default();
+                cx.error(
+                    region.span(),
+                    format!(
+                        "sso_region `{r}` differs from `{}` of profile `{first}`, which has the same sso_start_url: one start URL is one sign-in, in one region",
+                        s.region
+                    ),
+                );
+                continue;
+            }
+            Some(_) => {}
+            None => {
+                sessions.insert(
+                    u.clone(),
+                    SsoSession {
+                        name: u.clone(),
+                        start_url: u.clone(),
+                        region: r.clone(),
+                        registration_scopes: Vec::new(),
+                        endpoint_url: None,
+                        legacy: true,
+                    },
+                );
+            }
+        }
+        users
+            .entry(u.clone())
+            .or_insert_with(|| (url.span(), Vec::new()))
+            .1
+            .push(name.get_ref().clone());
+    }
+    for (url, (span, profiles)) in users {
+        let region = sessions
+            .get(&url)
+            .map(|s| s.region.clone())
+            .unwrap_or_default();
+        let session = suggested_session_name(&url, sessions);
+        let (who, each) = match profiles.as_slice() {
+            [one] => (
+                format!("profile `{one}` uses"),
+                format!("in [profile.{}]", crate::config::toml_key(one)),
+            ),
+            many => (
+                format!(
+                    "profiles {} use",
+                    many.iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "in each of those profiles".to_string(),
+            ),
+        };
+        cx.warn(
+            span,
+            format!(
+                "{who} the older per-profile SSO form, to which AWS issues no refresh token: a \
+                 human signs in again each time its access token expires. An sso_session is \
+                 renewed without one: add [sso_session.{session}] with sso_start_url = \"{url}\" \
+                 and sso_region = \"{region}\", and {each} write sso_session = \"{session}\" in \
+                 place of sso_start_url and sso_region (one sign-in follows: its token is cached \
+                 under the session's name)"
+            ),
+        );
+    }
+}
+
+/// A name for the `[sso_session]` suggested to replace the older form: the first label of the
+/// start URL's host (`https://my-portal.awsapps.com/start` -> `my-portal`), else `corp`, made
+/// unique among `sessions`.
+fn suggested_session_name(url: &str, sessions: &BTreeMap<String, SsoSession>) -> String {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, r)| r)
+        .split(['/', '?', '#', ':', '.'])
+        .next()
+        .unwrap_or("");
+    let base: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let base = if base.is_empty() {
+        "corp".to_string()
+    } else {
+        base
+    };
+    let mut name = base.clone();
+    let mut n = 2;
+    while sessions.contains_key(&name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
 }
 
 fn url_opt(cx: &mut Ctx<'_>, v: &Option<Spanned<String>>) -> Option<String> {
@@ -395,6 +542,8 @@ fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
         sso_session,
         sso_account_id,
         sso_role_name,
+        sso_start_url,
+        sso_region,
         source_profile,
         role_arn,
         role_session_name,
@@ -414,7 +563,13 @@ fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
 /// The keys each source accepts (beyond `region` and `endpoint_url`).
 fn allowed_keys(kind: SourceKind) -> &'static [&'static str] {
     match kind {
-        SourceKind::Sso => &["sso_session", "sso_account_id", "sso_role_name"],
+        SourceKind::Sso => &[
+            "sso_session",
+            "sso_account_id",
+            "sso_role_name",
+            "sso_start_url",
+            "sso_region",
+        ],
         SourceKind::AssumeRole => &[
             "source_profile",
             "role_arn",
@@ -483,6 +638,8 @@ fn sources_named(p: &RawProfile) -> Vec<(SourceKind, Range<usize>)> {
         .map(Spanned::span)
         .or_else(|| p.sso_account_id.as_ref().map(Spanned::span))
         .or_else(|| p.sso_role_name.as_ref().map(Spanned::span))
+        .or_else(|| p.sso_start_url.as_ref().map(Spanned::span))
+        .or_else(|| p.sso_region.as_ref().map(Spanned::span))
     {
         sources.push((SourceKind::Sso, v));
     }
@@ -542,8 +699,8 @@ fn profile(
             cx.error(
                 name.span(),
                 format!(
-                    "profile `{pname}` has no source: set sso_session with sso_account_id and \
-                     sso_role_name, role_arn with source_profile or web_identity_token_file, \
+                    "profile `{pname}` has no source: set sso_session (or sso_start_url and \
+                     sso_region) with sso_account_id and sso_role_name, role_arn with source_profile or web_identity_token_file, \
                      source_profile with get_session_token = true, or credential_process"
                 ),
             );
@@ -674,11 +831,35 @@ fn sso_source(
 ) -> Source {
     let pname = r.pname;
     let session = match &r.p.sso_session {
+        // The older per-profile form: its sign-in is named by its start URL.
+        None if r.p.sso_start_url.is_some() || r.p.sso_region.is_some() => {
+            match (&r.p.sso_start_url, &r.p.sso_region) {
+                (Some(u), Some(_)) => sessions
+                    .get(u.get_ref())
+                    .filter(|s| s.legacy)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default(),
+                (u, _) => {
+                    let missing = if u.is_none() {
+                        "sso_start_url"
+                    } else {
+                        "sso_region"
+                    };
+                    cx.error(
+                        r.name.span(),
+                        format!(
+                            "profile `{pname}` needs {missing} too (the older per-profile SSO form sets sso_start_url and sso_region), or sso_session in their place"
+                        ),
+                    );
+                    String::new()
+                }
+            }
+        }
         None => {
             cx.error(
                 r.name.span(),
                 format!(
-                    "profile `{pname}` needs sso_session (the name of an [sso_session.NAME] table)"
+                    "profile `{pname}` needs sso_session (the name of an [sso_session.NAME] table), or sso_start_url and sso_region (the older per-profile form)"
                 ),
             );
             String::new()
@@ -694,7 +875,10 @@ fn sso_source(
             );
             String::new()
         }
-        Some(s) => s.get_ref().clone(),
+        Some(s) => {
+            same_as_session(cx, r, sessions.get(s.get_ref()));
+            s.get_ref().clone()
+        }
     };
     let account_id = match &r.p.sso_account_id {
         None => {
@@ -743,6 +927,31 @@ fn sso_source(
         session,
         account_id,
         role_name,
+    }
+}
+
+/// `sso_start_url` and `sso_region` beside `sso_session` must agree with the session's, as
+/// botocore requires ("The value for sso_region is inconsistent between profile and
+/// sso-session"): they are accepted then, and refused otherwise.
+fn same_as_session(cx: &mut Ctx<'_>, r: &ProfileInput<'_>, session: Option<&SsoSession>) {
+    let Some(session) = session else {
+        return;
+    };
+    let keys = [
+        ("sso_start_url", &r.p.sso_start_url, &session.start_url),
+        ("sso_region", &r.p.sso_region, &session.region),
+    ];
+    for (key, value, want) in keys {
+        if let Some(v) = value.as_ref().filter(|v| v.get_ref() != want) {
+            cx.error(
+                v.span(),
+                format!(
+                    "{key} `{}` differs from `{want}` of sso_session `{}` (botocore and the AWS CLI refuse such a profile); remove it here, the session's is used",
+                    v.get_ref(),
+                    session.name
+                ),
+            );
+        }
     }
 }
 

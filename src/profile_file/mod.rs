@@ -8,6 +8,7 @@
 
 pub mod credentials;
 pub mod edit;
+pub mod precedence;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

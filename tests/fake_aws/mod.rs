@@ -109,6 +109,9 @@ struct State {
     calls: BTreeMap<String, usize>,
     faults: HashMap<String, VecDeque<Fault>>,
     clients: HashMap<String, String>,
+    /// Clients registered without scopes (the AWS CLI's older per-profile SSO form): as AWS
+    /// does, they get no refresh token.
+    scopeless_clients: std::collections::HashSet<String>,
     devices: HashMap<String, Device>,
     /// access token -> expiry (unix seconds)
     access_tokens: HashMap<String, i64>,
@@ -614,6 +617,9 @@ fn register(s: &mut State, req: &serde_json::Value) -> Answer {
         );
     }
     let (id, secret) = new_client(s);
+    if req["scopes"].as_array().is_none_or(|a| a.is_empty()) {
+        s.scopeless_clients.insert(id.clone());
+    }
     let now = unix_now();
     json(
         200,
@@ -685,7 +691,7 @@ fn issue(s: &mut State, client_id: &str) -> Answer {
         "tokenType": "Bearer",
         "expiresIn": ttl,
     });
-    if s.settings.refresh_tokens {
+    if s.settings.refresh_tokens && !s.scopeless_clients.contains(client_id) {
         body["refreshToken"] = serde_json::Value::String(refresh);
     } else {
         s.refresh_tokens.remove(&refresh);

@@ -175,6 +175,17 @@ impl TokenCache {
         self.dir.join(format!("{}.json", sha1_hex(&key)))
     }
 
+    /// The CLI v2 registration cache file for the older per-profile form (no session name,
+    /// no scopes: its key has `null` for both).
+    pub fn legacy_registration_path(&self, start_url: &str, region: &str) -> PathBuf {
+        let key = format!(
+            "{{\"region\": {}, \"scopes\": null, \"session_name\": null, \"startUrl\": {}, \"tool\": \"botocore\"}}",
+            python_json_str(region),
+            python_json_str(start_url)
+        );
+        self.dir.join(format!("{}.json", sha1_hex(&key)))
+    }
+
     /// Reads a session's token. Missing is `None`; unreadable or incomplete is `None` with a
     /// warning (never an error: a human can always sign in again). A parse failure is retried
     /// briefly, since other tools rewrite this file in place and a read can see it half-written.

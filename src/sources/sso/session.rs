@@ -488,7 +488,8 @@ impl SessionTokens {
         let mut tried: Vec<Secret> = Vec::new();
         let mut refused_client: Option<String> = None;
         while let Some(t) = cached.clone() {
-            let Some((reg, refresh)) = t.refreshable(now()) else {
+            // The older per-profile form is never renewed: AWS issues it no refresh token.
+            let Some((reg, refresh)) = t.refreshable(now()).filter(|_| !self.session.legacy) else {
                 break;
             };
             if tried.contains(refresh) {
@@ -577,6 +578,19 @@ impl SessionTokens {
         reg: &Registration,
         previous_refresh: Option<Secret>,
     ) -> CachedToken {
+        if self.session.legacy {
+            // What the AWS CLI writes for the older form: no registration, no refresh token.
+            return CachedToken {
+                start_url: Some(self.session.start_url.clone()),
+                region: Some(self.session.region.clone()),
+                access_token: resp.access_token,
+                expires_at: resp.expires_at,
+                client_id: None,
+                client_secret: None,
+                registration_expires_at: None,
+                refresh_token: None,
+            };
+        }
         CachedToken {
             start_url: Some(self.session.start_url.clone()),
             region: Some(self.session.region.clone()),
@@ -622,16 +636,19 @@ impl SessionTokens {
             }
         }
         let s = &self.session;
-        let path =
+        let path = if s.legacy {
+            self.cache.legacy_registration_path(&s.start_url, &s.region)
+        } else {
             self.cache
-                .registration_path(&s.name, &s.start_url, &s.region, &s.registration_scopes);
+                .registration_path(&s.name, &s.start_url, &s.region, &s.registration_scopes)
+        };
         if let Some(r) = self.cache.load_registration(&path).filter(good) {
             return Ok(r);
         }
         tracing::info!(sso_session = self.name(), "registering an SSO OIDC client");
         let reg = self
             .oidc
-            .register(&format!("awscredd-{}", s.name), &s.registration_scopes)
+            .register(&client_name(s), &s.registration_scopes)
             .await
             .map_err(|e| api_error(self.name(), e))?;
         let grants = [
@@ -840,6 +857,16 @@ fn run_login_command(cmd: &[String], session: &str, da: &DeviceAuthorization, co
             "cannot start login_command `{}`: {e}",
             cmd[0]
         );
+    }
+}
+
+/// The OIDC client name: `awscredd-SESSION`, or `awscredd-legacy-TIME` for the older form
+/// (as the AWS CLI names it by time: its session name, a start URL, is no name).
+fn client_name(s: &SsoSession) -> String {
+    if s.legacy {
+        format!("awscredd-legacy-{}", now().unix_timestamp())
+    } else {
+        format!("awscredd-{}", s.name)
     }
 }
 
