@@ -17,8 +17,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
+mod source_table;
+
 use super::{SourceKind, ROLE_CHAINING_MAX_SECONDS};
+use source_table::Lookup;
+
+const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
 
 struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,
@@ -530,7 +534,29 @@ fn url_opt(cx: &mut Ctx<'_>, v: &Option<Spanned<String>>) -> Option<String> {
     }
 }
 
-/// The keys of a profile that were set, with their spans, in a fixed order.
+/// Every key a `[profile.NAME]` table can hold, in a fixed order (a unit test keeps it equal to
+/// the keys the source table reads, plus `region` and `endpoint_url`).
+const PROFILE_KEYS: [&str; 17] = [
+    "sso_session",
+    "sso_account_id",
+    "sso_role_name",
+    "sso_start_url",
+    "sso_region",
+    "source_profile",
+    "role_arn",
+    "role_session_name",
+    "duration_seconds",
+    "external_id",
+    "get_session_token",
+    "mfa_serial",
+    "mfa_command",
+    "web_identity_token_file",
+    "credential_process",
+    "region",
+    "endpoint_url",
+];
+
+/// The keys of a profile that were set, with their spans, in [`PROFILE_KEYS`] order.
 fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
     let mut keys = Vec::new();
     macro_rules! key {
@@ -557,43 +583,8 @@ fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
         region,
         endpoint_url
     );
+    debug_assert!(keys.iter().all(|(k, _)| PROFILE_KEYS.contains(k)));
     keys
-}
-
-/// The keys each source accepts (beyond `region` and `endpoint_url`).
-fn allowed_keys(kind: SourceKind) -> &'static [&'static str] {
-    match kind {
-        SourceKind::Sso => &[
-            "sso_session",
-            "sso_account_id",
-            "sso_role_name",
-            "sso_start_url",
-            "sso_region",
-        ],
-        SourceKind::AssumeRole => &[
-            "source_profile",
-            "role_arn",
-            "role_session_name",
-            "duration_seconds",
-            "external_id",
-            "mfa_serial",
-            "mfa_command",
-        ],
-        SourceKind::SessionToken => &[
-            "source_profile",
-            "get_session_token",
-            "duration_seconds",
-            "mfa_serial",
-            "mfa_command",
-        ],
-        SourceKind::WebIdentity => &[
-            "role_arn",
-            "web_identity_token_file",
-            "role_session_name",
-            "duration_seconds",
-        ],
-        SourceKind::Process => &["credential_process"],
-    }
 }
 
 fn profiles(
@@ -627,36 +618,6 @@ fn profiles(
     }
     source_cycles(cx, raw);
     out
-}
-
-/// The sources a raw profile names, each with the span of the key that names it.
-fn sources_named(p: &RawProfile) -> Vec<(SourceKind, Range<usize>)> {
-    let mut sources: Vec<(SourceKind, Range<usize>)> = Vec::new();
-    if let Some(v) = p
-        .sso_session
-        .as_ref()
-        .map(Spanned::span)
-        .or_else(|| p.sso_account_id.as_ref().map(Spanned::span))
-        .or_else(|| p.sso_role_name.as_ref().map(Spanned::span))
-        .or_else(|| p.sso_start_url.as_ref().map(Spanned::span))
-        .or_else(|| p.sso_region.as_ref().map(Spanned::span))
-    {
-        sources.push((SourceKind::Sso, v));
-    }
-    match (&p.role_arn, &p.web_identity_token_file) {
-        (_, Some(w)) => sources.push((SourceKind::WebIdentity, w.span())),
-        (Some(r), None) => sources.push((SourceKind::AssumeRole, r.span())),
-        (None, None) => {}
-    }
-    if let Some(g) = &p.get_session_token {
-        if *g.get_ref() {
-            sources.push((SourceKind::SessionToken, g.span()));
-        }
-    }
-    if let Some(c) = &p.credential_process {
-        sources.push((SourceKind::Process, c.span()));
-    }
-    sources
 }
 
 fn profile(
@@ -693,17 +654,10 @@ fn profile(
     url_opt(cx, &p.endpoint_url);
 
     // Which sources does this profile name? Exactly one is allowed.
-    let sources = sources_named(p);
+    let sources = source_table::sources_named(p);
     let kind = match sources.as_slice() {
         [] => {
-            cx.error(
-                name.span(),
-                format!(
-                    "profile `{pname}` has no source: set sso_session (or sso_start_url and \
-                     sso_region) with sso_account_id and sso_role_name, role_arn with source_profile or web_identity_token_file, \
-                     source_profile with get_session_token = true, or credential_process"
-                ),
-            );
+            cx.error(name.span(), source_table::no_source(pname));
             return None;
         }
         [(kind, _)] => *kind,
@@ -728,7 +682,8 @@ fn profile(
         }
     }
     for (key, span) in present_keys(p) {
-        if key != "region" && key != "endpoint_url" && !allowed_keys(kind).contains(&key) {
+        if key != "region" && key != "endpoint_url" && !source_table::def(kind).keys.contains(&key)
+        {
             cx.error(
                 span,
                 format!("`{key}` does not apply to a {} profile", kind.name()),
@@ -736,16 +691,13 @@ fn profile(
         }
     }
 
-    let mfa = mfa(cx, p);
+    let lookup = Lookup {
+        all,
+        sessions,
+        mfa: mfa(cx, p),
+    };
     let r = ProfileInput { name, pname, p };
-    // One arm per source kind; the compiler makes every kind handled.
-    match kind {
-        SourceKind::Sso => Some(sso_source(cx, &r, sessions)),
-        SourceKind::AssumeRole => Some(assume_role_source(cx, &r, all, mfa)),
-        SourceKind::SessionToken => Some(session_token_source(cx, &r, all, mfa)),
-        SourceKind::WebIdentity => Some(web_identity_source(cx, &r)),
-        SourceKind::Process => process_source(cx, &r),
-    }
+    (source_table::def(kind).build)(cx, &r, &lookup)
 }
 
 /// What every per-source check reads: the profile's name (with its span) and raw keys.
@@ -971,7 +923,7 @@ fn assume_role_source(
                 .iter()
                 .find(|(n, _)| n.get_ref() == src)
                 .is_some_and(|(_, sp)| {
-                    matches!(sources_named(sp.get_ref()).as_slice(), [(k, _)] if k.gives_role_session())
+                    matches!(source_table::sources_named(sp.get_ref()).as_slice(), [(k, _)] if k.gives_role_session())
                 });
         if chained && d > ROLE_CHAINING_MAX_SECONDS {
             if let Some(ds) = &r.p.duration_seconds {

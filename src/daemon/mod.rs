@@ -15,7 +15,8 @@ pub mod systemd;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
-use crate::refresh::{self, Fetcher, Snapshot, Sources};
+use crate::refresh::{self, Snapshot};
+use crate::sources::fetch::{Fetcher, Sources};
 use crate::sources::sso::session::LoginMode;
 use crate::sources::sso::sign_ins::SignIns;
 use schedule::{Schedule, MAX_SLEEP};

@@ -5,7 +5,7 @@
 use super::*;
 use crate::clock::TokioClock;
 use crate::credentials::{Credentials, Secret};
-use crate::refresh::BoxFuture;
+use crate::sources::fetch::BoxFuture;
 use crate::sources::ErrorKind;
 use crate::sources::{FetchResult, SourceError};
 use std::collections::BTreeMap;

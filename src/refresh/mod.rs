@@ -12,119 +12,19 @@
 pub mod due;
 pub mod limits;
 
-use crate::config::{Config, Profile, Source};
+use crate::config::Config;
 use crate::credentials::{format_utc, Credentials};
 use crate::profile_file::edit;
 use crate::sources::sso::session::LoginMode;
-use crate::sources::sso::SsoSources;
-use crate::sources::{process, static_keys, sts, ErrorKind, FetchResult, SourceError};
+use crate::sources::{ErrorKind, FetchResult, SourceError};
 use crate::store::state::{self, StateFile};
 use crate::store::CredentialsFile;
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore};
 
-/// A boxed future, for the recursive chain resolution and the fetcher trait.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Fetches one profile's credentials from its source. The real one is [`Sources`]; tests
-/// script their own.
-pub trait Fetcher: Send + Sync {
-    /// `source_credentials` are the fresh credentials of the profile's `source_profile`, for
-    /// sources that chain.
-    fn fetch<'a>(
-        &'a self,
-        profile: &'a Profile,
-        source_credentials: Option<Credentials>,
-    ) -> BoxFuture<'a, FetchResult>;
-
-    /// The daemon's work between passes besides profiles: renewing SSO access tokens before
-    /// they expire, whether or not a profile is due. Returns when it is next due (`None`:
-    /// never).
-    fn upkeep(&self, _now: OffsetDateTime) -> BoxFuture<'_, Option<OffsetDateTime>> {
-        Box::pin(async { None })
-    }
-}
-
-/// The real sources.
-pub struct Sources {
-    pub cfg: Config,
-    /// Where `credential_process` runs: the config file's folder.
-    pub working_dir: PathBuf,
-    /// The SSO sessions, or why there are none (no home folder for the token cache).
-    pub sso: Result<SsoSources, SourceError>,
-}
-
-impl Sources {
-    pub fn new(cfg: &Config, login: LoginMode) -> Self {
-        let working_dir = cfg
-            .path
-            .parent()
-            .map(|p| p.to_path_buf())
-            .unwrap_or_else(|| PathBuf::from("."));
-        Sources {
-            cfg: cfg.clone(),
-            working_dir,
-            sso: SsoSources::new(cfg, login, &crate::paths::process_env),
-        }
-    }
-}
-
-impl Fetcher for Sources {
-    fn fetch<'a>(
-        &'a self,
-        profile: &'a Profile,
-        source_credentials: Option<Credentials>,
-    ) -> BoxFuture<'a, FetchResult> {
-        Box::pin(async move {
-            let env = &crate::paths::process_env;
-            let source = || {
-                source_credentials
-                    .clone()
-                    .ok_or_else(|| SourceError::failed("no credentials from the source profile"))
-            };
-            match &profile.source {
-                Source::Process { command } => {
-                    process::fetch(&profile.name, command, &self.working_dir, process::TIMEOUT)
-                        .await
-                }
-                Source::Sso {
-                    session,
-                    account_id,
-                    role_name,
-                } => match &self.sso {
-                    Ok(sso) => sso.role_credentials(session, account_id, role_name).await,
-                    Err(e) => Err(e.clone()),
-                },
-                Source::AssumeRole { .. } => {
-                    sts::assume_role(&self.cfg, profile, &source()?, env).await
-                }
-                Source::SessionToken { .. } => {
-                    sts::session_token(&self.cfg, profile, &source()?, env).await
-                }
-                Source::WebIdentity { .. } => sts::web_identity(&self.cfg, profile, env).await,
-            }
-        })
-    }
-
-    fn upkeep(&self, now: OffsetDateTime) -> BoxFuture<'_, Option<OffsetDateTime>> {
-        Box::pin(async move {
-            let sso = self.sso.as_ref().ok()?;
-            // The sessions some profile starts from: an unused session is left alone.
-            let used: BTreeSet<&str> = self
-                .cfg
-                .profiles
-                .keys()
-                .filter_map(|p| self.cfg.root_sso_session(p))
-                .collect();
-            sso.upkeep(&used, now).await
-        })
-    }
-}
+use crate::sources::fetch::{BoxFuture, Fetcher, Sources};
 
 /// Options of one pass.
 #[derive(Clone, Debug, Default)]
@@ -757,21 +657,6 @@ async fn record(cfg: &Config, report: &PassReport, now: OffsetDateTime) {
     }
 }
 
-/// The service a profile's source asks, for the per-service limits: the SSO portal of its
-/// session, or STS in its region; `None` for sources that ask no AWS service.
-fn service_of(cfg: &Config, profile: &Profile) -> Option<String> {
-    match &profile.source {
-        Source::Sso { session, .. } => Some(format!("sso:{session}")),
-        Source::AssumeRole { .. } | Source::SessionToken { .. } | Source::WebIdentity { .. } => {
-            Some(format!(
-                "sts:{}",
-                sts::region_for(cfg, profile, &crate::paths::process_env)
-            ))
-        }
-        Source::Process { .. } => None,
-    }
-}
-
 /// Resolves each due profile once, chained profiles after their sources.
 struct Resolver {
     cfg: Config,
@@ -809,17 +694,9 @@ impl Resolver {
                     message: format!("source profile `{src}` failed: {}", e.message),
                 })?)
             }
-            Some(src) => {
-                let src = src.to_string();
-                let read = tokio::task::spawn_blocking(move || {
-                    static_keys::read(&src, &crate::paths::process_env)
-                })
-                .await
-                .map_err(|e| SourceError::failed(e.to_string()))?;
-                Some(read?)
-            }
+            Some(src) => Some(crate::sources::fetch::unmanaged(src).await?),
         };
-        let service = service_of(&self.cfg, profile);
+        let service = crate::sources::fetch::service_of(&self.cfg, profile);
         let mut tries = 0;
         let credentials = loop {
             tries += 1;
@@ -863,6 +740,7 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Profile;
 
     /// A source that panics (a library bug, e.g. a TLS set-up that cannot load any CA).
     struct Panics;

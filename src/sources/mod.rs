@@ -178,6 +178,7 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> 
     None
 }
 
+pub mod fetch;
 pub mod process;
 pub mod sso;
 pub mod static_keys;
