@@ -438,8 +438,7 @@ fn check_warns_about_profiles_shadowed_in_aws_config() {
 #[test]
 fn owner_group_and_mode_are_applied_when_root() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if !nix_is_root() {
-        eprintln!("skipped: owner/group need root");
+    if !crate::util::require_root() {
         return;
     }
     let sb = Sandbox::new();
@@ -475,19 +474,6 @@ fn owner_group_and_mode_are_applied_when_root() {
         "{}",
         show(&o)
     );
-}
-
-#[cfg(unix)]
-fn nix_is_root() -> bool {
-    // The effective uid of this test process: the binary runs as the same user.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 /// Regression: a value the writer refuses used to fail the whole file's write, so one bad

@@ -146,18 +146,6 @@ mod as_root {
 
     const APP_UID: u32 = 4243;
 
-    fn need_root() -> bool {
-        if nix::unistd::geteuid().is_root() {
-            return true;
-        }
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs these tests as root"
-        );
-        eprintln!("SKIPPED: needs root");
-        false
-    }
-
     fn owner(p: &Path) -> (u32, u32, u32) {
         let m = fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         (m.uid(), m.gid(), m.permissions().mode() & 0o777)
@@ -204,7 +192,7 @@ mod as_root {
 
     #[test]
     fn folders_and_lock_files_root_creates_for_an_output_go_to_its_owner() {
-        if !need_root() {
+        if !crate::util::require_root() {
             return;
         }
         for owner_line in [format!("owner = \"{APP_UID}\""), String::new()] {
@@ -240,7 +228,7 @@ mod as_root {
 
     #[test]
     fn an_empty_lock_file_an_older_root_awscredd_left_is_given_to_the_files_owner() {
-        if !need_root() {
+        if !crate::util::require_root() {
             return;
         }
         let (sb, home) = with_app_home();
@@ -261,7 +249,7 @@ mod as_root {
 
     #[test]
     fn an_unprivileged_awscredd_says_it_takes_root_to_give_a_file_to_another_user() {
-        if !need_root() {
+        if !crate::util::require_root() {
             return;
         }
         let (sb, home) = with_app_home();
@@ -292,7 +280,7 @@ mod as_root {
 
     #[test]
     fn a_configured_owner_is_given_every_folder_root_creates_on_the_path() {
-        if !need_root() {
+        if !crate::util::require_root() {
             return;
         }
         let sb = Sandbox::new();
@@ -315,7 +303,7 @@ mod as_root {
 
     #[test]
     fn a_sign_in_as_root_in_a_users_empty_home_leaves_the_cache_to_that_user() {
-        if !need_root() {
+        if !crate::util::require_root() {
             return;
         }
         use crate::fake_aws::FakeAws;

@@ -18,19 +18,6 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Root-only tests skip elsewhere, but never in CI (which runs as root).
-fn need_root() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI runs these tests as root"
-    );
-    eprintln!("SKIPPED: needs root");
-    false
-}
-
 fn json_script(sb: &Sandbox, name: &str, akid: &str, secret: &str, pre: &str) -> String {
     let p = sb.file(name);
     fs::write(
@@ -56,7 +43,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn root_does_not_follow_links_planted_by_the_owner_of_an_output_folder() {
-    if !need_root() {
+    if !crate::util::require_root() {
         return;
     }
     let sb = Sandbox::new();
@@ -116,7 +103,7 @@ fn root_does_not_follow_links_planted_by_the_owner_of_an_output_folder() {
 
 #[test]
 fn root_follows_its_own_links_in_its_own_folders() {
-    if !need_root() {
+    if !crate::util::require_root() {
         return;
     }
     let sb = Sandbox::new();
@@ -539,7 +526,7 @@ fn a_burst_of_sigusr1_then_sighup_reloads_within_seconds() {
 
 #[test]
 fn root_renewing_a_users_token_cache_keeps_its_owner() {
-    if !need_root() {
+    if !crate::util::require_root() {
         return;
     }
     use crate::fake_aws::FakeAws;
@@ -644,7 +631,7 @@ impl Drop for BindMount {
 
 #[test]
 fn a_single_file_bind_mount_gets_a_message_to_mount_the_folder() {
-    if !need_root() {
+    if !crate::util::require_root() {
         return;
     }
     let sb = Sandbox::new();
@@ -710,7 +697,7 @@ fn stale_foreign_keys_are_due() {
 
 #[test]
 fn status_says_when_the_state_file_cannot_be_written() {
-    if !need_root() {
+    if !crate::util::require_root() {
         return;
     }
     let sb = Sandbox::new();

@@ -201,3 +201,19 @@ pub fn prometheus_python() -> Option<PathBuf> {
     eprintln!("SKIPPED: prometheus_client is not installed");
     None
 }
+
+/// Whether this test may go on as root: true as root; elsewhere it says it skipped and is
+/// false, except under CI (which runs as root), where a missing privilege fails the test
+/// instead of letting it pass without running. Every root-only test goes through here.
+#[cfg(unix)]
+pub fn require_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI runs these tests as root"
+    );
+    eprintln!("SKIPPED: needs root");
+    false
+}
