@@ -248,6 +248,7 @@ fn once_waits_for_the_lock_and_then_writes() {
         std::time::Duration::from_secs(30),
     )
     .unwrap();
+    let err_path = sb.file("once.stderr");
     let mut command: Command = sb.command();
     command
         .arg("--config")
@@ -255,11 +256,17 @@ fn once_waits_for_the_lock_and_then_writes() {
         .args(["once", "--force"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(std::fs::File::create(&err_path).unwrap());
     let mut children = Children(vec![command.spawn().expect("spawn awscredd")]);
+    let err = || std::fs::read_to_string(&err_path).unwrap_or_default();
 
-    // While the test holds the lock, the run waits and the file stays as it was.
-    std::thread::sleep(Duration::from_millis(1200));
+    // While the test holds the lock, the run waits (and says so after a second), and the file
+    // stays as it was.
+    let asked = Instant::now();
+    while !err().contains("waiting for the lock") && asked.elapsed() < LIMIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(err().contains("waiting for the lock"), "{}", err());
     assert!(
         children.0[0].try_wait().unwrap().is_none(),
         "once finished while another process held the lock"
@@ -273,15 +280,14 @@ fn once_waits_for_the_lock_and_then_writes() {
         "concurrency: once finished {:?} after the lock was released",
         released.elapsed()
     );
-    assert!(out.status.success(), "{}", show(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = err();
+    assert!(out.status.success(), "{}\n{stderr}", show(&out));
     assert!(
         stderr.contains("waiting for the lock")
             && stderr.contains(&format!("held by process {}", std::process::id())),
-        "{}",
-        show(&out)
+        "{stderr}"
     );
-    assert!(stderr.contains("lock acquired"), "{}", show(&out));
+    assert!(stderr.contains("lock acquired"), "{stderr}");
 
     let text = std::fs::read_to_string(&creds).unwrap();
     assert!(text.starts_with(original), "{text}");

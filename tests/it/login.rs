@@ -149,16 +149,31 @@ fn login_waits_for_a_sign_in_in_progress_and_uses_its_token() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // (two sessions: both sign-ins are in progress)
+    let login_err = sb.file("login.stderr");
     let login = command(
         &sb,
         &fake,
         &["login", "--sso-session", "corp", "--no-browser"],
     )
     .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
+    .stderr(std::fs::File::create(&login_err).unwrap())
     .spawn()
     .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // Approved once `login` waits for the sign-in in progress (it says so after a second).
+    let waits = || {
+        std::fs::read_to_string(&login_err)
+            .unwrap_or_default()
+            .contains("waiting for the lock")
+    };
+    let start = Instant::now();
+    while !waits() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        waits(),
+        "{}",
+        std::fs::read_to_string(&login_err).unwrap_or_default()
+    );
     fake.approve();
     let once = once.wait_with_output().unwrap();
     let login = login.wait_with_output().unwrap();
