@@ -521,8 +521,8 @@ impl Target {
         ))
     }
 
-    /// Creates a lock file under a temporary name, gives it `owner` and links it into place as
-    /// `name` (the lock file `at`); `None` if another process placed one meanwhile.
+    /// Creates a lock file under a temporary name, gives it `uid` and `gid` and links it into
+    /// place as `name` (the lock file `at`); `None` if another process placed one meanwhile.
     fn place_new_lock(
         &self,
         name: &OsStr,
@@ -639,8 +639,8 @@ impl Target {
         Ok(())
     }
 
-    /// A new temporary file beside the target, created with at most `mode`'s owner bits, and
-    /// its name.
+    /// A new temporary file beside the target (its name and descriptor), created with no
+    /// more than `mode`'s owner read and write bits.
     fn create_temp(&self, mode: u32) -> io::Result<(String, OwnedFd)> {
         let create = |tmp: &str| {
             open_at(
