@@ -8,9 +8,12 @@
 //! fitted to it with a reserve of descriptors for the daemon's own work.
 
 use super::exit;
+use crate::config::Config;
 use crate::daemon::{self, Control};
 use crate::eventlog::{ids, EVENT_LOG};
+use crate::metrics::Metrics;
 use std::path::Path;
+use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 /// EX_CONFIG from sysexits.h.
@@ -44,42 +47,14 @@ pub async fn serve(
     controls: Option<mpsc::UnboundedReceiver<Control>>,
     on_started: impl FnOnce(),
 ) -> u8 {
-    let cfg = match super::load_config(config_path) {
-        Ok((cfg, report)) => {
-            for line in report.lines() {
-                tracing::warn!("{line}");
-            }
-            cfg
-        }
-        // Once, in the log format asked for (so `--log-format json` keeps stderr all JSON);
-        // the Windows service also sends it to the Event Log.
-        Err(e) => {
-            tracing::error!(target: EVENT_LOG, event_id = ids::CONFIG_ERROR, "{e}");
-            return EX_CONFIG;
-        }
+    let Some(cfg) = load(config_path) else {
+        return EX_CONFIG;
     };
     // Reloads read the same file (its absolute path).
     let path = cfg.path.clone();
     let open_files = raise_open_files_limit();
-    let server = match &cfg.server {
-        None => None,
-        Some(s) => match crate::server::bind(s).await {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                tracing::error!("{e}");
-                return EX_CONFIG;
-            }
-        },
-    };
-    let metrics_listener = match &cfg.metrics {
-        None => None,
-        Some(m) => match crate::server::metrics::bind(m).await {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                tracing::error!("{e}");
-                return EX_CONFIG;
-            }
-        },
+    let Some(listeners) = Listeners::bind(&cfg).await else {
+        return EX_CONFIG;
     };
     // Without a control channel (the Windows service), keep one open that never sends.
     let (_keep, unused) = mpsc::unbounded_channel();
@@ -101,23 +76,7 @@ pub async fn serve(
         Some(n) => crate::server::Limits::default().within_descriptors(n),
         None => crate::server::Limits::default(),
     };
-    let server = server.map(|listener| {
-        tokio::spawn(crate::server::serve(
-            listener,
-            limits.clone(),
-            config_rx,
-            metrics.clone(),
-            stop.clone(),
-        ))
-    });
-    let metrics_server = metrics_listener.map(|listener| {
-        tokio::spawn(crate::server::metrics::serve(
-            listener,
-            limits.clone(),
-            metrics.clone(),
-            stop.clone(),
-        ))
-    });
+    let servers = listeners.serve(&limits, config_rx, &metrics, &stop);
     let io = daemon::Io {
         stop: stop.clone(),
         controls,
@@ -125,11 +84,90 @@ pub async fn serve(
         notifier: daemon::systemd::Notifier::from_env(),
     };
     daemon::run_with(engine, path, cfg, io, || {}).await;
-    for task in [server, metrics_server].into_iter().flatten() {
+    for task in servers {
         task.abort();
     }
     tracing::info!(target: EVENT_LOG, event_id = ids::STOPPED, "awscredd stopped");
     exit::OK
+}
+
+/// The config, its warnings logged; `None` (told) when it cannot be used.
+fn load(config_path: Option<&Path>) -> Option<Config> {
+    match super::load_config(config_path) {
+        Ok((cfg, report)) => {
+            for line in report.lines() {
+                tracing::warn!("{line}");
+            }
+            Some(cfg)
+        }
+        // Once, in the log format asked for (so `--log-format json` keeps stderr all JSON);
+        // the Windows service also sends it to the Event Log.
+        Err(e) => {
+            tracing::error!(target: EVENT_LOG, event_id = ids::CONFIG_ERROR, "{e}");
+            None
+        }
+    }
+}
+
+/// The bound addresses of the `[server]` and the `[metrics]` endpoint, those configured.
+struct Listeners {
+    server: Option<crate::server::Listener>,
+    metrics: Option<crate::server::metrics::Listener>,
+}
+
+impl Listeners {
+    /// Binds what `cfg` configures; `None` (told) when an address cannot be bound.
+    async fn bind(cfg: &Config) -> Option<Self> {
+        let server = match &cfg.server {
+            None => None,
+            Some(s) => match crate::server::bind(s).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return None;
+                }
+            },
+        };
+        let metrics = match &cfg.metrics {
+            None => None,
+            Some(m) => match crate::server::metrics::bind(m).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return None;
+                }
+            },
+        };
+        Some(Listeners { server, metrics })
+    }
+
+    /// Starts the servers on the bound addresses, until `stop`.
+    fn serve(
+        self,
+        limits: &crate::server::Limits,
+        config: watch::Receiver<Config>,
+        metrics: &Arc<Metrics>,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let server = self.server.map(|listener| {
+            tokio::spawn(crate::server::serve(
+                listener,
+                limits.clone(),
+                config,
+                metrics.clone(),
+                stop.clone(),
+            ))
+        });
+        let metrics_server = self.metrics.map(|listener| {
+            tokio::spawn(crate::server::metrics::serve(
+                listener,
+                limits.clone(),
+                metrics.clone(),
+                stop.clone(),
+            ))
+        });
+        [server, metrics_server].into_iter().flatten().collect()
+    }
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, as systemd services commonly do, so a

@@ -7,6 +7,7 @@ use nix::fcntl::{openat, readlinkat, renameat, AtFlags, OFlag};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
 use nix::unistd::{fchown, unlinkat, Gid, Uid, UnlinkatFlags};
 use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Component;
 
@@ -132,120 +133,85 @@ pub(super) fn open(path: &Path, create: Option<Ownership>) -> io::Result<Target>
     } else {
         std::env::current_dir()?.join(path)
     };
-    let mut pending: VecDeque<OsString> = VecDeque::new();
-    let push_all = |p: &Path, pending: &mut VecDeque<OsString>, front: bool| {
-        let parts: Vec<OsString> = p
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(n.to_os_string()),
-                Component::ParentDir => Some(OsString::from("..")),
-                _ => None,
-            })
-            .collect();
-        if front {
-            for part in parts.into_iter().rev() {
-                pending.push_front(part);
-            }
-        } else {
-            pending.extend(parts);
-        }
-    };
-    push_all(&abs, &mut pending, false);
+    let pending: VecDeque<OsString> = components(&abs).collect();
     if pending.is_empty() {
-        return Err(named(
-            io::ErrorKind::InvalidInput,
-            format!("`{}` is not a file", path.display()),
-        ));
+        return Err(not_a_file(path));
     }
-    let root = || {
-        open_at(
-            None,
-            Path::new("/"),
-            OFlag::O_PATH | OFlag::O_DIRECTORY,
-            Mode::empty(),
-        )
+    let mut walk = Walk {
+        path,
+        pending,
+        dir: root_dir().map_err(errno)?,
+        resolved: PathBuf::from("/"),
+        links: 0,
     };
-    let mut dir = root().map_err(errno)?;
-    let mut resolved = PathBuf::from("/");
-    let mut links = 0;
-    while let Some(comp) = pending.pop_front() {
-        let last = pending.is_empty();
-        let here = resolved.join(&comp);
+    while let Some(comp) = walk.pending.pop_front() {
+        if let Some(here) = walk.step(&comp, create)? {
+            return Ok(finish(walk.dir, comp, path, here));
+        }
+    }
+    Err(not_a_file(path))
+}
+
+fn not_a_file(path: &Path) -> io::Error {
+    named(
+        io::ErrorKind::InvalidInput,
+        format!("`{}` is not a file", path.display()),
+    )
+}
+
+fn root_dir() -> nix::Result<OwnedFd> {
+    open_at(
+        None,
+        Path::new("/"),
+        OFlag::O_PATH | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )
+}
+
+/// The named and `..` components of `p`, the ones a walk takes.
+fn components(p: &Path) -> impl DoubleEndedIterator<Item = OsString> + '_ {
+    p.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some(OsString::from("..")),
+        _ => None,
+    })
+}
+
+/// Where the walk of [`open`] is: the components still to go (a link's target goes in front
+/// of them), the folder reached and its path, and how many links it has followed.
+struct Walk<'p> {
+    /// The path asked for, as messages name it.
+    path: &'p Path,
+    pending: VecDeque<OsString>,
+    dir: OwnedFd,
+    resolved: PathBuf,
+    links: usize,
+}
+
+impl Walk<'_> {
+    /// Takes the component `comp` from the folder reached: follows a link, enters a folder
+    /// (creates a missing one if `create` is given), or, for the last component, returns the
+    /// target's resolved path.
+    fn step(&mut self, comp: &OsStr, create: Option<Ownership>) -> io::Result<Option<PathBuf>> {
+        let last = self.pending.is_empty();
+        let here = self.resolved.join(comp);
         match fstatat(
-            Some(dir.as_raw_fd()),
-            comp.as_os_str(),
+            Some(self.dir.as_raw_fd()),
+            comp,
             AtFlags::AT_SYMLINK_NOFOLLOW,
         ) {
-            Ok(st) if is(&st, SFlag::S_IFLNK) => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(named(
-                        io::ErrorKind::InvalidInput,
-                        format!("too many levels of symbolic links at `{}`", path.display()),
-                    ));
-                }
-                may_follow(&dir, &st, &here)?;
-                let dest = readlinkat(Some(dir.as_raw_fd()), comp.as_os_str()).map_err(errno)?;
-                let dest = PathBuf::from(dest);
-                if dest.is_absolute() {
-                    dir = root().map_err(errno)?;
-                    resolved = PathBuf::from("/");
-                }
-                push_all(&dest, &mut pending, true);
-            }
-            Ok(st) if !last => {
-                if !is(&st, SFlag::S_IFDIR) {
-                    return Err(named(
-                        io::ErrorKind::NotADirectory,
-                        format!(
-                            "`{}` is {}, not a folder, so `{}` cannot be written",
-                            here.display(),
-                            file_kind(&st),
-                            path.display()
-                        ),
-                    ));
-                }
-                dir = open_at(
-                    Some(&dir),
-                    Path::new(&comp),
-                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-                    Mode::empty(),
-                )
-                .map_err(errno)?;
-                resolved = normal_join(&resolved, &comp);
-            }
+            Ok(st) if is(&st, SFlag::S_IFLNK) => self.follow_link(comp, &st, &here)?,
+            Ok(st) if !last => self.enter(comp, &st, &here)?,
             Ok(st) => {
                 if !is(&st, SFlag::S_IFREG) {
                     return Err(not_regular(&here, file_kind(&st)));
                 }
-                return Ok(finish(dir, comp, path, here));
+                return Ok(Some(here));
             }
-            Err(Errno::ENOENT) if last => return Ok(finish(dir, comp, path, here)),
+            Err(Errno::ENOENT) if last => return Ok(Some(here)),
             Err(Errno::ENOENT) if create.is_some() => {
-                match mkdirat(
-                    Some(dir.as_raw_fd()),
-                    comp.as_os_str(),
-                    Mode::from_bits_truncate(0o700),
-                ) {
-                    Ok(()) => {
-                        if privileged() {
-                            let configured = create.unwrap_or_default();
-                            own_new_folder(&dir, comp.as_os_str(), &here, configured)?;
-                        }
-                    }
-                    Err(Errno::EEXIST) => {}
-                    Err(e) => {
-                        return Err(named(
-                            errno(e).kind(),
-                            format!(
-                                "cannot create the folder `{}`: {}",
-                                here.display(),
-                                errno(e)
-                            ),
-                        ))
-                    }
-                }
-                pending.push_front(comp);
+                create_folder(&self.dir, comp, &here, create.unwrap_or_default())?;
+                self.pending.push_front(comp.to_os_string());
             }
             Err(e) => {
                 return Err(named(
@@ -254,14 +220,88 @@ pub(super) fn open(path: &Path, create: Option<Ownership>) -> io::Result<Target>
                 ))
             }
         }
+        Ok(None)
     }
-    Err(named(
-        io::ErrorKind::InvalidInput,
-        format!("`{}` is not a file", path.display()),
-    ))
+
+    /// Follows the link `comp` (`st` is its own status) if the privileged rule allows it: its
+    /// target's components go first, from the root for an absolute target.
+    fn follow_link(&mut self, comp: &OsStr, st: &FileStat, here: &Path) -> io::Result<()> {
+        self.links += 1;
+        if self.links > MAX_LINKS {
+            return Err(named(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "too many levels of symbolic links at `{}`",
+                    self.path.display()
+                ),
+            ));
+        }
+        may_follow(&self.dir, st, here)?;
+        let dest = readlinkat(Some(self.dir.as_raw_fd()), comp).map_err(errno)?;
+        let dest = PathBuf::from(dest);
+        if dest.is_absolute() {
+            self.dir = root_dir().map_err(errno)?;
+            self.resolved = PathBuf::from("/");
+        }
+        for part in components(&dest).rev() {
+            self.pending.push_front(part);
+        }
+        Ok(())
+    }
+
+    /// Enters `comp` (`st` is its own status), which must be a folder.
+    fn enter(&mut self, comp: &OsStr, st: &FileStat, here: &Path) -> io::Result<()> {
+        if !is(st, SFlag::S_IFDIR) {
+            return Err(named(
+                io::ErrorKind::NotADirectory,
+                format!(
+                    "`{}` is {}, not a folder, so `{}` cannot be written",
+                    here.display(),
+                    file_kind(st),
+                    self.path.display()
+                ),
+            ));
+        }
+        self.dir = open_at(
+            Some(&self.dir),
+            Path::new(comp),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(errno)?;
+        self.resolved = normal_join(&self.resolved, comp);
+        Ok(())
+    }
 }
 
-fn normal_join(base: &Path, comp: &OsString) -> PathBuf {
+/// Creates the missing folder `comp` in `dir` (mode 0700; privileged, given its owner by
+/// [`own_new_folder`]). One that appeared meanwhile will do.
+fn create_folder(
+    dir: &OwnedFd,
+    comp: &OsStr,
+    here: &Path,
+    configured: Ownership,
+) -> io::Result<()> {
+    match mkdirat(Some(dir.as_raw_fd()), comp, Mode::from_bits_truncate(0o700)) {
+        Ok(()) => {
+            if privileged() {
+                own_new_folder(dir, comp, here, configured)?;
+            }
+            Ok(())
+        }
+        Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(named(
+            errno(e).kind(),
+            format!(
+                "cannot create the folder `{}`: {}",
+                here.display(),
+                errno(e)
+            ),
+        )),
+    }
+}
+
+fn normal_join(base: &Path, comp: &OsStr) -> PathBuf {
     if comp == ".." {
         base.parent()
             .map(Path::to_path_buf)
@@ -316,6 +356,21 @@ pub(super) fn not_regular(at: &Path, kind: &str) -> io::Error {
             at.display()
         ),
     )
+}
+
+/// Gives an existing lock file `f` (`st` its status; `at` its path) to `uid`/`gid` if only
+/// this uid could have made it: ours, empty and with one link (an older awscredd's).
+fn give_over_lock(f: &fs::File, st: &FileStat, uid: Option<Uid>, gid: Option<Gid>, at: &Path) {
+    let ours = st.st_uid == nix::unistd::geteuid().as_raw() && st.st_size == 0 && st.st_nlink == 1;
+    let wanted = (
+        uid.map_or(st.st_uid, Uid::as_raw),
+        gid.map_or(st.st_gid, Gid::as_raw),
+    );
+    if ours && wanted != (st.st_uid, st.st_gid) {
+        if let Err(e) = fchown(f.as_raw_fd(), uid, gid) {
+            tracing::debug!(lock = %at.display(), "cannot give the lock file to its file's owner: {e}");
+        }
+    }
 }
 
 impl Target {
@@ -450,70 +505,11 @@ impl Target {
         let gid = owner.gid.or(more.gid).map(Gid::from_raw);
         for attempt in 0..10 {
             if let Some((f, st)) = self.open_regular_in(name, OFlag::O_RDWR, Mode::empty())? {
-                let ours = st.st_uid == nix::unistd::geteuid().as_raw()
-                    && st.st_size == 0
-                    && st.st_nlink == 1;
-                let wanted = (
-                    uid.map_or(st.st_uid, Uid::as_raw),
-                    gid.map_or(st.st_gid, Gid::as_raw),
-                );
-                if ours && wanted != (st.st_uid, st.st_gid) {
-                    if let Err(e) = fchown(f.as_raw_fd(), uid, gid) {
-                        tracing::debug!(lock = %at.display(), "cannot give the lock file to its file's owner: {e}");
-                    }
-                }
+                give_over_lock(&f, &st, uid, gid, &at);
                 return Ok(f);
             }
-            let tmp = temp_name(name, attempt);
-            let fd = open_at(
-                Some(&self.dir),
-                Path::new(&tmp),
-                OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o600),
-            );
-            let lock_err = |e: Errno| {
-                named(
-                    errno(e).kind(),
-                    format!(
-                        "cannot create the lock file `{}`: {}",
-                        at.display(),
-                        errno(e)
-                    ),
-                )
-            };
-            let fd = fd.map_err(lock_err)?;
-            let placed = fchown(fd.as_raw_fd(), uid, gid)
-                .map_err(|e| {
-                    named(
-                        errno(e).kind(),
-                        format!(
-                            "cannot give the new lock file `{}` to the owner of the file it locks: {}",
-                            at.display(),
-                            errno(e)
-                        ),
-                    )
-                })
-                .and_then(|()| {
-                    match nix::unistd::linkat(
-                        Some(self.dir.as_raw_fd()),
-                        Path::new(&tmp),
-                        Some(self.dir.as_raw_fd()),
-                        Path::new(name),
-                        AtFlags::empty(),
-                    ) {
-                        Ok(()) => Ok(true),
-                        // Another process placed one meanwhile: open that one.
-                        Err(Errno::EEXIST) => Ok(false),
-                        Err(e) => Err(lock_err(e)),
-                    }
-                });
-            let _ = unlinkat(
-                Some(self.dir.as_raw_fd()),
-                Path::new(&tmp),
-                UnlinkatFlags::NoRemoveDir,
-            );
-            if placed? {
-                return Ok(fs::File::from(fd));
+            if let Some(f) = self.place_new_lock(name, attempt, (uid, gid), &at)? {
+                return Ok(f);
             }
         }
         Err(named(
@@ -523,6 +519,69 @@ impl Target {
                 at.display()
             ),
         ))
+    }
+
+    /// Creates a lock file under a temporary name, gives it `uid` and `gid` and links it into
+    /// place as `name` (the lock file `at`); `None` if another process placed one meanwhile.
+    fn place_new_lock(
+        &self,
+        name: &OsStr,
+        attempt: u32,
+        (uid, gid): (Option<Uid>, Option<Gid>),
+        at: &Path,
+    ) -> io::Result<Option<fs::File>> {
+        let tmp = temp_name(name, attempt);
+        let fd = open_at(
+            Some(&self.dir),
+            Path::new(&tmp),
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o600),
+        );
+        let lock_err = |e: Errno| {
+            named(
+                errno(e).kind(),
+                format!(
+                    "cannot create the lock file `{}`: {}",
+                    at.display(),
+                    errno(e)
+                ),
+            )
+        };
+        let fd = fd.map_err(lock_err)?;
+        let placed = fchown(fd.as_raw_fd(), uid, gid)
+            .map_err(|e| {
+                named(
+                    errno(e).kind(),
+                    format!(
+                        "cannot give the new lock file `{}` to the owner of the file it locks: {}",
+                        at.display(),
+                        errno(e)
+                    ),
+                )
+            })
+            .and_then(|()| {
+                match nix::unistd::linkat(
+                    Some(self.dir.as_raw_fd()),
+                    Path::new(&tmp),
+                    Some(self.dir.as_raw_fd()),
+                    Path::new(name),
+                    AtFlags::empty(),
+                ) {
+                    Ok(()) => Ok(true),
+                    // Another process placed one meanwhile: open that one.
+                    Err(Errno::EEXIST) => Ok(false),
+                    Err(e) => Err(lock_err(e)),
+                }
+            });
+        let _ = unlinkat(
+            Some(self.dir.as_raw_fd()),
+            Path::new(&tmp),
+            UnlinkatFlags::NoRemoveDir,
+        );
+        if placed? {
+            return Ok(Some(fs::File::from(fd)));
+        }
+        Ok(None)
     }
 
     /// Opens (creating, mode 0600) the lock file `.NAME.lock` beside the target. A new one
@@ -563,6 +622,26 @@ impl Target {
         owner: Ownership,
         durable: bool,
     ) -> io::Result<()> {
+        let (tmp, fd) = self.create_temp(mode)?;
+        if let Err(e) = self.fill_and_rename(fd, &tmp, parts, mode, owner, durable) {
+            let _ = unlinkat(
+                Some(self.dir.as_raw_fd()),
+                Path::new(&tmp),
+                UnlinkatFlags::NoRemoveDir,
+            );
+            return Err(e);
+        }
+        if durable {
+            if let Ok(d) = self.dir_fd() {
+                fs::File::from(d).sync_all()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A new temporary file beside the target (its name and descriptor), created with no
+    /// more than `mode`'s owner read and write bits.
+    fn create_temp(&self, mode: u32) -> io::Result<(String, OwnedFd)> {
         let create = |tmp: &str| {
             open_at(
                 Some(&self.dir),
@@ -589,53 +668,61 @@ impl Target {
                 ),
             )
         })?;
-        let result = (|| -> io::Result<()> {
-            // Ownership first, then the exact mode, so group/other bits appear only once the
-            // right owner holds the file. Only this file, which we created, is chowned.
-            if owner.uid.is_some() || owner.gid.is_some() {
-                fchown(
-                    fd.as_raw_fd(),
-                    owner.uid.map(Uid::from_raw),
-                    owner.gid.map(Gid::from_raw),
-                )
-                .map_err(|e| chown_error(&self.resolved, owner, e))?;
-            }
-            fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode)).map_err(errno)?;
-            let mut file = fs::File::from(fd);
-            write_all_parts(&mut file, parts)?;
-            if durable {
-                file.sync_all()?;
-            }
-            drop(file);
-            renameat(Some(self.dir.as_raw_fd()), Path::new(&tmp), Some(self.dir.as_raw_fd()), self.name.as_os_str()).map_err(|e| {
-                if e == Errno::EBUSY {
-                    named(
-                        io::ErrorKind::ResourceBusy,
-                        format!(
-                            "cannot replace `{}`: it is busy (a single file bind-mounted into a container cannot be replaced by rename: mount its folder instead)",
-                            self.resolved.display()
-                        ),
-                    )
-                } else {
-                    errno(e)
-                }
-            })?;
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = unlinkat(
-                Some(self.dir.as_raw_fd()),
-                Path::new(&tmp),
-                UnlinkatFlags::NoRemoveDir,
-            );
-            return Err(e);
+        Ok((tmp, fd))
+    }
+
+    /// Gives the temporary file `fd` (named `tmp`) its owner and mode, writes `parts` into it
+    /// and renames it over the target.
+    fn fill_and_rename(
+        &self,
+        fd: OwnedFd,
+        tmp: &str,
+        parts: &[&[u8]],
+        mode: u32,
+        owner: Ownership,
+        durable: bool,
+    ) -> io::Result<()> {
+        // Ownership first, then the exact mode, so group/other bits appear only once the
+        // right owner holds the file. Only this file, which we created, is chowned.
+        if owner.uid.is_some() || owner.gid.is_some() {
+            fchown(
+                fd.as_raw_fd(),
+                owner.uid.map(Uid::from_raw),
+                owner.gid.map(Gid::from_raw),
+            )
+            .map_err(|e| chown_error(&self.resolved, owner, e))?;
         }
+        fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode)).map_err(errno)?;
+        let mut file = fs::File::from(fd);
+        write_all_parts(&mut file, parts)?;
         if durable {
-            if let Ok(d) = self.dir_fd() {
-                fs::File::from(d).sync_all()?;
-            }
+            file.sync_all()?;
         }
-        Ok(())
+        drop(file);
+        self.rename_over(tmp)
+    }
+
+    /// Renames `tmp` (in the target's folder) over the target.
+    fn rename_over(&self, tmp: &str) -> io::Result<()> {
+        renameat(
+            Some(self.dir.as_raw_fd()),
+            Path::new(tmp),
+            Some(self.dir.as_raw_fd()),
+            self.name.as_os_str(),
+        )
+        .map_err(|e| {
+            if e == Errno::EBUSY {
+                named(
+                    io::ErrorKind::ResourceBusy,
+                    format!(
+                        "cannot replace `{}`: it is busy (a single file bind-mounted into a container cannot be replaced by rename: mount its folder instead)",
+                        self.resolved.display()
+                    ),
+                )
+            } else {
+                errno(e)
+            }
+        })
     }
 
     /// Removes temporary files a killed writer left next to the target. Call only under

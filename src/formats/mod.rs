@@ -698,6 +698,48 @@ fn launch_slots<'v>(
     root: &'v jsonc::Value,
     only: Option<&[String]>,
 ) -> Result<Vec<Slot<'v>>, FormatError> {
+    let lists = profile_lists(text, root)?;
+    let Some(&(first, _)) = lists.first() else {
+        return Err(FormatError::at(
+            text,
+            root.span.start,
+            "it has no `profiles` object",
+        ));
+    };
+    let mut slots = Vec::new();
+    for m in lists.iter().flat_map(|(_, list)| list.iter()) {
+        let Some(name) = jsonc::decode(&text[m.key.clone()]) else {
+            continue;
+        };
+        if only.is_some_and(|o| !o.contains(&name)) {
+            continue;
+        }
+        slots.push(slot(text, name, &m.value)?);
+    }
+    let err = |message: String| FormatError::at(text, first, message);
+    for n in only.unwrap_or_default() {
+        if !slots.iter().any(|s| &s.name == n) {
+            return Err(err(format!(
+                "it has no launch profile `{n}` (launch_profiles names it)"
+            )));
+        }
+    }
+    if slots.is_empty() {
+        return Err(err(
+            "no launch profile to write the credentials into: `profiles` is empty; add one, \
+             e.g. `\"Api\": { \"commandName\": \"Project\" }`"
+                .into(),
+        ));
+    }
+    Ok(slots)
+}
+
+/// Every `profiles` object of the file (a duplicated key gives several), each with where it
+/// starts; a `profiles` that is not an object, or a file that is not one, is an error.
+fn profile_lists<'v>(
+    text: &'v str,
+    root: &'v jsonc::Value,
+) -> Result<Vec<(usize, &'v [jsonc::Member])>, FormatError> {
     let err = |at: usize, message: String| FormatError::at(text, at, message);
     let Some(top) = root.members() else {
         return Err(err(
@@ -718,62 +760,44 @@ fn launch_slots<'v>(
         };
         lists.push((m.value.span.start, list));
     }
-    let Some(&(first, _)) = lists.first() else {
-        return Err(err(root.span.start, "it has no `profiles` object".into()));
+    Ok(lists)
+}
+
+/// The launch profile `name` (its value `profile`) as a slot; it must be an object, and so
+/// must every `environmentVariables` in it.
+fn slot<'v>(
+    text: &'v str,
+    name: String,
+    profile: &'v jsonc::Value,
+) -> Result<Slot<'v>, FormatError> {
+    let err = |at: usize, message: String| FormatError::at(text, at, message);
+    let Some(members) = profile.members() else {
+        return Err(err(
+            profile.span.start,
+            format!(
+                "launch profile `{name}` is {}, not an object",
+                profile.kind_name()
+            ),
+        ));
     };
-    let mut slots = Vec::new();
-    for m in lists.iter().flat_map(|(_, list)| list.iter()) {
-        let Some(name) = jsonc::decode(&text[m.key.clone()]) else {
-            continue;
-        };
-        if only.is_some_and(|o| !o.contains(&name)) {
-            continue;
-        }
-        let Some(members) = m.value.members() else {
+    let mut envs = Vec::new();
+    for e in named(text, members, "environmentVariables") {
+        if e.value.members().is_none() {
             return Err(err(
-                m.value.span.start,
+                e.value.span.start,
                 format!(
-                    "launch profile `{name}` is {}, not an object",
-                    m.value.kind_name()
+                    "`environmentVariables` of launch profile `{name}` is {}, not an object",
+                    e.value.kind_name()
                 ),
             ));
-        };
-        let mut envs = Vec::new();
-        for e in named(text, members, "environmentVariables") {
-            if e.value.members().is_none() {
-                return Err(err(
-                    e.value.span.start,
-                    format!(
-                        "`environmentVariables` of launch profile `{name}` is {}, not an object",
-                        e.value.kind_name()
-                    ),
-                ));
-            }
-            envs.push(&e.value);
         }
-        slots.push(Slot {
-            name,
-            profile: &m.value,
-            envs,
-        });
+        envs.push(&e.value);
     }
-    for n in only.unwrap_or_default() {
-        if !slots.iter().any(|s| &s.name == n) {
-            return Err(err(
-                first,
-                format!("it has no launch profile `{n}` (launch_profiles names it)"),
-            ));
-        }
-    }
-    if slots.is_empty() {
-        return Err(err(
-            first,
-            "no launch profile to write the credentials into: `profiles` is empty; add one, \
-             e.g. `\"Api\": { \"commandName\": \"Project\" }`"
-                .into(),
-        ));
-    }
-    Ok(slots)
+    Ok(Slot {
+        name,
+        profile,
+        envs,
+    })
 }
 
 /// The index in [`LAUNCH_KEYS`] of a member's key.

@@ -7,7 +7,7 @@
 //! SDKs' parser and botocore's `configparser` read the same way (`key = value`, lowercase keys,
 //! no inline comments).
 
-use super::{LineKind, ProfileFile};
+use super::{Line, LineKind, ProfileFile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -258,167 +258,261 @@ pub fn rewrite_into<'a>(
     for u in updates {
         check_update(u)?;
     }
-
-    let text = file.text();
     let lines = file.lines();
-    let eol = file.preferred_terminator();
-    // Per original line: replaced content (None = keep), deleted, and lines to insert after.
-    // Changes by line index, sparse: a file has thousands of lines and an edit touches a few.
-    let mut replace: BTreeMap<usize, String> = BTreeMap::new();
-    let mut delete: BTreeSet<usize> = BTreeSet::new();
-    let mut insert_after: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    let mut append: Vec<String> = Vec::new();
-    // Whether a replaced line reads differently; deletions, insertions and appends always do.
-    let mut changed = false;
-
-    // (profile, header index, end, whether the name is padded inside the brackets)
-    let sections: Vec<(&str, usize, usize, bool)> = file
-        .sections()
-        .into_iter()
-        .filter_map(|(h, e)| match &lines[h].kind {
-            LineKind::Section { raw_name } => super::credentials_profile_name(raw_name)
-                .map(|n| (n, h, e, n.len() != raw_name.len())),
-            _ => None,
-        })
-        .collect();
-
+    let sections = profile_sections(file);
+    let mut edits = Edits::default();
     for u in updates {
-        let found: Vec<(&str, usize, usize)> = sections
-            .iter()
-            .filter(|(n, ..)| *n == u.profile)
-            .map(|&(n, h, e, _)| (n, h, e))
-            .collect();
-        if let Some(&(_, h, _, _)) = sections
-            .iter()
-            .find(|(n, _, _, padded)| *padded && *n == u.profile)
-        {
-            return Err(EditError::PaddedSection {
-                profile: u.profile.clone(),
-                line: lines[h].number,
-            });
+        match find_section(&sections, lines, u)? {
+            None => edits.append_profile(u),
+            Some(section) => edits.update_section(file.text(), lines, section, u),
         }
-        match found.as_slice() {
-            [] => {
-                if !append.is_empty() {
-                    append.push(String::new());
-                }
-                append.push(format!("[{}]", u.profile));
-                for (key, update) in &u.keys {
-                    if let KeyUpdate::Set(v) = update {
-                        append.push(format!("{key} = {v}"));
-                    }
-                }
-            }
-            [(_, header, end)] => {
-                let (header, end) = (*header, *end);
-                // Property lines of this section with the indexes of their continuations.
-                let mut props: Vec<(usize, Vec<usize>)> = Vec::new();
-                let mut last_content = header;
-                for (i, line) in lines.iter().enumerate().take(end).skip(header + 1) {
-                    match &line.kind {
-                        LineKind::Property { .. } => {
-                            props.push((i, Vec::new()));
-                            last_content = i;
-                        }
-                        LineKind::Continuation { .. } => {
-                            if let Some((_, conts)) = props.last_mut() {
-                                conts.push(i);
-                            }
-                            last_content = i;
-                        }
-                        _ => {}
-                    }
-                }
-                let mut new_lines = Vec::new();
-                for (key, update) in &u.keys {
-                    let occurrences: Vec<&(usize, Vec<usize>)> = props
-                        .iter()
-                        .filter(|(i, _)| {
-                            matches!(&lines[*i].kind, LineKind::Property { key: k, .. } if k == key)
-                        })
-                        .collect();
-                    let value = match update {
-                        KeyUpdate::Set(v) | KeyUpdate::SetIfPresent(v) => Some(v),
-                        KeyUpdate::Remove => None,
-                    };
-                    for (n, (i, conts)) in occurrences.iter().enumerate() {
-                        match (n, value) {
-                            (0, Some(v)) => {
-                                let new = format!("{key} = {v}");
-                                let line = &lines[*i];
-                                changed |= new != text[line.start..line.content_end];
-                                replace.insert(*i, new);
-                            }
-                            _ => {
-                                delete.insert(*i);
-                            }
-                        }
-                        delete.extend(conts.iter().copied());
-                    }
-                    if occurrences.is_empty() {
-                        if let KeyUpdate::Set(v) = update {
-                            new_lines.push(format!("{key} = {v}"));
-                        }
-                    }
-                }
-                if !new_lines.is_empty() {
-                    insert_after
-                        .entry(last_content)
-                        .or_default()
-                        .extend(new_lines);
-                }
-            }
-            many => {
-                return Err(EditError::DuplicateSection {
-                    profile: u.profile.clone(),
-                    lines: many.iter().map(|(_, h, _)| lines[*h].number).collect(),
+    }
+    edits.write_into(file.text(), lines, file.preferred_terminator(), out);
+    Ok(edits.changed())
+}
+
+/// One profile's section in a credentials file.
+struct Section<'a> {
+    profile: &'a str,
+    /// The index of the header line.
+    header: usize,
+    /// The index past the section's last line.
+    end: usize,
+    /// Whether the name is padded inside the brackets (`[ a ]`).
+    padded: bool,
+}
+
+/// The profile sections of `file`, in file order.
+fn profile_sections<'a>(file: &ProfileFile<'a>) -> Vec<Section<'a>> {
+    let lines = file.lines();
+    file.sections()
+        .into_iter()
+        .filter_map(|(header, end)| match &lines[header].kind {
+            LineKind::Section { raw_name } => {
+                super::credentials_profile_name(raw_name).map(|profile| Section {
+                    profile,
+                    header,
+                    end,
+                    padded: profile.len() != raw_name.len(),
                 })
             }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The section `u` writes into, as (header index, end), or `None` when the profile is not
+/// in the file yet; refused when it is there more than once or its header is padded.
+fn find_section(
+    sections: &[Section<'_>],
+    lines: &[Line<'_>],
+    u: &ProfileUpdate,
+) -> Result<Option<(usize, usize)>, EditError> {
+    if let Some(s) = sections.iter().find(|s| s.padded && s.profile == u.profile) {
+        return Err(EditError::PaddedSection {
+            profile: u.profile.clone(),
+            line: lines[s.header].number,
+        });
+    }
+    let found: Vec<(usize, usize)> = sections
+        .iter()
+        .filter(|s| s.profile == u.profile)
+        .map(|s| (s.header, s.end))
+        .collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        many => Err(EditError::DuplicateSection {
+            profile: u.profile.clone(),
+            lines: many.iter().map(|(h, _)| lines[*h].number).collect(),
+        }),
+    }
+}
+
+/// The property lines of the section `header..end`, each with the indexes of its
+/// continuations, and the index of the section's last property or continuation line (the
+/// header when it has none): where new keys go.
+fn section_properties(
+    lines: &[Line<'_>],
+    header: usize,
+    end: usize,
+) -> (Vec<(usize, Vec<usize>)>, usize) {
+    let mut props: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut last_content = header;
+    for (i, line) in lines.iter().enumerate().take(end).skip(header + 1) {
+        match &line.kind {
+            LineKind::Property { .. } => {
+                props.push((i, Vec::new()));
+                last_content = i;
+            }
+            LineKind::Continuation { .. } => {
+                if let Some((_, conts)) = props.last_mut() {
+                    conts.push(i);
+                }
+                last_content = i;
+            }
+            _ => {}
+        }
+    }
+    (props, last_content)
+}
+
+/// What a rewrite changes, by index of the original line. Sparse: a file has thousands of
+/// lines and an edit touches a few.
+#[derive(Default)]
+struct Edits {
+    /// New content of a line (its terminator kept).
+    replace: BTreeMap<usize, String>,
+    delete: BTreeSet<usize>,
+    /// Lines to insert after a line.
+    insert_after: BTreeMap<usize, Vec<String>>,
+    /// Lines of the profiles not in the file yet, added at its end.
+    append: Vec<String>,
+    /// Whether a replaced line reads differently; deletions, insertions and appends always do.
+    changed: bool,
+}
+
+impl Edits {
+    /// A profile not in the file yet: its section, after a blank line if there is one before.
+    fn append_profile(&mut self, u: &ProfileUpdate) {
+        if !self.append.is_empty() {
+            self.append.push(String::new());
+        }
+        self.append.push(format!("[{}]", u.profile));
+        for (key, update) in &u.keys {
+            if let KeyUpdate::Set(v) = update {
+                self.append.push(format!("{key} = {v}"));
+            }
         }
     }
 
-    // Unchanged lines are copied in runs: `copied` is where the current run starts.
-    let touched: BTreeSet<usize> = delete
-        .iter()
-        .chain(replace.keys())
-        .chain(insert_after.keys())
-        .copied()
-        .collect();
-    let mut copied = 0;
-    for i in touched {
-        let line = &lines[i];
-        if delete.contains(&i) || replace.contains_key(&i) {
-            out.copy(&text[copied..line.start]);
-            if let (false, Some(new)) = (delete.contains(&i), replace.get(&i)) {
-                out.add(new);
-                out.copy(line.terminator(text));
+    /// A profile whose section is `(header, end)`: each key changed where it is; keys it does
+    /// not have yet go after its last property.
+    fn update_section(
+        &mut self,
+        text: &str,
+        lines: &[Line<'_>],
+        (header, end): (usize, usize),
+        u: &ProfileUpdate,
+    ) {
+        let (props, last_content) = section_properties(lines, header, end);
+        let mut new_lines = Vec::new();
+        for (key, update) in &u.keys {
+            if !self.update_key(text, lines, &props, key, update) {
+                if let KeyUpdate::Set(v) = update {
+                    new_lines.push(format!("{key} = {v}"));
+                }
             }
-            copied = line.end;
         }
-        if let Some(new_lines) = insert_after.get(&i) {
-            out.copy(&text[copied..line.end.max(copied)]);
-            copied = line.end;
-            end_line(out, eol);
-            for new in new_lines {
-                out.add(new);
-                out.add(eol);
-            }
+        if !new_lines.is_empty() {
+            self.insert_after
+                .entry(last_content)
+                .or_default()
+                .extend(new_lines);
         }
     }
-    out.copy(&text[copied..]);
-    if !append.is_empty() {
+
+    /// Every line of `key` among `props`: the first set to the new value, the others (all of
+    /// them for a removal) deleted, each with its continuations. Whether the key was there.
+    fn update_key(
+        &mut self,
+        text: &str,
+        lines: &[Line<'_>],
+        props: &[(usize, Vec<usize>)],
+        key: &str,
+        update: &KeyUpdate,
+    ) -> bool {
+        let value = match update {
+            KeyUpdate::Set(v) | KeyUpdate::SetIfPresent(v) => Some(v),
+            KeyUpdate::Remove => None,
+        };
+        let occurrences = props.iter().filter(
+            |(i, _)| matches!(&lines[*i].kind, LineKind::Property { key: k, .. } if k == key),
+        );
+        let mut found = false;
+        for (i, conts) in occurrences {
+            match (found, value) {
+                (false, Some(v)) => {
+                    let new = format!("{key} = {v}");
+                    let line = &lines[*i];
+                    self.changed |= new != text[line.start..line.content_end];
+                    self.replace.insert(*i, new);
+                }
+                _ => {
+                    self.delete.insert(*i);
+                }
+            }
+            self.delete.extend(conts.iter().copied());
+            found = true;
+        }
+        found
+    }
+
+    /// Whether the edits change the text.
+    fn changed(&self) -> bool {
+        self.changed
+            || !self.delete.is_empty()
+            || !self.insert_after.is_empty()
+            || !self.append.is_empty()
+    }
+
+    /// The edited `text` into `out`.
+    fn write_into<'a>(
+        &self,
+        text: &'a str,
+        lines: &[Line<'a>],
+        eol: &str,
+        out: &mut impl Sink<'a>,
+    ) {
+        // Unchanged lines are copied in runs: `copied` is where the current run starts.
+        let touched: BTreeSet<usize> = self
+            .delete
+            .iter()
+            .chain(self.replace.keys())
+            .chain(self.insert_after.keys())
+            .copied()
+            .collect();
+        let mut copied = 0;
+        for i in touched {
+            let line = &lines[i];
+            if self.delete.contains(&i) || self.replace.contains_key(&i) {
+                out.copy(&text[copied..line.start]);
+                if let (false, Some(new)) = (self.delete.contains(&i), self.replace.get(&i)) {
+                    out.add(new);
+                    out.copy(line.terminator(text));
+                }
+                copied = line.end;
+            }
+            if let Some(new_lines) = self.insert_after.get(&i) {
+                out.copy(&text[copied..line.end.max(copied)]);
+                copied = line.end;
+                end_line(out, eol);
+                for new in new_lines {
+                    out.add(new);
+                    out.add(eol);
+                }
+            }
+        }
+        out.copy(&text[copied..]);
+        self.write_appended(eol, out);
+    }
+
+    /// The appended profiles at the end of `out`, after a blank line.
+    fn write_appended<'a>(&self, eol: &str, out: &mut impl Sink<'a>) {
+        if self.append.is_empty() {
+            return;
+        }
         if !out.is_empty() {
             end_line(out, eol);
             if !out.ends_with("\n\n") && !out.ends_with("\n\r\n") {
                 out.add(eol);
             }
         }
-        for new in &append {
+        for new in &self.append {
             out.add(new);
             out.add(eol);
         }
     }
-    Ok(changed || !delete.is_empty() || !insert_after.is_empty() || !append.is_empty())
 }
 
 /// Makes sure `out` ends with a line terminator before more lines are added.

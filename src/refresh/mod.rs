@@ -124,7 +124,10 @@ pub const WRITE_WAVE: std::time::Duration = std::time::Duration::from_secs(5);
 type Profiles = Vec<(String, Credentials)>;
 
 /// Per output written: its index, the profiles written to it, and whether its bytes changed.
-type WriteResults = Vec<(usize, Vec<String>, Result<bool, SourceError>)>;
+type WriteResults = Vec<WriteResult>;
+
+/// One output's entry in [`WriteResults`] (or a profile refused alone).
+type WriteResult = (usize, Vec<String>, Result<bool, SourceError>);
 
 /// What one pass writes with: the files, what they held at the start of the pass (to tell which
 /// profiles' credentials a write changed), and where `on_change` hooks run.
@@ -135,6 +138,9 @@ struct Writer<'a> {
     hooks: Option<&'a Arc<crate::hooks::Hooks>>,
 }
 
+/// One locked write of an output file: its index, the file, and the profiles to write to it.
+type FileWrite = (usize, CredentialsFile, Profiles);
+
 /// Writes every fetched profile not written yet to its output files, one locked write per
 /// file, in a blocking thread; records write failures per profile, and starts the `on_change`
 /// of each file whose credentials changed.
@@ -144,26 +150,7 @@ async fn write_ready(
     written: &mut BTreeSet<String>,
     write_errors: &mut BTreeMap<String, SourceError>,
 ) {
-    let (cfg, files) = (w.cfg, w.files);
-    let writes: Vec<(usize, CredentialsFile, Profiles)> = cfg
-        .outputs
-        .iter()
-        .zip(files)
-        .enumerate()
-        .map(|(i, (o, f))| {
-            let profiles = o
-                .profiles
-                .iter()
-                .filter(|p| !written.contains(*p))
-                .filter_map(|p| match fetched.get(p) {
-                    Some(Ok(c)) => Some((p.clone(), c.clone())),
-                    _ => None,
-                })
-                .collect::<Vec<_>>();
-            (i, f.clone(), profiles)
-        })
-        .filter(|(_, _, p)| !p.is_empty())
-        .collect();
+    let writes = w.pending(fetched, written);
     for (name, res) in fetched {
         if res.is_ok() {
             written.insert(name.clone());
@@ -173,44 +160,9 @@ async fn write_ready(
         .iter()
         .flat_map(|(_, _, p)| p.iter().map(|(n, _)| n.clone()))
         .collect();
-    // Which profiles' credentials each write would change, against what the file held.
-    let changes: BTreeMap<usize, Vec<String>> = writes
-        .iter()
-        .map(|(i, _, profiles)| {
-            let held = w.before.get(*i);
-            let changed = profiles
-                .iter()
-                .filter(|(n, c)| held.and_then(|h| h.get(n)) != Some(c))
-                .map(|(n, _)| n.clone())
-                .collect();
-            (*i, changed)
-        })
-        .collect();
-    let results: Result<WriteResults, _> = tokio::task::spawn_blocking(move || {
-        writes
-            .into_iter()
-            .flat_map(|(i, file, profiles)| {
-                // A profile whose section cannot be written fails alone; the others are written.
-                let mut refused = Vec::new();
-                let res = file
-                    .write_refusing(&profiles, &mut refused)
-                    .map_err(|e| write_error(&e));
-                if let Ok(changed) = &res {
-                    tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
-                }
-                let names = profiles
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .filter(|n| refused.iter().all(|(r, _)| r != n))
-                    .collect();
-                let refused = refused
-                    .into_iter()
-                    .map(move |(n, e)| (i, vec![n], Err(write_error(&e))));
-                std::iter::once((i, names, res)).chain(refused)
-            })
-            .collect()
-    })
-    .await;
+    let changes = w.changes(&writes);
+    let results: Result<WriteResults, _> =
+        tokio::task::spawn_blocking(move || writes.into_iter().flat_map(write_one).collect()).await;
     // If the writing thread itself failed, nothing it held can be counted as written.
     let results = results.unwrap_or_else(|e| {
         vec![(
@@ -221,7 +173,7 @@ async fn write_ready(
     });
     for (i, names, res) in results {
         // The file is in place and synced: tell its readers, if its credentials changed.
-        if let (Ok(true), Some(hooks), Some(output)) = (&res, w.hooks, cfg.outputs.get(i)) {
+        if let (Ok(true), Some(hooks), Some(output)) = (&res, w.hooks, w.cfg.outputs.get(i)) {
             let mut changed = changes.get(&i).cloned().unwrap_or_default();
             changed.retain(|n| names.contains(n));
             hooks.changed(output, changed);
@@ -229,22 +181,98 @@ async fn write_ready(
         if let Err(e) = res {
             // Every output's error is told, not only the first.
             for n in names {
-                write_errors
-                    .entry(n)
-                    .and_modify(|m| {
-                        if !m.message.contains(e.message.as_str()) {
-                            m.message.push_str("; ");
-                            m.message.push_str(&e.message);
-                        }
-                        // A permanent problem in any output makes the whole failure permanent.
-                        if e.kind == crate::sources::ErrorKind::Failed {
-                            m.kind = e.kind;
-                        }
-                    })
-                    .or_insert_with(|| e.clone());
+                record_write_error(write_errors, n, &e);
             }
         }
     }
+}
+
+impl Writer<'_> {
+    /// Per output file with fetched profiles not written yet: those profiles.
+    fn pending(
+        &self,
+        fetched: &BTreeMap<String, FetchResult>,
+        written: &BTreeSet<String>,
+    ) -> Vec<FileWrite> {
+        self.cfg
+            .outputs
+            .iter()
+            .zip(self.files)
+            .enumerate()
+            .map(|(i, (o, f))| {
+                let profiles = o
+                    .profiles
+                    .iter()
+                    .filter(|p| !written.contains(*p))
+                    .filter_map(|p| match fetched.get(p) {
+                        Some(Ok(c)) => Some((p.clone(), c.clone())),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>();
+                (i, f.clone(), profiles)
+            })
+            .filter(|(_, _, p)| !p.is_empty())
+            .collect()
+    }
+
+    /// Which profiles' credentials each write would change, against what the file held.
+    fn changes(&self, writes: &[FileWrite]) -> BTreeMap<usize, Vec<String>> {
+        writes
+            .iter()
+            .map(|(i, _, profiles)| {
+                let held = self.before.get(*i);
+                let changed = profiles
+                    .iter()
+                    .filter(|(n, c)| held.and_then(|h| h.get(n)) != Some(c))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                (*i, changed)
+            })
+            .collect()
+    }
+}
+
+/// One output file's write (blocking): the profiles written and whether the bytes changed,
+/// then each profile whose section could not be written, failed alone.
+fn write_one((i, file, profiles): FileWrite) -> impl Iterator<Item = WriteResult> {
+    // A profile whose section cannot be written fails alone; the others are written.
+    let mut refused = Vec::new();
+    let res = file
+        .write_refusing(&profiles, &mut refused)
+        .map_err(|e| write_error(&e));
+    if let Ok(changed) = &res {
+        tracing::debug!(path = %file.path.display(), changed, "wrote credentials file");
+    }
+    let names = profiles
+        .iter()
+        .map(|(n, _)| n.clone())
+        .filter(|n| refused.iter().all(|(r, _)| r != n))
+        .collect();
+    let refused = refused
+        .into_iter()
+        .map(move |(n, e)| (i, vec![n], Err(write_error(&e))));
+    std::iter::once((i, names, res)).chain(refused)
+}
+
+/// Adds the write error `e` to profile `n`'s: each message once, and permanent if any is.
+fn record_write_error(
+    write_errors: &mut BTreeMap<String, SourceError>,
+    n: String,
+    e: &SourceError,
+) {
+    write_errors
+        .entry(n)
+        .and_modify(|m| {
+            if !m.message.contains(e.message.as_str()) {
+                m.message.push_str("; ");
+                m.message.push_str(&e.message);
+            }
+            // A permanent problem in any output makes the whole failure permanent.
+            if e.kind == crate::sources::ErrorKind::Failed {
+                m.kind = e.kind;
+            }
+        })
+        .or_insert_with(|| e.clone());
 }
 
 /// A failed write as a source error: a file that cannot be used as it is (unparseable, refused,
