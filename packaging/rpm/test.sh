@@ -40,6 +40,7 @@ drwxr-xr-x root:root  /usr/share/licenses/awscredd
 -rw-r--r-- root:root l /usr/share/licenses/awscredd/LICENSE
 -rw-r--r-- root:root d /usr/share/man/man1/awscredd-check.1.gz
 -rw-r--r-- root:root d /usr/share/man/man1/awscredd-credential-process.1.gz
+-rw-r--r-- root:root d /usr/share/man/man1/awscredd-init.1.gz
 -rw-r--r-- root:root d /usr/share/man/man1/awscredd-login.1.gz
 -rw-r--r-- root:root d /usr/share/man/man1/awscredd-once.1.gz
 -rw-r--r-- root:root d /usr/share/man/man1/awscredd-run.1.gz
