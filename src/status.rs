@@ -197,16 +197,17 @@ fn profile_status(
     } else {
         expiry_known
     };
-    // Keys without an expiry are valid only if awscredd refreshed them: another tool's
-    // keys may no longer work (the refresh rules call them due at once).
+    // Keys without an expiry are valid only if they are the key awscredd last wrote: another
+    // tool's keys may no longer work (the refresh rules call them due at once).
     let refreshed = recorded.is_some_and(|r| r.last_refresh.is_some());
+    let ours = |c: &Credentials| recorded.is_some_and(|r| r.wrote(&c.access_key_id));
     let valid = if holders.is_empty() {
         // Only a source of other profiles: what its last refresh produced.
         refreshed && expires_at.is_none_or(|e| e > now)
     } else {
         holders
             .iter()
-            .all(|h| h.is_some_and(|c| c.expiration.map_or(refreshed, |e| e > now)))
+            .all(|h| h.is_some_and(|c| c.expiration.map_or(ours(c), |e| e > now)))
     };
     let mut last_error = recorded.and_then(|r| r.last_error.clone());
     let state = if cfg

@@ -738,3 +738,61 @@ fn status_says_when_the_state_file_cannot_be_written() {
     );
     assert!(err.contains("may be out of date"), "{}", show(&o));
 }
+
+/// Issue 27 item 3: once awscredd had refreshed a profile, keys without an expiry that
+/// another tool wrote into its section later counted as awscredd's own: `once` never refreshed
+/// them, `status` said `ok`, and `credential-process` printed them without `Expiration` (the
+/// SDK caches such keys for its whole life). The state file now says which key awscredd wrote.
+#[test]
+fn keys_another_tool_writes_after_a_refresh_are_foreign() {
+    let sb = Sandbox::new();
+    // A source whose keys carry no expiry, numbered by run: ASIARUN1, ASIARUN2, ...
+    let src = sb.file("src.sh");
+    fs::write(
+        &src,
+        "#!/bin/sh\nn=$(cat \"$0.n\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0.n\"\n\
+         printf '{\"Version\":1,\"AccessKeyId\":\"ASIARUN%s\",\"SecretAccessKey\":\"s\"}' $n\n",
+    )
+    .unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    sb.one_profile_config(&src.display().to_string());
+    let held = || fs::read_to_string(sb.file("credentials")).unwrap();
+    let state_of_a = |sb: &Sandbox| {
+        let o = sb.run(&["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), v["profiles"][0]["state"].clone())
+    };
+    let other_tool_writes = || {
+        fs::write(
+            sb.file("credentials"),
+            "[a]\naws_access_key_id = AKIAOTHERTOOL\naws_secret_access_key = theirs\n",
+        )
+        .unwrap()
+    };
+
+    assert_eq!(sb.run(&["once"]).status.code(), Some(0));
+    assert!(held().contains("ASIARUN1"), "{}", held());
+    assert_eq!(state_of_a(&sb), (Some(0), serde_json::json!("ok")));
+    let state = fs::read_to_string(sb.file("state/state.json")).unwrap();
+    assert!(!state.contains("ASIARUN1"), "the key id itself is never recorded: {state}");
+
+    // Awscredd's own keys without an expiry: served, with an Expiration so the SDK asks again.
+    let o = sb.run(&["credential-process", "--profile", "a"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["AccessKeyId"], "ASIARUN1", "{}", show(&o));
+    assert!(v["Expiration"].is_string(), "{}", show(&o));
+
+    other_tool_writes();
+    assert_eq!(state_of_a(&sb), (Some(1), serde_json::json!("expired")));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(held().contains("ASIARUN2"), "once left the other tool's keys: {}", held());
+    assert_eq!(state_of_a(&sb), (Some(0), serde_json::json!("ok")));
+
+    other_tool_writes();
+    let o = sb.run(&["credential-process", "--profile", "a"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["AccessKeyId"], "ASIARUN3", "{}", show(&o));
+    assert!(v["Expiration"].is_string(), "{}", show(&o));
+}
