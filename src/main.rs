@@ -90,6 +90,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     )
 }
 
+/// Runs a command on `rt`, then drops what it left (stopped by a signal: the tasks running
+/// its sources and hooks, whose process groups are killed as they are dropped) without
+/// waiting long for blocking work such as a lock wait.
+fn finish(rt: tokio::runtime::Runtime, command: impl std::future::Future<Output = u8>) -> u8 {
+    let code = rt.block_on(command);
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
 /// See [`commands::run::runtime`].
 fn daemon_runtime() -> Result<tokio::runtime::Runtime, u8> {
     or_exit(commands::run::runtime())
@@ -202,7 +211,7 @@ fn main() -> ExitCode {
                 no_login,
             };
             match runtime() {
-                Ok(rt) => rt.block_on(commands::once::exec(config, &args)),
+                Ok(rt) => finish(rt, commands::once::exec(config, &args)),
                 Err(code) => code,
             }
         }
@@ -212,11 +221,19 @@ fn main() -> ExitCode {
             match commands::credential_process::start(config, &profile) {
                 Step::Done(code) => code,
                 Step::Refresh(refresh) => match runtime() {
-                    Ok(rt) => rt.block_on(refresh.run()),
+                    Ok(rt) => finish(rt, refresh.run()),
                     Err(code) => code,
                 },
             }
         }
+        Command::RunHook {
+            output,
+            profiles,
+            command,
+        } => match runtime() {
+            Ok(rt) => finish(rt, commands::run_hook::exec(&command, &output, &profiles)),
+            Err(code) => code,
+        },
         Command::Login {
             sso_session,
             no_browser,

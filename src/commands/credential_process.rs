@@ -102,6 +102,19 @@ impl Refresh {
     /// of many concurrent calls for an expiring profile, one runs the source and the others
     /// print what it wrote), then prints it.
     pub async fn run(self) -> u8 {
+        let hooks = crate::hooks::Hooks::detached();
+        // Stopped by a signal, the refresh is dropped (its running source is killed with its
+        // process group), and the hook supervisors it started are stopped.
+        tokio::select! {
+            code = self.refresh(hooks.clone()) => code,
+            (_, code) = super::stop_signal() => {
+                hooks.stop().await;
+                code
+            }
+        }
+    }
+
+    async fn refresh(self, hooks: std::sync::Arc<crate::hooks::Hooks>) -> u8 {
         let Refresh {
             cfg,
             files,
@@ -122,8 +135,9 @@ impl Refresh {
             force: true,
             only: vec![profile.to_string()],
             no_login: true,
-            // Started and left running: the SDK waiting for us must not wait for them.
-            hooks: Some(crate::hooks::Hooks::detached()),
+            // Started under supervisors and left running: the SDK waiting for us must not
+            // wait for them.
+            hooks: Some(hooks),
             ..PassOptions::default()
         };
         match refresh::run_pass(&cfg, &opts).await {
