@@ -18,6 +18,11 @@
 //! - Every child gets [`RUNNING_FOR_VAR`], the profiles whose sources are being run in this
 //!   chain of processes, so an `awscredd credential-process` started by its own profile's
 //!   source sees the loop and fails instead of forking again.
+//! - Every child is recorded as awscredd's own until its exit status is taken, so that
+//!   [`orphans`], which reaps the processes that end up awscredd's children when it is PID 1
+//!   (a container's init), never takes a status the code waits for.
+
+pub mod orphans;
 
 use std::io;
 use std::process::{ExitStatus, Stdio};
@@ -150,6 +155,34 @@ fn prepare(cmd: &mut Command, profile: Option<&str>) {
     }
 }
 
+/// The pids of the children awscredd started and waits for (through tokio), kept from the
+/// fork until their exit status is taken, so that [`orphans`] never reaps one of them.
+static OWN_CHILDREN: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A child recorded in [`OWN_CHILDREN`]; the record goes when this is dropped.
+struct Own(Option<u32>);
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            lock(&OWN_CHILDREN).remove(&pid);
+        }
+    }
+}
+
+/// Starts `cmd`, recorded as our own from before the fork (the lock held across it: a child
+/// that exits at once is never seen as an orphan).
+fn spawn_own(cmd: &mut Command) -> io::Result<(tokio::process::Child, Own)> {
+    let mut own = lock(&OWN_CHILDREN);
+    let child = cmd.spawn()?;
+    let pid = child.id();
+    if let Some(pid) = pid {
+        own.insert(pid);
+    }
+    Ok((child, Own(pid)))
+}
+
 /// Runs `cmd` (for the source of `profile`, if any) to its end within `limits`.
 pub async fn run(
     mut cmd: Command,
@@ -157,7 +190,7 @@ pub async fn run(
     limits: Limits,
 ) -> Result<Finished, RunError> {
     prepare(&mut cmd, profile);
-    let mut child = cmd.spawn().map_err(RunError::Start)?;
+    let (mut child, _own) = spawn_own(&mut cmd).map_err(RunError::Start)?;
     // Declared after `child`, so dropped before it: a run abandoned at shutdown (this future
     // dropped) takes the whole group with it, not only the child `kill_on_drop` kills.
     let mut group = ProcessGroup(child.id());
@@ -209,11 +242,12 @@ pub fn spawn_detached(
 ) -> io::Result<()> {
     prepare(&mut cmd, None);
     cmd.kill_on_drop(false);
-    let mut child = cmd.spawn()?;
+    let (mut child, own) = spawn_own(&mut cmd)?;
     let stdout = Reader::spawn(child.stdout.take(), Lines::default());
     let stderr = Reader::spawn(child.stderr.take(), Lines::default());
     tokio::spawn(async move {
         let status = child.wait().await;
+        drop(own);
         let (out, err) = tokio::join!(
             stdout.take(DRAIN_AFTER_EXIT),
             stderr.take(DRAIN_AFTER_EXIT)

@@ -796,3 +796,111 @@ fn keys_another_tool_writes_after_a_refresh_are_foreign() {
     assert_eq!(v["AccessKeyId"], "ASIARUN3", "{}", show(&o));
     assert!(v["Expiration"].is_string(), "{}", show(&o));
 }
+
+/// The zombies among the children of `pid` (from `/proc`).
+fn zombie_children(pid: u32) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            f.len() > 1 && f[0] == "Z" && f[1] == pid.to_string()
+        })
+        .collect()
+}
+
+/// Issue 27 item 5: in the `FROM scratch` image awscredd is PID 1 and never reaped orphans: a
+/// zombie per refresh whose source left a child. `run` as PID 1 of a PID namespace, with a
+/// source that leaves children behind (one killed with its group, one in a session of its
+/// own) and a hook that starts one: no zombie stays, and every source still runs and is
+/// waited for.
+#[test]
+fn as_pid_1_run_reaps_the_orphans_sources_and_hooks_leave() {
+    if !need_root() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let src = sb.file("src.sh");
+    fs::write(
+        &src,
+        "#!/bin/sh\nn=$(cat \"$0.n\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0.n\"\n\
+         sleep 30 >/dev/null 2>&1 &\nsetsid sleep 0.3 >/dev/null 2>&1 &\n\
+         printf '{\"Version\":1,\"AccessKeyId\":\"ASIAPID%s\",\"SecretAccessKey\":\"s\",\"Expiration\":\"%s\"}' \
+         $n $(date -u -d '3600 seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+    )
+    .unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         on_change = [\"sh\", \"-c\", \"sleep 0.2 >/dev/null 2>&1 &\"]\n\
+         [profile.a]\ncredential_process = \"{}\"\n",
+        src.display()
+    ));
+    let unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", sb.path())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
+        .spawn()
+        .expect("unshare (util-linux) runs");
+    let _unshare = crate::server::Running(unshare);
+    let outer = _unshare.0.id();
+    // The daemon, PID 1 inside, is unshare's child.
+    let started = Instant::now();
+    let mut daemon = None;
+    while daemon.is_none() && started.elapsed() < Duration::from_secs(10) {
+        daemon = fs::read_to_string(format!("/proc/{outer}/task/{outer}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse::<u32>().ok());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let daemon = daemon.expect("the daemon started in its namespace");
+    let holds = |n: u32| {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            let text = fs::read_to_string(sb.file("credentials")).unwrap_or_default();
+            if text.contains(&format!("ASIAPID{n}\n")) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(holds(1), "{}", sb.daemon_log());
+    for n in 2..=6 {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(daemon as i32),
+            nix::sys::signal::Signal::SIGUSR1,
+        );
+        assert!(holds(n), "refresh {n}:\n{}", sb.daemon_log());
+    }
+    // The session's and the hook's sleeps end within half a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let zombies = zombie_children(daemon);
+    let log = sb.daemon_log();
+    eprintln!(
+        "PID 1: {} zombies after 6 refreshes that each left 3 orphans",
+        zombies.len()
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert!(zombies.is_empty(), "zombies {zombies:?}:\n{log}");
+    assert!(log.contains("running as PID 1"), "{log}");
+    assert!(!log.contains("waiting for it failed"), "{log}");
+    assert!(!log.contains("refresh failed"), "{log}");
+}
