@@ -904,3 +904,32 @@ fn as_pid_1_run_reaps_the_orphans_sources_and_hooks_leave() {
     assert!(!log.contains("waiting for it failed"), "{log}");
     assert!(!log.contains("refresh failed"), "{log}");
 }
+
+/// Issue 27 item 7: `status` showed 1970 for an expiry it could not parse. It shows no time,
+/// and says what is there and that it cannot be read.
+#[test]
+fn status_shows_an_expiry_that_is_not_a_time_as_it_is_written() {
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIASTATUS", "s3cret", "");
+    sb.one_profile_config(&src);
+    fs::write(
+        sb.file("credentials"),
+        "[a]\naws_access_key_id = AKIAHAND\naws_secret_access_key = s\naws_credential_expiration = next tuesday\n",
+    )
+    .unwrap();
+    let o = sb.run(&["status", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = &v["profiles"][0];
+    assert_eq!(a["state"], "expired", "{v}");
+    assert!(a["expires_at"].is_null(), "{v}");
+    let why = a["last_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("`next tuesday`") && why.contains("not a time"),
+        "{v}"
+    );
+    let o = sb.run(&["status"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("1970"), "{text}");
+    assert!(text.contains("next tuesday"), "{text}");
+}
