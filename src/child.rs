@@ -78,7 +78,11 @@ impl Finished {
             format!(
                 "{} earlier stderr line{} not kept (the last {} follow)",
                 self.stderr_cut,
-                if self.stderr_cut == 1 { " was" } else { "s were" },
+                if self.stderr_cut == 1 {
+                    " was"
+                } else {
+                    "s were"
+                },
                 self.stderr_lines.len()
             )
         })
@@ -248,10 +252,7 @@ pub fn spawn_detached(
     tokio::spawn(async move {
         let status = child.wait().await;
         drop(own);
-        let (out, err) = tokio::join!(
-            stdout.take(DRAIN_AFTER_EXIT),
-            stderr.take(DRAIN_AFTER_EXIT)
-        );
+        let (out, err) = tokio::join!(stdout.take(DRAIN_AFTER_EXIT), stderr.take(DRAIN_AFTER_EXIT));
         let mut lines: Vec<String> = out.lines.into();
         lines.extend(err.lines);
         lines.truncate(MAX_LINES);
@@ -655,7 +656,8 @@ mod tests {
             after_exit: AfterExit::KillGroup,
         };
         let n = MAX_LINES + 50;
-        let script = format!("i=1; while [ $i -le {n} ]; do echo \"line $i\" >&2; i=$((i+1)); done");
+        let script =
+            format!("i=1; while [ $i -le {n} ]; do echo \"line $i\" >&2; i=$((i+1)); done");
         let f = run(sh(&script), None, limits).await.unwrap();
         assert_eq!(f.stderr_lines.len(), MAX_LINES);
         assert_eq!(f.stderr_lines[0], "line 51");

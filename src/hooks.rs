@@ -133,7 +133,8 @@ impl Hooks {
         }
         // Awaited, so each run's future is dropped (and its group killed) before we return;
         // those `wait` was awaiting are dropped as soon as the runtime polls them.
-        for t in std::mem::take(&mut *lock(&self.tasks)) {
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
+        for t in tasks {
             let _ = t.await;
         }
         tokio::task::yield_now().await;
@@ -302,7 +303,15 @@ mod tests {
             }
             tokio::task::yield_now().await;
         }
-        assert!(lock(&hooks.tasks).len() <= 2, "{}", lock(&hooks.tasks).len());
-        assert!(lock(&hooks.aborts).len() <= 2, "{}", lock(&hooks.aborts).len());
+        assert!(
+            lock(&hooks.tasks).len() <= 2,
+            "{}",
+            lock(&hooks.tasks).len()
+        );
+        assert!(
+            lock(&hooks.aborts).len() <= 2,
+            "{}",
+            lock(&hooks.aborts).len()
+        );
     }
 }

@@ -136,14 +136,14 @@ fn expiry_as_written(output: &crate::config::Output, profile: &str) -> String {
         .ok()
         .flatten()
         .and_then(|bytes| {
-        let text = crate::profile_file::ProfileFile::check_bytes(&bytes).ok()?;
-        let parsed = crate::profile_file::ProfileFile::parse(text).ok()?;
-        let mut keys = parsed
-            .normalized(crate::profile_file::FileKind::Credentials)
-            .profiles
-            .remove(profile)?;
-        keys.remove(crate::store::EXPIRATION_KEY)
-    });
+            let text = crate::profile_file::ProfileFile::check_bytes(&bytes).ok()?;
+            let parsed = crate::profile_file::ProfileFile::parse(text).ok()?;
+            let mut keys = parsed
+                .normalized(crate::profile_file::FileKind::Credentials)
+                .profiles
+                .remove(profile)?;
+            keys.remove(crate::store::EXPIRATION_KEY)
+        });
     match raw {
         Some(v) => format!(
             "the expiry `{}` in `{}` is not a time, so it cannot be read (refreshed at once)",

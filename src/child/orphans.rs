@@ -69,7 +69,11 @@ pub fn reap() -> usize {
     };
     let mut reaped = 0;
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if own.contains(&pid) {
@@ -119,6 +123,7 @@ mod tests {
     /// A zombie child that is not our own is reaped; one of our own keeps its status.
     #[cfg(target_os = "linux")]
     #[test]
+    #[allow(clippy::zombie_processes)] // the stray child is the one `reap` must wait for
     fn only_children_that_are_not_our_own_are_reaped() {
         let stray = std::process::Command::new("true").spawn().unwrap();
         let mut ours = std::process::Command::new("true").spawn().unwrap();

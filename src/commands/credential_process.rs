@@ -398,12 +398,19 @@ mod tests {
         // Without an expiry: only keys awscredd refreshed.
         for refreshed in [true, false] {
             assert_eq!(
-                usable(&creds(None), now, MIN_VALIDITY, &mut |_: &Credentials| refreshed),
+                usable(&creds(None), now, MIN_VALIDITY, &mut |_: &Credentials| {
+                    refreshed
+                }),
                 refreshed
             );
         }
         // After a refresh, anything not expired yet.
         let short = creds(Some(now + time::Duration::seconds(5)));
-        assert!(usable(&short, now, time::Duration::ZERO, &mut |_: &Credentials| false));
+        assert!(usable(
+            &short,
+            now,
+            time::Duration::ZERO,
+            &mut |_: &Credentials| false
+        ));
     }
 }

@@ -103,7 +103,13 @@ mod tests {
         // ...and so are keys another tool wrote after awscredd's last refresh (issue 27), or
         // keys from before the written key was recorded.
         let theirs = crate::store::state::key_id_hash("AKIAOTHERTOOL");
-        assert!(is_due(&[Some(&forever)], Some(NOW), Some(&theirs), M15, NOW));
+        assert!(is_due(
+            &[Some(&forever)],
+            Some(NOW),
+            Some(&theirs),
+            M15,
+            NOW
+        ));
         assert!(is_due(&[Some(&forever)], Some(NOW), None, M15, NOW));
         // One output lacking the profile makes it due.
         assert!(is_due(&[Some(&in_1h), None], None, None, M15, NOW));
@@ -136,7 +142,10 @@ mod tests {
         );
         let forever = creds(None);
         let ours = crate::store::state::key_id_hash("A");
-        assert_eq!(due_at(&[Some(&forever)], Some(NOW), Some(&ours), M15, None), None);
+        assert_eq!(
+            due_at(&[Some(&forever)], Some(NOW), Some(&ours), M15, None),
+            None
+        );
         assert_eq!(
             due_at(
                 &[Some(&forever)],

@@ -420,9 +420,7 @@ struct Slot {
 }
 
 impl Slot {
-    fn admit(
-        table: &Arc<Mutex<Table>>,
-    ) -> Result<(Slot, oneshot::Receiver<()>), Option<Instant>> {
+    fn admit(table: &Arc<Mutex<Table>>) -> Result<(Slot, oneshot::Receiver<()>), Option<Instant>> {
         let (id, evicted) = lock(table).admit(Instant::now())?;
         let slot = Slot {
             table: Arc::clone(table),

@@ -215,15 +215,12 @@ async fn route(
     let Some(name) = path.strip_prefix("/profiles/") else {
         return answer(404, error_json("NotFound", "unknown path"));
     };
-    let authorized = req
-        .headers()
-        .get(AUTHORIZATION)
-        .is_some_and(|v| {
-            token
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .matches(v.as_bytes())
-        });
+    let authorized = req.headers().get(AUTHORIZATION).is_some_and(|v| {
+        token
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .matches(v.as_bytes())
+    });
     if !authorized {
         return answer(
             401,

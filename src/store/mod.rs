@@ -332,7 +332,11 @@ impl CredentialsFile {
         profiles: &[(String, Credentials)],
         refused: &[(String, StoreError)],
     ) -> Result<(), StoreError> {
-        let Some(path) = self.state_file.as_ref().filter(|p| !p.as_os_str().is_empty()) else {
+        let Some(path) = self
+            .state_file
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
             return Ok(());
         };
         let state = crate::store::state::StateFile { path: path.clone() };

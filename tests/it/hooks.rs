@@ -206,7 +206,10 @@ fn a_hanging_hook_is_killed_after_60_seconds_and_once_still_succeeds() {
 /// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
 fn ended(pid: i32) -> bool {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.is_empty() || stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    stat.is_empty()
+        || stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
 }
 
 /// Waits up to `limit` for every pid in `file` (one a line) to end; those still running.
@@ -270,7 +273,11 @@ fn what_a_hook_starts_in_the_background_outlives_the_hook() {
     assert!(log(&sb, "hook.sh").contains("end "), "the hook ended");
     std::thread::sleep(Duration::from_secs(1));
     let running = still_running(&pids, Duration::ZERO);
-    assert_eq!(running.len(), 1, "the app the hook started under once was killed");
+    assert_eq!(
+        running.len(),
+        1,
+        "the app the hook started under once was killed"
+    );
     kill_all(&running);
 
     // Under `run`, an app that keeps writing to the stdout it inherited from the hook.
@@ -287,7 +294,11 @@ fn what_a_hook_starts_in_the_background_outlives_the_hook() {
          [profile.a]\ncredential_process = \"{src}\"\n"
     ));
     let mut d = crate::server::Running(sb.spawn_run());
-    assert!(wait_lines(&pids, 1, Duration::from_secs(20)), "{}", sb.daemon_log());
+    assert!(
+        wait_lines(&pids, 1, Duration::from_secs(20)),
+        "{}",
+        sb.daemon_log()
+    );
     // Past the time the daemon drains a finished hook's output.
     std::thread::sleep(Duration::from_secs(4));
     let running = still_running(&pids, Duration::ZERO);
@@ -321,7 +332,10 @@ fn hooks_started_by_credential_process_are_bounded() {
     fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
     let src = src.display().to_string();
     let pids = sb.file("hook.pids");
-    let hang = format!("sleep 600 &\necho $! >> '{p}'\necho $$ >> '{p}'\nwait", p = pids.display());
+    let hang = format!(
+        "sleep 600 &\necho $! >> '{p}'\necho $$ >> '{p}'\nwait",
+        p = pids.display()
+    );
     let h = hook(&sb, "hook.sh", &hang);
     sb.config(&format!(
         "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"creds\"\non_change = [\"{h}\"]\n\
@@ -365,7 +379,10 @@ fn sigterm_stops_the_running_source_and_hooks_of_once_and_credential_process() {
     ] {
         let sb = Sandbox::new();
         let pids = sb.file("hung.pids");
-        let hang = format!("sleep 600 &\necho $! >> '{p}'\necho $$ >> '{p}'\nwait", p = pids.display());
+        let hang = format!(
+            "sleep 600 &\necho $! >> '{p}'\necho $$ >> '{p}'\nwait",
+            p = pids.display()
+        );
         let (src, hook_cmd) = if hanging == "source" {
             let p = sb.file("src.sh");
             fs::write(&p, format!("#!/bin/sh\n{hang}\n")).unwrap();
@@ -373,7 +390,10 @@ fn sigterm_stops_the_running_source_and_hooks_of_once_and_credential_process() {
             (p.display().to_string(), String::new())
         } else {
             let h = hook(&sb, "hook.sh", &hang);
-            (source(&sb, "src.sh", "ASIAHOOK", 3600), format!("on_change = [\"{h}\"]\n"))
+            (
+                source(&sb, "src.sh", "ASIAHOOK", 3600),
+                format!("on_change = [\"{h}\"]\n"),
+            )
         };
         sb.config(&format!(
             "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"creds\"\n{hook_cmd}\
@@ -384,7 +404,7 @@ fn sigterm_stops_the_running_source_and_hooks_of_once_and_credential_process() {
         } else {
             &["credential-process", "--profile", "a"]
         };
-        let mut child = sb
+        let child = sb
             .command()
             .arg("--config")
             .arg(sb.file("config.toml"))
@@ -394,25 +414,23 @@ fn sigterm_stops_the_running_source_and_hooks_of_once_and_credential_process() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        let mut child = crate::server::Running(child);
         assert!(
             wait_lines(&pids, 2, Duration::from_secs(20)),
             "{what}: the {hanging} did not start"
         );
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         let stopped = Instant::now();
         let mut status = None;
         while stopped.elapsed() < Duration::from_secs(10) {
-            if let Some(s) = child.try_wait().unwrap() {
+            if let Some(s) = child.0.try_wait().unwrap() {
                 status = Some(s);
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        if status.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(child);
         let running = still_running(&pids, Duration::from_secs(3));
         kill_all(&running);
         assert!(

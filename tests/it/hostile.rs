@@ -774,7 +774,10 @@ fn keys_another_tool_writes_after_a_refresh_are_foreign() {
     assert!(held().contains("ASIARUN1"), "{}", held());
     assert_eq!(state_of_a(&sb), (Some(0), serde_json::json!("ok")));
     let state = fs::read_to_string(sb.file("state/state.json")).unwrap();
-    assert!(!state.contains("ASIARUN1"), "the key id itself is never recorded: {state}");
+    assert!(
+        !state.contains("ASIARUN1"),
+        "the key id itself is never recorded: {state}"
+    );
 
     // Awscredd's own keys without an expiry: served, with an Expiration so the SDK asks again.
     let o = sb.run(&["credential-process", "--profile", "a"]);
@@ -786,7 +789,11 @@ fn keys_another_tool_writes_after_a_refresh_are_foreign() {
     assert_eq!(state_of_a(&sb), (Some(1), serde_json::json!("expired")));
     let o = sb.run(&["once"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert!(held().contains("ASIARUN2"), "once left the other tool's keys: {}", held());
+    assert!(
+        held().contains("ASIARUN2"),
+        "once left the other tool's keys: {}",
+        held()
+    );
     assert_eq!(state_of_a(&sb), (Some(0), serde_json::json!("ok")));
 
     other_tool_writes();

@@ -272,6 +272,9 @@ fn a_reload_reads_the_token_file_again() {
     }
     let log = fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
     assert_eq!(answer, Some(200), "the new token is refused:\n{log}");
-    assert_eq!(get(port, "/profiles/app", Some(&old)).map(|a| a.0), Some(401));
+    assert_eq!(
+        get(port, "/profiles/app", Some(&old)).map(|a| a.0),
+        Some(401)
+    );
     assert!(log.contains("the [server] token was read again"), "{log}");
 }

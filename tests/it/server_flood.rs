@@ -389,7 +389,9 @@ fn unauthenticated_keep_alive_loops_starve_neither_the_token_holder_nor_the_prob
     let (port, metrics_port) = (free_port(), free_port());
     server_config(&sb, port, &counting_script(&sb));
     let mut text = fs::read_to_string(sb.file("config.toml")).unwrap();
-    text.push_str(&format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"));
+    text.push_str(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+    ));
     sb.config(&text);
     let d = start_serving(&sb, port, "ASIAFLOOD1", None);
     let t = token(&sb);

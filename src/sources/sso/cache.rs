@@ -455,7 +455,11 @@ mod tests {
             assert!(cache.load("poll").is_some());
             std::fs::write(cache.token_path("poll"), "[1, 2]").unwrap();
             cache.load("poll");
-            assert_eq!(warnings(), 8, "corrupt again after a good token is told again");
+            assert_eq!(
+                warnings(),
+                8,
+                "corrupt again after a good token is told again"
+            );
         });
     }
 }
