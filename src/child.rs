@@ -4,15 +4,25 @@
 //!
 //! - stdout is read up to [`Limits::stdout_max`]; past it the run fails (a process printing
 //!   without end must not make the daemon ask for gigabytes).
-//! - stderr is kept line by line, each line cut at [`MAX_LINE`] and at most [`MAX_LINES`]
-//!   lines, for the caller to log (after redacting what must not be logged).
-//! - The child leads a process group of its own (Unix). When it exits, what is left of the
-//!   group (a grandchild that kept stdout open) is killed: a process that exited has
-//!   finished, whatever its children still do. On a timeout the whole group is killed, and so
-//!   it is when the run is abandoned (its future dropped, as at shutdown).
+//! - stderr is kept line by line, each line cut at [`MAX_LINE`], the last [`MAX_LINES`] lines
+//!   (errors come last) and the number of earlier ones dropped, for the caller to log (after
+//!   redacting what must not be logged).
+//! - The child leads a process group of its own (Unix). On a timeout the whole group is
+//!   killed, and so it is when the run is abandoned (its future dropped, as at shutdown or
+//!   when `once` is stopped by a signal). When the child exits, what is left of its group (a
+//!   grandchild that kept stdout open) is killed for a source ([`AfterExit::KillGroup`]: a
+//!   process that exited has finished, whatever its children still do), and left running
+//!   for a hook ([`AfterExit::Leave`]: what a hook starts in the background is what it was
+//!   run for); the pipes such a program holds are then read to their end and dropped while
+//!   awscredd runs, so its writes never fail.
 //! - Every child gets [`RUNNING_FOR_VAR`], the profiles whose sources are being run in this
 //!   chain of processes, so an `awscredd credential-process` started by its own profile's
 //!   source sees the loop and fails instead of forking again.
+//! - Every child is recorded as awscredd's own until its exit status is taken, so that
+//!   [`orphans`], which reaps the processes that end up awscredd's children when it is PID 1
+//!   (a container's init), never takes a status the code waits for.
+
+pub mod orphans;
 
 use std::io;
 use std::process::{ExitStatus, Stdio};
@@ -36,6 +46,17 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 pub struct Limits {
     pub timeout: Duration,
     pub stdout_max: usize,
+    /// What becomes of the child's process group once the child has exited.
+    pub after_exit: AfterExit,
+}
+
+/// What becomes of what a child started, once the child has exited by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterExit {
+    /// Killed: the child's work is done (sources, `mfa_command`).
+    KillGroup,
+    /// Left running (`on_change` hooks, which may start a program).
+    Leave,
 }
 
 /// A child that exited.
@@ -43,8 +64,29 @@ pub struct Limits {
 pub struct Finished {
     pub status: ExitStatus,
     pub stdout: Vec<u8>,
-    /// Non-empty stderr lines, each at most [`MAX_LINE`] bytes (lossy UTF-8).
+    /// The last non-empty stderr lines (at most [`MAX_LINES`]), each at most [`MAX_LINE`]
+    /// bytes (lossy UTF-8).
     pub stderr_lines: Vec<String>,
+    /// How many earlier non-empty stderr lines were not kept.
+    pub stderr_cut: usize,
+}
+
+impl Finished {
+    /// What to log before the stderr lines when some were cut: `None` when none were.
+    pub fn stderr_cut_note(&self) -> Option<String> {
+        (self.stderr_cut > 0).then(|| {
+            format!(
+                "{} earlier stderr line{} not kept (the last {} follow)",
+                self.stderr_cut,
+                if self.stderr_cut == 1 {
+                    " was"
+                } else {
+                    "s were"
+                },
+                self.stderr_lines.len()
+            )
+        })
+    }
 }
 
 /// Why a run did not finish.
@@ -117,6 +159,34 @@ fn prepare(cmd: &mut Command, profile: Option<&str>) {
     }
 }
 
+/// The pids of the children awscredd started and waits for (through tokio), kept from the
+/// fork until their exit status is taken, so that [`orphans`] never reaps one of them.
+static OWN_CHILDREN: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A child recorded in [`OWN_CHILDREN`]; the record goes when this is dropped.
+struct Own(Option<u32>);
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            lock(&OWN_CHILDREN).remove(&pid);
+        }
+    }
+}
+
+/// Starts `cmd`, recorded as our own from before the fork (the lock held across it: a child
+/// that exits at once is never seen as an orphan).
+fn spawn_own(cmd: &mut Command) -> io::Result<(tokio::process::Child, Own)> {
+    let mut own = lock(&OWN_CHILDREN);
+    let child = cmd.spawn()?;
+    let pid = child.id();
+    if let Some(pid) = pid {
+        own.insert(pid);
+    }
+    Ok((child, Own(pid)))
+}
+
 /// Runs `cmd` (for the source of `profile`, if any) to its end within `limits`.
 pub async fn run(
     mut cmd: Command,
@@ -124,43 +194,47 @@ pub async fn run(
     limits: Limits,
 ) -> Result<Finished, RunError> {
     prepare(&mut cmd, profile);
-    let mut child = cmd.spawn().map_err(RunError::Start)?;
+    let (mut child, _own) = spawn_own(&mut cmd).map_err(RunError::Start)?;
     // Declared after `child`, so dropped before it: a run abandoned at shutdown (this future
     // dropped) takes the whole group with it, not only the child `kill_on_drop` kills.
     let mut group = ProcessGroup(child.id());
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
     let (overflow_tx, mut overflow_rx) = tokio::sync::oneshot::channel::<()>();
-    let read_out = tokio::spawn(read_bounded(stdout, limits.stdout_max, overflow_tx));
-    let read_err = tokio::spawn(read_lines(stderr));
+    let stdout = Reader::spawn(
+        child.stdout.take(),
+        Bounded {
+            bytes: Vec::new(),
+            max: limits.stdout_max,
+            overflow: Some(overflow_tx),
+            overflowed: false,
+        },
+    );
+    let stderr = Reader::spawn(child.stderr.take(), Lines::default());
 
     let outcome = tokio::select! {
         s = child.wait() => s.map_err(RunError::Wait),
         _ = tokio::time::sleep(limits.timeout) => Err(RunError::TimedOut(limits.timeout)),
         Ok(()) = &mut overflow_rx => Err(RunError::StdoutTooLarge(limits.stdout_max)),
     };
-    // Whatever happened, nothing of the group may outlive the run.
-    group.kill();
+    if outcome.is_ok() && limits.after_exit == AfterExit::Leave {
+        group.leave();
+    } else {
+        group.kill();
+    }
     if outcome.is_err() {
         let _ = child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-        read_out.abort();
-        read_err.abort();
     }
     let status = outcome?;
-    let stdout = match tokio::time::timeout(DRAIN_AFTER_EXIT, read_out).await {
-        Ok(Ok(Ok(b))) => b,
-        Ok(Ok(Err(()))) => return Err(RunError::StdoutTooLarge(limits.stdout_max)),
-        _ => Vec::new(),
-    };
-    let stderr_lines = match tokio::time::timeout(DRAIN_AFTER_EXIT, read_err).await {
-        Ok(Ok(lines)) => lines,
-        _ => Vec::new(),
-    };
+    let stdout = stdout.take(DRAIN_AFTER_EXIT).await;
+    if stdout.overflowed {
+        return Err(RunError::StdoutTooLarge(limits.stdout_max));
+    }
+    let stderr = stderr.take(DRAIN_AFTER_EXIT).await;
     Ok(Finished {
         status,
-        stdout,
-        stderr_lines,
+        stdout: stdout.bytes,
+        stderr_lines: stderr.lines.into(),
+        stderr_cut: stderr.cut,
     })
 }
 
@@ -172,20 +246,22 @@ pub fn spawn_detached(
 ) -> io::Result<()> {
     prepare(&mut cmd, None);
     cmd.kill_on_drop(false);
-    let mut child = cmd.spawn()?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
+    let (mut child, own) = spawn_own(&mut cmd)?;
+    let stdout = Reader::spawn(child.stdout.take(), Lines::default());
+    let stderr = Reader::spawn(child.stderr.take(), Lines::default());
     tokio::spawn(async move {
-        let (status, mut out, err) =
-            tokio::join!(child.wait(), read_lines(stdout), read_lines(stderr));
-        out.extend(err);
-        out.truncate(MAX_LINES);
-        done(status, out);
+        let status = child.wait().await;
+        drop(own);
+        let (out, err) = tokio::join!(stdout.take(DRAIN_AFTER_EXIT), stderr.take(DRAIN_AFTER_EXIT));
+        let mut lines: Vec<String> = out.lines.into();
+        lines.extend(err.lines);
+        lines.truncate(MAX_LINES);
+        done(status, lines);
     });
     Ok(())
 }
 
-/// The process group a child leads; killed when dropped, unless killed already.
+/// The process group a child leads; killed when dropped, unless killed or left already.
 struct ProcessGroup(Option<u32>);
 
 impl Drop for ProcessGroup {
@@ -209,65 +285,139 @@ impl ProcessGroup {
         #[cfg(not(unix))]
         let _ = self.0.take();
     }
+
+    /// Leaves what is left of the group running.
+    fn leave(&mut self) {
+        self.0 = None;
+    }
 }
 
-/// Reads everything up to `max` bytes; one byte more and `overflow` fires and the read fails.
-async fn read_bounded(
-    pipe: Option<impl AsyncRead + Unpin>,
+/// What is kept of a pipe's bytes as they come.
+trait Keep: Send + 'static {
+    /// Keeps `bytes`; false when the pipe must be closed at once (too much).
+    fn feed(&mut self, bytes: &[u8]) -> bool;
+    /// The pipe ended (or is no longer listened to).
+    fn end(&mut self) {}
+}
+
+/// stdout: everything up to `max` bytes; one byte more and `overflow` fires.
+#[derive(Default)]
+struct Bounded {
+    bytes: Vec<u8>,
     max: usize,
-    overflow: tokio::sync::oneshot::Sender<()>,
-) -> Result<Vec<u8>, ()> {
-    let mut out = Vec::new();
-    let Some(mut pipe) = pipe else {
-        return Ok(out);
-    };
-    let mut buf = [0u8; 8192];
-    loop {
-        match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => return Ok(out),
-            Ok(n) => {
-                if out.len() + n > max {
-                    let _ = overflow.send(());
-                    return Err(());
-                }
-                out.extend_from_slice(&buf[..n]);
+    overflow: Option<tokio::sync::oneshot::Sender<()>>,
+    overflowed: bool,
+}
+
+impl Keep for Bounded {
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        if self.bytes.len() + bytes.len() > self.max {
+            self.overflowed = true;
+            if let Some(tx) = self.overflow.take() {
+                let _ = tx.send(());
             }
+            return false;
         }
+        self.bytes.extend_from_slice(bytes);
+        true
     }
 }
 
-/// Reads lines to the end of the pipe, keeping at most [`MAX_LINES`] non-empty lines of at
-/// most [`MAX_LINE`] bytes each; the rest is read and dropped, so the child never blocks.
-async fn read_lines(pipe: Option<impl AsyncRead + Unpin>) -> Vec<String> {
-    let mut lines = Vec::new();
-    let Some(mut pipe) = pipe else {
-        return lines;
-    };
-    let mut current: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 8192];
-    let keep = |line: &mut Vec<u8>, lines: &mut Vec<String>| {
-        let text = String::from_utf8_lossy(line);
+/// stderr: the last [`MAX_LINES`] non-empty lines of at most [`MAX_LINE`] bytes, and how
+/// many earlier ones were dropped.
+#[derive(Default)]
+struct Lines {
+    lines: std::collections::VecDeque<String>,
+    cut: usize,
+    current: Vec<u8>,
+}
+
+impl Lines {
+    fn push_current(&mut self) {
+        let text = String::from_utf8_lossy(&self.current);
         let text = text.trim_end_matches('\r');
-        if !text.trim().is_empty() && lines.len() < MAX_LINES {
-            lines.push(text.to_string());
+        if !text.trim().is_empty() {
+            if self.lines.len() == MAX_LINES {
+                self.lines.pop_front();
+                self.cut += 1;
+            }
+            self.lines.push_back(text.to_string());
         }
-        line.clear();
-    };
-    loop {
-        let n = match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        for &b in &buf[..n] {
+        self.current.clear();
+    }
+}
+
+impl Keep for Lines {
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
             if b == b'\n' {
-                keep(&mut current, &mut lines);
-            } else if current.len() < MAX_LINE {
-                current.push(b);
+                self.push_current();
+            } else if self.current.len() < MAX_LINE {
+                self.current.push(b);
             }
         }
+        true
     }
-    keep(&mut current, &mut lines);
-    lines
+
+    fn end(&mut self) {
+        self.push_current();
+    }
+}
+
+/// A pipe read in a task of its own, so the child never blocks on it. What it keeps is
+/// [`Reader::take`]n once the pipe ends or the child's drain time is over; after that the
+/// pipe is read to its end and what comes is dropped (a program a hook left running may hold
+/// it: its writes must not fail while awscredd runs).
+struct Reader<K> {
+    kept: std::sync::Arc<std::sync::Mutex<Option<K>>>,
+    ended: tokio::sync::watch::Receiver<bool>,
+}
+
+impl<K: Keep> Reader<K> {
+    fn spawn(pipe: Option<impl AsyncRead + Unpin + Send + 'static>, keep: K) -> Self {
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Some(keep)));
+        let (tx, ended) = tokio::sync::watch::channel(false);
+        let task_kept = std::sync::Arc::clone(&kept);
+        tokio::spawn(async move {
+            if let Some(mut pipe) = pipe {
+                let mut buf = [0u8; 8192];
+                loop {
+                    let n = match pipe.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if let Some(k) = lock(&task_kept).as_mut() {
+                        if !k.feed(&buf[..n]) {
+                            let _ = tx.send(true);
+                            return; // closes the pipe
+                        }
+                    }
+                }
+            }
+            if let Some(k) = lock(&task_kept).as_mut() {
+                k.end();
+            }
+            let _ = tx.send(true);
+        });
+        Reader { kept, ended }
+    }
+
+    /// What was kept, once the pipe ended or after `wait` at most.
+    async fn take(mut self, wait: Duration) -> K
+    where
+        K: Default,
+    {
+        let _ = tokio::time::timeout(wait, self.ended.wait_for(|e| *e)).await;
+        let mut kept = lock(&self.kept).take().unwrap_or_default();
+        if !*self.ended.borrow() {
+            kept.end();
+        }
+        kept
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Replaces every occurrence of `secrets` in `line`, anything shaped like an AWS secret key
@@ -404,6 +554,7 @@ mod tests {
         let limits = Limits {
             timeout: Duration::from_secs(20),
             stdout_max: 64 * 1024,
+            after_exit: AfterExit::KillGroup,
         };
         let started = std::time::Instant::now();
         let e = run(sh("yes"), None, limits).await.unwrap_err();
@@ -421,6 +572,7 @@ mod tests {
         let limits = Limits {
             timeout: Duration::from_secs(20),
             stdout_max: 1024,
+            after_exit: AfterExit::KillGroup,
         };
         let started = std::time::Instant::now();
         let f = run(sh(&script), None, limits).await.unwrap();
@@ -474,6 +626,7 @@ mod tests {
         let limits = Limits {
             timeout: Duration::from_secs(60),
             stdout_max: 1024,
+            after_exit: AfterExit::KillGroup,
         };
         let run = tokio::spawn(run(sh(&script), None, limits));
         let mut waited = 0;
@@ -492,12 +645,39 @@ mod tests {
         assert!(exits_soon(pid), "grandchild {pid} still runs");
     }
 
+    /// Issue 27 item 7: stderr was cut after 200 lines without saying so, and the lines kept
+    /// were the first ones, though errors come last.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn stderr_keeps_its_last_lines_and_says_how_many_were_cut() {
+        let limits = Limits {
+            timeout: Duration::from_secs(20),
+            stdout_max: 1024,
+            after_exit: AfterExit::KillGroup,
+        };
+        let n = MAX_LINES + 50;
+        let script =
+            format!("i=1; while [ $i -le {n} ]; do echo \"line $i\" >&2; i=$((i+1)); done");
+        let f = run(sh(&script), None, limits).await.unwrap();
+        assert_eq!(f.stderr_lines.len(), MAX_LINES);
+        assert_eq!(f.stderr_lines[0], "line 51");
+        assert_eq!(f.stderr_lines[MAX_LINES - 1], format!("line {n}"));
+        assert_eq!(f.stderr_cut, 50);
+        assert_eq!(
+            f.stderr_cut_note().unwrap(),
+            "50 earlier stderr lines were not kept (the last 200 follow)"
+        );
+        let f = run(sh("echo one >&2"), None, limits).await.unwrap();
+        assert_eq!((f.stderr_lines.len(), f.stderr_cut_note()), (1, None));
+    }
+
     #[cfg(unix)]
     #[tokio::test]
     async fn stderr_lines_are_bounded_and_the_chain_is_passed_on() {
         let limits = Limits {
             timeout: Duration::from_secs(20),
             stdout_max: 1024,
+            after_exit: AfterExit::KillGroup,
         };
         let script = format!(
             "head -c {} /dev/zero | tr '\\0' x >&2; echo >&2; printf \"$AWSCREDD_RUNNING_FOR\"",

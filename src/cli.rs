@@ -62,7 +62,7 @@ pub enum Command {
     Run,
     /// One pass: refresh every profile that is due, write, exit.
     #[command(
-        after_help = "Exit status: 0 all written; 1 one or more profiles failed (the others are still written); 2 usage or config error."
+        after_help = "Signals: SIGTERM/SIGINT stop it with the sources and on_change hooks it is running.\n\nExit status: 0 all written; 1 one or more profiles failed (the others are still written); 2 usage or config error; 143 (SIGTERM) or 130 (SIGINT) when stopped."
     )]
     Once {
         /// Only this profile and the profiles it chains from (repeatable).
@@ -143,6 +143,17 @@ pub enum Command {
         /// The managed profile.
         #[arg(long, value_name = "NAME")]
         profile: String,
+    },
+    // Hidden: runs one `on_change` hook under its limit for `credential-process`, which does
+    // not wait for its hooks (see `hooks`).
+    #[command(name = "run-hook", hide = true)]
+    RunHook {
+        #[arg(long, value_name = "PATH")]
+        output: std::path::PathBuf,
+        #[arg(long, value_name = "NAMES", default_value = "")]
+        profiles: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
 }
 

@@ -30,10 +30,14 @@ fn block_on(kind: Runtime, work: impl Future<Output = u8>) -> u8 {
     match rt {
         Ok(rt) => {
             let code = rt.block_on(work);
-            if let Runtime::Daemon = kind {
-                // A write in flight finishes (files are replaced whole); nothing else waits.
-                rt.shutdown_timeout(std::time::Duration::from_millis(1500));
-            }
+            // A write in flight finishes (files are replaced whole). What a command left
+            // (stopped by a signal: the tasks running its sources and hooks, whose process
+            // groups are killed as they are dropped) is dropped without waiting long for
+            // blocking work such as a lock wait.
+            rt.shutdown_timeout(match kind {
+                Runtime::Daemon => std::time::Duration::from_millis(1500),
+                Runtime::Command => std::time::Duration::from_secs(1),
+            });
             code
         }
         Err(e) => {
@@ -161,6 +165,14 @@ fn dispatch(command: Command, config: Option<&Path>) -> u8 {
                 Step::Refresh(refresh) => block_on(Runtime::Command, refresh.run()),
             }
         }
+        Command::RunHook {
+            output,
+            profiles,
+            command,
+        } => block_on(
+            Runtime::Command,
+            commands::run_hook::exec(&command, &output, &profiles),
+        ),
         Command::Login {
             sso_session,
             profile,

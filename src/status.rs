@@ -83,6 +83,8 @@ pub struct Observed {
     pub stored: Vec<BTreeMap<String, Credentials>>,
     /// Per profile: why an output meant for it could not be read.
     pub unreadable: BTreeMap<String, String>,
+    /// Per profile: an expiry an output holds that is not a time, as it is written there.
+    pub unreadable_expiry: BTreeMap<String, String>,
 }
 
 /// Reads what the status of `cfg` depends on (no lock is taken: files are only ever replaced
@@ -103,11 +105,21 @@ pub fn observe(cfg: &Config, cache: Option<&TokenCache>) -> Observed {
         })
         .collect();
     let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
+    let mut unreadable_expiry: BTreeMap<String, String> = BTreeMap::new();
     let stored = cfg
         .outputs
         .iter()
         .map(|o| match CredentialsFile::from_output(o).read() {
-            Ok(c) => c,
+            Ok(c) => {
+                for (name, held) in &c {
+                    if held.expiration == Some(OffsetDateTime::UNIX_EPOCH) {
+                        unreadable_expiry
+                            .entry(name.clone())
+                            .or_insert_with(|| expiry_as_written(o, name));
+                    }
+                }
+                c
+            }
             Err(e) => {
                 for p in &o.profiles {
                     unreadable.entry(p.clone()).or_insert_with(|| e.to_string());
@@ -121,6 +133,35 @@ pub fn observe(cfg: &Config, cache: Option<&TokenCache>) -> Observed {
         tokens,
         stored,
         unreadable,
+        unreadable_expiry,
+    }
+}
+
+/// What `output` holds as `profile`'s expiry, which is not a time (read as the epoch), as it
+/// is written there (a credentials file), and where.
+fn expiry_as_written(output: &crate::config::Output, profile: &str) -> String {
+    let raw = crate::files::read_regular(&output.path, crate::files::CREDENTIALS_MAX)
+        .ok()
+        .flatten()
+        .and_then(|bytes| {
+            let text = crate::profile_file::ProfileFile::check_bytes(&bytes).ok()?;
+            let parsed = crate::profile_file::ProfileFile::parse(text).ok()?;
+            let mut keys = parsed
+                .normalized(crate::profile_file::FileKind::Credentials)
+                .profiles
+                .remove(profile)?;
+            keys.remove(crate::store::EXPIRATION_KEY)
+        });
+    match raw {
+        Some(v) => format!(
+            "the expiry `{}` in `{}` is not a time, so it cannot be read (refreshed at once)",
+            v.escape_debug(),
+            output.path.display()
+        ),
+        None => format!(
+            "the expiry in `{}` is not a time, so it cannot be read (refreshed at once)",
+            output.path.display()
+        ),
     }
 }
 
@@ -197,7 +238,13 @@ fn profile_status(
         .filter(|(o, _)| o.profiles.contains(&p.name))
         .map(|(_, creds)| creds.get(&p.name))
         .collect();
-    let expiry_known = holders.iter().flatten().filter_map(|c| c.expiration).min();
+    // An expiry that is not a time is read as the epoch (long past): never shown as 1970.
+    let expiry_known = holders
+        .iter()
+        .flatten()
+        .filter_map(|c| c.expiration)
+        .filter(|e| *e != OffsetDateTime::UNIX_EPOCH)
+        .min();
     let expires_at = if holders.is_empty() {
         recorded
             .and_then(|r| r.expires_at.as_deref())
@@ -205,16 +252,17 @@ fn profile_status(
     } else {
         expiry_known
     };
-    // Keys without an expiry are valid only if awscredd refreshed them: another tool's
-    // keys may no longer work (the refresh rules call them due at once).
+    // Keys without an expiry are valid only if they are the key awscredd last wrote: another
+    // tool's keys may no longer work (the refresh rules call them due at once).
     let refreshed = recorded.is_some_and(|r| r.last_refresh.is_some());
+    let ours = |c: &Credentials| recorded.is_some_and(|r| r.wrote(&c.access_key_id));
     let valid = if holders.is_empty() {
         // Only a source of other profiles: what its last refresh produced.
         refreshed && expires_at.is_none_or(|e| e > now)
     } else {
         holders
             .iter()
-            .all(|h| h.is_some_and(|c| c.expiration.map_or(refreshed, |e| e > now)))
+            .all(|h| h.is_some_and(|c| c.expiration.map_or(ours(c), |e| e > now)))
     };
     let mut last_error = recorded.and_then(|r| r.last_error.clone());
     let state = if cfg
@@ -230,9 +278,13 @@ fn profile_status(
     } else {
         State::Ok
     };
-    // An expired profile says why when its file cannot be read.
+    // An expired profile says why when its file, or the expiry in it, cannot be read.
     if state == State::Expired && last_error.is_none() {
-        last_error = seen.unreadable.get(&p.name).cloned();
+        last_error = seen
+            .unreadable
+            .get(&p.name)
+            .or_else(|| seen.unreadable_expiry.get(&p.name))
+            .cloned();
     }
     ProfileStatus {
         name: p.name.clone(),

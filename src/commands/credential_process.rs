@@ -2,9 +2,12 @@
 //! (Version 1, with `Expiration`) of a managed profile from the files awscredd keeps (any of its
 //! outputs that holds usable credentials), so that a long-running SDK client refreshes from
 //! the daemon's work with no code change. Credentials that are missing, expire within a minute,
-//! or carry no expiry and were never refreshed by awscredd (another tool's keys) are refreshed
-//! first, as `once --profile NAME --force --no-login` would; what the refresh produced is
-//! printed if it has not expired. On failure: a one-line reason on stderr, nothing on stdout.
+//! or carry no expiry and are not the key awscredd last wrote for the profile (another tool's
+//! keys, written before or since) are refreshed first, as `once --profile NAME --force
+//! --no-login` would; what the refresh produced is printed if it has not expired. The JSON
+//! always has an `Expiration`: keys without one get [`UNEXPIRING_FOR`] from now, so the SDK
+//! asks again instead of caching them for its whole life. On failure: a one-line reason on
+//! stderr, nothing on stdout.
 //!
 //! SDKs run it at every start-up and every refresh, often from many processes at once, and the
 //! file almost always holds fresh credentials: [`start`] serves those with no async runtime
@@ -20,6 +23,9 @@ use std::path::Path;
 
 /// Credentials closer than this to their expiry are refreshed before they are printed.
 const MIN_VALIDITY: time::Duration = time::Duration::minutes(1);
+/// The `Expiration` printed for keys without one: the SDK runs the command again by then
+/// (and finds other keys, if another tool has written some meanwhile).
+pub const UNEXPIRING_FOR: time::Duration = time::Duration::hours(1);
 
 /// What [`start`] leaves to do.
 pub enum Step {
@@ -96,6 +102,19 @@ impl Refresh {
     /// of many concurrent calls for an expiring profile, one runs the source and the others
     /// print what it wrote), then prints it.
     pub async fn run(self) -> u8 {
+        let hooks = crate::hooks::Hooks::detached();
+        // Stopped by a signal, the refresh is dropped (its running source is killed with its
+        // process group), and the hook supervisors it started are stopped.
+        tokio::select! {
+            code = self.refresh(hooks.clone()) => code,
+            (_, code) = super::stop_signal() => {
+                hooks.stop().await;
+                code
+            }
+        }
+    }
+
+    async fn refresh(self, hooks: std::sync::Arc<crate::hooks::Hooks>) -> u8 {
         let Refresh {
             cfg,
             files,
@@ -116,8 +135,9 @@ impl Refresh {
             force: true,
             only: vec![profile.to_string()],
             no_login: true,
-            // Started and left running: the SDK waiting for us must not wait for them.
-            hooks: Some(crate::hooks::Hooks::detached()),
+            // Started under supervisors and left running: the SDK waiting for us must not
+            // wait for them.
+            hooks: Some(hooks),
             ..PassOptions::default()
         };
         match refresh::run_pass(&cfg, &opts).await {
@@ -160,7 +180,11 @@ impl Refresh {
 }
 
 fn print(c: &Credentials) -> u8 {
-    println!("{}", to_json(c));
+    let mut c = c.clone();
+    c.expiration = c
+        .expiration
+        .or_else(|| Some(crate::clock::now() + UNEXPIRING_FOR));
+    println!("{}", to_json(&c));
     exit::OK
 }
 
@@ -192,8 +216,9 @@ async fn refresh_lock(
 }
 
 /// The profile's credentials in the first of `files` that holds usable ones: valid for more
-/// than `min_validity`, or without an expiry if awscredd refreshed them (the state file has a
-/// refresh on record; another tool's keys are due at once, as in [`crate::refresh::due`]).
+/// than `min_validity`, or without an expiry if they are the key awscredd last wrote for it
+/// (the state file's record; another tool's keys are due at once, as in
+/// [`crate::refresh::due`]).
 fn read_usable(
     cfg: &Config,
     files: &[CredentialsFile],
@@ -201,33 +226,35 @@ fn read_usable(
     min_validity: time::Duration,
 ) -> Option<Credentials> {
     let now = crate::clock::now();
-    let mut refreshed: Option<bool> = None;
-    let mut refreshed_by_us = || {
-        *refreshed.get_or_insert_with(|| {
-            crate::store::state::StateFile::in_dir(&cfg.daemon.state_dir)
-                .load()
-                .profiles
-                .get(profile)
-                .is_some_and(|r| r.last_refresh.is_some())
-        })
+    let mut record: Option<Option<crate::store::state::ProfileState>> = None;
+    let mut written_by_us = |c: &Credentials| {
+        record
+            .get_or_insert_with(|| {
+                crate::store::state::StateFile::in_dir(&cfg.daemon.state_dir)
+                    .load()
+                    .profiles
+                    .remove(profile)
+            })
+            .as_ref()
+            .is_some_and(|r| r.wrote(&c.access_key_id))
     };
     files
         .iter()
         .filter_map(|f| f.read().ok()?.remove(profile))
-        .find(|c| usable(c, now, min_validity, &mut refreshed_by_us))
+        .find(|c| usable(c, now, min_validity, &mut written_by_us))
 }
 
 /// Whether `c` may be served: more than `min_validity` left, or no expiry and
-/// `refreshed_by_us()`.
+/// `written_by_us(c)`.
 fn usable(
     c: &Credentials,
     now: time::OffsetDateTime,
     min_validity: time::Duration,
-    refreshed_by_us: &mut impl FnMut() -> bool,
+    written_by_us: &mut impl FnMut(&Credentials) -> bool,
 ) -> bool {
     match c.expiration {
         Some(e) => e - now > min_validity,
-        None => refreshed_by_us(),
+        None => written_by_us(c),
     }
 }
 
@@ -360,7 +387,8 @@ mod tests {
             (Some(now + time::Duration::seconds(5)), false),
             (Some(now - time::Duration::minutes(1)), false),
         ] {
-            let mut never = || panic!("the state file is read only for keys without an expiry");
+            let mut never =
+                |_: &Credentials| panic!("the state file is read only for keys without an expiry");
             assert_eq!(
                 usable(&creds(expiration), now, MIN_VALIDITY, &mut never),
                 want,
@@ -370,12 +398,19 @@ mod tests {
         // Without an expiry: only keys awscredd refreshed.
         for refreshed in [true, false] {
             assert_eq!(
-                usable(&creds(None), now, MIN_VALIDITY, &mut || refreshed),
+                usable(&creds(None), now, MIN_VALIDITY, &mut |_: &Credentials| {
+                    refreshed
+                }),
                 refreshed
             );
         }
         // After a refresh, anything not expired yet.
         let short = creds(Some(now + time::Duration::seconds(5)));
-        assert!(usable(&short, now, time::Duration::ZERO, &mut || false));
+        assert!(usable(
+            &short,
+            now,
+            time::Duration::ZERO,
+            &mut |_: &Credentials| false
+        ));
     }
 }

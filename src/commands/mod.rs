@@ -8,6 +8,7 @@ pub mod init;
 pub mod login;
 pub mod once;
 pub mod run;
+pub mod run_hook;
 #[cfg(windows)]
 pub mod service;
 pub mod status;
@@ -21,6 +22,32 @@ pub fn load_config(
     let env = &crate::paths::process_env;
     let path = crate::config::locate(config_path, env).map_err(|e| e.to_string())?;
     crate::config::load(&path, env).map_err(|e| e.to_string())
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C on Windows), for the commands that are not the daemon:
+/// their name and the exit status for them (128 + the signal's number, as a shell says it).
+pub async fn stop_signal() -> (&'static str, u8) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => ("SIGTERM", 143),
+                _ = int.recv() => ("SIGINT", 130),
+            },
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        ("Ctrl-C", 130)
+    }
 }
 
 /// Exit statuses shared by the commands (the `Commands` table of the user contract; each

@@ -1,4 +1,5 @@
-//! `awscredd once`: one refresh pass, then exit. For cron and scheduled tasks.
+//! `awscredd once`: one refresh pass, then exit. For cron and scheduled tasks. SIGTERM or
+//! SIGINT stops it with the sources and hooks it is running (exit 143 or 130).
 
 use super::exit;
 use crate::config::Config;
@@ -27,7 +28,21 @@ pub async fn exec(config_path: Option<&Path>, args: &OnceArgs) -> u8 {
         hooks: Some(hooks.clone()),
         ..PassOptions::default()
     };
-    let report = match refresh::run_pass(&cfg, &opts).await {
+    // Stopped by a signal, the pass is dropped (its running sources are killed with their
+    // process groups) and so are the hooks still running.
+    tokio::select! {
+        code = pass(&cfg, &opts, &hooks) => code,
+        (signal, code) = super::stop_signal() => {
+            hooks.stop().await;
+            tracing::warn!("stopped by {signal}: the running sources and on_change hooks were stopped");
+            code
+        }
+    }
+}
+
+/// The pass, then its hooks: the exit status.
+async fn pass(cfg: &Config, opts: &PassOptions, hooks: &crate::hooks::Hooks) -> u8 {
+    let report = match refresh::run_pass(cfg, opts).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("awscredd: {e}");

@@ -5,7 +5,8 @@
 //! `[server]` that cannot bind its address or whose token file is empty, and a `[metrics]`
 //! that cannot bind its own. On Unix the soft
 //! `RLIMIT_NOFILE` is raised to the hard limit first, and the server's connection cap is
-//! fitted to it with a reserve of descriptors for the daemon's own work.
+//! fitted to it with a reserve of descriptors for the daemon's own work. As PID 1 (a
+//! container's only process), it reaps the orphaned processes that end up its children.
 
 use super::exit;
 use crate::config::Config;
@@ -34,6 +35,10 @@ pub async fn exec(config_path: Option<&Path>) -> u8 {
     if let Err(e) = listen_for_signals(stop_tx, control_tx) {
         tracing::error!("cannot listen for signals: {e}");
         return exit::FAILED;
+    }
+    // PID 1 (a container without an init): the orphans that end up here are ours to reap.
+    if crate::child::orphans::is_init() {
+        tokio::spawn(crate::child::orphans::reap_until(stop_rx.clone()));
     }
     serve(config_path, stop_rx, Some(control_rx), || {}).await
 }

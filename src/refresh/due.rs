@@ -19,26 +19,33 @@ pub fn refresh_margin(
 }
 
 /// When a profile becomes due (`None`: never, as things stand): at once when one of its output
-/// files lacks its credentials, or holds credentials without an expiry that awscredd never
-/// refreshed (no `last_refresh`), else when less than the refresh margin is left before they
+/// files lacks its credentials, or holds credentials without an expiry that are not the key
+/// awscredd last wrote for it (`written_key`, the [`crate::store::state::key_id_hash`] on
+/// record, with a `last_refresh`), else when less than the refresh margin is left before they
 /// expire. Credentials without an expiry become due `unexpiring_every` after the last refresh
 /// (the daemon re-runs such sources hourly), or never (`once` refreshes them only with
 /// `--force`).
 pub fn due_at(
     holders: &[Option<&Credentials>],
     last_refresh: Option<OffsetDateTime>,
+    written_key: Option<&str>,
     refresh_before: Duration,
     unexpiring_every: Option<Duration>,
 ) -> Option<OffsetDateTime> {
+    let ours = |c: &Credentials| {
+        last_refresh.is_some()
+            && written_key == Some(crate::store::state::key_id_hash(&c.access_key_id).as_str())
+    };
     holders
         .iter()
         .filter_map(|held| match held {
             None => Some(OffsetDateTime::UNIX_EPOCH),
             Some(c) => match c.expiration {
                 Some(exp) => Some(exp - refresh_margin(exp, last_refresh, refresh_before)),
-                // Keys awscredd never refreshed and that carry no expiry (another tool wrote
-                // them into a profile that is now managed): nobody knows whether they work.
-                None if last_refresh.is_none() => Some(OffsetDateTime::UNIX_EPOCH),
+                // Keys without an expiry that awscredd did not write (another tool wrote them
+                // into a profile that is managed, before or since): nobody knows whether they
+                // work, nor for how long.
+                None if !ours(c) => Some(OffsetDateTime::UNIX_EPOCH),
                 None => unexpiring_every.map(|every| {
                     last_refresh.map_or(OffsetDateTime::UNIX_EPOCH, |l| {
                         l + time::Duration::try_from(every).unwrap_or(time::Duration::HOUR)
@@ -53,10 +60,11 @@ pub fn due_at(
 pub fn is_due(
     holders: &[Option<&Credentials>],
     last_refresh: Option<OffsetDateTime>,
+    written_key: Option<&str>,
     refresh_before: Duration,
     now: OffsetDateTime,
 ) -> bool {
-    due_at(holders, last_refresh, refresh_before, None).is_some_and(|t| t < now)
+    due_at(holders, last_refresh, written_key, refresh_before, None).is_some_and(|t| t < now)
 }
 
 #[cfg(test)]
@@ -83,25 +91,39 @@ mod tests {
         let in_10m = creds(Some(datetime!(2026-01-01 12:10 UTC)));
         let expired = creds(Some(datetime!(2026-01-01 11:00 UTC)));
         let forever = creds(None);
-        assert!(!is_due(&[Some(&in_1h)], None, M15, NOW));
-        assert!(is_due(&[Some(&in_10m)], None, M15, NOW));
-        assert!(is_due(&[Some(&expired)], None, M15, NOW));
-        // Keys without an expiry that awscredd refreshed are never due for `once`...
-        assert!(!is_due(&[Some(&forever)], Some(NOW), M15, NOW));
-        // ...but keys without an expiry that it never refreshed (another tool's) are due.
-        assert!(is_due(&[Some(&forever)], None, M15, NOW));
+        assert!(!is_due(&[Some(&in_1h)], None, None, M15, NOW));
+        assert!(is_due(&[Some(&in_10m)], None, None, M15, NOW));
+        assert!(is_due(&[Some(&expired)], None, None, M15, NOW));
+        // Keys without an expiry that awscredd wrote are never due for `once`...
+        let ours = crate::store::state::key_id_hash("A");
+        assert!(!is_due(&[Some(&forever)], Some(NOW), Some(&ours), M15, NOW));
+        // ...but keys without an expiry that it never refreshed (another tool's) are due...
+        assert!(is_due(&[Some(&forever)], None, None, M15, NOW));
+        assert!(is_due(&[Some(&forever)], None, Some(&ours), M15, NOW));
+        // ...and so are keys another tool wrote after awscredd's last refresh (issue 27), or
+        // keys from before the written key was recorded.
+        let theirs = crate::store::state::key_id_hash("AKIAOTHERTOOL");
+        assert!(is_due(
+            &[Some(&forever)],
+            Some(NOW),
+            Some(&theirs),
+            M15,
+            NOW
+        ));
+        assert!(is_due(&[Some(&forever)], Some(NOW), None, M15, NOW));
         // One output lacking the profile makes it due.
-        assert!(is_due(&[Some(&in_1h), None], None, M15, NOW));
-        assert!(!is_due(&[], None, M15, NOW));
+        assert!(is_due(&[Some(&in_1h), None], None, None, M15, NOW));
+        assert!(!is_due(&[], None, None, M15, NOW));
         // Short-lived credentials refresh at half their lifetime: 20 min lifetime, refreshed at
         // 11:50, expiring 12:10 -> margin 10 min, so at 12:00 exactly not yet due...
         let short = creds(Some(datetime!(2026-01-01 12:10 UTC)));
         let refreshed = Some(datetime!(2026-01-01 11:50 UTC));
-        assert!(!is_due(&[Some(&short)], refreshed, M15, NOW));
+        assert!(!is_due(&[Some(&short)], refreshed, None, M15, NOW));
         // ...and due a minute later.
         assert!(is_due(
             &[Some(&short)],
             refreshed,
+            None,
             M15,
             datetime!(2026-01-01 12:01 UTC)
         ));
@@ -111,19 +133,24 @@ mod tests {
     fn due_times() {
         let in_1h = creds(Some(datetime!(2026-01-01 13:00 UTC)));
         assert_eq!(
-            due_at(&[Some(&in_1h)], None, M15, None),
+            due_at(&[Some(&in_1h)], None, None, M15, None),
             Some(datetime!(2026-01-01 12:45 UTC))
         );
         assert_eq!(
-            due_at(&[Some(&in_1h), None], None, M15, None),
+            due_at(&[Some(&in_1h), None], None, None, M15, None),
             Some(OffsetDateTime::UNIX_EPOCH)
         );
         let forever = creds(None);
-        assert_eq!(due_at(&[Some(&forever)], Some(NOW), M15, None), None);
+        let ours = crate::store::state::key_id_hash("A");
+        assert_eq!(
+            due_at(&[Some(&forever)], Some(NOW), Some(&ours), M15, None),
+            None
+        );
         assert_eq!(
             due_at(
                 &[Some(&forever)],
                 Some(NOW),
+                Some(&ours),
                 M15,
                 Some(Duration::from_secs(3600))
             ),

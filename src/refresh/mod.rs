@@ -379,6 +379,7 @@ impl Snapshot {
         due::due_at(
             &holders,
             last_refresh,
+            recorded.and_then(|p| p.written_key.as_deref()),
             cfg.daemon.refresh_before,
             unexpiring_every,
         )
@@ -482,7 +483,7 @@ fn due_profiles(
         if let Some(src) = cfg.profiles[&name].source.source_profile() {
             if cfg.profiles.contains_key(src) && !due.contains(src) {
                 let fresh = current.get(src).is_some_and(|c| {
-                    !due::is_due(&[Some(c)], None, cfg.daemon.refresh_before, now)
+                    !due::is_due(&[Some(c)], None, None, cfg.daemon.refresh_before, now)
                 });
                 if !fresh {
                     due.insert(src.to_string());

@@ -3,14 +3,20 @@
 //! connections; a listener owns only its routes, a plain async function of the request.
 //!
 //! A flood of clients must never starve the daemon, so every connection lives under
-//! [`Limits`]: at most `max_connections` at once (at the cap, the oldest connection that is
-//! not answering a request is closed to make room: an idle or a slow client gives way to a
-//! new one; when every connection is answering, the new one is closed at once), request
-//! headers read within `header_read_timeout` (which is also the idle keep-alive timeout:
-//! hyper times every wait for a request head), headers no larger than `max_header_bytes`, and
-//! a connection at most `connection_lifetime` old. An accept error such as EMFILE pauses the
-//! accept loop instead of spinning on it, and closes an idle connection to give the
-//! descriptor back.
+//! [`Limits`]: at most `max_connections` at once, request headers read within
+//! `header_read_timeout` (which is also the idle keep-alive timeout: hyper times every wait
+//! for a request head), headers no larger than `max_header_bytes`, and a connection at most
+//! `connection_lifetime` old. An accept error such as EMFILE pauses the accept loop instead of
+//! spinning on it, and closes an idle connection to give the descriptor back.
+//!
+//! At the cap, a new connection gets the place of the oldest one that has sent no whole
+//! request head for [`FRESH_GRACE`] (an idle or a dripping client), else of the oldest one
+//! idle between two requests; a connection younger than that is a client whose request is on
+//! its way, and is never closed for another. When no connection can go, the new one waits
+//! (up to `header_read_timeout`) for a place, in the order they came, rather than being
+//! closed. An answer that is the client's error (4xx: no token, an unknown path) closes its
+//! connection: a client without the token cannot keep one, so a loop of token-less requests
+//! costs it a connection each, and takes no place from the token holder or a probe.
 //!
 //! A listener is a router and a call:
 //!
@@ -34,6 +40,7 @@
 //! ```
 
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -44,7 +51,7 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Notify};
 
 /// A request as the routes see it: the head only (the routes serve `GET`; a body is not read).
 pub type Request = hyper::Request<()>;
@@ -63,6 +70,9 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const WARN_EVERY: Duration = Duration::from_secs(60);
 /// hyper's smallest read buffer.
 const MIN_READ_BUFFER: usize = 8192;
+/// How long a new connection keeps its place at the cap before its request head is read: a
+/// client on its way is not closed for the next one (see the module header).
+pub const FRESH_GRACE: Duration = Duration::from_millis(200);
 
 /// The bounds every connection lives under.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,8 +164,12 @@ pub async fn serve<R, F>(
                 }
             }
         };
-        let Some((slot, evicted)) = Slot::admit(&table) else {
-            continue; // every connection is answering a request: this one is closed at once
+        let admitted = tokio::select! {
+            admitted = wait_for_room(&table, limits.header_read_timeout) => admitted,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let Some((slot, evicted)) = admitted else {
+            continue; // no place within the header timeout: this one is closed
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(connection(
@@ -190,7 +204,14 @@ async fn connection<R, F>(
         async move {
             let _busy = Busy::start(&table, id);
             let (head, _body) = req.into_parts();
-            Ok::<_, Infallible>(router(Request::from_parts(head, ())).await)
+            let mut response = router(Request::from_parts(head, ())).await;
+            if response.status().is_client_error() {
+                // No keep-alive for a client that is refused (see the module header).
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(response)
         }
     });
     let conn = http.serve_connection(TokioIo::new(stream), service);
@@ -237,6 +258,33 @@ fn is_out_of_descriptors(_e: &io::Error) -> bool {
     false
 }
 
+/// A place for a new connection: at once, or once a connection ends, goes idle or passes its
+/// [`FRESH_GRACE`]; `None` after `limit` without one.
+async fn wait_for_room(
+    table: &Arc<Mutex<Table>>,
+    limit: Duration,
+) -> Option<(Slot, oneshot::Receiver<()>)> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let room = Arc::clone(&lock(table).room);
+    loop {
+        let next = match Slot::admit(table) {
+            Ok(admitted) => return Some(admitted),
+            Err(next) => next,
+        };
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        let until = next.map_or(deadline, |at| {
+            deadline.min(now + at.saturating_duration_since(Instant::now()))
+        });
+        tokio::select! {
+            _ = room.notified() => {}
+            _ = tokio::time::sleep_until(until) => {}
+        }
+    }
+}
+
 /// True (and remembers now) when the last warning is older than [`WARN_EVERY`].
 fn due(last: &mut Option<Instant>) -> bool {
     let now = Instant::now();
@@ -259,9 +307,13 @@ struct Table {
     next_id: u64,
     open: BTreeMap<u64, Entry>,
     cap_warned: Option<Instant>,
+    /// Told when a place may have come free (a connection ended or went idle).
+    room: Arc<Notify>,
 }
 
 struct Entry {
+    /// When it was accepted.
+    opened: Instant,
     /// Answering a request now.
     busy: bool,
     /// Has sent a whole request head at least once.
@@ -276,21 +328,23 @@ impl Table {
             next_id: 0,
             open: BTreeMap::new(),
             cap_warned: None,
+            room: Arc::new(Notify::new()),
         }
     }
 
-    /// Room for one more connection: its id and the receiver that fires when it is evicted.
-    fn admit(&mut self) -> Option<(u64, oneshot::Receiver<()>)> {
+    /// Room for one more connection at `now`: its id and the receiver that fires when it is
+    /// evicted; else when a connection that holds a place will pass its [`FRESH_GRACE`]
+    /// (`None`: only when one ends or goes idle).
+    fn admit(&mut self, now: Instant) -> Result<(u64, oneshot::Receiver<()>), Option<Instant>> {
         if self.open.len() >= self.max {
             if due(&mut self.cap_warned) {
                 tracing::warn!(
                     max_connections = self.max,
-                    "the connection cap is reached: closing idle connections to make room"
+                    "the connection cap is reached: idle connections are closed to make room, \
+                     and new ones wait for a place"
                 );
             }
-            if !self.evict_one() {
-                return None;
-            }
+            self.make_room(now)?;
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -298,16 +352,40 @@ impl Table {
         self.open.insert(
             id,
             Entry {
+                opened: now,
                 busy: false,
                 served: false,
                 _evict: tx,
             },
         );
-        Some((id, rx))
+        Ok((id, rx))
     }
 
-    /// Closes the oldest connection that never sent a request, else the oldest idle one;
-    /// false when every connection is answering a request.
+    /// Closes the oldest connection that has sent no request head for [`FRESH_GRACE`], else
+    /// the oldest one idle between requests; else says when the next one passes its grace.
+    fn make_room(&mut self, now: Instant) -> Result<(), Option<Instant>> {
+        let victim = self
+            .open
+            .iter()
+            .find(|(_, e)| !e.busy && !e.served && now.duration_since(e.opened) >= FRESH_GRACE)
+            .or_else(|| self.open.iter().find(|(_, e)| !e.busy && e.served))
+            .map(|(id, _)| *id);
+        match victim {
+            Some(id) => {
+                self.open.remove(&id);
+                Ok(())
+            }
+            None => Err(self
+                .open
+                .values()
+                .filter(|e| !e.busy && !e.served)
+                .map(|e| e.opened + FRESH_GRACE)
+                .min()),
+        }
+    }
+
+    /// Out of descriptors: closes the oldest connection that never sent a request, else the
+    /// oldest idle one, however young; false when every connection is answering a request.
     fn evict_one(&mut self) -> bool {
         let victim = self
             .open
@@ -329,6 +407,9 @@ impl Table {
             e.busy = busy;
             e.served = true;
         }
+        if !busy {
+            self.room.notify_one();
+        }
     }
 }
 
@@ -339,19 +420,21 @@ struct Slot {
 }
 
 impl Slot {
-    fn admit(table: &Arc<Mutex<Table>>) -> Option<(Slot, oneshot::Receiver<()>)> {
-        let (id, evicted) = lock(table).admit()?;
+    fn admit(table: &Arc<Mutex<Table>>) -> Result<(Slot, oneshot::Receiver<()>), Option<Instant>> {
+        let (id, evicted) = lock(table).admit(Instant::now())?;
         let slot = Slot {
             table: Arc::clone(table),
             id,
         };
-        Some((slot, evicted))
+        Ok((slot, evicted))
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        lock(&self.table).open.remove(&self.id);
+        let mut table = lock(&self.table);
+        table.open.remove(&self.id);
+        table.room.notify_one();
     }
 }
 
@@ -378,41 +461,61 @@ impl Drop for Busy<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_cap_evicts_clients_that_never_sent_a_request_first() {
-        let mut t = Table::new(3);
-        let (a, mut a_rx) = t.admit().unwrap();
-        let (b, mut b_rx) = t.admit().unwrap();
-        let (_c, mut c_rx) = t.admit().unwrap();
-        t.set_busy(a, true);
-        t.set_busy(b, true);
-        t.set_busy(b, false); // b has been served and is idle now
-        let (d, _d_rx) = t.admit().unwrap();
-        t.set_busy(d, true);
-        assert!(c_rx
-            .try_recv()
-            .is_err_and(|e| e == oneshot::error::TryRecvError::Closed));
-        assert!(b_rx
-            .try_recv()
-            .is_err_and(|e| e == oneshot::error::TryRecvError::Empty));
-        let (_e, _e_rx) = t.admit().unwrap();
-        assert!(b_rx
-            .try_recv()
-            .is_err_and(|e| e == oneshot::error::TryRecvError::Closed));
-        assert!(a_rx
-            .try_recv()
-            .is_err_and(|e| e == oneshot::error::TryRecvError::Empty));
-        assert_eq!(t.open.len(), 3);
+    fn closed(rx: &mut oneshot::Receiver<()>) -> bool {
+        rx.try_recv()
+            .is_err_and(|e| e == oneshot::error::TryRecvError::Closed)
     }
 
     #[test]
-    fn the_cap_refuses_when_every_connection_is_answering() {
+    fn the_cap_evicts_clients_that_never_sent_a_request_first() {
+        let t0 = Instant::now();
+        let later = t0 + FRESH_GRACE;
+        let mut t = Table::new(3);
+        let (a, mut a_rx) = t.admit(t0).unwrap();
+        let (b, mut b_rx) = t.admit(t0).unwrap();
+        let (_c, mut c_rx) = t.admit(t0).unwrap();
+        t.set_busy(a, true);
+        t.set_busy(b, true);
+        t.set_busy(b, false); // b has been served and is idle now
+        let (d, _d_rx) = t.admit(later).unwrap();
+        t.set_busy(d, true);
+        assert!(closed(&mut c_rx));
+        assert!(!closed(&mut b_rx));
+        let (_e, _e_rx) = t.admit(later).unwrap();
+        assert!(closed(&mut b_rx));
+        assert!(!closed(&mut a_rx));
+        assert_eq!(t.open.len(), 3);
+    }
+
+    /// A client whose request head is on its way keeps its place: the next one waits until
+    /// its grace is over, or takes the place of an idle one.
+    #[test]
+    fn the_cap_never_closes_a_connection_in_its_grace() {
+        let t0 = Instant::now();
+        let mut t = Table::new(2);
+        let (a, _a_rx) = t.admit(t0).unwrap();
+        let (_b, mut b_rx) = t.admit(t0 + FRESH_GRACE / 2).unwrap();
+        t.set_busy(a, true);
+        assert_eq!(
+            t.admit(t0 + FRESH_GRACE).unwrap_err(),
+            Some(t0 + FRESH_GRACE / 2 + FRESH_GRACE)
+        );
+        assert!(!closed(&mut b_rx));
+        t.set_busy(a, false);
+        let (_c, _) = t.admit(t0 + FRESH_GRACE).unwrap();
+        assert!(!closed(&mut b_rx), "the idle one went, not the young one");
+        assert_eq!(t.open.len(), 2);
+    }
+
+    #[test]
+    fn the_cap_waits_when_every_connection_is_answering() {
+        let now = Instant::now();
         let mut t = Table::new(2);
         for _ in 0..2 {
-            let (id, _) = t.admit().unwrap();
+            let (id, _) = t.admit(now).unwrap();
             t.set_busy(id, true);
         }
-        assert!(t.admit().is_none());
+        assert_eq!(t.admit(now + FRESH_GRACE).unwrap_err(), None);
         assert_eq!(t.open.len(), 2);
     }
 

@@ -10,7 +10,9 @@
 //! fails, and `run` exits 78, when the address cannot be bound or the token file is empty.
 //!
 //! The token file is created with mode 0600 and a random token when missing, and kept across
-//! restarts; it has no trailing newline, since the SDKs refuse a token that ends in one. It is
+//! restarts; it has no trailing newline, since the SDKs refuse a token that ends in one. A
+//! reload (SIGHUP) reads it again, so a token rotated in the file is used without a restart
+//! (a file that cannot be read then keeps the previous token, with a warning). It is
 //! read up to [`TOKEN_MAX_BYTES`]; a token shorter than [`TOKEN_MIN_CHARS`] or a file readable
 //! by group or others is a warning. The token is compared in constant time. The credentials
 //! come from the files the daemon keeps; the server itself never fetches.
@@ -33,7 +35,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -100,6 +102,7 @@ pub struct Listener {
     tcp: TcpListener,
     listen: SocketAddr,
     token: Token,
+    token_file: PathBuf,
 }
 
 /// Loads (or creates) the token and binds the address: everything that can fail at start.
@@ -123,6 +126,7 @@ pub async fn bind(server: &Server) -> Result<Listener, StartError> {
         tcp,
         listen: server.listen,
         token: Token::new(token),
+        token_file: server.token_file.clone(),
     })
 }
 
@@ -140,7 +144,13 @@ pub async fn serve(
         max_connections = limits.max_connections,
         "serving credentials at /profiles/NAME"
     );
-    let token = Arc::new(listener.token);
+    let token = Arc::new(RwLock::new(listener.token));
+    tokio::spawn(reread_token_on_reload(
+        config.clone(),
+        Arc::clone(&token),
+        listener.token_file,
+        stop.clone(),
+    ));
     let router = move |req: Request| {
         let token = Arc::clone(&token);
         let config = config.clone();
@@ -150,10 +160,48 @@ pub async fn serve(
     http::serve(listener.tcp, router, limits, stop).await;
 }
 
+/// At every reload of the config, reads the token file again (the one configured now): a
+/// token rotated in the file is used from then on; a file that cannot be read leaves the
+/// previous token in use, with a warning.
+async fn reread_token_on_reload(
+    mut config: watch::Receiver<Config>,
+    token: Arc<RwLock<Token>>,
+    mut path: PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            changed = config.changed() => if changed.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Some(s) = &config.borrow().server {
+            path.clone_from(&s.token_file);
+        }
+        let reading = path.clone();
+        let read = tokio::task::spawn_blocking(move || load_or_create_token(&reading))
+            .await
+            .map_err(io::Error::other)
+            .and_then(|t| t);
+        match read {
+            Ok(new) => {
+                let mut current = token.write().unwrap_or_else(|p| p.into_inner());
+                if !current.matches(new.as_bytes()) {
+                    *current = Token::new(new);
+                    tracing::info!(path = %path.display(), "the [server] token was read again: the new one is in use");
+                }
+            }
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                "cannot read the [server] token file again, the previous token stays in use: {e}"
+            ),
+        }
+    }
+}
+
 /// The credentials routes: `/healthz` and `/readyz`, and `/profiles/NAME` behind the token.
 async fn route(
     req: Request,
-    token: &Token,
+    token: &RwLock<Token>,
     config: &watch::Receiver<Config>,
     health: &Metrics,
 ) -> Response {
@@ -167,10 +215,12 @@ async fn route(
     let Some(name) = path.strip_prefix("/profiles/") else {
         return answer(404, error_json("NotFound", "unknown path"));
     };
-    let authorized = req
-        .headers()
-        .get(AUTHORIZATION)
-        .is_some_and(|v| token.matches(v.as_bytes()));
+    let authorized = req.headers().get(AUTHORIZATION).is_some_and(|v| {
+        token
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .matches(v.as_bytes())
+    });
     if !authorized {
         return answer(
             401,

@@ -195,6 +195,7 @@ pub async fn fetch(
     let limits = crate::child::Limits {
         timeout,
         stdout_max: STDOUT_MAX,
+        after_exit: crate::child::AfterExit::KillGroup,
     };
     let finished = match crate::child::run(cmd, Some(profile), limits).await {
         Ok(f) => f,
@@ -216,6 +217,9 @@ pub async fn fetch(
         if let Some(t) = &c.session_token {
             secrets.push(t.expose());
         }
+    }
+    if let Some(note) = finished.stderr_cut_note() {
+        tracing::info!(profile, "credential_process stderr: {note}");
     }
     for line in &finished.stderr_lines {
         tracing::info!(

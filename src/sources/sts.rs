@@ -187,10 +187,14 @@ async fn mfa_code(mfa: &Mfa) -> Result<String, SourceError> {
     let limits = crate::child::Limits {
         timeout: MFA_COMMAND_TIMEOUT,
         stdout_max: 4096,
+        after_exit: crate::child::AfterExit::KillGroup,
     };
     let out = crate::child::run(cmd, None, limits)
         .await
         .map_err(|e| fail(e.to_string()))?;
+    if let Some(note) = out.stderr_cut_note() {
+        tracing::info!("mfa_command stderr: {note}");
+    }
     for line in &out.stderr_lines {
         tracing::info!("mfa_command stderr: {}", crate::child::redact(line, &[]));
     }

@@ -298,7 +298,7 @@ impl CredentialsFile {
             refused,
         )?;
         // Before the file: a key recorded and not written makes the file due, never the reverse.
-        self.record_written_key(profiles)?;
+        self.record_written_keys(profiles, refused)?;
         let mode_ok = existing.is_none_or(|e| !cfg!(unix) || e.mode == self.mode);
         if existing.is_some() && !changed && mode_ok {
             return Ok(false);
@@ -324,31 +324,46 @@ impl CredentialsFile {
         Ok(true)
     }
 
-    /// For a format that holds no expiry, records in the state file which key the file gets
-    /// (see [`crate::store::state::ProfileState::written_key`]), if the record says another.
-    fn record_written_key(&self, profiles: &[(String, Credentials)]) -> Result<(), StoreError> {
-        let (false, Some(path), Some(name)) = (
-            self.format.holds_expiry(),
-            self.state_file.as_ref(),
-            self.profile.as_ref(),
-        ) else {
-            return Ok(());
-        };
-        let Some((_, c)) = profiles.iter().find(|(n, _)| n == name) else {
+    /// Records in the state file which key each profile written gets (see
+    /// [`crate::store::state::ProfileState::written_key`]), where the record says another: one
+    /// update for the file. Profiles `refused` are not written, so not recorded.
+    fn record_written_keys(
+        &self,
+        profiles: &[(String, Credentials)],
+        refused: &[(String, StoreError)],
+    ) -> Result<(), StoreError> {
+        let Some(path) = self
+            .state_file
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
             return Ok(());
         };
         let state = crate::store::state::StateFile { path: path.clone() };
-        let hash = crate::store::state::key_id_hash(&c.access_key_id);
-        let recorded = state
-            .load()
-            .profiles
-            .get(name)
-            .and_then(|r| r.written_key.clone());
-        if recorded.as_deref() == Some(hash.as_str()) {
+        let recorded = state.load();
+        let new: Vec<(&str, &str)> = profiles
+            .iter()
+            .filter(|(n, _)| self.profile.as_ref().is_none_or(|p| p == n))
+            .filter(|(n, _)| !refused.iter().any(|(r, _)| r == n))
+            .filter(|(n, c)| {
+                let hash = crate::store::state::key_id_hash(&c.access_key_id);
+                recorded
+                    .profiles
+                    .get(n)
+                    .and_then(|r| r.written_key.as_deref())
+                    != Some(hash.as_str())
+            })
+            .map(|(n, c)| (n.as_str(), c.access_key_id.as_str()))
+            .collect();
+        if new.is_empty() {
             return Ok(());
         }
         state
-            .update(|s| crate::store::state::record_written_key(s, name, &c.access_key_id))
+            .update(|s| {
+                for (name, key) in &new {
+                    crate::store::state::record_written_key(s, name, key);
+                }
+            })
             .map_err(|error| StoreError::Io {
                 path: path.clone(),
                 action: "record the written key in",

@@ -20,9 +20,12 @@ pub struct ProfileState {
     pub last_refresh: Option<String>,
     pub last_attempt: Option<String>,
     pub last_error: Option<String>,
-    /// For a file that holds no expiry of its own (`launch-settings`): [`key_id_hash`] of the
-    /// access key id last written there. `expires_at` is that file's expiry only while it holds
-    /// that key; a file holding another one (a `git checkout` of the project) is due.
+    /// [`key_id_hash`] of the access key id awscredd last wrote for this profile (into any of
+    /// its outputs; recorded before the file is written). Keys without an expiry that an output
+    /// holds are awscredd's only while they are this key: another tool's keys written into
+    /// the section later are due, and never `ok`. For a file that holds no expiry of its own
+    /// (`launch-settings`), `expires_at` is that file's expiry only while it holds this key; a
+    /// file holding another one (a `git checkout` of the project) is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_key: Option<String>,
 }
@@ -167,11 +170,19 @@ pub fn key_id_hash(access_key_id: &str) -> String {
     h
 }
 
-/// Records the access key id written into a file that holds no expiry (see
-/// [`ProfileState::written_key`]).
+/// Records the access key id written for `profile` (see [`ProfileState::written_key`]).
 pub fn record_written_key(state: &mut State, profile: &str, access_key_id: &str) {
     let e = state.profiles.entry(profile.to_string()).or_default();
     e.written_key = Some(key_id_hash(access_key_id));
+}
+
+impl ProfileState {
+    /// Whether `access_key_id` is the key awscredd last wrote for the profile, and a refresh is
+    /// on record: keys without an expiry are trusted only then.
+    pub fn wrote(&self, access_key_id: &str) -> bool {
+        self.last_refresh.is_some()
+            && self.written_key.as_deref() == Some(key_id_hash(access_key_id).as_str())
+    }
 }
 
 #[cfg(test)]

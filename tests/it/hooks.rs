@@ -202,3 +202,249 @@ fn a_hanging_hook_is_killed_after_60_seconds_and_once_still_succeeds() {
         .unwrap()
         .contains("ASIAHANG"));
 }
+
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: i32) -> bool {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.is_empty()
+        || stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+}
+
+/// Waits up to `limit` for every pid in `file` (one a line) to end; those still running.
+fn still_running(file: &std::path::Path, limit: Duration) -> Vec<i32> {
+    let started = Instant::now();
+    loop {
+        let pids: Vec<i32> = fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        let running: Vec<i32> = pids.into_iter().filter(|p| !ended(*p)).collect();
+        if running.is_empty() || started.elapsed() > limit {
+            return running;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits up to `limit` for `file` to have `n` lines.
+fn wait_lines(file: &std::path::Path, n: usize, limit: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if fs::read_to_string(file).unwrap_or_default().lines().count() >= n {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn kill_all(pids: &[i32]) {
+    for p in pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Issue 27 item 4: a "restart the app" hook had the app it started killed as it exited.
+/// A hook that exited is done: what it started is left running, under `once` (the app's
+/// output sent elsewhere, since `once` exits) and under `run` (the app writing to the output
+/// it inherited, which the daemon keeps reading).
+#[test]
+fn what_a_hook_starts_in_the_background_outlives_the_hook() {
+    let sb = Sandbox::new();
+    let src = source(&sb, "src.sh", "ASIAAPP", 3600);
+    let pids = sb.file("app.pids");
+    let quiet_app = format!(
+        "sleep 300 >/dev/null 2>&1 &\necho $! >> '{}'",
+        pids.display()
+    );
+    let h = hook(&sb, "hook.sh", &quiet_app);
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"creds\"\non_change = [\"{h}\"]\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(log(&sb, "hook.sh").contains("end "), "the hook ended");
+    std::thread::sleep(Duration::from_secs(1));
+    let running = still_running(&pids, Duration::ZERO);
+    assert_eq!(
+        running.len(),
+        1,
+        "the app the hook started under once was killed"
+    );
+    kill_all(&running);
+
+    // Under `run`, an app that keeps writing to the stdout it inherited from the hook.
+    let sb = Sandbox::new();
+    let src = source(&sb, "src.sh", "ASIAAPP", 3600);
+    let pids = sb.file("app.pids");
+    let chatty_app = format!(
+        "sh -c 'while :; do echo tick; sleep 0.1; done' &\necho $! >> '{}'",
+        pids.display()
+    );
+    let h = hook(&sb, "hook.sh", &chatty_app);
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"creds\"\non_change = [\"{h}\"]\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    let mut d = crate::server::Running(sb.spawn_run());
+    assert!(
+        wait_lines(&pids, 1, Duration::from_secs(20)),
+        "{}",
+        sb.daemon_log()
+    );
+    // Past the time the daemon drains a finished hook's output.
+    std::thread::sleep(Duration::from_secs(4));
+    let running = still_running(&pids, Duration::ZERO);
+    let _ = d.0.kill();
+    let _ = d.0.wait();
+    kill_all(&running);
+    assert_eq!(
+        running.len(),
+        1,
+        "the app the hook started under run was killed:\n{}",
+        sb.daemon_log()
+    );
+}
+
+/// Issue 27 item 4: hooks started by `credential-process` were never killed (5 calls, 5
+/// hanging hooks). Each now runs under a supervisor with the same 60 s limit, and the calls
+/// still answer at once.
+#[test]
+fn hooks_started_by_credential_process_are_bounded() {
+    let sb = Sandbox::new();
+    // 30 s left: every call refreshes (less than a minute) and gets new keys, so every call
+    // runs the hook.
+    let src = sb.file("src.sh");
+    fs::write(
+        &src,
+        "#!/bin/sh\nn=$(cat \"$0.n\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0.n\"\n\
+         printf '{\"Version\":1,\"AccessKeyId\":\"ASIASHORT%s\",\"SecretAccessKey\":\"s\",\"Expiration\":\"%s\"}' \
+         $n $(date -u -d '30 seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+    )
+    .unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    let src = src.display().to_string();
+    let pids = sb.file("hook.pids");
+    let hang = format!(
+        "sleep 600 &\necho $! >> '{p}'\necho $$ >> '{p}'\nwait",
+        p = pids.display()
+    );
+    let h = hook(&sb, "hook.sh", &hang);
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"creds\"\non_change = [\"{h}\"]\n\
+         [profile.a]\ncredential_process = \"{src}\"\n"
+    ));
+    let started = Instant::now();
+    for i in 0..5 {
+        let call = Instant::now();
+        let o = sb.run(&["credential-process", "--profile", "a"]);
+        assert_eq!(o.status.code(), Some(0), "call {i}: {}", show(&o));
+        assert!(
+            call.elapsed() < Duration::from_secs(10),
+            "call {i} waited for its hook: {:?}",
+            call.elapsed()
+        );
+        // Each call writes new keys only if the file changed: wait for this call's hook.
+        assert!(
+            wait_lines(&pids, 2 * (i + 1), Duration::from_secs(10)),
+            "call {i}: its hook did not start"
+        );
+    }
+    let left = Duration::from_secs(80).saturating_sub(started.elapsed());
+    let running = still_running(&pids, left);
+    kill_all(&running);
+    assert!(
+        running.is_empty(),
+        "{} hook processes still run {:?} after the first call",
+        running.len(),
+        started.elapsed()
+    );
+}
+
+/// Issue 27 item 4: a `once` or `credential-process` ended by SIGTERM left its running source
+/// and hooks behind, without a limit. They are stopped with it.
+#[test]
+fn sigterm_stops_the_running_source_and_hooks_of_once_and_credential_process() {
+    for (what, hanging) in [
+        ("once", "source"),
+        ("credential-process", "source"),
+        ("once", "hook"),
+    ] {
+        let sb = Sandbox::new();
+        let pids = sb.file("hung.pids");
+        let hang = format!(
+            "sleep 600 &\necho $! >> '{p}'\necho $$ >> '{p}'\nwait",
+            p = pids.display()
+        );
+        let (src, hook_cmd) = if hanging == "source" {
+            let p = sb.file("src.sh");
+            fs::write(&p, format!("#!/bin/sh\n{hang}\n")).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+            (p.display().to_string(), String::new())
+        } else {
+            let h = hook(&sb, "hook.sh", &hang);
+            (
+                source(&sb, "src.sh", "ASIAHOOK", 3600),
+                format!("on_change = [\"{h}\"]\n"),
+            )
+        };
+        sb.config(&format!(
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"creds\"\n{hook_cmd}\
+             [profile.a]\ncredential_process = \"{src}\"\n"
+        ));
+        let args: &[&str] = if what == "once" {
+            &["once"]
+        } else {
+            &["credential-process", "--profile", "a"]
+        };
+        let child = sb
+            .command()
+            .arg("--config")
+            .arg(sb.file("config.toml"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = crate::server::Running(child);
+        assert!(
+            wait_lines(&pids, 2, Duration::from_secs(20)),
+            "{what}: the {hanging} did not start"
+        );
+        let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let stopped = Instant::now();
+        let mut status = None;
+        while stopped.elapsed() < Duration::from_secs(10) {
+            if let Some(s) = child.0.try_wait().unwrap() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(child);
+        let running = still_running(&pids, Duration::from_secs(3));
+        kill_all(&running);
+        assert!(
+            status.is_some(),
+            "{what}: still running 10 s after SIGTERM ({hanging})"
+        );
+        assert!(
+            running.is_empty(),
+            "{what}: its {hanging} still runs after SIGTERM: {running:?}"
+        );
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(143),
+            "{what}: the exit status says SIGTERM"
+        );
+    }
+}

@@ -725,3 +725,205 @@ fn status_says_when_the_state_file_cannot_be_written() {
     );
     assert!(err.contains("may be out of date"), "{}", show(&o));
 }
+
+/// Issue 27 item 3: once awscredd had refreshed a profile, keys without an expiry that
+/// another tool wrote into its section later counted as awscredd's own: `once` never refreshed
+/// them, `status` said `ok`, and `credential-process` printed them without `Expiration` (the
+/// SDK caches such keys for its whole life). The state file now says which key awscredd wrote.
+#[test]
+fn keys_another_tool_writes_after_a_refresh_are_foreign() {
+    let sb = Sandbox::new();
+    // A source whose keys carry no expiry, numbered by run: ASIARUN1, ASIARUN2, ...
+    let src = sb.file("src.sh");
+    fs::write(
+        &src,
+        "#!/bin/sh\nn=$(cat \"$0.n\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0.n\"\n\
+         printf '{\"Version\":1,\"AccessKeyId\":\"ASIARUN%s\",\"SecretAccessKey\":\"s\"}' $n\n",
+    )
+    .unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    sb.one_profile_config(&src.display().to_string());
+    let held = || fs::read_to_string(sb.file("credentials")).unwrap();
+    let state_of_a = |sb: &Sandbox| {
+        let o = sb.run(&["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), v["profiles"][0]["state"].clone())
+    };
+    let other_tool_writes = || {
+        fs::write(
+            sb.file("credentials"),
+            "[a]\naws_access_key_id = AKIAOTHERTOOL\naws_secret_access_key = theirs\n",
+        )
+        .unwrap()
+    };
+
+    assert_eq!(sb.run(&["once"]).status.code(), Some(0));
+    assert!(held().contains("ASIARUN1"), "{}", held());
+    assert_eq!(state_of_a(&sb), (Some(0), serde_json::json!("ok")));
+    let state = fs::read_to_string(sb.file("state/state.json")).unwrap();
+    assert!(
+        !state.contains("ASIARUN1"),
+        "the key id itself is never recorded: {state}"
+    );
+
+    // Awscredd's own keys without an expiry: served, with an Expiration so the SDK asks again.
+    let o = sb.run(&["credential-process", "--profile", "a"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["AccessKeyId"], "ASIARUN1", "{}", show(&o));
+    assert!(v["Expiration"].is_string(), "{}", show(&o));
+
+    other_tool_writes();
+    assert_eq!(state_of_a(&sb), (Some(1), serde_json::json!("expired")));
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        held().contains("ASIARUN2"),
+        "once left the other tool's keys: {}",
+        held()
+    );
+    assert_eq!(state_of_a(&sb), (Some(0), serde_json::json!("ok")));
+
+    other_tool_writes();
+    let o = sb.run(&["credential-process", "--profile", "a"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["AccessKeyId"], "ASIARUN3", "{}", show(&o));
+    assert!(v["Expiration"].is_string(), "{}", show(&o));
+}
+
+/// The zombies among the children of `pid` (from `/proc`).
+fn zombie_children(pid: u32) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            f.len() > 1 && f[0] == "Z" && f[1] == pid.to_string()
+        })
+        .collect()
+}
+
+/// Issue 27 item 5: in the `FROM scratch` image awscredd is PID 1 and never reaped orphans: a
+/// zombie per refresh whose source left a child. `run` as PID 1 of a PID namespace, with a
+/// source that leaves children behind (one killed with its group, one in a session of its
+/// own) and a hook that starts one: no zombie stays, and every source still runs and is
+/// waited for.
+#[test]
+fn as_pid_1_run_reaps_the_orphans_sources_and_hooks_leave() {
+    if !crate::util::require_root() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let src = sb.file("src.sh");
+    fs::write(
+        &src,
+        "#!/bin/sh\nn=$(cat \"$0.n\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0.n\"\n\
+         sleep 30 >/dev/null 2>&1 &\nsetsid sleep 0.3 >/dev/null 2>&1 &\n\
+         printf '{\"Version\":1,\"AccessKeyId\":\"ASIAPID%s\",\"SecretAccessKey\":\"s\",\"Expiration\":\"%s\"}' \
+         $n $(date -u -d '3600 seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+    )
+    .unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+         on_change = [\"sh\", \"-c\", \"sleep 0.2 >/dev/null 2>&1 &\"]\n\
+         [profile.a]\ncredential_process = \"{}\"\n",
+        src.display()
+    ));
+    let unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", sb.path())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
+        .spawn()
+        .expect("unshare (util-linux) runs");
+    let _unshare = crate::server::Running(unshare);
+    let outer = _unshare.0.id();
+    // The daemon, PID 1 inside, is unshare's child.
+    let started = Instant::now();
+    let mut daemon = None;
+    while daemon.is_none() && started.elapsed() < Duration::from_secs(10) {
+        daemon = fs::read_to_string(format!("/proc/{outer}/task/{outer}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse::<u32>().ok());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let daemon = daemon.expect("the daemon started in its namespace");
+    let holds = |n: u32| {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            let text = fs::read_to_string(sb.file("credentials")).unwrap_or_default();
+            if text.contains(&format!("ASIAPID{n}\n")) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(holds(1), "{}", sb.daemon_log());
+    for n in 2..=6 {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(daemon as i32),
+            nix::sys::signal::Signal::SIGUSR1,
+        );
+        assert!(holds(n), "refresh {n}:\n{}", sb.daemon_log());
+    }
+    // The session's and the hook's sleeps end within half a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let zombies = zombie_children(daemon);
+    let log = sb.daemon_log();
+    eprintln!(
+        "PID 1: {} zombies after 6 refreshes that each left 3 orphans",
+        zombies.len()
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert!(zombies.is_empty(), "zombies {zombies:?}:\n{log}");
+    assert!(log.contains("running as PID 1"), "{log}");
+    assert!(!log.contains("waiting for it failed"), "{log}");
+    assert!(!log.contains("refresh failed"), "{log}");
+}
+
+/// Issue 27 item 7: `status` showed 1970 for an expiry it could not parse. It shows no time,
+/// and says what is there and that it cannot be read.
+#[test]
+fn status_shows_an_expiry_that_is_not_a_time_as_it_is_written() {
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIASTATUS", "s3cret", "");
+    sb.one_profile_config(&src);
+    fs::write(
+        sb.file("credentials"),
+        "[a]\naws_access_key_id = AKIAHAND\naws_secret_access_key = s\naws_credential_expiration = next tuesday\n",
+    )
+    .unwrap();
+    let o = sb.run(&["status", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = &v["profiles"][0];
+    assert_eq!(a["state"], "expired", "{v}");
+    assert!(a["expires_at"].is_null(), "{v}");
+    let why = a["last_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("`next tuesday`") && why.contains("not a time"),
+        "{v}"
+    );
+    let o = sb.run(&["status"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("1970"), "{text}");
+    assert!(text.contains("next tuesday"), "{text}");
+}

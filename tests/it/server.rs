@@ -245,3 +245,36 @@ fn a_short_or_readable_token_is_a_warning() {
     );
     assert!(!log.contains("short-token"), "the token was logged:\n{log}");
 }
+
+/// Issue 27 item 7: the token file was read at start only; a token rotated in the file was
+/// refused until a restart, and nothing said so. A reload (SIGHUP) reads it again.
+#[test]
+fn a_reload_reads_the_token_file_again() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let d = start(&sb, port);
+    let old = token(&sb);
+    let new = "f".repeat(64);
+    fs::write(sb.file("shared/awscredd-server-token"), &new).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &d.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let started = Instant::now();
+    let mut answer = None;
+    while started.elapsed() < Duration::from_secs(10) {
+        answer = get(port, "/profiles/app", Some(&new)).map(|a| a.0);
+        if answer == Some(200) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = fs::read_to_string(sb.file("daemon.log")).unwrap_or_default();
+    assert_eq!(answer, Some(200), "the new token is refused:\n{log}");
+    assert_eq!(
+        get(port, "/profiles/app", Some(&old)).map(|a| a.0),
+        Some(401)
+    );
+    assert!(log.contains("the [server] token was read again"), "{log}");
+}

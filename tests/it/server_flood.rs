@@ -310,3 +310,138 @@ fn accept_errors_pause_instead_of_spinning() {
     assert!(answer.contains("ASIAFLOOD1"), "{answer}");
     drop(d);
 }
+
+/// One keep-alive client that loops `GET path` without the token for as long as `stop` is
+/// false, reconnecting whenever the server closes; returns how many answers it read.
+fn looping_client(
+    port: u16,
+    path: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let mut answers = 0u64;
+        let mut conn: Option<TcpStream> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let s = match conn.as_mut() {
+                Some(s) => s,
+                None => match TcpStream::connect(("127.0.0.1", port)) {
+                    Ok(s) => {
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                        conn.insert(s)
+                    }
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                },
+            };
+            let asked = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").is_ok();
+            if asked && read_answer(s).is_some() {
+                answers += 1;
+            } else {
+                conn = None;
+            }
+        }
+        answers
+    })
+}
+
+/// Reads one HTTP answer (head and `Content-Length` body) from a keep-alive connection;
+/// `None` when the connection closed or broke first. The connection is unusable after an
+/// answer that says `Connection: close`, so that is `None` for the next one.
+fn read_answer(s: &mut TcpStream) -> Option<u16> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while got.len() < head_end + length {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Issue 27 item 1: 100 keep-alive connections looping token-less requests made a quarter to
+/// three quarters of the token holder's requests fail, and `/healthz` probes with them. The
+/// token holder and the probes must all be answered; the same for `/metrics` scraped in a
+/// loop by 100 clients on the `[metrics]` listener. Prints the success rates (docs/numbers.md).
+#[test]
+fn unauthenticated_keep_alive_loops_starve_neither_the_token_holder_nor_the_probes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let sb = Sandbox::new();
+    let (port, metrics_port) = (free_port(), free_port());
+    server_config(&sb, port, &counting_script(&sb));
+    let mut text = fs::read_to_string(sb.file("config.toml")).unwrap();
+    text.push_str(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+    ));
+    sb.config(&text);
+    let d = start_serving(&sb, port, "ASIAFLOOD1", None);
+    let t = token(&sb);
+
+    for (listener, lport, looped) in [
+        ("[server]", port, "/profiles/app"),
+        ("[metrics]", metrics_port, "/metrics"),
+    ] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..100)
+            .map(|_| looping_client(lport, looped, Arc::clone(&stop)))
+            .collect();
+        std::thread::sleep(Duration::from_secs(1));
+        let (mut asked, mut served, mut probes, mut probes_ok) = (0, 0, 0, 0);
+        let mut slowest = Duration::ZERO;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(6) {
+            if lport == port {
+                let at = Instant::now();
+                asked += 1;
+                match get(port, "/profiles/app", Some(&t)) {
+                    Some((200, body)) if body.contains("ASIAFLOOD") => served += 1,
+                    other => eprintln!("{listener}: the token holder got {other:?}"),
+                }
+                slowest = slowest.max(at.elapsed());
+            }
+            let at = Instant::now();
+            probes += 1;
+            match get(lport, "/healthz", None) {
+                Some((200, _)) => probes_ok += 1,
+                other => eprintln!("{listener}: a /healthz probe got {other:?}"),
+            }
+            slowest = slowest.max(at.elapsed());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let elapsed = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let looped_answers: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+        let rate = |ok: u32, all: u32| f64::from(ok) * 100.0 / f64::from(all.max(1));
+        eprintln!(
+            "{listener} with 100 looping {looped} clients: token holder {served}/{asked} \
+             ({:.1}%), /healthz {probes_ok}/{probes} ({:.1}%), slowest answer {} ms; the loops \
+             got {looped_answers} answers ({:.0}/s)",
+            rate(served, asked),
+            rate(probes_ok, probes),
+            slowest.as_millis(),
+            looped_answers as f64 / (elapsed.as_secs_f64() + 1.0),
+        );
+        assert_eq!(served, asked, "{listener}: the token holder was starved");
+        assert_eq!(probes_ok, probes, "{listener}: the probes were starved");
+    }
+    drop(d);
+}

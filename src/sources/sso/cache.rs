@@ -2,7 +2,7 @@
 //! `~/.aws/sso/cache/<sha1 of the session name>.json`, same JSON fields and formats.
 //!
 //! Reads are lenient (any RFC 3339 time; a corrupt or partial file is "no token", with a
-//! warning); writes are atomic, mode 0600, with times as `YYYY-MM-DDTHH:MM:SSZ`, which every
+//! warning once per change of the file: the daemon reads it at every poll); writes are atomic, mode 0600, with times as `YYYY-MM-DDTHH:MM:SSZ`, which every
 //! reader accepts. Beside each token file, `.NAME.lock` is the lock every awscredd process takes
 //! before it refreshes or signs in for that session. The client registration is also kept the
 //! way CLI v2 keeps it, in a file of its own.
@@ -15,6 +15,30 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
+
+/// The token files found unreadable and warned about, with what was seen (the problem and a
+/// hash of the bytes): the same again is not warned about at every poll; a change is.
+static TOLD_UNREADABLE: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Records what `path` holds: `Some(seen)` unreadable, `None` readable or missing. Whether
+/// that same unreadable content was told already.
+fn told_unreadable(path: &Path, seen: Option<String>) -> bool {
+    let mut told = TOLD_UNREADABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match seen {
+        None => {
+            told.remove(path);
+            false
+        }
+        Some(seen) => told.insert(path.to_path_buf(), seen.clone()).as_deref() == Some(&seen),
+    }
+}
+
+fn sha1_hex_bytes(bytes: &[u8]) -> String {
+    crate::credentials::sha1_hex(&String::from_utf8_lossy(bytes))
+}
 
 /// A cached access token, and what is needed to refresh it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,28 +216,47 @@ impl TokenCache {
     pub fn load(&self, session: &str) -> Option<CachedToken> {
         let path = self.token_path(session);
         let mut last_problem = String::new();
+        let mut last_bytes = Vec::new();
         for attempt in 0..3 {
             if attempt > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             let bytes = match files::read_regular(&path, files::JSON_MAX) {
                 Ok(Some(b)) => b,
-                Ok(None) => return None,
+                Ok(None) => {
+                    told_unreadable(&path, None);
+                    return None;
+                }
                 Err(e) => {
                     last_problem = e.to_string();
                     continue;
                 }
             };
             match parse_token(&bytes) {
-                Ok(t) => return Some(t),
-                Err(p) => last_problem = p,
+                Ok(t) => {
+                    told_unreadable(&path, None);
+                    return Some(t);
+                }
+                Err(p) => {
+                    last_problem = p;
+                    last_bytes = bytes;
+                }
             }
         }
-        tracing::warn!(
-            sso_session = session,
-            path = %path.display(),
-            "ignoring the cached SSO token: {last_problem}"
-        );
+        let seen = format!("{last_problem}\0{}", sha1_hex_bytes(&last_bytes));
+        if told_unreadable(&path, Some(seen)) {
+            tracing::debug!(
+                sso_session = session,
+                path = %path.display(),
+                "ignoring the cached SSO token (unchanged): {last_problem}"
+            );
+        } else {
+            tracing::warn!(
+                sso_session = session,
+                path = %path.display(),
+                "ignoring the cached SSO token: {last_problem}"
+            );
+        }
         None
     }
 
@@ -358,21 +401,76 @@ mod tests {
         }
     }
 
+    /// Corrupt or partial files are no token; and (issue 27 item 7) a corrupt cache, which
+    /// logged a warning at every poll, is told once per change. One test: the warning's
+    /// callsite met first on another test's thread, with no subscriber there, can stay
+    /// unheard by this one's.
     #[test]
-    fn corrupt_or_partial_files_are_no_token() {
+    fn corrupt_or_partial_files_are_no_token_and_told_once_per_change() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Captured {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
         let dir = tempfile::tempdir().unwrap();
         let cache = TokenCache {
             dir: dir.path().to_path_buf(),
         };
-        for bad in [
-            "",
-            "{\"accessToken\": \"at\", \"expiresAt\": \"2030-01-01T0",
-            "{\"expiresAt\": \"2030-01-01T00:00:00Z\"}",
-            "{\"accessToken\": \"at\", \"expiresAt\": \"tomorrow\"}",
-            "[1, 2]",
-        ] {
-            std::fs::write(cache.token_path("s"), bad).unwrap();
-            assert!(cache.load("s").is_none(), "{bad}");
-        }
+        let warnings = || {
+            String::from_utf8_lossy(&captured.0.lock().unwrap())
+                .matches("ignoring the cached SSO token")
+                .count()
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            // Another test's thread may have met the warning with no subscriber first, and
+            // cached that nobody listens to it.
+            tracing::callsite::rebuild_interest_cache();
+            for bad in [
+                "",
+                "{\"accessToken\": \"at\", \"expiresAt\": \"2030-01-01T0",
+                "{\"expiresAt\": \"2030-01-01T00:00:00Z\"}",
+                "{\"accessToken\": \"at\", \"expiresAt\": \"tomorrow\"}",
+                "[1, 2]",
+            ] {
+                std::fs::write(cache.token_path("s"), bad).unwrap();
+                assert!(cache.load("s").is_none(), "{bad}");
+            }
+            assert_eq!(warnings(), 5, "each change is told");
+            std::fs::write(cache.token_path("poll"), "{not json").unwrap();
+            for _ in 0..3 {
+                assert!(cache.load("poll").is_none());
+            }
+            assert_eq!(warnings(), 6, "the same corrupt file is told once");
+            std::fs::write(cache.token_path("poll"), "[1, 2]").unwrap();
+            cache.load("poll");
+            cache.load("poll");
+            assert_eq!(warnings(), 7, "a change is told");
+            std::fs::write(
+                cache.token_path("poll"),
+                r#"{"accessToken": "at", "expiresAt": "2030-01-01T00:00:00Z"}"#,
+            )
+            .unwrap();
+            assert!(cache.load("poll").is_some());
+            std::fs::write(cache.token_path("poll"), "[1, 2]").unwrap();
+            cache.load("poll");
+            assert_eq!(
+                warnings(),
+                8,
+                "corrupt again after a good token is told again"
+            );
+        });
     }
 }
