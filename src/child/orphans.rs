@@ -8,6 +8,7 @@
 //! keep their exit status for the code that waits for them (tokio's `Child::wait`); a waitpid
 //! of any child (`-1`) would steal it.
 
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 use tokio::sync::watch;
 
