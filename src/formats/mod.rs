@@ -734,6 +734,18 @@ fn launch_slots<'v>(
     Ok(slots)
 }
 
+/// The members of `v`, which must be an object: else an error at it that names it as `what`.
+fn object<'v>(
+    text: &str,
+    v: &'v jsonc::Value,
+    what: impl FnOnce() -> String,
+) -> Result<&'v [jsonc::Member], FormatError> {
+    v.members().ok_or_else(|| {
+        let message = format!("{} is {}, not an object", what(), v.kind_name());
+        FormatError::at(text, v.span.start, message)
+    })
+}
+
 /// Every `profiles` object of the file (a duplicated key gives several), each with where it
 /// starts; a `profiles` that is not an object, or a file that is not one, is an error.
 fn profile_lists<'v>(
@@ -752,12 +764,7 @@ fn profile_lists<'v>(
     };
     let mut lists = Vec::new();
     for m in named(text, top, "profiles") {
-        let Some(list) = m.value.members() else {
-            return Err(err(
-                m.value.span.start,
-                format!("`profiles` is {}, not an object", m.value.kind_name()),
-            ));
-        };
+        let list = object(text, &m.value, || "`profiles`".to_string())?;
         lists.push((m.value.span.start, list));
     }
     Ok(lists)
@@ -770,27 +777,12 @@ fn slot<'v>(
     name: String,
     profile: &'v jsonc::Value,
 ) -> Result<Slot<'v>, FormatError> {
-    let err = |at: usize, message: String| FormatError::at(text, at, message);
-    let Some(members) = profile.members() else {
-        return Err(err(
-            profile.span.start,
-            format!(
-                "launch profile `{name}` is {}, not an object",
-                profile.kind_name()
-            ),
-        ));
-    };
+    let members = object(text, profile, || format!("launch profile `{name}`"))?;
     let mut envs = Vec::new();
     for e in named(text, members, "environmentVariables") {
-        if e.value.members().is_none() {
-            return Err(err(
-                e.value.span.start,
-                format!(
-                    "`environmentVariables` of launch profile `{name}` is {}, not an object",
-                    e.value.kind_name()
-                ),
-            ));
-        }
+        object(text, &e.value, || {
+            format!("`environmentVariables` of launch profile `{name}`")
+        })?;
         envs.push(&e.value);
     }
     Ok(Slot {

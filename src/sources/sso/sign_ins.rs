@@ -127,11 +127,17 @@ impl SignIns {
             .collect()
     }
 
-    /// Records a sign-in of `session` that ended without a token at `at` (the scheduler's
-    /// tests; needs a runtime).
+    /// Records a sign-in of `session` started at `at` on `task`, with its code and end (the
+    /// scheduler's tests).
     #[cfg(test)]
-    pub fn ended_for_tests(&self, session: &str, at: OffsetDateTime) {
-        let task = tokio::spawn(async {}).abort_handle();
+    fn record_for_tests(
+        &self,
+        session: &str,
+        at: OffsetDateTime,
+        task: tokio::task::AbortHandle,
+        user_code: Option<(String, String)>,
+        ended: Option<(OffsetDateTime, String)>,
+    ) {
         let generation = self.next_generation();
         self.registry().insert(
             session.to_string(),
@@ -140,10 +146,19 @@ impl SignIns {
                 generation,
                 task,
                 started_at: at,
-                user_code: None,
-                ended: Some((at, "the sign-in code expired before it was approved".into())),
+                user_code,
+                ended,
             },
         );
+    }
+
+    /// Records a sign-in of `session` that ended without a token at `at` (the scheduler's
+    /// tests; needs a runtime).
+    #[cfg(test)]
+    pub fn ended_for_tests(&self, session: &str, at: OffsetDateTime) {
+        let task = tokio::spawn(async {}).abort_handle();
+        let why = "the sign-in code expired before it was approved".to_string();
+        self.record_for_tests(session, at, task, None, Some((at, why)));
     }
 
     /// Records a sign-in of `session` running since `at`, with `code` once known (the
@@ -156,18 +171,8 @@ impl SignIns {
         code: Option<(&str, &str)>,
     ) -> tokio::task::AbortHandle {
         let task = tokio::spawn(std::future::pending::<()>()).abort_handle();
-        let generation = self.next_generation();
-        self.registry().insert(
-            session.to_string(),
-            Background {
-                start_url: String::new(),
-                generation,
-                task: task.clone(),
-                started_at: at,
-                user_code: code.map(|(u, c)| (u.to_string(), c.to_string())),
-                ended: None,
-            },
-        );
+        let code = code.map(|(u, c)| (u.to_string(), c.to_string()));
+        self.record_for_tests(session, at, task.clone(), code, None);
         task
     }
 
