@@ -156,146 +156,22 @@ pub fn import(req: &Request<'_>) -> Result<Imported, ImportError> {
         .map(|(n, s)| (n.clone(), kind_of(s, &sessions, req.shown)))
         .collect();
     resolve_chains(&profiles, &mut kinds);
-
-    // What to take: every profile, or the named ones and their sources.
-    let managed = |k: &Kind| !matches!(k, Kind::Static | Kind::Skip(_));
-    let mut wanted: BTreeSet<String> = BTreeSet::new();
-    let mut todo: Vec<String> = if req.only.is_empty() {
-        kinds.keys().cloned().collect()
-    } else {
-        req.only.to_vec()
+    let all = All {
+        sessions: &sessions,
+        profiles: &profiles,
+        kinds: &kinds,
     };
-    while let Some(n) = todo.pop() {
-        if !wanted.insert(n.clone()) {
-            continue;
-        }
-        if let Some(Kind::AssumeRole { source }) = kinds.get(&n) {
-            if profiles.contains_key(source) {
-                todo.push(source.clone());
-            }
-        }
-    }
-    let mut notes = Vec::new();
-    for n in &wanted {
-        let (Some(section), Some(kind)) = (profiles.get(n), kinds.get(n)) else {
-            continue;
-        };
-        let chained_from = wanted
-            .iter()
-            .any(|o| matches!(kinds.get(o), Some(Kind::AssumeRole { source }) if source == n));
-        match kind {
-            Kind::Static if chained_from => notes.push(format!(
-                "{} ({}:{}) has static keys and is a source_profile: it stays unmanaged, and awscredd reads its keys from the credentials file the SDKs read ([{n}] in ~/.aws/credentials){}",
-                section.header,
-                req.shown,
-                section.line,
-                if section.has("aws_access_key_id") {
-                    "; its keys are in the config file, so move aws_access_key_id and aws_secret_access_key there (the SDKs read both files, so programs keep working)"
-                } else {
-                    ""
-                }
-            )),
-            Kind::Static => skipped.push(Skipped {
-                header: section.header.clone(),
-                line: section.line,
-                why: "static keys: nothing to refresh, programs use them as they are".into(),
-            }),
-            Kind::Skip(why) => skipped.push(Skipped {
-                header: section.header.clone(),
-                line: section.line,
-                why: why.clone(),
-            }),
-            _ => {}
-        }
-    }
-    for n in &wanted {
-        if let Some(Kind::AssumeRole { source }) = kinds.get(n) {
-            if !profiles.contains_key(source) && managed(&kinds[n]) {
-                notes.push(format!(
-                    "profile `{n}`: its source_profile `{source}` is not in {}: awscredd reads its keys from the credentials file the SDKs read, as they do (`awscredd check` warns if they are not there)",
-                    req.shown
-                ));
-            }
-        }
-    }
+    let wanted = wanted(req.only, &all);
+    let mut notes = unmanaged(req, &wanted, &all, &mut skipped);
     let mut take: Vec<String> = profiles
         .keys()
         .filter(|n| wanted.contains(*n) && kinds.get(*n).is_some_and(managed))
         .cloned()
         .collect();
-    // Sessions: every one (only those needed with `--profile`).
-    let used: BTreeSet<&str> = take
-        .iter()
-        .filter_map(|n| match &kinds[n] {
-            Kind::Sso { session } => Some(session.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut take_sessions: Vec<String> = sessions
-        .keys()
-        .filter(|s| (req.only.is_empty() || used.contains(s.as_str())) && session_ok(&sessions[*s]))
-        .cloned()
-        .collect();
-    for (name, s) in &sessions {
-        if !session_ok(s) && (req.only.is_empty() || used.contains(name.as_str())) {
-            skipped.push(Skipped {
-                header: s.header.clone(),
-                line: s.line,
-                why: "it needs sso_start_url and sso_region".into(),
-            });
-        }
-    }
-
+    let mut take_sessions = sessions_taken(req.only, &take, &all, &mut skipped);
     drop_dependents(&mut take, &take_sessions, &kinds, &profiles, &mut skipped);
-    // Write, check, and leave out what the checks refuse, until they pass.
-    let warnings = loop {
-        let (toml, blocks) = render(req, &sessions, &take_sessions, &profiles, &kinds, &take);
-        let (_, report) = parse_str(&toml, req.config_path, req.env);
-        let errors: Vec<_> = report
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .collect();
-        if errors.is_empty() {
-            let warnings: Vec<String> = report
-                .lines()
-                .into_iter()
-                .filter(|l| l.contains(": warning: "))
-                .collect();
-            break (toml, warnings);
-        }
-        if take.is_empty() {
-            return Err(ImportError::Nothing(skipped));
-        }
-        let mut dropped = false;
-        for d in errors {
-            let block = d
-                .span
-                .as_ref()
-                .and_then(|s| blocks.iter().find(|(r, _)| r.contains(&s.start)));
-            let Some((_, block)) = block else {
-                return Err(ImportError::Invalid(report.to_string().trim_end().into()));
-            };
-            let (section, name, list) = match block {
-                Block::Session(n) => (&sessions[n], n, &mut take_sessions),
-                Block::Profile(n) => (&profiles[n], n, &mut take),
-            };
-            if let Some(i) = list.iter().position(|x| x == name) {
-                list.remove(i);
-                skipped.push(Skipped {
-                    header: section.header.clone(),
-                    line: section.line,
-                    why: d.message.clone(),
-                });
-                dropped = true;
-            }
-        }
-        if !dropped {
-            return Err(ImportError::Invalid(report.to_string().trim_end().into()));
-        }
-        drop_dependents(&mut take, &take_sessions, &kinds, &profiles, &mut skipped);
-    };
-    let (toml, warnings) = warnings;
+    let (toml, warnings) =
+        check_until_clean(req, &all, &mut take, &mut take_sessions, &mut skipped)?;
     if take.is_empty() {
         return Err(ImportError::Nothing(skipped));
     }
@@ -311,6 +187,193 @@ pub fn import(req: &Request<'_>) -> Result<Imported, ImportError> {
         notes,
         shadows,
     })
+}
+
+/// The sections of the file and what each profile is.
+struct All<'a> {
+    sessions: &'a BTreeMap<String, Section>,
+    profiles: &'a BTreeMap<String, Section>,
+    kinds: &'a BTreeMap<String, Kind>,
+}
+
+/// Whether awscredd manages a profile of this kind.
+fn managed(k: &Kind) -> bool {
+    !matches!(k, Kind::Static | Kind::Skip(_))
+}
+
+/// What to take: every profile, or the named ones and their sources.
+fn wanted(only: &[String], all: &All<'_>) -> BTreeSet<String> {
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    let mut todo: Vec<String> = if only.is_empty() {
+        all.kinds.keys().cloned().collect()
+    } else {
+        only.to_vec()
+    };
+    while let Some(n) = todo.pop() {
+        if !wanted.insert(n.clone()) {
+            continue;
+        }
+        if let Some(Kind::AssumeRole { source }) = all.kinds.get(&n) {
+            if all.profiles.contains_key(source) {
+                todo.push(source.clone());
+            }
+        }
+    }
+    wanted
+}
+
+/// The wanted profiles awscredd does not manage: skipped, or a note for a static source of a
+/// chain (and for a source profile that is not in the file).
+fn unmanaged(
+    req: &Request<'_>,
+    wanted: &BTreeSet<String>,
+    all: &All<'_>,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let source_of = |n: &String| match all.kinds.get(n) {
+        Some(Kind::AssumeRole { source }) => Some(source),
+        _ => None,
+    };
+    for n in wanted {
+        let (Some(section), Some(kind)) = (all.profiles.get(n), all.kinds.get(n)) else {
+            continue;
+        };
+        let chained_from = wanted.iter().any(|o| source_of(o) == Some(n));
+        let why = match kind {
+            Kind::Static if chained_from => {
+                notes.push(format!(
+                    "{} ({}:{}) has static keys and is a source_profile: it stays unmanaged, and awscredd reads its keys from the credentials file the SDKs read ([{n}] in ~/.aws/credentials){}",
+                    section.header,
+                    req.shown,
+                    section.line,
+                    if section.has("aws_access_key_id") {
+                        "; its keys are in the config file, so move aws_access_key_id and aws_secret_access_key there (the SDKs read both files, so programs keep working)"
+                    } else {
+                        ""
+                    }
+                ));
+                continue;
+            }
+            Kind::Static => "static keys: nothing to refresh, programs use them as they are".into(),
+            Kind::Skip(why) => why.clone(),
+            _ => continue,
+        };
+        skipped.push(Skipped {
+            header: section.header.clone(),
+            line: section.line,
+            why,
+        });
+    }
+    for n in wanted {
+        if let Some(source) = source_of(n) {
+            if !all.profiles.contains_key(source) {
+                notes.push(format!(
+                    "profile `{n}`: its source_profile `{source}` is not in {}: awscredd reads its keys from the credentials file the SDKs read, as they do (`awscredd check` warns if they are not there)",
+                    req.shown
+                ));
+            }
+        }
+    }
+    notes
+}
+
+/// The sessions to take: every one (only those the taken profiles use with `--profile`);
+/// those without a start URL and region are skipped.
+fn sessions_taken(
+    only: &[String],
+    take: &[String],
+    all: &All<'_>,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<String> {
+    let used: BTreeSet<&str> = take
+        .iter()
+        .filter_map(|n| match &all.kinds[n] {
+            Kind::Sso { session } => Some(session.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for (name, s) in all.sessions {
+        if !(only.is_empty() || used.contains(name.as_str())) {
+            continue;
+        }
+        if session_ok(s) {
+            taken.push(name.clone());
+        } else {
+            skipped.push(Skipped {
+                header: s.header.clone(),
+                line: s.line,
+                why: "it needs sso_start_url and sso_region".into(),
+            });
+        }
+    }
+    taken
+}
+
+/// Writes the TOML, checks it, and leaves out what the checks refuse, until they pass: the
+/// TOML and its warnings.
+fn check_until_clean(
+    req: &Request<'_>,
+    all: &All<'_>,
+    take: &mut Vec<String>,
+    take_sessions: &mut Vec<String>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<(String, Vec<String>), ImportError> {
+    loop {
+        let (toml, blocks) = render(
+            req,
+            all.sessions,
+            take_sessions,
+            all.profiles,
+            all.kinds,
+            take,
+        );
+        let (_, report) = parse_str(&toml, req.config_path, req.env);
+        let errors: Vec<_> = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        if errors.is_empty() {
+            let warnings: Vec<String> = report
+                .lines()
+                .into_iter()
+                .filter(|l| l.contains(": warning: "))
+                .collect();
+            return Ok((toml, warnings));
+        }
+        if take.is_empty() {
+            return Err(ImportError::Nothing(std::mem::take(skipped)));
+        }
+        let mut dropped = false;
+        for d in errors {
+            let block = d
+                .span
+                .as_ref()
+                .and_then(|s| blocks.iter().find(|(r, _)| r.contains(&s.start)));
+            let Some((_, block)) = block else {
+                return Err(ImportError::Invalid(report.to_string().trim_end().into()));
+            };
+            let (section, name, list) = match block {
+                Block::Session(n) => (&all.sessions[n], n, &mut *take_sessions),
+                Block::Profile(n) => (&all.profiles[n], n, &mut *take),
+            };
+            if let Some(i) = list.iter().position(|x| x == name) {
+                list.remove(i);
+                skipped.push(Skipped {
+                    header: section.header.clone(),
+                    line: section.line,
+                    why: d.message.clone(),
+                });
+                dropped = true;
+            }
+        }
+        if !dropped {
+            return Err(ImportError::Invalid(report.to_string().trim_end().into()));
+        }
+        drop_dependents(take, take_sessions, all.kinds, all.profiles, skipped);
+    }
 }
 
 fn in_file_order(profiles: &BTreeMap<String, Section>, mut names: Vec<String>) -> Vec<String> {
@@ -427,81 +490,32 @@ fn sections(parsed: &ProfileFile<'_>) -> Sections {
 
 /// What a profile is, in the order the SDKs pick a profile's source.
 fn kind_of(p: &Section, sessions: &BTreeMap<String, Section>, shown: &str) -> Kind {
-    let skip = |why: String| Kind::Skip(why);
     if p.has("role_arn") {
-        if p.has("web_identity_token_file") {
-            return Kind::WebIdentity;
-        }
-        if let Some(source) = p.get("source_profile") {
-            if p.has("mfa_serial") {
-                return skip("mfa_serial: AWS asks for an MFA code at every refresh, and awscredd runs unattended; add it by hand with mfa_command, a program that prints the code (docs/init.md)".into());
-            }
-            return Kind::AssumeRole {
-                source: source.to_string(),
-            };
-        }
-        if let Some(cs) = p.get("credential_source") {
-            return skip(format!(
-                "credential_source = {cs}: the credentials come from this host ({}), which awscredd does not read; programs here can use the profile directly",
-                match cs {
-                    "Ec2InstanceMetadata" => "the EC2 instance metadata service",
-                    "EcsContainer" => "the ECS container credentials endpoint",
-                    "Environment" => "environment variables",
-                    _ => "a source awscredd does not know",
-                }
-            ));
-        }
-        return skip(
-            "role_arn without source_profile, web_identity_token_file or credential_source".into(),
-        );
+        return role_kind(p);
     }
     if p.has("web_identity_token_file") {
-        return skip("web_identity_token_file without role_arn".into());
+        return Kind::Skip("web_identity_token_file without role_arn".into());
     }
     if let Some(session) = p.get("sso_session") {
-        let Some(s) = sessions.get(session) else {
-            return skip(format!("its sso_session `{session}` is not in {shown}"));
-        };
-        if !(p.has("sso_account_id") && p.has("sso_role_name")) {
-            return skip("sso_session without sso_account_id and sso_role_name: it only signs in (for `aws sso login`), it has no role credentials to keep".into());
-        }
-        for key in ["sso_start_url", "sso_region"] {
-            if let (Some(mine), Some(theirs)) = (p.get(key), s.get(key)) {
-                if mine != theirs {
-                    return skip(format!("{key} `{mine}` differs from `{theirs}` of sso-session `{session}` (botocore and the AWS CLI refuse this profile too)"));
-                }
-            }
-        }
-        return Kind::Sso {
-            session: session.to_string(),
-        };
+        return sso_kind(p, session, sessions, shown);
     }
-    if [
+    const LEGACY: [&str; 4] = [
         "sso_start_url",
         "sso_region",
         "sso_account_id",
         "sso_role_name",
-    ]
-    .iter()
-    .any(|k| p.has(k))
-    {
-        let missing: Vec<&str> = [
-            "sso_start_url",
-            "sso_region",
-            "sso_account_id",
-            "sso_role_name",
-        ]
-        .into_iter()
-        .filter(|k| !p.has(k))
-        .collect();
+    ];
+    if LEGACY.iter().any(|k| p.has(k)) {
+        let missing: Vec<&str> = LEGACY.into_iter().filter(|k| !p.has(k)).collect();
         if !missing.is_empty() {
-            return skip(format!(
+            return Kind::Skip(format!(
                 "the older per-profile SSO form needs {} too",
                 missing.join(", ")
             ));
         }
         return Kind::Legacy;
     }
+    let skip = Kind::Skip;
     if p.has("login_session") {
         return skip("login_session (`aws login`): this awscredd does not read the `aws login` cache; programs can use the profile directly".into());
     }
@@ -519,6 +533,55 @@ fn kind_of(p: &Section, sessions: &BTreeMap<String, Section>, shown: &str) -> Ki
     skip(format!(
         "no source of credentials in it (its keys: {keys}): nothing for awscredd to keep"
     ))
+}
+
+/// A profile with `role_arn`.
+fn role_kind(p: &Section) -> Kind {
+    let skip = Kind::Skip;
+    if p.has("web_identity_token_file") {
+        return Kind::WebIdentity;
+    }
+    if let Some(source) = p.get("source_profile") {
+        if p.has("mfa_serial") {
+            return skip("mfa_serial: AWS asks for an MFA code at every refresh, and awscredd runs unattended; add it by hand with mfa_command, a program that prints the code (docs/init.md)".into());
+        }
+        return Kind::AssumeRole {
+            source: source.to_string(),
+        };
+    }
+    if let Some(cs) = p.get("credential_source") {
+        return skip(format!(
+            "credential_source = {cs}: the credentials come from this host ({}), which awscredd does not read; programs here can use the profile directly",
+            match cs {
+                "Ec2InstanceMetadata" => "the EC2 instance metadata service",
+                "EcsContainer" => "the ECS container credentials endpoint",
+                "Environment" => "environment variables",
+                _ => "a source awscredd does not know",
+            }
+        ));
+    }
+    skip("role_arn without source_profile, web_identity_token_file or credential_source".into())
+}
+
+/// A profile with `sso_session = session`.
+fn sso_kind(p: &Section, session: &str, sessions: &BTreeMap<String, Section>, shown: &str) -> Kind {
+    let skip = Kind::Skip;
+    let Some(s) = sessions.get(session) else {
+        return skip(format!("its sso_session `{session}` is not in {shown}"));
+    };
+    if !(p.has("sso_account_id") && p.has("sso_role_name")) {
+        return skip("sso_session without sso_account_id and sso_role_name: it only signs in (for `aws sso login`), it has no role credentials to keep".into());
+    }
+    for key in ["sso_start_url", "sso_region"] {
+        if let (Some(mine), Some(theirs)) = (p.get(key), s.get(key)) {
+            if mine != theirs {
+                return skip(format!("{key} `{mine}` differs from `{theirs}` of sso-session `{session}` (botocore and the AWS CLI refuse this profile too)"));
+            }
+        }
+    }
+    Kind::Sso {
+        session: session.to_string(),
+    }
 }
 
 /// An assumed role is taken only if its source is: taken itself, static keys (read from the
@@ -628,38 +691,40 @@ fn render(
                     .collect(),
             ),
         };
-        let left: Vec<&str> = section
-            .order
-            .iter()
-            .map(String::as_str)
-            .filter(|k| !keys.contains(k))
-            .collect();
-        let _ = write!(
-            t,
-            "# from {}:{} {}",
-            req.shown, section.line, section.header
-        );
-        if !left.is_empty() {
-            let _ = write!(t, "; left there: {}", left.join(", "));
-        }
-        let _ = writeln!(t, "\n[{table}]");
-        for key in keys {
-            let Some(v) = section.get(key) else {
-                continue;
-            };
-            let value = match key {
-                "duration_seconds" => match v.parse::<i64>() {
-                    Ok(n) => n.to_string(),
-                    Err(_) => toml_string(v),
-                },
-                _ => toml_string(v),
-            };
-            let _ = writeln!(t, "{key} = {value}");
-        }
+        write_table(&mut t, req.shown, section, &table, &keys);
         blocks.push((start..t.len(), block));
         t.push('\n');
     }
     (t, blocks)
+}
+
+/// Writes `[table]` with the `keys` of `section` that it has, under a comment naming where it
+/// came from and what was left there.
+fn write_table(t: &mut String, shown: &str, section: &Section, table: &str, keys: &[&str]) {
+    let left: Vec<&str> = section
+        .order
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !keys.contains(k))
+        .collect();
+    let _ = write!(t, "# from {}:{} {}", shown, section.line, section.header);
+    if !left.is_empty() {
+        let _ = write!(t, "; left there: {}", left.join(", "));
+    }
+    let _ = writeln!(t, "\n[{table}]");
+    for key in keys {
+        let Some(v) = section.get(key) else {
+            continue;
+        };
+        let value = match *key {
+            "duration_seconds" => match v.parse::<i64>() {
+                Ok(n) => n.to_string(),
+                Err(_) => toml_string(v),
+            },
+            _ => toml_string(v),
+        };
+        let _ = writeln!(t, "{key} = {value}");
+    }
 }
 
 #[cfg(test)]

@@ -23,36 +23,24 @@ pub(super) fn find(text: &str) -> Vec<(Diagnostic, Range<usize>)> {
     while i < lines.len() {
         let (start, line) = lines[i];
         i += 1;
-        // Lines inside a multi-line string are its text, not TOML.
-        if let Some(q) = in_multiline {
-            if line.matches(q).count() % 2 == 1 {
-                in_multiline = None;
-            }
+        if inside_multiline(line, &mut in_multiline) {
             continue;
         }
-        for q in ["\"\"\"", "'''"] {
-            if line.matches(q).count() % 2 == 1 {
-                in_multiline = Some(q);
-            }
-        }
         let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
+        let at = start + line.len() - trimmed.len();
         if trimmed.starts_with('[') && !trimmed.starts_with("[[") {
             if let Some((message, name)) = header_problem(trimmed) {
                 // The table: its header and every line up to the next header (whose lines
                 // are still looked at, for what else was pasted).
-                let mut end = start + line.len();
-                for &(s, l) in &lines[i..] {
-                    if l.trim_start().starts_with('[') {
-                        break;
-                    }
-                    end = s + l.len();
-                }
-                let at = start + indent + name.start;
-                out.push((error(at..at + name.len(), message), start..end));
+                let end = lines[i..]
+                    .iter()
+                    .take_while(|(_, l)| !l.trim_start().starts_with('['))
+                    .last()
+                    .map_or(start + line.len(), |&(s, l)| s + l.len());
+                let name = at + name.start..at + name.end;
+                out.push((error(name, message), start..end));
             }
         } else if let Some((key, value, value_at)) = bare_key_value(trimmed) {
-            let at = start + indent;
             if value.is_empty() {
                 // `s3 =` and its indented sub-properties.
                 let mut end = start + line.len();
@@ -63,45 +51,10 @@ pub(super) fn find(text: &str) -> Vec<(Diagnostic, Range<usize>)> {
                     end = s + l.len();
                     i += 1;
                 }
-                out.push((
-                    error(
-                        at..at + key.len(),
-                        format!(
-                            "`{key} =` with no value (and indented `name = value` lines under \
-                             it) is ~/.aws/config syntax for a setting programs read there, not \
-                             one awscredd uses: leave it in ~/.aws/config"
-                        ),
-                    ),
-                    start..end,
-                ));
+                out.push((error(at..at + key.len(), no_value(key)), start..end));
             } else if is_bare_word(value) {
-                let word = value
-                    .split([' ', '\t'])
-                    .next()
-                    .unwrap_or(value)
-                    .trim_end_matches([';', '#']);
-                let fix = if key == "output" || key.starts_with("cli_") {
-                    format!(
-                        "`{key}` is a setting of the AWS CLI, not one awscredd uses: leave it in \
-                         ~/.aws/config"
-                    )
-                } else {
-                    format!(
-                        "a TOML string is quoted: write {key} = {}",
-                        super::toml_string(word)
-                    )
-                };
-                let v = start + indent + value_at;
-                out.push((
-                    error(
-                        v..v + word.len(),
-                        format!(
-                            "`{key} = {word}`: the value is not quoted (~/.aws/config syntax); \
-                             {fix}"
-                        ),
-                    ),
-                    start + indent..start + line.len(),
-                ));
+                let (span, message) = unquoted(key, value, at + value_at);
+                out.push((error(span, message), at..start + line.len()));
             }
         }
     }
@@ -112,6 +65,56 @@ pub(super) fn find(text: &str) -> Vec<(Diagnostic, Range<usize>)> {
         d.message.push_str(INIT);
     }
     out
+}
+
+/// Whether `line` is the text of a multi-line string (`in_multiline` is the open quote, kept
+/// up to date): such lines are not TOML.
+fn inside_multiline<'q>(line: &str, in_multiline: &mut Option<&'q str>) -> bool {
+    if let Some(q) = *in_multiline {
+        if line.matches(q).count() % 2 == 1 {
+            *in_multiline = None;
+        }
+        return true;
+    }
+    for q in ["\"\"\"", "'''"] {
+        if line.matches(q).count() % 2 == 1 {
+            *in_multiline = Some(q);
+        }
+    }
+    false
+}
+
+/// The message for `key =` with no value (a sub-property block).
+fn no_value(key: &str) -> String {
+    format!(
+        "`{key} =` with no value (and indented `name = value` lines under it) is ~/.aws/config \
+         syntax for a setting programs read there, not one awscredd uses: leave it in \
+         ~/.aws/config"
+    )
+}
+
+/// The span (from `value_at`, the value's offset in the text) and message for an unquoted
+/// value.
+fn unquoted(key: &str, value: &str, value_at: usize) -> (Range<usize>, String) {
+    let word = value
+        .split([' ', '\t'])
+        .next()
+        .unwrap_or(value)
+        .trim_end_matches([';', '#']);
+    let fix = if key == "output" || key.starts_with("cli_") {
+        format!(
+            "`{key}` is a setting of the AWS CLI, not one awscredd uses: leave it in ~/.aws/config"
+        )
+    } else {
+        format!(
+            "a TOML string is quoted: write {key} = {}",
+            super::toml_string(word)
+        )
+    };
+    (
+        value_at..value_at + word.len(),
+        format!("`{key} = {word}`: the value is not quoted (~/.aws/config syntax); {fix}"),
+    )
 }
 
 fn error(span: Range<usize>, message: String) -> Diagnostic {
@@ -151,24 +154,7 @@ fn header_problem(line: &str) -> Option<(String, Range<usize>)> {
     });
     if let Some((prefix, name)) = trimmed.split_once([' ', '\t']).filter(|_| !dotted) {
         let name = name.trim();
-        let ours = match prefix {
-            "profile" => format!("[profile.{}]", toml_key(name)),
-            "sso-session" => format!("[sso_session.{}]", toml_key(name)),
-            "services" => {
-                return Some((
-                    format!(
-                        "[services {name}] (per-service settings of ~/.aws/config) is not an \
-                         awscredd table: leave it in ~/.aws/config"
-                    ),
-                    name_at(name),
-                ))
-            }
-            _ => return None,
-        };
-        return Some((
-            format!("`[{trimmed}]`: this is ~/.aws/config syntax: write {ours}"),
-            name_at(name),
-        ));
+        return spaced_header(trimmed, prefix, name).map(|m| (m, name_at(name)));
     }
     if trimmed == "default" {
         return Some((
@@ -178,45 +164,57 @@ fn header_problem(line: &str) -> Option<(String, Range<usize>)> {
             name_at(trimmed),
         ));
     }
-    for table in ["profile", "sso_session"] {
-        let Some(rest) = trimmed.strip_prefix(table) else {
-            continue;
-        };
-        let Some(rest) = rest.trim_start().strip_prefix('.') else {
-            continue;
-        };
-        let rest = rest.trim();
-        let what = if table == "profile" {
-            "a profile"
-        } else {
-            "an sso_session"
-        };
-        return match key_parts(rest) {
-            Some(parts) if parts.len() == 1 => None,
-            Some(parts) => {
-                let name = parts.join(".");
-                Some((
-                    format!(
-                        "[{table}.{rest}] is {what} `{}` with a table `{}` in it: {what} name \
-                         with a dot is quoted: write it as [{table}.{}]",
-                        parts[0],
-                        parts[1..].join("."),
-                        toml_key(&name)
-                    ),
-                    name_at(rest),
-                ))
-            }
-            None => Some((
-                format!(
-                    "[{table}.{rest}]: {what} name with characters other than letters, digits, \
-                     `-` and `_` is quoted: write it as [{table}.{}]",
-                    toml_key(rest)
-                ),
-                name_at(rest),
-            )),
-        };
+    ["profile", "sso_session"].into_iter().find_map(|table| {
+        let rest = trimmed
+            .strip_prefix(table)?
+            .trim_start()
+            .strip_prefix('.')?
+            .trim();
+        Some(dotted_name(table, rest).map(|m| (m, name_at(rest))))
+    })?
+}
+
+/// The message for `[PREFIX NAME]` (the whole header text `header`), if it is `~/.aws/config`
+/// syntax.
+fn spaced_header(header: &str, prefix: &str, name: &str) -> Option<String> {
+    let ours = match prefix {
+        "profile" => format!("[profile.{}]", toml_key(name)),
+        "sso-session" => format!("[sso_session.{}]", toml_key(name)),
+        "services" => {
+            return Some(format!(
+                "[services {name}] (per-service settings of ~/.aws/config) is not an awscredd \
+                 table: leave it in ~/.aws/config"
+            ))
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "`[{header}]`: this is ~/.aws/config syntax: write {ours}"
+    ))
+}
+
+/// The message for `[TABLE.REST]` whose name `rest` needs quoting, if it does.
+fn dotted_name(table: &str, rest: &str) -> Option<String> {
+    let what = if table == "profile" {
+        "a profile"
+    } else {
+        "an sso_session"
+    };
+    match key_parts(rest) {
+        Some(parts) if parts.len() == 1 => None,
+        Some(parts) => Some(format!(
+            "[{table}.{rest}] is {what} `{}` with a table `{}` in it: {what} name with a dot is \
+             quoted: write it as [{table}.{}]",
+            parts[0],
+            parts[1..].join("."),
+            toml_key(&parts.join("."))
+        )),
+        None => Some(format!(
+            "[{table}.{rest}]: {what} name with characters other than letters, digits, `-` and \
+             `_` is quoted: write it as [{table}.{}]",
+            toml_key(rest)
+        )),
     }
-    None
 }
 
 /// The parts of a dotted TOML key (`a.b`, `"a.b"`, `'x'.y`), unquoted; `None` if it is not
