@@ -84,6 +84,7 @@ pub fn temp_prefix(target: &Path) -> String {
 /// chroot or a `scratch` image without `/dev/urandom`.
 #[cfg(unix)]
 fn temp_name(name: &std::ffi::OsStr, attempt: u32) -> String {
+    // Process-wide on purpose: temp names must differ across every caller in this process.
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = crate::clock::now().unix_timestamp_nanos() as u64;
@@ -280,6 +281,7 @@ pub fn kind_of(t: &fs::FileType) -> &'static str {
 /// Whether this process is privileged: root, or holding `CAP_CHOWN` or `CAP_DAC_OVERRIDE`.
 #[cfg(unix)]
 pub fn privileged() -> bool {
+    // Process-wide on purpose: the privileges of the process, read once (they do not change).
     static PRIVILEGED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *PRIVILEGED.get_or_init(|| {
         if nix::unistd::geteuid().is_root() {

@@ -18,6 +18,8 @@ const KEPT: usize = 4;
 /// The largest buffer kept (about 17,000 profiles of temporary credentials).
 const KEPT_BYTES: usize = 16 * 1024 * 1024;
 
+/// Process-wide on purpose: a pool of large write buffers reused by every writer, so a
+/// rewrite of a big file allocates nothing in the steady state.
 static KEPT_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 /// An empty buffer, with the capacity of a kept one if there is one.

@@ -45,6 +45,7 @@ pub fn region_for(cfg: &Config, profile: &Profile, env: Env<'_>) -> String {
 fn client(region: &str, endpoint: Option<String>) -> (aws_sdk_sts::Client, String) {
     let label = crate::sources::endpoint_label("sts", region, endpoint.as_deref());
     type ByRegionAndEndpoint = HashMap<(String, Option<String>), aws_sdk_sts::Client>;
+    // Process-wide on purpose: one HTTPS stack per region and endpoint for every STS caller.
     static CLIENTS: OnceLock<Mutex<ByRegionAndEndpoint>> = OnceLock::new();
     let mut clients = CLIENTS
         .get_or_init(Default::default)
