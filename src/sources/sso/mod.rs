@@ -43,10 +43,11 @@ impl SsoSources {
                     &s.region,
                     endpoint_override("AWS_ENDPOINT_URL_SSO", s.endpoint_url.as_deref(), env),
                 );
-                let tokens = SessionTokens::new(s.clone(), cache.clone(), oidc, mode.clone())
-                    .with_state(crate::store::state::StateFile::in_dir(
-                        &cfg.daemon.state_dir,
-                    ));
+                let tokens =
+                    SessionTokens::new(s.clone(), cache.clone(), Arc::new(oidc), mode.clone())
+                        .with_state(crate::store::state::StateFile::in_dir(
+                            &cfg.daemon.state_dir,
+                        ));
                 (s.name.clone(), (Arc::new(tokens), portal))
             })
             .collect();

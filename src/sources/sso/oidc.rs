@@ -162,6 +162,70 @@ pub struct DeviceAuthorization {
     pub interval: Duration,
 }
 
+/// A future an [`OidcApi`] call returns.
+pub type OidcFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+/// The SSO OIDC calls a session makes: the SDK's client ([`Oidc`]), or a fake in the session's
+/// unit tests.
+pub trait OidcApi: Send + Sync {
+    /// RegisterClient for the device-code and refresh-token grants.
+    fn register<'a>(
+        &'a self,
+        client_name: &'a str,
+        scopes: &'a [String],
+    ) -> OidcFuture<'a, Registration>;
+    /// StartDeviceAuthorization.
+    fn start_device_authorization<'a>(
+        &'a self,
+        reg: &'a Registration,
+        start_url: &'a str,
+    ) -> OidcFuture<'a, DeviceAuthorization>;
+    /// CreateToken with the device code.
+    fn poll_device_token<'a>(
+        &'a self,
+        reg: &'a Registration,
+        device_code: &'a Secret,
+    ) -> OidcFuture<'a, TokenResponse>;
+    /// CreateToken with the refresh token.
+    fn refresh<'a>(
+        &'a self,
+        reg: &'a Registration,
+        refresh_token: &'a Secret,
+    ) -> OidcFuture<'a, TokenResponse>;
+}
+
+impl OidcApi for Oidc {
+    fn register<'a>(
+        &'a self,
+        client_name: &'a str,
+        scopes: &'a [String],
+    ) -> OidcFuture<'a, Registration> {
+        Box::pin(Oidc::register(self, client_name, scopes))
+    }
+    fn start_device_authorization<'a>(
+        &'a self,
+        reg: &'a Registration,
+        start_url: &'a str,
+    ) -> OidcFuture<'a, DeviceAuthorization> {
+        Box::pin(Oidc::start_device_authorization(self, reg, start_url))
+    }
+    fn poll_device_token<'a>(
+        &'a self,
+        reg: &'a Registration,
+        device_code: &'a Secret,
+    ) -> OidcFuture<'a, TokenResponse> {
+        Box::pin(Oidc::poll_device_token(self, reg, device_code))
+    }
+    fn refresh<'a>(
+        &'a self,
+        reg: &'a Registration,
+        refresh_token: &'a Secret,
+    ) -> OidcFuture<'a, TokenResponse> {
+        Box::pin(Oidc::refresh(self, reg, refresh_token))
+    }
+}
+
 /// An SSO OIDC client for one `sso_region` and endpoint.
 #[derive(Clone, Debug)]
 pub struct Oidc {

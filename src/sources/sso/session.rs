@@ -14,8 +14,9 @@
 //! token in the cache (`aws sso login`, another process's renewal) is not concerned.
 
 use super::cache::{CachedToken, Registration, TokenCache};
-use super::oidc::{ApiError, DeviceAuthorization, Oidc, TokenResponse};
+use super::oidc::{ApiError, DeviceAuthorization, OidcApi, TokenResponse};
 use super::sign_ins::{Background, SignIns};
+use crate::clock::{Clock, SystemClock};
 use crate::config::SsoSession;
 use crate::credentials::Secret;
 use crate::files::lock::{self, FileLock};
@@ -66,7 +67,9 @@ pub enum LoginMode {
 pub struct SessionTokens {
     pub session: SsoSession,
     cache: TokenCache,
-    oidc: Oidc,
+    oidc: Arc<dyn OidcApi>,
+    /// The wall clock (the machine's; the tests' own in unit tests).
+    clock: Arc<dyn Clock>,
     mode: LoginMode,
     /// Where refused tokens are recorded (none: not recorded, never looked up).
     state: Option<StateFile>,
@@ -79,10 +82,6 @@ pub struct SessionTokens {
     memo: tokio::sync::Mutex<Option<CachedToken>>,
 }
 
-fn now() -> OffsetDateTime {
-    crate::clock::now()
-}
-
 fn needs_login(message: String) -> SourceError {
     SourceError {
         kind: ErrorKind::NeedsLogin,
@@ -90,16 +89,21 @@ fn needs_login(message: String) -> SourceError {
     }
 }
 
-fn is_fresh(t: &CachedToken, stale: Option<&Secret>) -> bool {
-    t.expires_at - now() > REFRESH_WINDOW && Some(&t.access_token) != stale
+fn is_fresh(t: &CachedToken, stale: Option<&Secret>, now: OffsetDateTime) -> bool {
+    t.expires_at - now > REFRESH_WINDOW && Some(&t.access_token) != stale
 }
 
-fn is_valid(t: &CachedToken, stale: Option<&Secret>) -> bool {
-    t.expires_at - now() > time::Duration::seconds(60) && Some(&t.access_token) != stale
+fn is_valid(t: &CachedToken, stale: Option<&Secret>, now: OffsetDateTime) -> bool {
+    t.expires_at - now > time::Duration::seconds(60) && Some(&t.access_token) != stale
 }
 
 impl SessionTokens {
-    pub fn new(session: SsoSession, cache: TokenCache, oidc: Oidc, mode: LoginMode) -> Self {
+    pub fn new(
+        session: SsoSession,
+        cache: TokenCache,
+        oidc: Arc<dyn OidcApi>,
+        mode: LoginMode,
+    ) -> Self {
         let sign_ins = match &mode {
             LoginMode::Unattended { background, .. } => background.clone(),
             _ => None,
@@ -108,11 +112,22 @@ impl SessionTokens {
             session,
             cache,
             oidc,
+            clock: Arc::new(SystemClock),
             mode,
             state: None,
             sign_ins,
             memo: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Reads the time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     /// Records refused tokens in, and looks them up from, `state`.
@@ -139,10 +154,11 @@ impl SessionTokens {
         };
         let (name, fingerprint) = (self.name().to_string(), super::cache::fingerprint(t));
         let why = why.to_string();
+        let now = self.now();
         let res = tokio::task::spawn_blocking(move || {
             state.update(|s| {
                 if !s.token_refused(&name, &fingerprint) {
-                    crate::store::state::record_refused_token(s, &name, &fingerprint, now(), &why);
+                    crate::store::state::record_refused_token(s, &name, &fingerprint, now, &why);
                 }
             })
         })
@@ -276,7 +292,7 @@ impl SessionTokens {
                     crate::credentials::format_utc(b.started_at)
                 )))
             }
-            Some((at, why)) if now() - *at < SIGN_IN_PAUSE => Some(needs_login(format!(
+            Some((at, why)) if self.now() - *at < SIGN_IN_PAUSE => Some(needs_login(format!(
                 "{why}; a new sign-in starts at {}, {login}",
                 crate::credentials::format_utc(*at + SIGN_IN_PAUSE)
             ))),
@@ -312,6 +328,8 @@ impl SessionTokens {
         );
         keeper.state = self.state.clone();
         keeper.sign_ins = Some(sign_ins.clone());
+        keeper.clock = self.clock.clone();
+        let clock = self.clock.clone();
         let owner = sign_ins.clone();
         let stale = stale.cloned();
         let refused = refused.map(str::to_string);
@@ -320,7 +338,11 @@ impl SessionTokens {
             let result = async {
                 let _lock = keeper.lock().await?;
                 // Another process may have signed in while this one waited for the lock.
-                if let Some(t) = keeper.load().await.filter(|t| is_valid(t, stale.as_ref())) {
+                if let Some(t) = keeper
+                    .load()
+                    .await
+                    .filter(|t| is_valid(t, stale.as_ref(), keeper.now()))
+                {
                     return Ok(t);
                 }
                 keeper.sign_in(stale.as_ref(), refused.as_deref()).await
@@ -338,7 +360,7 @@ impl SessionTokens {
                 Err(e) => {
                     tracing::warn!(sso_session = %name, "the sign-in ended without a token: {}", e.message);
                     if let (true, Some(b)) = (ours, bg.get_mut(&key)) {
-                        b.ended = Some((now(), e.message));
+                        b.ended = Some((clock.now(), e.message));
                     }
                 }
             }
@@ -349,7 +371,7 @@ impl SessionTokens {
                 start_url: self.session.start_url.clone(),
                 generation,
                 task: task.abort_handle(),
-                started_at: now(),
+                started_at: self.now(),
                 user_code: None,
                 ended: None,
             },
@@ -365,11 +387,11 @@ impl SessionTokens {
     /// A usable access token. `stale` is a token the portal just refused: it is not used again.
     pub async fn access_token(&self, stale: Option<&Secret>) -> Result<Secret, SourceError> {
         let mut memo = self.memo.lock().await;
-        if let Some(t) = memo.as_ref().filter(|t| is_valid(t, stale)) {
+        if let Some(t) = memo.as_ref().filter(|t| is_valid(t, stale, self.now())) {
             return Ok(t.access_token.clone());
         }
         let seen = self.load().await;
-        if let Some(t) = seen.clone().filter(|t| is_fresh(t, stale)) {
+        if let Some(t) = seen.clone().filter(|t| is_fresh(t, stale, self.now())) {
             if !self.is_refused(&t).await {
                 let token = t.access_token.clone();
                 *memo = Some(t);
@@ -378,7 +400,7 @@ impl SessionTokens {
         }
         if let Some(wait) = self.background_wait() {
             // A sign-in is on its way; a token still valid serves meanwhile.
-            if let Some(t) = seen.filter(|t| is_valid(t, stale)) {
+            if let Some(t) = seen.filter(|t| is_valid(t, stale, self.now())) {
                 if !self.is_refused(&t).await {
                     let token = t.access_token.clone();
                     *memo = Some(t);
@@ -410,7 +432,7 @@ impl SessionTokens {
         }
         let _lock = self.lock().await?;
         let t = match self.load().await {
-            Some(t) if is_fresh(&t, Some(stale)) && !self.is_refused(&t).await => t,
+            Some(t) if is_fresh(&t, Some(stale), self.now()) && !self.is_refused(&t).await => t,
             cached => {
                 if let Some(t) = cached.filter(|t| &t.access_token == stale) {
                     self.record_refused(
@@ -439,7 +461,7 @@ impl SessionTokens {
                 if seen
                     .as_ref()
                     .is_none_or(|s| s.access_token != t.access_token)
-                    && is_valid(&t, None) =>
+                    && is_valid(&t, None, self.now()) =>
             {
                 t
             }
@@ -471,11 +493,11 @@ impl SessionTokens {
             }
         }
         let renewed_elsewhere = |t: &CachedToken| {
-            seen.is_none_or(|s| s.access_token != t.access_token) && is_valid(t, stale)
+            seen.is_none_or(|s| s.access_token != t.access_token) && is_valid(t, stale, self.now())
         };
         if let Some(t) = cached
             .as_ref()
-            .filter(|t| is_fresh(t, stale) || renewed_elsewhere(t))
+            .filter(|t| is_fresh(t, stale, self.now()) || renewed_elsewhere(t))
         {
             tracing::debug!(
                 sso_session = self.name(),
@@ -489,7 +511,8 @@ impl SessionTokens {
         let mut refused_client: Option<String> = None;
         while let Some(t) = cached.clone() {
             // The older per-profile form is never renewed: AWS issues it no refresh token.
-            let Some((reg, refresh)) = t.refreshable(now()).filter(|_| !self.session.legacy) else {
+            let Some((reg, refresh)) = t.refreshable(self.now()).filter(|_| !self.session.legacy)
+            else {
                 break;
             };
             if tried.contains(refresh) {
@@ -512,7 +535,7 @@ impl SessionTokens {
                     return Ok(new);
                 }
                 Err(ApiError::Transient(m)) => {
-                    if is_valid(&t, stale) {
+                    if is_valid(&t, stale, self.now()) {
                         tracing::warn!(
                             sso_session = self.name(),
                             "cannot renew the SSO token yet, using the current one: {m}"
@@ -530,10 +553,9 @@ impl SessionTokens {
                         "the refresh token was refused: {e}"
                     );
                     cached = self.load().await;
-                    if let Some(other) = cached
-                        .as_ref()
-                        .filter(|n| is_valid(n, stale) && n.access_token != t.access_token)
-                    {
+                    if let Some(other) = cached.as_ref().filter(|n| {
+                        is_valid(n, stale, self.now()) && n.access_token != t.access_token
+                    }) {
                         return Ok(other.clone());
                     }
                 }
@@ -543,7 +565,7 @@ impl SessionTokens {
         // lasts. The daemon starts the sign-in now, in the background, when the refresh token
         // was refused: the session has ended, and the human is asked before the token runs
         // out, not when it has.
-        if let Some(t) = cached.clone().filter(|t| is_valid(t, stale)) {
+        if let Some(t) = cached.clone().filter(|t| is_valid(t, stale, self.now())) {
             if !tried.is_empty() && self.in_background() && self.background_wait().is_none() {
                 tracing::warn!(
                     sso_session = self.name(),
@@ -613,7 +635,7 @@ impl SessionTokens {
         refused: Option<&str>,
     ) -> Result<Registration, SourceError> {
         let good = |r: &Registration| {
-            r.expires_at - now() > REGISTRATION_WINDOW && Some(r.client_id.as_str()) != refused
+            r.expires_at - self.now() > REGISTRATION_WINDOW && Some(r.client_id.as_str()) != refused
         };
         let same_session = |t: &&CachedToken| {
             t.region.as_deref().is_none_or(|r| r == self.session.region)
@@ -648,7 +670,7 @@ impl SessionTokens {
         tracing::info!(sso_session = self.name(), "registering an SSO OIDC client");
         let reg = self
             .oidc
-            .register(&client_name(s), &s.registration_scopes)
+            .register(&client_name(s, self.now()), &s.registration_scopes)
             .await
             .map_err(|e| api_error(self.name(), e))?;
         let grants = [
@@ -757,7 +779,7 @@ impl SessionTokens {
             }
             if let Some(t) = self.load().await {
                 let changed = before.is_none_or(|b| b.access_token != t.access_token);
-                if changed && is_valid(&t, stale) {
+                if changed && is_valid(&t, stale, self.now()) {
                     tracing::info!(sso_session = %name, "a token signed in elsewhere appeared in the cache");
                     return Ok(t);
                 }
@@ -862,9 +884,9 @@ fn run_login_command(cmd: &[String], session: &str, da: &DeviceAuthorization, co
 
 /// The OIDC client name: `awscredd-SESSION`, or `awscredd-legacy-TIME` for the older form
 /// (as the AWS CLI names it by time: its session name, a start URL, is no name).
-fn client_name(s: &SsoSession) -> String {
+fn client_name(s: &SsoSession, now: OffsetDateTime) -> String {
     if s.legacy {
-        format!("awscredd-legacy-{}", now().unix_timestamp())
+        format!("awscredd-legacy-{}", now.unix_timestamp())
     } else {
         format!("awscredd-{}", s.name)
     }
@@ -884,3 +906,7 @@ fn api_error(session: &str, e: ApiError) -> SourceError {
         e => SourceError::failed(format!("SSO session `{session}`: {e}")),
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
