@@ -505,68 +505,19 @@ impl SessionTokens {
             );
             return Ok(t.clone());
         }
-        // Refresh tokens rotate: if the grant fails, another tool (which does not take our
-        // lock) may have rotated it; re-read the cache and try once more with what it holds.
-        let mut tried: Vec<Secret> = Vec::new();
-        let mut refused_client: Option<String> = None;
-        while let Some(t) = cached.clone() {
-            // The older per-profile form is never renewed: AWS issues it no refresh token.
-            let Some((reg, refresh)) = t.refreshable(self.now()).filter(|_| !self.session.legacy)
-            else {
-                break;
-            };
-            if tried.contains(refresh) {
-                break;
-            }
-            tried.push(refresh.clone());
-            tracing::info!(
-                sso_session = self.name(),
-                "renewing the SSO access token with the refresh token"
-            );
-            match self.oidc.refresh(&reg, refresh).await {
-                Ok(resp) => {
-                    let new = self.token_from(resp, &reg, t.refresh_token.clone());
-                    self.store(&new).await?;
-                    tracing::info!(
-                        sso_session = self.name(),
-                        expires_at = %crate::credentials::format_utc(new.expires_at),
-                        "SSO access token renewed"
-                    );
-                    return Ok(new);
-                }
-                Err(ApiError::Transient(m)) => {
-                    if is_valid(&t, stale, self.now()) {
-                        tracing::warn!(
-                            sso_session = self.name(),
-                            "cannot renew the SSO token yet, using the current one: {m}"
-                        );
-                        return Ok(t);
-                    }
-                    return Err(SourceError::transient(m));
-                }
-                Err(e) => {
-                    if e == ApiError::InvalidClient {
-                        refused_client = Some(reg.client_id.clone());
-                    }
-                    tracing::warn!(
-                        sso_session = self.name(),
-                        "the refresh token was refused: {e}"
-                    );
-                    cached = self.load().await;
-                    if let Some(other) = cached.as_ref().filter(|n| {
-                        is_valid(n, stale, self.now()) && n.access_token != t.access_token
-                    }) {
-                        return Ok(other.clone());
-                    }
-                }
-            }
-        }
+        let (tried, refused_client) = match self.refresh(&mut cached, stale).await? {
+            Refreshed::Token(t) => return Ok(t),
+            Refreshed::Not {
+                tried,
+                refused_client,
+            } => (tried, refused_client),
+        };
         // Valid but not renewable (no refresh token, or it was refused): use it while it
         // lasts. The daemon starts the sign-in now, in the background, when the refresh token
         // was refused: the session has ended, and the human is asked before the token runs
         // out, not when it has.
         if let Some(t) = cached.clone().filter(|t| is_valid(t, stale, self.now())) {
-            if !tried.is_empty() && self.in_background() && self.background_wait().is_none() {
+            if tried && self.in_background() && self.background_wait().is_none() {
                 tracing::warn!(
                     sso_session = self.name(),
                     "the SSO session has ended (its refresh token was refused): signing in \
@@ -584,7 +535,7 @@ impl SessionTokens {
         }
         // What the cache holds cannot be used: remember it, so it is not offered again.
         if let Some(t) = &cached {
-            let why = if tried.is_empty() {
+            let why = if !tried {
                 "the access token was refused or expired, and cannot be renewed (no refresh token, or its registration expired)"
             } else {
                 "the access token was refused or expired, and the refresh token was refused"
@@ -592,6 +543,77 @@ impl SessionTokens {
             self.record_refused(t, why).await;
         }
         self.sign_in(stale, refused_client.as_deref()).await
+    }
+
+    /// The refresh-token grant, with each refresh token `cached` holds (re-read after a
+    /// refusal: another tool may have rotated it): the token to use, or what was tried.
+    async fn refresh(
+        &self,
+        cached: &mut Option<CachedToken>,
+        stale: Option<&Secret>,
+    ) -> Result<Refreshed, SourceError> {
+        // Refresh tokens rotate: if the grant fails, another tool (which does not take our
+        // lock) may have rotated it; re-read the cache and try once more with what it holds.
+        let mut tried = false;
+        let mut seen: Vec<Secret> = Vec::new();
+        let mut refused_client: Option<String> = None;
+        while let Some(t) = cached.clone() {
+            // The older per-profile form is never renewed: AWS issues it no refresh token.
+            let Some((reg, refresh)) = t.refreshable(self.now()).filter(|_| !self.session.legacy)
+            else {
+                break;
+            };
+            if seen.contains(refresh) {
+                break;
+            }
+            seen.push(refresh.clone());
+            tried = true;
+            tracing::info!(
+                sso_session = self.name(),
+                "renewing the SSO access token with the refresh token"
+            );
+            match self.oidc.refresh(&reg, refresh).await {
+                Ok(resp) => {
+                    let new = self.token_from(resp, &reg, t.refresh_token.clone());
+                    self.store(&new).await?;
+                    tracing::info!(
+                        sso_session = self.name(),
+                        expires_at = %crate::credentials::format_utc(new.expires_at),
+                        "SSO access token renewed"
+                    );
+                    return Ok(Refreshed::Token(new));
+                }
+                Err(ApiError::Transient(m)) => {
+                    if is_valid(&t, stale, self.now()) {
+                        tracing::warn!(
+                            sso_session = self.name(),
+                            "cannot renew the SSO token yet, using the current one: {m}"
+                        );
+                        return Ok(Refreshed::Token(t));
+                    }
+                    return Err(SourceError::transient(m));
+                }
+                Err(e) => {
+                    if e == ApiError::InvalidClient {
+                        refused_client = Some(reg.client_id.clone());
+                    }
+                    tracing::warn!(
+                        sso_session = self.name(),
+                        "the refresh token was refused: {e}"
+                    );
+                    *cached = self.load().await;
+                    if let Some(other) = cached.as_ref().filter(|n| {
+                        is_valid(n, stale, self.now()) && n.access_token != t.access_token
+                    }) {
+                        return Ok(Refreshed::Token(other.clone()));
+                    }
+                }
+            }
+        }
+        Ok(Refreshed::Not {
+            tried,
+            refused_client,
+        })
     }
 
     fn token_from(
@@ -890,6 +912,18 @@ fn client_name(s: &SsoSession, now: OffsetDateTime) -> String {
     } else {
         format!("awscredd-{}", s.name)
     }
+}
+
+/// What the refresh-token grant gave.
+enum Refreshed {
+    /// A token to use (renewed, stored by another process, or valid while the service is
+    /// unreachable).
+    Token(CachedToken),
+    /// None: whether a grant was tried (and refused), and a client id the service rejected.
+    Not {
+        tried: bool,
+        refused_client: Option<String>,
+    },
 }
 
 /// Why a device flow ended without a token.
