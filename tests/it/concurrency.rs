@@ -1,11 +1,11 @@
 //! Several `once` processes on one credentials file: the lock serialises their
 //! read-modify-writes, so no process loses another's profiles, and a run waits for the lock.
 
-use crate::util::{show, Sandbox};
+use crate::util::{show, Guard, Sandbox};
 use awscredd::profile_file::{FileKind, ProfileFile};
 use awscredd::store::credentials_in;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PROCESSES: usize = 4;
@@ -39,34 +39,6 @@ const TAIL: &str = "\
 aws_access_key_id = AKIAUSERTWO0000000
 aws_secret_access_key = user-two-secret
 ";
-
-/// Waits for `child` and collects its output, killing it after `limit`.
-fn wait_output(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("awscredd did not finish within {limit:?}:\n{}", show(&out));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Kills every child still running when a test fails, so none outlives it.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn profile(process: usize, j: usize) -> String {
     format!("p{process}-{}", (b'a' + j as u8) as char)
@@ -186,25 +158,24 @@ fn four_processes_on_one_file_lose_nothing() {
     let started = Instant::now();
     let mut waited = 0;
     for round in 1..=ROUNDS {
-        let mut children = Children(
-            configs
-                .iter()
-                .map(|cfg| {
-                    sb.command()
-                        .env("ROUND", format!("{round:02}"))
-                        .arg("--config")
-                        .arg(cfg)
-                        .args(["once", "--force"])
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .expect("spawn awscredd")
-                })
-                .collect(),
-        );
-        while let Some(child) = children.0.pop() {
-            let out = wait_output(child, LIMIT);
+        let mut children: Vec<Guard> = configs
+            .iter()
+            .map(|cfg| {
+                sb.command()
+                    .env("ROUND", format!("{round:02}"))
+                    .arg("--config")
+                    .arg(cfg)
+                    .args(["once", "--force"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn awscredd")
+            })
+            .map(Guard)
+            .collect();
+        while let Some(mut child) = children.pop() {
+            let out = child.output(LIMIT);
             assert!(out.status.success(), "round {round}: {}", show(&out));
             if String::from_utf8_lossy(&out.stderr).contains("waiting for another awscredd") {
                 waited += 1;
@@ -257,7 +228,7 @@ fn once_waits_for_the_lock_and_then_writes() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&err_path).unwrap());
-    let mut children = Children(vec![command.spawn().expect("spawn awscredd")]);
+    let mut child = Guard(command.spawn().expect("spawn awscredd"));
     let err = || std::fs::read_to_string(&err_path).unwrap_or_default();
 
     // While the test holds the lock, the run waits (and says so after a second), and the file
@@ -268,14 +239,14 @@ fn once_waits_for_the_lock_and_then_writes() {
     }
     assert!(err().contains("waiting for the lock"), "{}", err());
     assert!(
-        children.0[0].try_wait().unwrap().is_none(),
+        child.0.try_wait().unwrap().is_none(),
         "once finished while another process held the lock"
     );
     assert_eq!(std::fs::read_to_string(&creds).unwrap(), original);
 
     let released = Instant::now();
     drop(lock);
-    let out = wait_output(children.0.pop().unwrap(), LIMIT);
+    let out = child.output(LIMIT);
     println!(
         "concurrency: once finished {:?} after the lock was released",
         released.elapsed()

@@ -1,33 +1,18 @@
 //! `awscredd credential-process`: an SDK's `credential_process` served from the managed file.
 
-use crate::util::{bin, botocore_python, show, Sandbox};
+use crate::util::{bin, botocore_python, counting_source, runs, show, Sandbox};
 use std::fs;
 
 /// A config with one profile whose credential_process script counts its runs and prints
 /// credentials expiring in `expires_in` seconds.
 fn setup(expires_in: i64) -> Sandbox {
     let sb = Sandbox::new();
-    let counter = sb.file("runs");
-    let script = sb.file("src.sh");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho x >> '{c}'\nn=$(wc -l < '{c}' | tr -d ' ')\nprintf '{{\"Version\":1,\"AccessKeyId\":\"ASIARUN%s\",\"SecretAccessKey\":\"secret%s\",\"SessionToken\":\"token%s\",\"Expiration\":\"%s\"}}' $n $n $n $(date -u -d '{expires_in} seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
-            c = counter.display()
-        ),
-    )
-    .unwrap();
+    let source = counting_source(&sb, "run", expires_in);
     sb.config(&format!(
-        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n[profile.app]\ncredential_process = \"sh {}\"\n[profile.broken]\ncredential_process = \"sh -c 'echo nope >&2; exit 4'\"\n",
-        script.display()
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n[profile.app]\ncredential_process = \"{}\"\n[profile.broken]\ncredential_process = \"sh -c 'echo nope >&2; exit 4'\"\n",
+        source
     ));
     sb
-}
-
-fn runs(sb: &Sandbox) -> usize {
-    fs::read_to_string(sb.file("runs"))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -50,7 +35,7 @@ fn prints_version_1_json_refreshing_only_when_needed() {
     let o = sb.run(&["credential-process", "--profile", "app"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("ASIARUN1"));
-    assert_eq!(runs(&sb), 1);
+    assert_eq!(runs(&sb, "run"), 1);
 }
 
 #[test]
@@ -58,7 +43,7 @@ fn credentials_expiring_within_a_minute_are_refreshed_first() {
     let sb = setup(30);
     let o = sb.run(&["once", "--profile", "app"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(runs(&sb), 1);
+    assert_eq!(runs(&sb, "run"), 1);
     // 30 s left: refreshed first; the source again gives 30 s, and that is what is printed:
     // refreshing again would give no better.
     let o = sb.run(&["credential-process", "--profile", "app"]);
@@ -66,12 +51,12 @@ fn credentials_expiring_within_a_minute_are_refreshed_first() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["AccessKeyId"], "ASIARUN2", "{}", show(&o));
     assert!(v["Expiration"].is_string(), "{}", show(&o));
-    assert_eq!(runs(&sb), 2);
+    assert_eq!(runs(&sb, "run"), 2);
     // Now the source gives an hour: refreshed, and the new credentials printed.
-    let script = fs::read_to_string(sb.file("src.sh"))
+    let script = fs::read_to_string(sb.file("run.sh"))
         .unwrap()
         .replace("30 seconds", "3600 seconds");
-    fs::write(sb.file("src.sh"), script).unwrap();
+    fs::write(sb.file("run.sh"), script).unwrap();
     let o = sb.run(&["credential-process", "--profile", "app"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(
@@ -79,7 +64,7 @@ fn credentials_expiring_within_a_minute_are_refreshed_first() {
         "{}",
         show(&o)
     );
-    assert_eq!(runs(&sb), 3);
+    assert_eq!(runs(&sb, "run"), 3);
 }
 
 #[test]
@@ -159,14 +144,18 @@ fn the_fast_path_prints_what_the_refresh_printed_in_every_format() {
         sb.config(&config);
         let slow = sb.run(&["credential-process", "--profile", "app"]);
         assert_eq!(slow.status.code(), Some(0), "{output}: {}", show(&slow));
-        assert_eq!(runs(&sb), 1, "{output}");
+        assert_eq!(runs(&sb, "run"), 1, "{output}");
         for _ in 0..3 {
             let fast = sb.run(&["credential-process", "--profile", "app"]);
             assert_eq!(fast.status.code(), Some(0), "{output}: {}", show(&fast));
             assert_eq!(fast.stdout, slow.stdout, "{output}");
             assert!(fast.stderr.is_empty(), "{output}: {}", show(&fast));
         }
-        assert_eq!(runs(&sb), 1, "{output}: the fast path ran the source");
+        assert_eq!(
+            runs(&sb, "run"),
+            1,
+            "{output}: the fast path ran the source"
+        );
         let v: serde_json::Value = serde_json::from_slice(&slow.stdout).unwrap();
         assert_eq!(v["AccessKeyId"], "ASIARUN1", "{output}");
         assert!(v["Expiration"].is_string(), "{output}");
@@ -205,7 +194,7 @@ fn logs_only_with_log_level_on_either_path() {
     fs::remove_file(sb.file("credentials")).unwrap();
     logged(&sb, "refreshed");
     logged(&sb, "");
-    assert_eq!(runs(&sb), 2);
+    assert_eq!(runs(&sb, "run"), 2);
 }
 
 /// Keys another tool wrote into a managed profile (no expiry key, no refresh on record) are
@@ -234,7 +223,7 @@ fn keys_without_a_known_expiry_are_refreshed_first() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["AccessKeyId"], "ASIARUN1", "{held}: {}", show(&o));
         assert!(v["Expiration"].is_string(), "{held}: {}", show(&o));
-        assert_eq!(runs(&sb), 1, "{held}");
+        assert_eq!(runs(&sb, "run"), 1, "{held}");
     }
 }
 
@@ -279,7 +268,7 @@ fn any_output_holding_valid_credentials_is_used() {
         );
     }
     assert_eq!(
-        runs(&sb),
+        runs(&sb, "run"),
         1,
         "the second call is served from the second output"
     );

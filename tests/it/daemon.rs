@@ -1,13 +1,13 @@
 //! `awscredd run`: the daemon, driven with signals as systemd drives it.
 #![cfg(unix)]
 
-use crate::util::{show, Sandbox};
+use crate::util::{counting_source, eventually, runs, show, Guard, Sandbox};
 use std::fs;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running daemon, killed if a test fails before stopping it.
-struct Daemon(Option<Child>);
+struct Daemon(Guard);
 
 impl Daemon {
     fn start(sb: &Sandbox, extra_env: &[(&str, &str)]) -> Self {
@@ -20,11 +20,11 @@ impl Daemon {
         for (k, v) in extra_env {
             c.env(k, v);
         }
-        Daemon(Some(c.spawn().unwrap()))
+        Daemon(Guard(c.spawn().unwrap()))
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self.0.as_ref().unwrap().id().to_string();
+        let pid = self.0 .0.id().to_string();
         let ok = Command::new("kill")
             .args(["-s", sig, &pid])
             .status()
@@ -35,59 +35,14 @@ impl Daemon {
     /// Waits up to `limit` for the daemon to exit; its exit code.
     fn wait(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();
-        let child = self.0.as_mut().unwrap();
         while start.elapsed() < limit {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.0 = None;
+            if let Some(status) = self.0 .0.try_wait().unwrap() {
                 return status.code();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         None
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Waits up to `limit` for `cond`.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// A counting credential_process whose credentials live `lifetime` seconds.
-fn counting_source(sb: &Sandbox, name: &str, lifetime: u32) -> String {
-    let counter = sb.file(&format!("{name}.runs"));
-    let script = sb.file(&format!("{name}.sh"));
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho x >> '{c}'\nn=$(wc -l < '{c}' | tr -d ' ')\nprintf '{{\"Version\":1,\"AccessKeyId\":\"ASIA{up}%s\",\"SecretAccessKey\":\"s\",\"Expiration\":\"%s\"}}' $n $(date -u -d '{lifetime} seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
-            c = counter.display(),
-            up = name.to_uppercase()
-        ),
-    )
-    .unwrap();
-    format!("sh {}", script.display())
-}
-
-fn runs(sb: &Sandbox, name: &str) -> usize {
-    fs::read_to_string(sb.file(&format!("{name}.runs")))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
 }
 
 fn config(sb: &Sandbox, profiles: &[(&str, String)]) {

@@ -293,7 +293,7 @@ fn what_a_hook_starts_in_the_background_outlives_the_hook() {
         "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"creds\"\non_change = [\"{h}\"]\n\
          [profile.a]\ncredential_process = \"{src}\"\n"
     ));
-    let mut d = crate::server::Running(sb.spawn_run());
+    let mut d = crate::util::Guard(sb.spawn_run());
     assert!(
         wait_lines(&pids, 1, Duration::from_secs(20)),
         "{}",
@@ -414,7 +414,7 @@ fn sigterm_stops_the_running_source_and_hooks_of_once_and_credential_process() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let mut child = crate::server::Running(child);
+        let mut child = crate::util::Guard(child);
         assert!(
             wait_lines(&pids, 2, Duration::from_secs(20)),
             "{what}: the {hanging} did not start"

@@ -850,7 +850,7 @@ fn as_pid_1_run_reaps_the_orphans_sources_and_hooks_leave() {
         .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
         .spawn()
         .expect("unshare (util-linux) runs");
-    let _unshare = crate::server::Running(unshare);
+    let _unshare = crate::util::Guard(unshare);
     let outer = _unshare.0.id();
     // The daemon, PID 1 inside, is unshare's child.
     let started = Instant::now();

@@ -6,8 +6,8 @@
 #![cfg(unix)]
 
 use crate::fake_aws::FakeAws;
-use crate::server::{free_port, get, Running};
-use crate::util::{prometheus_python, Sandbox};
+use crate::server::{free_port, get};
+use crate::util::{prometheus_python, runs, Guard, Sandbox};
 use awscredd::credentials::Credentials;
 use awscredd::profile_file::ProfileFile;
 use awscredd::sources::sso::cache::TokenCache;
@@ -203,12 +203,6 @@ fn source(sb: &Sandbox, name: &str) -> PathBuf {
     script
 }
 
-fn runs(sb: &Sandbox, name: &str) -> usize {
-    fs::read_to_string(sb.file(&format!("{name}.runs")))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
-
 /// `[[output]] shared/credentials`, `[sso_session.corp]` on the fake with `[profile.dev]`,
 /// the `process` profiles, `[metrics]` on `metrics_port` and `[server]` on `server_port`.
 fn write_config(sb: &Sandbox, process: &[&str], metrics_port: u16, server_port: u16) {
@@ -229,7 +223,7 @@ fn write_config(sb: &Sandbox, process: &[&str], metrics_port: u16, server_port: 
 }
 
 /// `awscredd run` with the SSO endpoints on `fake`, logging to `HOME/daemon.log`.
-fn start_daemon(sb: &Sandbox, fake: &FakeAws) -> Running {
+fn start_daemon(sb: &Sandbox, fake: &FakeAws) -> Guard {
     let child = sb
         .command()
         .env("AWS_ENDPOINT_URL_SSO_OIDC", &fake.url)
@@ -242,10 +236,10 @@ fn start_daemon(sb: &Sandbox, fake: &FakeAws) -> Running {
         .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
         .spawn()
         .unwrap();
-    Running(child)
+    Guard(child)
 }
 
-fn signal(d: &Running, sig: &str) {
+fn signal(d: &Guard, sig: &str) {
     let ok = Command::new("kill")
         .args(["-s", sig, &d.0.id().to_string()])
         .status()
@@ -490,7 +484,7 @@ fn a_metrics_address_that_cannot_be_bound_exits_78() {
          [profile.app]\ncredential_process = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
         script.display()
     ));
-    let mut d = Running(
+    let mut d = Guard(
         sb.command()
             .arg("--config")
             .arg(sb.file("config.toml"))

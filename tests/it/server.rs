@@ -1,23 +1,13 @@
 //! The `[server]` of `awscredd run`: container credentials for SDK clients, behind a token.
 #![cfg(unix)]
 
-use crate::util::{botocore_python, show, Sandbox};
+use crate::util::{botocore_python, show, Guard, Sandbox};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A daemon that is killed when the test ends, however it ends.
-pub struct Running(pub Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -83,8 +73,8 @@ pub fn daemon(sb: &Sandbox, open_files: Option<u32>) -> Command {
 }
 
 /// Starts the daemon of [`server_config`] and waits until it serves `app` with `akid`.
-pub fn start_serving(sb: &Sandbox, port: u16, akid: &str, open_files: Option<u32>) -> Running {
-    let running = Running(daemon(sb, open_files).spawn().unwrap());
+pub fn start_serving(sb: &Sandbox, port: u16, akid: &str, open_files: Option<u32>) -> Guard {
+    let running = Guard(daemon(sb, open_files).spawn().unwrap());
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
         if let Some((200, body)) = get(port, "/profiles/app", Some(&token(sb))) {
@@ -100,7 +90,7 @@ pub fn start_serving(sb: &Sandbox, port: u16, akid: &str, open_files: Option<u32
     );
 }
 
-fn start(sb: &Sandbox, port: u16) -> Running {
+fn start(sb: &Sandbox, port: u16) -> Guard {
     let script = sb.process_script("src.sh", "ASIASERVED", Some(3600));
     server_config(sb, port, &script);
     start_serving(sb, port, "ASIASERVED", None)
@@ -108,7 +98,7 @@ fn start(sb: &Sandbox, port: u16) -> Running {
 
 /// Runs the daemon until it exits (at most 15 s, then it is killed): (exit code, its log).
 fn run_until_exit(sb: &Sandbox) -> (Option<i32>, String) {
-    let mut d = Running(daemon(sb, None).spawn().unwrap());
+    let mut d = Guard(daemon(sb, None).spawn().unwrap());
     let start = Instant::now();
     let mut code = None;
     while start.elapsed() < Duration::from_secs(15) {

@@ -7,7 +7,7 @@
 use crate::fake_aws::{
     FakeAws, Fault, DEVICE_AUTH, REGISTER, ROLE_CREDENTIALS, TOKEN_DEVICE, TOKEN_REFRESH,
 };
-use crate::util::{show, Sandbox};
+use crate::util::{show, Guard, Sandbox};
 use awscredd::credentials::{format_utc, parse_rfc3339, Credentials};
 use awscredd::profile_file::ProfileFile;
 use awscredd::sources::sso::cache::{sha1_hex, TokenCache};
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -60,17 +60,9 @@ static RUNS: AtomicUsize = AtomicUsize::new(0);
 /// A running child whose output goes to files (so a chatty trace log never blocks on a full
 /// pipe). Killed if dropped while running: no child outlives a failed test.
 pub struct Proc {
-    child: Child,
+    child: Guard,
     out: PathBuf,
     err: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // After a successful wait this sends nothing: std knows the child was reaped.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Proc {
@@ -84,26 +76,30 @@ impl Proc {
             .stderr(File::create(&err).unwrap())
             .spawn()
             .expect("start awscredd");
-        Proc { child, out, err }
+        Proc {
+            child: Guard(child),
+            out,
+            err,
+        }
     }
 
     /// Waits at most `limit`, calling `tick` every few milliseconds meanwhile.
     pub fn wait_with(mut self, limit: Duration, mut tick: impl FnMut()) -> Output {
         let deadline = Instant::now() + limit;
         let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
+            if let Some(s) = self.child.0.try_wait().unwrap() {
                 break Some(s);
             }
             if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
+                let _ = self.child.0.kill();
+                let _ = self.child.0.wait();
                 break None;
             }
             tick();
             std::thread::sleep(Duration::from_millis(5));
         };
         let out = Output {
-            status: status.unwrap_or_else(|| self.child.wait().unwrap()),
+            status: status.unwrap_or_else(|| self.child.0.wait().unwrap()),
             stdout: fs::read(&self.out).unwrap_or_default(),
             stderr: fs::read(&self.err).unwrap_or_default(),
         };
@@ -120,7 +116,7 @@ impl Proc {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.0.id()
     }
 
     /// What it has written to stderr so far.

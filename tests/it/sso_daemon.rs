@@ -7,43 +7,10 @@ use crate::fake_aws::{FakeAws, DEVICE_AUTH, TOKEN_REFRESH};
 use crate::sso::{
     awscredd, cli_token, read_json, sso_config, token_file, write_cli_token, written, Proc,
 };
-use crate::util::{show, Sandbox};
+use crate::util::{counting_source, eventually, runs, show, Sandbox};
 use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
-/// A credential_process that counts its runs in `HOME/NAME.runs` and hands out credentials
-/// living `lifetime` seconds (so the daemon refreshes them every half lifetime).
-fn counting_source(sb: &Sandbox, name: &str, lifetime: u32) -> String {
-    let counter = sb.file(&format!("{name}.runs"));
-    let script = sb.file(&format!("{name}.sh"));
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho x >> '{c}'\nn=$(wc -l < '{c}' | tr -d ' ')\nprintf '{{\"Version\":1,\"AccessKeyId\":\"ASIAFAST%s\",\"SecretAccessKey\":\"s\",\"Expiration\":\"%s\"}}' $n $(date -u -d '{lifetime} seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
-            c = counter.display(),
-        ),
-    )
-    .unwrap();
-    format!("sh {}", script.display())
-}
-
-fn runs(sb: &Sandbox, name: &str) -> usize {
-    fs::read_to_string(sb.file(&format!("{name}.runs")))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")

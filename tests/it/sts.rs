@@ -8,7 +8,7 @@
 use crate::fake_aws::{
     FakeAws, Fault, StsRequest, STS_ASSUME_ROLE, STS_SESSION_TOKEN, STS_WEB_IDENTITY, STS_XMLNS,
 };
-use crate::util::{show, Sandbox};
+use crate::util::{show, Guard, Sandbox};
 use awscredd::credentials::{Credentials, Secret};
 use awscredd::profile_file::ProfileFile;
 use awscredd::sources::sso::cache::{CachedToken, TokenCache};
@@ -19,7 +19,7 @@ use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -254,16 +254,9 @@ impl Python {
 struct Moto {
     url: String,
     python: Python,
-    child: Child,
+    _child: Guard,
     _lifeline: ChildStdin,
     home: tempfile::TempDir,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 const MOTO_SERVER: &str = "\
@@ -299,7 +292,7 @@ impl Moto {
         let mut moto = Moto {
             url: String::new(),
             python,
-            child,
+            _child: Guard(child),
             _lifeline: lifeline,
             home,
         };

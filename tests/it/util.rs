@@ -217,3 +217,89 @@ pub fn require_root() -> bool {
     eprintln!("SKIPPED: needs root");
     false
 }
+
+/// The one guard for the tests' child processes: killed (by its PID) and reaped when dropped,
+/// however the test ends, so that no child outlives a failed test. (After a successful wait,
+/// the kill sends nothing: std knows the child was reaped.)
+pub struct Guard(pub std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Guard {
+    /// Waits up to `limit` for the child to exit, and collects what it wrote to its pipes;
+    /// past `limit`, kills it and fails the test with that output.
+    pub fn output(&mut self, limit: std::time::Duration) -> Output {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.0.kill();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let Some(mut o) = self.0.stdout.take() {
+            let _ = o.read_to_end(&mut stdout);
+        }
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_end(&mut stderr);
+        }
+        let out = Output {
+            status: status.unwrap_or_else(|| self.0.wait().unwrap()),
+            stdout,
+            stderr,
+        };
+        assert!(
+            status.is_some(),
+            "the child did not finish within {limit:?}:\n{}",
+            show(&out)
+        );
+        out
+    }
+}
+
+/// Waits up to `limit` for `cond`, looking every 50 ms; whether it came true.
+pub fn eventually(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// The one counting source: a `credential_process` command that counts its runs in
+/// `HOME/NAME.runs` ([`runs`]) and prints, at its run N, the key id `ASIA<NAME>N`, the secret
+/// `secretN` and the token `tokenN`, living `lifetime` seconds.
+pub fn counting_source(sb: &Sandbox, name: &str, lifetime: i64) -> String {
+    let counter = sb.file(&format!("{name}.runs"));
+    let script = sb.file(&format!("{name}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{c}'\nn=$(wc -l < '{c}' | tr -d ' ')\nprintf '{{\"Version\":1,\"AccessKeyId\":\"ASIA{up}%s\",\"SecretAccessKey\":\"secret%s\",\"SessionToken\":\"token%s\",\"Expiration\":\"%s\"}}' $n $n $n $(date -u -d '{lifetime} seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+            c = counter.display(),
+            up = name.to_uppercase()
+        ),
+    )
+    .unwrap();
+    format!("sh {}", script.display())
+}
+
+/// How many times the source `name` ran: lines in `HOME/NAME.runs`.
+pub fn runs(sb: &Sandbox, name: &str) -> usize {
+    std::fs::read_to_string(sb.file(&format!("{name}.runs")))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
