@@ -69,7 +69,7 @@ pub(super) fn find(text: &str) -> Vec<(Diagnostic, Range<usize>)> {
 
 /// Whether `line` is the text of a multi-line string (`in_multiline` is the open quote, kept
 /// up to date): such lines are not TOML.
-fn inside_multiline<'q>(line: &str, in_multiline: &mut Option<&'q str>) -> bool {
+fn inside_multiline(line: &str, in_multiline: &mut Option<&str>) -> bool {
     if let Some(q) = *in_multiline {
         if line.matches(q).count() % 2 == 1 {
             *in_multiline = None;

@@ -291,6 +291,30 @@ fn is_session_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
+/// A required key of `[sso_session.NAME]`, checked with `valid` (`(key, valid, what an
+/// invalid value is)`): its value, or an error and an empty string.
+fn session_key(
+    cx: &mut Ctx<'_>,
+    name: &Spanned<String>,
+    value: &Option<Spanned<String>>,
+    (key, valid, invalid): (&str, fn(&str) -> bool, &str),
+) -> String {
+    match value {
+        None => {
+            cx.error(
+                name.span(),
+                format!("sso_session `{}` needs {key}", name.get_ref()),
+            );
+            String::new()
+        }
+        Some(v) if !valid(v.get_ref()) => {
+            cx.error(v.span(), format!("{key} `{}` {invalid}", v.get_ref()));
+            String::new()
+        }
+        Some(v) => v.get_ref().clone(),
+    }
+}
+
 fn sso_sessions(
     cx: &mut Ctx<'_>,
     raw: &BTreeMap<Spanned<String>, Spanned<RawSsoSession>>,
@@ -307,43 +331,22 @@ fn sso_sessions(
             );
         }
         let body = s.get_ref();
-        let start_url = match &body.sso_start_url {
-            None => {
-                cx.error(
-                    name.span(),
-                    format!("sso_session `{}` needs sso_start_url", name.get_ref()),
-                );
-                String::new()
-            }
-            Some(u) if !is_url(u.get_ref()) => {
-                cx.error(
-                    u.span(),
-                    format!("sso_start_url `{}` is not an http(s) URL", u.get_ref()),
-                );
-                String::new()
-            }
-            Some(u) => u.get_ref().clone(),
-        };
-        let region = match &body.sso_region {
-            None => {
-                cx.error(
-                    name.span(),
-                    format!("sso_session `{}` needs sso_region", name.get_ref()),
-                );
-                String::new()
-            }
-            Some(r) if !is_region(r.get_ref()) => {
-                cx.error(
-                    r.span(),
-                    format!(
-                        "sso_region `{}` is not an AWS region like us-east-1",
-                        r.get_ref()
-                    ),
-                );
-                String::new()
-            }
-            Some(r) => r.get_ref().clone(),
-        };
+        let start_url = session_key(
+            cx,
+            name,
+            &body.sso_start_url,
+            ("sso_start_url", is_url, "is not an http(s) URL"),
+        );
+        let region = session_key(
+            cx,
+            name,
+            &body.sso_region,
+            (
+                "sso_region",
+                is_region,
+                "is not an AWS region like us-east-1",
+            ),
+        );
         let registration_scopes = match &body.sso_registration_scopes {
             None => vec!["sso:account:access".to_string()],
             Some(v) => {
@@ -457,6 +460,16 @@ fn legacy_sessions(
             .1
             .push(name.get_ref().clone());
     }
+    suggest_sso_sessions(cx, users, sessions);
+}
+
+/// For each start URL of the older form (`users`: the span of its first `sso_start_url` and
+/// its profiles), a warning suggesting the `sso_session` form, with what to write.
+fn suggest_sso_sessions(
+    cx: &mut Ctx<'_>,
+    users: BTreeMap<String, (Range<usize>, Vec<String>)>,
+    sessions: &BTreeMap<String, SsoSession>,
+) {
     for (url, (span, profiles)) in users {
         let region = sessions
             .get(&url)
@@ -782,7 +795,66 @@ fn sso_source(
     sessions: &BTreeMap<String, SsoSession>,
 ) -> Source {
     let pname = r.pname;
-    let session = match &r.p.sso_session {
+    let session = sso_session_of(cx, r, sessions);
+    let account_id = match &r.p.sso_account_id {
+        None => {
+            cx.error(
+                r.name.span(),
+                format!("profile `{pname}` needs sso_account_id"),
+            );
+            String::new()
+        }
+        Some(a) if !is_account_id(a.get_ref()) => {
+            cx.error(
+                a.span(),
+                format!(
+                    "sso_account_id `{}` is not a 12-digit AWS account id",
+                    a.get_ref()
+                ),
+            );
+            String::new()
+        }
+        Some(a) => a.get_ref().clone(),
+    };
+    let role_name = match &r.p.sso_role_name {
+        None => {
+            cx.error(
+                r.name.span(),
+                format!("profile `{pname}` needs sso_role_name"),
+            );
+            String::new()
+        }
+        Some(r)
+            if r.get_ref().is_empty()
+                || !r
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) =>
+        {
+            cx.error(
+                r.span(),
+                format!("sso_role_name `{}` is not a role name", r.get_ref()),
+            );
+            String::new()
+        }
+        Some(r) => r.get_ref().clone(),
+    };
+    Source::Sso {
+        session,
+        account_id,
+        role_name,
+    }
+}
+
+/// The name of the session an SSO profile signs in with (`sso_session`, or the older form's
+/// start URL), or an error and an empty name.
+fn sso_session_of(
+    cx: &mut Ctx<'_>,
+    r: &ProfileInput<'_>,
+    sessions: &BTreeMap<String, SsoSession>,
+) -> String {
+    let pname = r.pname;
+    match &r.p.sso_session {
         // The older per-profile form: its sign-in is named by its start URL.
         None if r.p.sso_start_url.is_some() || r.p.sso_region.is_some() => {
             match (&r.p.sso_start_url, &r.p.sso_region) {
@@ -831,54 +903,6 @@ fn sso_source(
             same_as_session(cx, r, sessions.get(s.get_ref()));
             s.get_ref().clone()
         }
-    };
-    let account_id = match &r.p.sso_account_id {
-        None => {
-            cx.error(
-                r.name.span(),
-                format!("profile `{pname}` needs sso_account_id"),
-            );
-            String::new()
-        }
-        Some(a) if !is_account_id(a.get_ref()) => {
-            cx.error(
-                a.span(),
-                format!(
-                    "sso_account_id `{}` is not a 12-digit AWS account id",
-                    a.get_ref()
-                ),
-            );
-            String::new()
-        }
-        Some(a) => a.get_ref().clone(),
-    };
-    let role_name = match &r.p.sso_role_name {
-        None => {
-            cx.error(
-                r.name.span(),
-                format!("profile `{pname}` needs sso_role_name"),
-            );
-            String::new()
-        }
-        Some(r)
-            if r.get_ref().is_empty()
-                || !r
-                    .get_ref()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) =>
-        {
-            cx.error(
-                r.span(),
-                format!("sso_role_name `{}` is not a role name", r.get_ref()),
-            );
-            String::new()
-        }
-        Some(r) => r.get_ref().clone(),
-    };
-    Source::Sso {
-        session,
-        account_id,
-        role_name,
     }
 }
 
@@ -1279,27 +1303,7 @@ fn outputs(
 ) -> Vec<Output> {
     let all: Vec<String> = profiles.keys().map(|k| k.get_ref().clone()).collect();
     if raw.is_empty() {
-        // The file the AWS SDKs read by default.
-        return match paths::aws_credentials_file(cx.env, cfg!(windows)) {
-            Some(p) => vec![Output {
-                path: PathBuf::from(p),
-                profiles: all,
-                mode: 0o600,
-                owner: None,
-                group: None,
-                format: Format::Ini,
-                state_file: reserved.state_file.clone(),
-                on_change: None,
-            }],
-            None => {
-                cx.diags.push(Diagnostic {
-                    severity: Severity::Error,
-                    span: None,
-                    message: "no [[output]] and no home folder for ~/.aws/credentials: add [[output]] path = \"...\"".into(),
-                });
-                Vec::new()
-            }
-        };
+        return default_output(cx, all, reserved);
     }
     let mut out: Vec<Output> = Vec::new();
     for o in raw {
@@ -1326,47 +1330,8 @@ fn outputs(
             cx.error(body.path.span(), why);
             continue;
         }
-        let selected = match &body.profiles {
-            None => all.clone(),
-            Some(list) => {
-                let mut sel: Vec<String> = Vec::new();
-                for p in list.get_ref() {
-                    if !all.contains(p.get_ref()) {
-                        cx.error(
-                            p.span(),
-                            format!(
-                                "profile `{}` is not defined: add [profile.{}]",
-                                p.get_ref(),
-                                p.get_ref()
-                            ),
-                        );
-                    } else if sel.contains(p.get_ref()) {
-                        cx.error(
-                            p.span(),
-                            format!("profile `{}` is listed twice", p.get_ref()),
-                        );
-                    } else {
-                        sel.push(p.get_ref().clone());
-                    }
-                }
-                sel
-            }
-        };
-        let mode = match &body.mode {
-            None => 0o600,
-            Some(m) => match parse_mode(m.get_ref()) {
-                Ok(mode) => {
-                    if let Some(w) = world_access(mode) {
-                        cx.warn(m.span(), w);
-                    }
-                    mode
-                }
-                Err(e) => {
-                    cx.error(m.span(), e);
-                    0o600
-                }
-            },
-        };
+        let selected = selected_profiles(cx, body, &all);
+        let mode = output_mode(cx, body);
         let owner = body.owner.as_ref().and_then(|v| user_ref(cx, v, "owner"));
         let group = body.group.as_ref().and_then(|v| user_ref(cx, v, "group"));
         let format = output_format(cx, body, &selected);
@@ -1386,6 +1351,79 @@ fn outputs(
         });
     }
     out
+}
+
+/// Without `[[output]]`: the file the AWS SDKs read by default, with every profile.
+fn default_output(cx: &mut Ctx<'_>, all: Vec<String>, reserved: &Reserved) -> Vec<Output> {
+    match paths::aws_credentials_file(cx.env, cfg!(windows)) {
+        Some(p) => vec![Output {
+            path: PathBuf::from(p),
+            profiles: all,
+            mode: 0o600,
+            owner: None,
+            group: None,
+            format: Format::Ini,
+            state_file: reserved.state_file.clone(),
+            on_change: None,
+        }],
+        None => {
+            cx.diags.push(Diagnostic {
+                severity: Severity::Error,
+                span: None,
+                message: "no [[output]] and no home folder for ~/.aws/credentials: add [[output]] path = \"...\"".into(),
+            });
+            Vec::new()
+        }
+    }
+}
+
+/// The profiles an output holds: its `profiles` list (each defined, none twice), else all.
+fn selected_profiles(cx: &mut Ctx<'_>, body: &RawOutput, all: &[String]) -> Vec<String> {
+    match &body.profiles {
+        None => all.to_vec(),
+        Some(list) => {
+            let mut sel: Vec<String> = Vec::new();
+            for p in list.get_ref() {
+                if !all.contains(p.get_ref()) {
+                    cx.error(
+                        p.span(),
+                        format!(
+                            "profile `{}` is not defined: add [profile.{}]",
+                            p.get_ref(),
+                            p.get_ref()
+                        ),
+                    );
+                } else if sel.contains(p.get_ref()) {
+                    cx.error(
+                        p.span(),
+                        format!("profile `{}` is listed twice", p.get_ref()),
+                    );
+                } else {
+                    sel.push(p.get_ref().clone());
+                }
+            }
+            sel
+        }
+    }
+}
+
+/// An output's `mode` (0600 unless set; a warning for access by others).
+fn output_mode(cx: &mut Ctx<'_>, body: &RawOutput) -> u32 {
+    match &body.mode {
+        None => 0o600,
+        Some(m) => match parse_mode(m.get_ref()) {
+            Ok(mode) => {
+                if let Some(w) = world_access(mode) {
+                    cx.warn(m.span(), w);
+                }
+                mode
+            }
+            Err(e) => {
+                cx.error(m.span(), e);
+                0o600
+            }
+        },
+    }
 }
 
 /// `format` of an output, with `launch_profiles`: the formats other than `ini` hold exactly

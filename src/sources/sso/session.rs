@@ -300,23 +300,13 @@ impl SessionTokens {
         }
     }
 
-    /// Starts the device authorization on its own task (the daemon's way, see
-    /// [`LoginMode::Unattended`]) and returns the error the waiting profiles report.
-    fn sign_in_in_background(
-        &self,
-        sign_ins: &Arc<SignIns>,
-        stale: Option<&Secret>,
-        refused: Option<&str>,
-    ) -> SourceError {
-        let key = self.name().to_string();
-        let generation = sign_ins.next_generation();
+    /// The keeper that runs a sign-in in the background for this one: the same session,
+    /// cache, clients and clock, waiting for the human itself.
+    fn background_keeper(&self, sign_ins: &Arc<SignIns>) -> SessionTokens {
         let login_command = match &self.mode {
             LoginMode::Unattended { login_command, .. } => login_command.clone(),
             _ => None,
         };
-        // Held while the task is spawned and registered, so that it cannot end (and look
-        // for its entry) before the entry is there.
-        let mut registry = sign_ins.registry();
         let mut keeper = SessionTokens::new(
             self.session.clone(),
             self.cache.clone(),
@@ -329,6 +319,23 @@ impl SessionTokens {
         keeper.state = self.state.clone();
         keeper.sign_ins = Some(sign_ins.clone());
         keeper.clock = self.clock.clone();
+        keeper
+    }
+
+    /// Starts the device authorization on its own task (the daemon's way, see
+    /// [`LoginMode::Unattended`]) and returns the error the waiting profiles report.
+    fn sign_in_in_background(
+        &self,
+        sign_ins: &Arc<SignIns>,
+        stale: Option<&Secret>,
+        refused: Option<&str>,
+    ) -> SourceError {
+        let key = self.name().to_string();
+        let generation = sign_ins.next_generation();
+        // Held while the task is spawned and registered, so that it cannot end (and look
+        // for its entry) before the entry is there.
+        let mut registry = sign_ins.registry();
+        let keeper = self.background_keeper(sign_ins);
         let clock = self.clock.clone();
         let owner = sign_ins.clone();
         let stale = stale.cloned();
