@@ -361,6 +361,13 @@ pub fn summary(cfg: &Config) -> String {
             m.listen
         );
     }
+    if let Some(i) = &cfg.imds {
+        let _ = writeln!(
+            s,
+            "\ninstance metadata (IMDSv2) on {}: profile {} (AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{})",
+            i.listen, i.profile, i.listen
+        );
+    }
     s
 }
 

@@ -28,6 +28,11 @@ pub struct ProfileState {
     /// file holding another one (a `git checkout` of the project) is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_key: Option<String>,
+    /// The account the source said the written key belongs to (a `credential_process`'s
+    /// `AccountId`), recorded with [`Self::written_key`]; the `[imds]` extended credentials
+    /// answer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 /// What awscredd knows about one SSO session beyond the shared token cache (which it leaves as
