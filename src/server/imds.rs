@@ -218,7 +218,8 @@ async fn route(
             None => text(404, "the profile has no region"),
         };
     }
-    for (prefix, extended) in [(CREDENTIALS, false), (CREDENTIALS_EXTENDED, true)] {
+    // The extended path first: the other is a prefix of it.
+    for (prefix, extended) in [(CREDENTIALS_EXTENDED, true), (CREDENTIALS, false)] {
         let Some(rest) = path.strip_prefix(prefix) else {
             continue;
         };
