@@ -100,6 +100,7 @@ fn ini_problem(o: &crate::config::Output) -> Option<String> {
         secret_access_key: Secret::new("example"),
         session_token: None,
         expiration: None,
+        account_id: None,
     };
     o.profiles.iter().find_map(
         |name| match rewrite(&parsed, &[update_for(name, &example)]) {

@@ -430,6 +430,7 @@ mod tests {
             secret_access_key: crate::credentials::Secret::new("S"),
             session_token: None,
             expiration: None,
+            account_id: None,
         };
         let v: serde_json::Value =
             serde_json::from_str(&credentials_json(&c, now, Some("123456789012"), now)).unwrap();

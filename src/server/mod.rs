@@ -447,6 +447,7 @@ mod tests {
             secret_access_key: Secret::new("S"),
             session_token: None,
             expiration: None,
+            account_id: None,
         };
         let v: serde_json::Value = serde_json::from_str(&container_json(&c, now)).unwrap();
         assert_eq!(v["Token"], "");

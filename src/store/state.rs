@@ -175,10 +175,17 @@ pub fn key_id_hash(access_key_id: &str) -> String {
     h
 }
 
-/// Records the access key id written for `profile` (see [`ProfileState::written_key`]).
-pub fn record_written_key(state: &mut State, profile: &str, access_key_id: &str) {
+/// Records the access key id written for `profile` (see [`ProfileState::written_key`]), and
+/// the account the source said it belongs to.
+pub fn record_written_key(
+    state: &mut State,
+    profile: &str,
+    access_key_id: &str,
+    account_id: Option<&str>,
+) {
     let e = state.profiles.entry(profile.to_string()).or_default();
     e.written_key = Some(key_id_hash(access_key_id));
+    e.account_id = account_id.map(str::to_string);
 }
 
 impl ProfileState {
@@ -220,7 +227,7 @@ mod tests {
             serde_json::from_str(r#"{"profiles": {"a": {"source": "sso", "expires_at": null, "last_refresh": null, "last_attempt": null, "last_error": null}}}"#)
                 .unwrap();
         assert_eq!(s.profiles["a"].written_key, None);
-        record_written_key(&mut s, "a", "ASIAEXAMPLE");
+        record_written_key(&mut s, "a", "ASIAEXAMPLE", None);
         let now = datetime!(2026-01-01 00:00 UTC);
         record_success(&mut s, "a", "sso", now, None);
         let hash = s.profiles["a"].written_key.clone().unwrap();
