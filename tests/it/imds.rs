@@ -166,7 +166,14 @@ fn tokens_are_put_with_a_ttl_and_required_by_every_get() {
     assert_eq!(a.body.len(), 64, "{}", a.body);
     let token = a.body;
     assert_eq!(put(&[(ttl, "1")]).status, 200);
-    for bad in [None, Some("0"), Some("21601"), Some("sixty"), Some("-5"), Some("")] {
+    for bad in [
+        None,
+        Some("0"),
+        Some("21601"),
+        Some("sixty"),
+        Some("-5"),
+        Some(""),
+    ] {
         let headers: Vec<(&str, &str)> = bad.map(|v| (ttl, v)).into_iter().collect();
         let a = put(&headers);
         assert_eq!(a.status, 400, "TTL {bad:?}: {}", a.body);
@@ -186,7 +193,11 @@ fn tokens_are_put_with_a_ttl_and_required_by_every_get() {
     assert_eq!(get(port, listing, &short).status, 200);
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(get(port, listing, &short).status, 401, "an expired token");
-    assert_eq!(get(port, listing, &token).status, 200, "a live token still works");
+    assert_eq!(
+        get(port, listing, &token).status,
+        200,
+        "a live token still works"
+    );
 }
 
 #[test]
@@ -220,10 +231,17 @@ fn the_role_its_credentials_the_extended_ones_and_the_region() {
     assert_eq!(v["LastUpdated"], recorded["last_refresh"]);
     assert!(v.get("AccountId").is_none(), "{v}");
 
-    let a = get(port, "/latest/meta-data/iam/security-credentials-extended/app", &t);
+    let a = get(
+        port,
+        "/latest/meta-data/iam/security-credentials-extended/app",
+        &t,
+    );
     assert_eq!(a.status, 200, "{}", a.body);
     let ext: serde_json::Value = serde_json::from_str(&a.body).unwrap();
-    assert_eq!(ext["AccountId"], ACCOUNT, "the credential_process's AccountId");
+    assert_eq!(
+        ext["AccountId"], ACCOUNT,
+        "the credential_process's AccountId"
+    );
     assert_eq!(ext["AccessKeyId"], akid.as_str());
 
     let a = get(port, "/latest/meta-data/placement/region", &t);
@@ -298,11 +316,36 @@ fn check_refuses_imds_beyond_loopback_or_without_a_written_profile() {
         script.display()
     );
     let cases = [
-        ("listen = \"0.0.0.0:9911\"\nprofile = \"app\"", 11, 10, "not a loopback address"),
-        ("listen = \"192.0.2.1:9911\"\nprofile = \"app\"", 11, 10, "not a loopback address"),
-        ("listen = \"127.0.0.1:9464\"\nprofile = \"app\"", 11, 10, "[metrics]'s address"),
-        ("listen = \"9911\"\nprofile = \"nobody\"", 12, 11, "not a managed profile"),
-        ("listen = \"9911\"\nprofile = \"unwritten\"", 12, 11, "not written to any [[output]]"),
+        (
+            "listen = \"0.0.0.0:9911\"\nprofile = \"app\"",
+            11,
+            10,
+            "not a loopback address",
+        ),
+        (
+            "listen = \"192.0.2.1:9911\"\nprofile = \"app\"",
+            11,
+            10,
+            "not a loopback address",
+        ),
+        (
+            "listen = \"127.0.0.1:9464\"\nprofile = \"app\"",
+            11,
+            10,
+            "[metrics]'s address",
+        ),
+        (
+            "listen = \"9911\"\nprofile = \"nobody\"",
+            12,
+            11,
+            "not a managed profile",
+        ),
+        (
+            "listen = \"9911\"\nprofile = \"unwritten\"",
+            12,
+            11,
+            "not written to any [[output]]",
+        ),
         ("profile = \"app\"", 10, 1, "[imds] needs listen"),
     ];
     for (section, line, col, want) in cases {
@@ -318,7 +361,9 @@ fn check_refuses_imds_beyond_loopback_or_without_a_written_profile() {
     }
     // Loopback in either family is fine; no region is a warning.
     for listen in ["127.0.0.1:9911", "[::1]:9911", "localhost:9911"] {
-        sb.config(&format!("{base}[imds]\nlisten = \"{listen}\"\nprofile = \"app\"\n"));
+        sb.config(&format!(
+            "{base}[imds]\nlisten = \"{listen}\"\nprofile = \"app\"\n"
+        ));
         let o = sb.run(&["check"]);
         assert_eq!(o.status.code(), Some(0), "{listen}: {}", show(&o));
         assert!(
@@ -434,4 +479,54 @@ fn the_javascript_sdk_with_nothing_configured_gets_the_file_s_keys() {
             .starts_with(&format!("{akid} {secret} {token} 20")),
         "{out}"
     );
+}
+
+/// Issue 27 item 1 for `[imds]`: 100 keep-alive connections looping credential requests
+/// without a token (each answered 401, which closes it) starve neither a client that asks
+/// for tokens and credentials the way the SDKs do, nor its token `PUT`s. Prints the rates.
+#[test]
+fn token_less_keep_alive_loops_do_not_starve_a_client_with_a_token() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let sb = Sandbox::new();
+    let port = free_port();
+    let _d = start(&sb, port);
+    let path = "/latest/meta-data/iam/security-credentials/app";
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops: Vec<_> = (0..100)
+        .map(|_| crate::server_flood::looping_client(port, path, Arc::clone(&stop)))
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let (mut asked, mut served, mut slowest) = (0u32, 0u32, Duration::ZERO);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let at = Instant::now();
+        asked += 1;
+        let put = request(
+            port,
+            "PUT",
+            "/latest/api/token",
+            &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
+        );
+        if put.status == 200 {
+            let a = get(port, path, &put.body);
+            if a.status == 200 && a.body.contains("ASIAIMDS") {
+                served += 1;
+            } else {
+                eprintln!("the token holder got {} {}", a.status, a.body);
+            }
+        } else {
+            eprintln!("a token PUT got {} {}", put.status, put.body);
+        }
+        slowest = slowest.max(at.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let refused: u64 = loops.into_iter().map(|l| l.join().unwrap()).sum();
+    eprintln!(
+        "[imds] with 100 token-less looping clients: token PUT + credentials GET {served}/{asked}, \
+         slowest pair {} ms; the loops got {refused} answers (401)",
+        slowest.as_millis()
+    );
+    assert_eq!(served, asked, "the client with a token was starved");
 }
