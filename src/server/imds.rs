@@ -94,7 +94,8 @@ pub async fn bind(imds: &Imds) -> Result<Listener, BindError> {
 }
 
 /// Serves until `stop` turns true. `config` follows reloads (the profile it names is served;
-/// a config without `[imds]` any more keeps the last one until the restart).
+/// a config without `[imds]` any more serves the one it started with until the restart, as
+/// the `[server]` goes on serving).
 pub async fn serve(
     listener: Listener,
     limits: Limits,

@@ -530,3 +530,57 @@ fn token_less_keep_alive_loops_do_not_starve_a_client_with_a_token() {
     );
     assert_eq!(served, asked, "the client with a token was starved");
 }
+
+/// A SIGHUP serves the profile the new config names; a new `listen` waits for the restart.
+#[test]
+fn a_reload_serves_the_profile_the_new_config_names() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let d = start(&sb, port);
+    let text = fs::read_to_string(sb.file("config.toml")).unwrap();
+    let other = format!(
+        "[profile.other]\ncredential_process = \"{}\"\n",
+        script(&sb).display()
+    );
+    let moved = text
+        .replace("profile = \"app\"", "profile = \"other\"")
+        .replace(
+            &format!("127.0.0.1:{port}"),
+            &format!("127.0.0.1:{}", free_port()),
+        )
+        .replace("[imds]", &format!("{other}[imds]"));
+    sb.config(&moved);
+    let hup = Command::new("kill")
+        .args(["-HUP", &d.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    assert!(
+        sb.wait_for_log("config reloaded", Duration::from_secs(10)),
+        "{}",
+        sb.daemon_log()
+    );
+    assert!(sb
+        .daemon_log()
+        .contains("a change of [imds] listen takes effect at the next restart"));
+    let t = new_token(port, "60");
+    let listing = "/latest/meta-data/iam/security-credentials/";
+    let a = get(port, listing, &t);
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (200, "other"),
+        "{}",
+        sb.daemon_log()
+    );
+    let start = Instant::now();
+    let mut a = get(port, "/latest/meta-data/iam/security-credentials/other", &t);
+    while a.status != 200 && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+        a = get(port, "/latest/meta-data/iam/security-credentials/other", &t);
+    }
+    assert_eq!(a.status, 200, "{}\n{}", a.body, sb.daemon_log());
+    assert_eq!(
+        get(port, "/latest/meta-data/iam/security-credentials/app", &t).status,
+        404
+    );
+}
