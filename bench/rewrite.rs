@@ -102,6 +102,7 @@ fn fresh_credentials(rng: &mut Rng, n: usize, token_len: usize) -> Vec<Credentia
                 .then(|| Secret::new(format!("IQoJb3JpZ2luX2Vj{}", rng.base64(token_len - 16)))),
             expiration: (token_len > 0)
                 .then(|| now + time::Duration::hours(1) + time::Duration::seconds(i as i64)),
+            account_id: None,
         })
         .collect()
 }

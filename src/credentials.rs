@@ -44,6 +44,11 @@ pub struct Credentials {
     /// `None` for credentials that do not expire (long-term keys, or a `credential_process`
     /// that printed no `Expiration`).
     pub expiration: Option<OffsetDateTime>,
+    /// The account they belong to, when only the source knows it (a `credential_process` that
+    /// prints `AccountId`; for the others the config says, see
+    /// [`crate::config::Source::account_id`]). Never written to a credentials file: recorded
+    /// in the state for the `[imds]` endpoint.
+    pub account_id: Option<String>,
 }
 
 impl Credentials {
@@ -116,6 +121,7 @@ mod tests {
             secret_access_key: Secret::new("very-secret"),
             session_token: Some(Secret::new("token-secret")),
             expiration: None,
+            account_id: None,
         };
         let shown = format!("{c:?} {}", c.secret_access_key);
         assert!(!shown.contains("very-secret") && !shown.contains("token-secret"));

@@ -100,6 +100,7 @@ fn ini_problem(o: &crate::config::Output) -> Option<String> {
         secret_access_key: Secret::new("example"),
         session_token: None,
         expiration: None,
+        account_id: None,
     };
     o.profiles.iter().find_map(
         |name| match rewrite(&parsed, &[update_for(name, &example)]) {
@@ -359,6 +360,13 @@ pub fn summary(cfg: &Config) -> String {
             s,
             "\nmetrics on {} (/metrics, /healthz, /readyz; no token)",
             m.listen
+        );
+    }
+    if let Some(i) = &cfg.imds {
+        let _ = writeln!(
+            s,
+            "\ninstance metadata (IMDSv2) on {}: profile {} (AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{})",
+            i.listen, i.profile, i.listen
         );
     }
     s

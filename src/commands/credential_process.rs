@@ -379,6 +379,7 @@ mod tests {
             secret_access_key: crate::credentials::Secret::new("s"),
             session_token: None,
             expiration,
+            account_id: None,
         };
         for (expiration, want) in [
             (Some(now + time::Duration::minutes(10)), true),

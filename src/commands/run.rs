@@ -3,7 +3,7 @@
 //! `Type=notify` readiness is sent once the first pass is written. A bad config at start-up
 //! exits 78 (EX_CONFIG), so a service manager does not restart it in a loop; so does a
 //! `[server]` that cannot bind its address or whose token file is empty, and a `[metrics]`
-//! that cannot bind its own. On Unix the soft
+//! or `[imds]` that cannot bind its own. On Unix the soft
 //! `RLIMIT_NOFILE` is raised to the hard limit first, and the server's connection cap is
 //! fitted to it with a reserve of descriptors for the daemon's own work. As PID 1 (a
 //! container's only process), it reaps the orphaned processes that end up its children.
@@ -114,10 +114,12 @@ fn load(config_path: Option<&Path>) -> Option<Config> {
     }
 }
 
-/// The bound addresses of the `[server]` and the `[metrics]` endpoint, those configured.
+/// The bound addresses of the `[server]`, the `[metrics]` and the `[imds]` endpoints, those
+/// configured.
 struct Listeners {
     server: Option<crate::server::Listener>,
     metrics: Option<crate::server::metrics::Listener>,
+    imds: Option<crate::server::imds::Listener>,
 }
 
 impl Listeners {
@@ -143,7 +145,21 @@ impl Listeners {
                 }
             },
         };
-        Some(Listeners { server, metrics })
+        let imds = match &cfg.imds {
+            None => None,
+            Some(i) => match crate::server::imds::bind(i).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return None;
+                }
+            },
+        };
+        Some(Listeners {
+            server,
+            metrics,
+            imds,
+        })
     }
 
     /// Starts the servers on the bound addresses, until `stop`.
@@ -154,6 +170,14 @@ impl Listeners {
         metrics: &Arc<Metrics>,
         stop: &watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        let imds = self.imds.map(|listener| {
+            tokio::spawn(crate::server::imds::serve(
+                listener,
+                limits.clone(),
+                config.clone(),
+                stop.clone(),
+            ))
+        });
         let server = self.server.map(|listener| {
             tokio::spawn(crate::server::serve(
                 listener,
@@ -171,7 +195,10 @@ impl Listeners {
                 stop.clone(),
             ))
         });
-        [server, metrics_server].into_iter().flatten().collect()
+        [server, metrics_server, imds]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 

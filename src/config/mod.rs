@@ -34,6 +34,9 @@ pub struct Config {
     pub server: Option<Server>,
     /// The optional `[metrics]` listener: `/metrics`, `/healthz`, `/readyz`.
     pub metrics: Option<MetricsEndpoint>,
+    /// The optional `[imds]` endpoint: one profile the way the EC2 instance metadata service
+    /// (IMDSv2) serves role credentials.
+    pub imds: Option<Imds>,
 }
 
 #[derive(Clone, Debug)]
@@ -174,6 +177,26 @@ impl Source {
         self.source_kind().gives_role_session()
     }
 
+    /// The account the credentials belong to, as the config says it: the SSO account, the
+    /// account of the role ARN, or of the MFA device of a `get_session_token`; `None` when
+    /// only the source knows (a `credential_process` prints it, see
+    /// [`crate::store::state::ProfileState::account_id`]).
+    pub fn account_id(&self) -> Option<String> {
+        let of_arn = |arn: &str| {
+            let account = arn.split(':').nth(4)?;
+            (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| account.to_string())
+        };
+        match self {
+            Source::Sso { account_id, .. } => Some(account_id.clone()),
+            Source::AssumeRole { role_arn, .. } | Source::WebIdentity { role_arn, .. } => {
+                of_arn(role_arn)
+            }
+            Source::SessionToken { mfa, .. } => mfa.as_ref().and_then(|m| of_arn(&m.serial)),
+            Source::Process { .. } => None,
+        }
+    }
+
     /// The profile this source takes its credentials from, if any.
     pub fn source_profile(&self) -> Option<&str> {
         match self {
@@ -265,6 +288,15 @@ pub struct Server {
 #[derive(Clone, Debug)]
 pub struct MetricsEndpoint {
     pub listen: SocketAddr,
+}
+
+/// Where `run` serves one managed profile the way IMDSv2 does (loopback only).
+#[derive(Clone, Debug)]
+pub struct Imds {
+    pub listen: SocketAddr,
+    /// The managed profile served, under its own name as the role name; written to at least
+    /// one output (its credentials are read from there).
+    pub profile: String,
 }
 
 impl Config {

@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub profile: BTreeMap<Spanned<String>, Spanned<RawProfile>>,
     pub server: Option<Spanned<RawServer>>,
     pub metrics: Option<Spanned<RawMetrics>>,
+    pub imds: Option<Spanned<RawImds>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,4 +90,11 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     pub listen: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImds {
+    pub listen: S<String>,
+    pub profile: S<String>,
 }

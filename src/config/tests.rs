@@ -664,3 +664,54 @@ fn a_pasted_aws_config_gets_every_fix_and_the_init_command_once() {
         "{lines:#?}"
     );
 }
+
+/// The account `[imds]` answers for each source, as the config says it.
+#[test]
+fn the_account_of_each_source_as_configured() {
+    let (cfg, lines) = parse(
+        "[sso_session.s]\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\n\
+         [profile.sso]\nsso_session = \"s\"\nsso_account_id = \"111111111111\"\nsso_role_name = \"R\"\n\
+         [profile.role]\nsource_profile = \"sso\"\nrole_arn = \"arn:aws:iam::222222222222:role/r\"\n\
+         [profile.web]\nrole_arn = \"arn:aws:iam::333333333333:role/w\"\nweb_identity_token_file = \"/t\"\n\
+         [profile.mfa]\nsource_profile = \"keys\"\nget_session_token = true\n\
+         mfa_serial = \"arn:aws:iam::444444444444:mfa/u\"\nmfa_command = [\"/bin/code\"]\n\
+         [profile.plain]\nsource_profile = \"keys\"\nget_session_token = true\n\
+         [profile.process]\ncredential_process = \"/bin/true\"\n",
+    );
+    let cfg = cfg.unwrap_or_else(|| panic!("{lines:#?}"));
+    let account = |p: &str| cfg.profiles[p].source.account_id();
+    assert_eq!(account("sso").as_deref(), Some("111111111111"));
+    assert_eq!(account("role").as_deref(), Some("222222222222"));
+    assert_eq!(account("web").as_deref(), Some("333333333333"));
+    assert_eq!(account("mfa").as_deref(), Some("444444444444"));
+    assert_eq!(account("plain"), None);
+    assert_eq!(account("process"), None, "only its output says");
+}
+
+#[test]
+fn imds_is_loopback_only_with_a_written_profile() {
+    let base = "[[output]]\npath = \"/tmp/c\"\nprofiles = [\"a\"]\n\
+                [profile.a]\ncredential_process = \"/bin/true\"\nregion = \"eu-west-1\"\n\
+                [profile.b]\ncredential_process = \"/bin/true\"\n";
+    rejects(
+        &format!("{base}[imds]\nlisten = \"0.0.0.0:9911\"\nprofile = \"a\"\n"),
+        "10:10",
+        "not a loopback address",
+    );
+    rejects(
+        &format!("{base}[imds]\nlisten = \"9911\"\nprofile = \"b\"\n"),
+        "11:11",
+        "not written to any [[output]]",
+    );
+    let (cfg, lines) = parse(&format!(
+        "{base}[imds]\nlisten = \"[::1]:9911\"\nprofile = \"a\"\n"
+    ));
+    let imds = cfg
+        .and_then(|c| c.imds)
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(
+        (imds.listen.to_string().as_str(), imds.profile.as_str()),
+        ("[::1]:9911", "a")
+    );
+    assert!(lines.is_empty(), "{lines:#?}");
+}

@@ -2,11 +2,11 @@
 //! `source_profile` cycles. Every problem is collected (not just the first) with its span.
 
 use super::raw::{
-    RawConfig, RawDaemon, RawMetrics, RawOutput, RawProfile, RawServer, RawSsoSession,
+    RawConfig, RawDaemon, RawImds, RawMetrics, RawOutput, RawProfile, RawServer, RawSsoSession,
 };
 use super::{
-    parse_duration, Config, Daemon, Diagnostic, MetricsEndpoint, Mfa, Output, Profile, Server,
-    Severity, Source, SsoSession, UserRef,
+    parse_duration, Config, Daemon, Diagnostic, Imds, MetricsEndpoint, Mfa, Output, Profile,
+    Server, Severity, Source, SsoSession, UserRef,
 };
 use crate::formats::Format;
 use crate::paths::{self, Env};
@@ -105,6 +105,14 @@ pub(super) fn validate(
     let outputs = outputs(&mut cx, &raw.output, &raw.profile, &reserved);
     let server = server(&mut cx, raw.server, &outputs, &reserved);
     let metrics = metrics(&mut cx, raw.metrics, server.as_ref());
+    let taken: Vec<(&str, std::net::SocketAddr)> = [
+        server.as_ref().map(|s| ("[server]", s.listen)),
+        metrics.as_ref().map(|m| ("[metrics]", m.listen)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let imds = imds(&mut cx, raw.imds, &raw.profile, &outputs, &taken);
 
     // Sessions nobody uses are probably a typo somewhere.
     for (name, session) in &raw.sso_session {
@@ -144,6 +152,7 @@ pub(super) fn validate(
         profiles,
         server,
         metrics,
+        imds,
     })
 }
 
@@ -1655,6 +1664,73 @@ fn metrics(
         }
     }
     Some(MetricsEndpoint { listen })
+}
+
+/// `[imds]`: a loopback address of its own (no token guards the credentials: anyone who can
+/// reach it gets them, as on EC2), and a profile that is managed and written to an output
+/// (its credentials are served from there).
+fn imds(
+    cx: &mut Ctx<'_>,
+    raw: Option<Spanned<RawImds>>,
+    profiles: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    outputs: &[Output],
+    taken: &[(&str, std::net::SocketAddr)],
+) -> Option<Imds> {
+    let raw = raw?;
+    let body = raw.get_ref();
+    let listen = listen_address(cx, "[imds]", raw.span(), body.listen.as_ref(), "9911");
+    if let (Some(a), Some(l)) = (listen, &body.listen) {
+        if !a.ip().is_loopback() {
+            cx.error(
+                l.span(),
+                format!("listen {a} is not a loopback address: [imds] serves credentials without a secret, so it listens on 127.0.0.1 or [::1] only"),
+            );
+        } else if let Some((section, _)) = taken.iter().find(|(_, t)| *t == a) {
+            cx.error(
+                l.span(),
+                format!("listen {a} is the {section}'s address too: give [imds] its own port"),
+            );
+        }
+    }
+    let Some(profile) = &body.profile else {
+        cx.error(
+            raw.span(),
+            "[imds] needs profile = \"NAME\" (the managed profile it serves)",
+        );
+        return None;
+    };
+    let name = profile.get_ref();
+    if !profiles.keys().any(|k| k.get_ref() == name) {
+        cx.error(
+            profile.span(),
+            format!(
+                "profile `{name}` is not a managed profile: add a [profile.{name}] or name one"
+            ),
+        );
+        return None;
+    }
+    if !outputs.iter().any(|o| o.profiles.iter().any(|p| p == name)) {
+        cx.error(
+            profile.span(),
+            format!("profile `{name}` is not written to any [[output]]: [imds] serves the credentials kept there"),
+        );
+        return None;
+    }
+    let has_region = profiles
+        .iter()
+        .find(|(k, _)| k.get_ref() == name)
+        .is_some_and(|(_, p)| p.get_ref().region.is_some());
+    if !has_region {
+        cx.warn(
+            profile.span(),
+            format!("profile `{name}` has no region: /latest/meta-data/placement/region answers 404, so programs that take their region from there need AWS_REGION"),
+        );
+    }
+    let listen = listen.filter(|a| a.ip().is_loopback() && !taken.iter().any(|(_, t)| t == a))?;
+    Some(Imds {
+        listen,
+        profile: name.clone(),
+    })
 }
 
 /// The `listen` of a `section` (`[server]`, `[metrics]`): required, and an `IP:PORT`.

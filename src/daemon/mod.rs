@@ -283,6 +283,9 @@ impl Daemon {
                 {
                     tracing::warn!("a change of [metrics] takes effect at the next restart");
                 }
+                if new.imds.as_ref().map(|i| i.listen) != cfg.imds.as_ref().map(|i| i.listen) {
+                    tracing::warn!("a change of [imds] listen takes effect at the next restart");
+                }
                 published.send_replace(new.clone());
                 self.cfg = new;
             }

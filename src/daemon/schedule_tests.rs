@@ -65,6 +65,7 @@ impl Fetcher for Scripted {
                     secret_access_key: Secret::new("s"),
                     session_token: Some(Secret::new("t")),
                     expiration: Some(now + d),
+                    account_id: None,
                 })
             };
             // A profile without a script (one a reload added) lives an hour.

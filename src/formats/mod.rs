@@ -461,6 +461,7 @@ pub fn env_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
         secret_access_key: Secret::new(secret),
         session_token: found[2].map(Secret::new),
         expiration: found[3].map(held_expiry),
+        account_id: None,
     }))
 }
 
@@ -615,6 +616,7 @@ pub fn json_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
         secret_access_key: Secret::new(secret),
         session_token: s[2].map(Secret::new),
         expiration,
+        account_id: None,
     }))
 }
 
@@ -846,6 +848,7 @@ pub fn launch_read(
         secret_access_key: Secret::new(secret),
         session_token: token.map(Secret::new),
         expiration: None,
+        account_id: None,
     }))
 }
 
@@ -1146,6 +1149,7 @@ mod tests {
             secret_access_key: Secret::new("newsecret"),
             session_token: token.then(|| Secret::new("newtoken")),
             expiration: Some(datetime!(2030-01-02 03:04:05 UTC)),
+            account_id: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub fn credentials_from_keys(keys: &BTreeMap<String, String>) -> Option<Credenti
             .get(EXPIRATION_KEY)
             .filter(|e| !e.trim().is_empty())
             .map(|e| crate::credentials::held_expiry(e)),
+        account_id: None,
     })
 }
 

@@ -758,6 +758,7 @@ mod props {
                 secret_access_key: crate::credentials::Secret::new(format!("s/{n}+=")),
                 session_token: token.then(|| crate::credentials::Secret::new(format!("t{n}"))),
                 expiration: None,
+                account_id: None,
             },
         )
     }

@@ -79,6 +79,7 @@ mod tests {
             secret_access_key: Secret::new("S"),
             session_token: None,
             expiration: exp,
+            account_id: None,
         }
     }
 

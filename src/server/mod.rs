@@ -5,7 +5,7 @@
 //! a token.
 //!
 //! [`http`] serves the connections under [`Limits`] (the `[metrics]` listener, [`metrics`],
-//! reuses it with its own routes); this module owns the routes, the token, and the start-up
+//! and the `[imds]` endpoint, [`imds`], reuse it with their own routes); this module owns the routes, the token, and the start-up
 //! checks: [`bind`]
 //! fails, and `run` exits 78, when the address cannot be bound or the token file is empty.
 //!
@@ -19,6 +19,7 @@
 
 pub mod health;
 pub mod http;
+pub mod imds;
 pub mod metrics;
 
 pub use http::Limits;
@@ -332,17 +333,27 @@ fn error_json(code: &str, message: &str) -> String {
 }
 
 async fn profile_answer(cfg: &Config, name: &str) -> (u16, String) {
+    match kept(cfg, name).await {
+        Ok(c) => (200, container_json(&c, crate::clock::now())),
+        Err(refused) => refused,
+    }
+}
+
+/// The valid credentials the daemon keeps for the managed profile `name`, read from the first
+/// output that holds it (the server itself never fetches); else the answer that says why
+/// there are none: 404 (not a managed profile, or written nowhere) or 503 (none valid yet).
+pub(crate) async fn kept(cfg: &Config, name: &str) -> Result<Credentials, (u16, String)> {
     if !cfg.profiles.contains_key(name) {
-        return (
+        return Err((
             404,
             error_json("NotFound", &format!("not a managed profile: `{name}`")),
-        );
+        ));
     }
     let Some(output) = cfg.outputs_of(name).next() else {
-        return (
+        return Err((
             404,
             error_json("NotFound", &format!("`{name}` is not written to any file")),
-        );
+        ));
     };
     let file = CredentialsFile::from_output(output);
     let name_owned = name.to_string();
@@ -352,14 +363,14 @@ async fn profile_answer(cfg: &Config, name: &str) -> (u16, String) {
         .flatten();
     let now = crate::clock::now();
     match creds {
-        Some(c) if c.expiration.is_none_or(|e| e > now) => (200, container_json(&c, now)),
-        _ => (
+        Some(c) if c.expiration.is_none_or(|e| e > now) => Ok(c),
+        _ => Err((
             503,
             error_json(
                 "NotReady",
                 &format!("no valid credentials for `{name}` yet; see `awscredd status`"),
             ),
-        ),
+        )),
     }
 }
 
@@ -436,6 +447,7 @@ mod tests {
             secret_access_key: Secret::new("S"),
             session_token: None,
             expiration: None,
+            account_id: None,
         };
         let v: serde_json::Value = serde_json::from_str(&container_json(&c, now)).unwrap();
         assert_eq!(v["Token"], "");

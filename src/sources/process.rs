@@ -137,11 +137,17 @@ pub fn parse_output(stdout: &[u8], now: OffsetDateTime) -> Result<Credentials, S
             Some(t)
         }
     };
+    let account_id = match string_field(&out, "AccountId")? {
+        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => Some(a),
+        Some(_) => return Err("its output's AccountId is not a 12-digit account id".into()),
+        None => None,
+    };
     Ok(Credentials {
         access_key_id: akid,
         secret_access_key: Secret::new(secret),
         session_token: session_token.filter(|s| !s.is_empty()).map(Secret::new),
         expiration,
+        account_id,
     })
 }
 
@@ -289,6 +295,13 @@ mod tests {
         )
         .unwrap();
         assert!(c.session_token.is_none() && c.expiration.is_none());
+        assert!(c.account_id.is_none());
+        let c = parse_output(
+            br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s","AccountId":"123456789012"}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(c.account_id.as_deref(), Some("123456789012"));
     }
 
     #[test]
@@ -323,6 +336,14 @@ mod tests {
             (
                 br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s","Expiration":7}"#,
                 "Expiration is a number",
+            ),
+            (
+                br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s","AccountId":"12345"}"#,
+                "AccountId is not a 12-digit account id",
+            ),
+            (
+                br#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s","AccountId":123456789012}"#,
+                "AccountId is a number",
             ),
             (br#"["SECRETVALUE"]"#, "not an object"),
             (br#"{"Version":"SECRETVALUE"}"#, "Version is a string"),

@@ -177,6 +177,7 @@ fn from_sts(
         secret_access_key: Secret::new(c.secret_access_key()),
         session_token: Some(Secret::new(c.session_token())),
         expiration: Some(expiration),
+        account_id: None,
     })
 }
 

@@ -341,27 +341,30 @@ impl CredentialsFile {
         };
         let state = crate::store::state::StateFile { path: path.clone() };
         let recorded = state.load();
-        let new: Vec<(&str, &str)> = profiles
+        let new: Vec<(&str, &Credentials)> = profiles
             .iter()
             .filter(|(n, _)| self.profile.as_ref().is_none_or(|p| p == n))
             .filter(|(n, _)| !refused.iter().any(|(r, _)| r == n))
             .filter(|(n, c)| {
                 let hash = crate::store::state::key_id_hash(&c.access_key_id);
-                recorded
-                    .profiles
-                    .get(n)
-                    .and_then(|r| r.written_key.as_deref())
-                    != Some(hash.as_str())
+                let r = recorded.profiles.get(n);
+                r.and_then(|r| r.written_key.as_deref()) != Some(hash.as_str())
+                    || r.and_then(|r| r.account_id.as_deref()) != c.account_id.as_deref()
             })
-            .map(|(n, c)| (n.as_str(), c.access_key_id.as_str()))
+            .map(|(n, c)| (n.as_str(), c))
             .collect();
         if new.is_empty() {
             return Ok(());
         }
         state
             .update(|s| {
-                for (name, key) in &new {
-                    crate::store::state::record_written_key(s, name, key);
+                for (name, c) in &new {
+                    crate::store::state::record_written_key(
+                        s,
+                        name,
+                        &c.access_key_id,
+                        c.account_id.as_deref(),
+                    );
                 }
             })
             .map_err(|error| StoreError::Io {
@@ -428,6 +431,7 @@ mod tests {
             secret_access_key: Secret::new("S"),
             session_token: Some(Secret::new("T")),
             expiration: Some(datetime!(2030-01-02 03:04:05 UTC)),
+            account_id: None,
         }
     }
 

@@ -28,6 +28,11 @@ pub struct ProfileState {
     /// file holding another one (a `git checkout` of the project) is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_key: Option<String>,
+    /// The account the source said the written key belongs to (a `credential_process`'s
+    /// `AccountId`), recorded with [`Self::written_key`]; the `[imds]` extended credentials
+    /// answer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 /// What awscredd knows about one SSO session beyond the shared token cache (which it leaves as
@@ -170,10 +175,17 @@ pub fn key_id_hash(access_key_id: &str) -> String {
     h
 }
 
-/// Records the access key id written for `profile` (see [`ProfileState::written_key`]).
-pub fn record_written_key(state: &mut State, profile: &str, access_key_id: &str) {
+/// Records the access key id written for `profile` (see [`ProfileState::written_key`]), and
+/// the account the source said it belongs to.
+pub fn record_written_key(
+    state: &mut State,
+    profile: &str,
+    access_key_id: &str,
+    account_id: Option<&str>,
+) {
     let e = state.profiles.entry(profile.to_string()).or_default();
     e.written_key = Some(key_id_hash(access_key_id));
+    e.account_id = account_id.map(str::to_string);
 }
 
 impl ProfileState {
@@ -215,7 +227,7 @@ mod tests {
             serde_json::from_str(r#"{"profiles": {"a": {"source": "sso", "expires_at": null, "last_refresh": null, "last_attempt": null, "last_error": null}}}"#)
                 .unwrap();
         assert_eq!(s.profiles["a"].written_key, None);
-        record_written_key(&mut s, "a", "ASIAEXAMPLE");
+        record_written_key(&mut s, "a", "ASIAEXAMPLE", None);
         let now = datetime!(2026-01-01 00:00 UTC);
         record_success(&mut s, "a", "sso", now, None);
         let hash = s.profiles["a"].written_key.clone().unwrap();

@@ -331,6 +331,7 @@ fn a_killed_write_of_an_env_file_leaves_the_old_file_or_the_new_one() {
         secret_access_key: Secret::new(format!("secret-{k}")),
         session_token: Some(Secret::new(format!("token-{k}"))),
         expiration: awscredd::credentials::parse_rfc3339(EXPIRES).ok(),
+        account_id: None,
     };
     let mut seed: u64 = 0x5eed;
     let mut killed = 0;

@@ -17,6 +17,7 @@ mod files;
 mod formats;
 mod hooks;
 mod hostile;
+mod imds;
 mod init;
 mod interop;
 mod login;

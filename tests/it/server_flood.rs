@@ -313,7 +313,7 @@ fn accept_errors_pause_instead_of_spinning() {
 
 /// One keep-alive client that loops `GET path` without the token for as long as `stop` is
 /// false, reconnecting whenever the server closes; returns how many answers it read.
-fn looping_client(
+pub fn looping_client(
     port: u16,
     path: &'static str,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,

@@ -435,6 +435,7 @@ impl Portal {
             secret_access_key: Secret::new(secret),
             session_token: Some(Secret::new(token)),
             expiration: Some(expiration),
+            account_id: None,
         })
     }
 }
