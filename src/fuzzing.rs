@@ -59,7 +59,11 @@ impl Server {
             let service = service_fn(|req| async {
                 Ok::<_, Infallible>(http::respond(&router, req).await)
             });
-            let builder = http::builder(&http::Limits::default());
+            // A client that closes its side after its request still gets the answer (hyper
+            // would otherwise drop an answer still on its way, such as a profile's, which is
+            // read from its file on another thread); `run` serves real clients, which do not.
+            let mut builder = http::builder(&http::Limits::default());
+            builder.half_close(true);
             let conn = builder.serve_connection(TokioIo::new(server_side), service);
             let send = async {
                 to_server.write_all(request).await?;

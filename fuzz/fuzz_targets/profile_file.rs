@@ -95,11 +95,19 @@ fuzz_target!(|data: &[u8]| {
     }
     for (name, props) in &before_view.profiles {
         if !managed.contains(name) {
-            assert_eq!(after_view.profiles.get(name), Some(props), "profile {name} changed");
+            assert_eq!(
+                after_view.profiles.get(name),
+                Some(props),
+                "profile {name} changed\n--- old\n{text:?}\n--- new\n{new:?}"
+            );
         }
     }
     assert_eq!(before_view.sso_sessions, after_view.sso_sessions);
-    assert_eq!(outside(text, &managed), outside(&new, &managed), "bytes outside changed");
+    assert_eq!(
+        outside(text, &managed),
+        outside(&new, &managed),
+        "bytes outside changed\n--- old\n{text:?}\n--- new\n{new:?}"
+    );
 
     let mut again = Pieces::default();
     let written_again: Vec<(String, _)> = written.iter().map(|p| (*p).clone()).collect();
