@@ -1,6 +1,7 @@
 //! The `[server]` routes behind hyper's HTTP/1.1 parser, as `run` serves them (its limits,
 //! the token check, `/healthz`, `/readyz`, `/profiles/NAME`) over an in-memory connection:
 //! any bytes a client sends are answered and the connection ends, never a panic or a hang;
+//! a whole request head gets an answer;
 //! no answer holds the secret unless the request held the token.
 #![no_main]
 
@@ -25,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let holds_token = data.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes());
     let holds_secret = answer.windows(6).any(|w| w == b"s3cr3t");
     assert!(!holds_secret || holds_token, "the secret without the token");
-    if data.windows(4).any(|w| w == b"\r\n\r\n") {
+    // A whole request head gets an answer (a 400 for a malformed one); but the HTTP/2
+    // preface makes hyper's HTTP/1 server close without one (hyper's own choice, not ours).
+    let h2 = data.starts_with(b"PRI * HTTP/2.0");
+    if data.windows(4).any(|w| w == b"\r\n\r\n") && !h2 {
         assert!(answer.starts_with(b"HTTP/1."), "no answer to {data:?}: {answer:?}");
     }
 });
