@@ -163,7 +163,11 @@ mod tests {
             assert!(e.contains("outside the years 0001-9999"), "{bad}: {e}");
             assert_eq!(held_expiry(bad), OffsetDateTime::UNIX_EPOCH);
         }
-        for good in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01T01:00:00+01:00"] {
+        for good in [
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "0001-01-01T01:00:00+01:00",
+        ] {
             let t = parse_rfc3339(good).unwrap();
             assert_eq!(parse_rfc3339(&format_utc(t)).unwrap(), t, "{good}");
         }

@@ -56,9 +56,8 @@ impl Server {
             let router = |req: http::Request| async move {
                 server::route(req, &self.token, &self.config, &self.metrics).await
             };
-            let service = service_fn(|req| async {
-                Ok::<_, Infallible>(http::respond(&router, req).await)
-            });
+            let service =
+                service_fn(|req| async { Ok::<_, Infallible>(http::respond(&router, req).await) });
             // A client that closes its side after its request still gets the answer (hyper
             // would otherwise drop an answer still on its way, such as a profile's, which is
             // read from its file on another thread); `run` serves real clients, which do not.

@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     let lines = report.lines();
     for d in &report.diagnostics {
         if let Some(span) = &d.span {
-            assert!(span.start <= span.end && span.end <= text.len(), "span {span:?}");
+            assert!(
+                span.start <= span.end && span.end <= text.len(),
+                "span {span:?}"
+            );
             assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
         }
     }

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
             let written = format_utc(t);
             let back = parse_rfc3339(&written)
                 .unwrap_or_else(|e| panic!("{text:?} parses, but its UTC form does not: {e}"));
-            assert_eq!(back.unix_timestamp(), t.unix_timestamp(), "{text:?} -> {written}");
+            assert_eq!(
+                back.unix_timestamp(),
+                t.unix_timestamp(),
+                "{text:?} -> {written}"
+            );
             assert_eq!(held_expiry(text), t);
         }
         Err(e) => {

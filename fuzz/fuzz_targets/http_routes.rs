@@ -1,8 +1,7 @@
 //! The `[server]` routes behind hyper's HTTP/1.1 parser, as `run` serves them (its limits,
 //! the token check, `/healthz`, `/readyz`, `/profiles/NAME`) over an in-memory connection:
-//! any bytes a client sends are answered and the connection ends, never a panic or a hang;
-//! a whole request head gets an answer;
-//! no answer holds the secret unless the request held the token.
+//! whatever a client sends, the connection ends (never a panic or a hang), a whole request
+//! head gets an answer, and no answer holds the secret unless the request held the token.
 #![no_main]
 
 use awscredd::fuzzing::Server;
@@ -30,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
     // preface makes hyper's HTTP/1 server close without one (hyper's own choice, not ours).
     let h2 = data.starts_with(b"PRI * HTTP/2.0");
     if data.windows(4).any(|w| w == b"\r\n\r\n") && !h2 {
-        assert!(answer.starts_with(b"HTTP/1."), "no answer to {data:?}: {answer:?}");
+        assert!(
+            answer.starts_with(b"HTTP/1."),
+            "no answer to {data:?}: {answer:?}"
+        );
     }
 });

@@ -13,10 +13,16 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let parsed = jsonc::parse(text);
         if serde_json::from_str::<serde_json::Value>(text).is_ok() {
-            assert!(parsed.is_ok(), "JSON that serde_json reads is refused: {parsed:?}");
+            assert!(
+                parsed.is_ok(),
+                "JSON that serde_json reads is refused: {parsed:?}"
+            );
         }
         if let Err(e) = parsed {
-            assert!(e.line >= 1 && e.column >= 1, "a position outside the text: {e:?}");
+            assert!(
+                e.line >= 1 && e.column >= 1,
+                "a position outside the text: {e:?}"
+            );
         }
     }
 });

@@ -84,11 +84,19 @@ fuzz_target!(|data: &[u8]| {
     let after_view = after.normalized(FileKind::Credentials);
     let read = codec.read(new.as_bytes(), None).expect("parsed above");
     for (name, c) in &written {
-        assert_eq!(read.get(name), Some(c), "profile {name} reads back differently\n{new:?}");
+        assert_eq!(
+            read.get(name),
+            Some(c),
+            "profile {name} reads back differently\n{new:?}"
+        );
         if let Some(old) = before_view.profiles.get(name) {
             for (k, v) in old {
                 if !MANAGED_KEYS.contains(&k.as_str()) {
-                    assert_eq!(after_view.profiles[name].get(k), Some(v), "user key {k} lost");
+                    assert_eq!(
+                        after_view.profiles[name].get(k),
+                        Some(v),
+                        "user key {k} lost"
+                    );
                 }
             }
         }
@@ -112,7 +120,13 @@ fuzz_target!(|data: &[u8]| {
     let mut again = Pieces::default();
     let written_again: Vec<(String, _)> = written.iter().map(|p| (*p).clone()).collect();
     let changed = codec
-        .rewrite(Some(new.as_bytes()), &written_again, None, &mut again, &mut Vec::new())
+        .rewrite(
+            Some(new.as_bytes()),
+            &written_again,
+            None,
+            &mut again,
+            &mut Vec::new(),
+        )
         .unwrap_or_else(|e| panic!("a second write fails: {e:?}\n{new:?}"));
     assert!(!changed, "a second write changes the file\n{new:?}");
 });

@@ -17,7 +17,10 @@ static FIXTURE: OnceLock<Fixture> = OnceLock::new();
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = sso_token(data) else { return };
     assert!(!token.access_token.expose().is_empty());
-    for t in [Some(token.expires_at), token.registration_expires_at].into_iter().flatten() {
+    for t in [Some(token.expires_at), token.registration_expires_at]
+        .into_iter()
+        .flatten()
+    {
         let written = format_utc(t);
         let back = parse_rfc3339(&written)
             .unwrap_or_else(|e| panic!("an accepted expiry cannot be written back: {e}"));

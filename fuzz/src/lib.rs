@@ -25,8 +25,8 @@ const TOKENS: [Option<&str>; 4] = [
 ];
 const EXPIRIES: [Option<i64>; 4] = [
     None,
-    Some(1_767_323_045),      // 2026-01-02T03:04:05Z
-    Some(253_402_300_799),    // 9999-12-31T23:59:59Z
+    Some(1_767_323_045),       // 2026-01-02T03:04:05Z
+    Some(253_402_300_799),     // 9999-12-31T23:59:59Z
     Some(-62_135_596_800 + 1), // 0001-01-01T00:00:01Z
 ];
 
@@ -72,19 +72,34 @@ pub fn round_trip(codec: &dyn Codec, old: &[u8], c: &Credentials) {
     assert!(refused.is_empty(), "a one-profile write refused a part");
     let back = match codec.read(written.as_bytes(), profile) {
         Ok(back) => back,
-        Err(e) => panic!("what was written cannot be read: {e:?}\n--- old\n{old:?}\n--- new\n{written:?}"),
+        Err(e) => {
+            panic!("what was written cannot be read: {e:?}\n--- old\n{old:?}\n--- new\n{written:?}")
+        }
     };
     let got = back.get("p");
     let mut want = c.clone();
     if !codec.holds_expiry() {
         want.expiration = None;
     }
-    assert_eq!(got, Some(&want), "read back differs\n--- old\n{old:?}\n--- new\n{written:?}");
+    assert_eq!(
+        got,
+        Some(&want),
+        "read back differs\n--- old\n{old:?}\n--- new\n{written:?}"
+    );
     let mut again = Pieces::default();
     let changed = codec
-        .rewrite(Some(written.as_bytes()), &profiles, profile, &mut again, &mut refused)
+        .rewrite(
+            Some(written.as_bytes()),
+            &profiles,
+            profile,
+            &mut again,
+            &mut refused,
+        )
         .unwrap_or_else(|e| panic!("a second write fails: {e:?}\n--- new\n{written:?}"));
-    assert!(!changed, "a second write changes the file\n--- new\n{written:?}");
+    assert!(
+        !changed,
+        "a second write changes the file\n--- new\n{written:?}"
+    );
     assert_eq!(again.concat(), written);
 }
 

@@ -249,7 +249,10 @@ fn blank_range(buf: &mut String, range: Range<usize>) {
         .chars()
         .flat_map(|c| {
             let keep = c == '\n' || c == '\r';
-            std::iter::repeat_n(if keep { c } else { ' ' }, if keep { 1 } else { c.len_utf8() })
+            std::iter::repeat_n(
+                if keep { c } else { ' ' },
+                if keep { 1 } else { c.len_utf8() },
+            )
         })
         .collect();
     buf.replace_range(range, &blank);

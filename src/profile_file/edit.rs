@@ -569,7 +569,11 @@ mod tests {
             let new = apply(text, &[creds("dev", "AK1", None)]);
             assert!(new.starts_with(text), "{new:?}");
             let (before, after) = (view(text), view(&new));
-            let name = if text.contains("other") { "other" } else { "dev" };
+            let name = if text.contains("other") {
+                "other"
+            } else {
+                "dev"
+            };
             assert_eq!(before.profiles[name]["k"], "v\r");
             assert_eq!(after.profiles[name]["k"], "v\r", "{new:?}");
             assert_eq!(after.profiles["dev"]["aws_access_key_id"], "AK1", "{new:?}");
