@@ -84,10 +84,24 @@ pub fn format_utc(t: OffsetDateTime) -> String {
     )
 }
 
-/// Parses an RFC 3339 time, with or without fractional seconds, with `Z` or an offset.
+/// `0001-01-01T00:00:00Z` and `9999-12-31T23:59:59Z` as Unix times.
+const FIRST_UTC_SECOND: i64 = -62_135_596_800;
+const LAST_UTC_SECOND: i64 = 253_402_300_799;
+
+/// Parses an RFC 3339 time, with or without fractional seconds, with `Z` or an offset. A time
+/// whose UTC form falls outside the years 0001-9999 (`0000-01-01T00:00:00+01:00`,
+/// `9999-12-31T23:59:59-01:00`) is refused: RFC 3339 cannot write it in UTC, so
+/// [`format_utc`] could not write it back as a time anyone reads.
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(s.trim(), &Rfc3339)
-        .map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
+    let t = OffsetDateTime::parse(s.trim(), &Rfc3339)
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))?;
+    // Checked on the Unix time: converting such a time to UTC panics in the `time` crate.
+    if !(FIRST_UTC_SECOND..=LAST_UTC_SECOND).contains(&t.unix_timestamp()) {
+        return Err(format!(
+            "`{s}` is not an RFC 3339 time: in UTC it falls outside the years 0001-9999"
+        ));
+    }
+    Ok(t)
 }
 
 /// The expiry a file holds for credentials, from the value of its expiry key. A value that is
@@ -139,6 +153,30 @@ mod tests {
         assert!(parse_rfc3339("2026-03-04T03:06:07+00:00").is_ok());
         assert!(parse_rfc3339("2026-03-04T03:06:07.123Z").is_ok());
         assert!(parse_rfc3339("yesterday").is_err());
+    }
+
+    /// Found by `fuzz/fuzz_targets/expiry.rs`: a time whose UTC form is before year 1 or
+    /// after 9999 parsed, and was written back as `-001-12-31T22:45:00Z`, which nothing reads
+    /// (or, after 9999, made `format_utc` panic: `time` cannot convert it to UTC).
+    #[test]
+    fn times_outside_the_utc_years_0001_to_9999_are_refused() {
+        for bad in [
+            "0000-01-01T00:00:00+01:15",
+            "0000-12-31T23:59:59Z",
+            "9999-12-31T23:59:59-00:01",
+        ] {
+            let e = parse_rfc3339(bad).unwrap_err();
+            assert!(e.contains("outside the years 0001-9999"), "{bad}: {e}");
+            assert_eq!(held_expiry(bad), OffsetDateTime::UNIX_EPOCH);
+        }
+        for good in [
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "0001-01-01T01:00:00+01:00",
+        ] {
+            let t = parse_rfc3339(good).unwrap();
+            assert_eq!(parse_rfc3339(&format_utc(t)).unwrap(), t, "{good}");
+        }
     }
 
     #[test]

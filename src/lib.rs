@@ -50,6 +50,8 @@ pub mod daemon;
 pub mod eventlog;
 pub mod files;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hooks;
 pub mod logging;
 pub mod metrics;

@@ -35,7 +35,7 @@ pub(super) fn parse_all<T: serde::de::DeserializeOwned>(
             Err(e) => e,
         };
         let message = e.message().trim_end().replace('\n', " ");
-        let Some(span) = e.span() else {
+        let Some(span) = e.span().map(|s| on_chars(text, s)) else {
             diags.push(error(None, message));
             return None;
         };
@@ -242,13 +242,34 @@ fn blank_entry(buf: &mut String, at: usize) -> Option<Range<usize>> {
     Some(start..end)
 }
 
-/// Replaces `range` of `buf` with spaces, keeping line breaks.
+/// Replaces `range` of `buf` with spaces, keeping line breaks: one space per byte, so that
+/// every offset after it stays where it was in the original text.
 fn blank_range(buf: &mut String, range: Range<usize>) {
     let blank: String = buf[range.clone()]
         .chars()
-        .map(|c| if c == '\n' || c == '\r' { c } else { ' ' })
+        .flat_map(|c| {
+            let keep = c == '\n' || c == '\r';
+            std::iter::repeat_n(
+                if keep { c } else { ' ' },
+                if keep { 1 } else { c.len_utf8() },
+            )
+        })
         .collect();
     buf.replace_range(range, &blank);
+}
+
+/// `span` inside `text` and on character boundaries (widened to whole characters): the TOML
+/// parser may point into the middle of one.
+fn on_chars(text: &str, span: Range<usize>) -> Range<usize> {
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span.end.clamp(start, text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
 }
 
 /// Where the `key = value` entry starting at `at` ends: after its value, which may span lines
@@ -319,6 +340,39 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(&text[..value_end(text, 0)], want, "{text:?}");
         }
+    }
+
+    /// Found by `fuzz/fuzz_targets/config.rs`: blanking a value with a character of several
+    /// bytes shortened the copy parsed again, so later spans ran past its end (a panic in
+    /// `check`), and a TOML error could point inside a character.
+    #[test]
+    fn non_ascii_text_keeps_every_span_on_the_original() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct T {
+            a: Option<i64>,
+            b: Option<i64>,
+        }
+        for text in [
+            "a = \"é\"\nb = \"ü\"\nzz = 1\n",
+            "[profile \u{616}]\n[\u{616}",
+            "x\u{616} = 1\nb = \"\u{10348}\"\nq = 2",
+        ] {
+            let mut diags = Vec::new();
+            let _ = parse_all::<T>(text, &mut diags);
+            assert!(!diags.is_empty(), "{text:?}");
+            for d in &diags {
+                let span = d.span.clone().unwrap();
+                assert!(span.end <= text.len(), "{text:?}: {d:?}");
+                assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
+            }
+        }
+        let mut buf = "a = \"é\u{10348}\"\nb".to_string();
+        let len = buf.len();
+        blank_range(&mut buf, 0..len - 2);
+        assert_eq!(buf.len(), len);
+        assert!(buf.ends_with("\nb"));
     }
 
     #[test]

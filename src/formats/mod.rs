@@ -414,13 +414,17 @@ fn carry_reason(carry: Carry, from: usize) -> String {
 
 /// The lines of an environment file, each with the AWS variable it assigns (an index into
 /// [`ENV_KEYS`]), if any. Refused: an AWS line that systemd reads as part of an earlier line,
-/// and a file that ends inside a line carried on (a line awscredd appends would be lost).
+/// an AWS line whose value systemd reads on into the next lines, and a file that ends inside a
+/// line carried on (a line awscredd appends would be lost).
 fn env_lines(text: &str) -> Result<Vec<(&str, Option<usize>)>, FormatError> {
     let (carries, end) = env_carries(text);
-    let mut out = Vec::new();
+    let mut out: Vec<(&str, Option<usize>)> = Vec::new();
     for (i, (line, carry)) in text.split_inclusive('\n').zip(carries).enumerate() {
         let body = line.trim_end_matches(['\n', '\r']);
         let key = env_assignment(body).and_then(|(k, _)| ENV_KEYS.iter().position(|key| *key == k));
+        if let Some((kind, from)) = carry {
+            aws_line_carried_on(&out, kind, from)?;
+        }
         if let (Some(k), Some((kind, from))) = (key, carry) {
             return Err(FormatError::new(format!(
                 "line {}: systemd reads `{}=` as part of an earlier line ({}), so \
@@ -434,6 +438,7 @@ fn env_lines(text: &str) -> Result<Vec<(&str, Option<usize>)>, FormatError> {
         out.push((line, key));
     }
     if let Some((kind, from)) = end {
+        aws_line_carried_on(&out, kind, from)?;
         return Err(FormatError::new(format!(
             "the file ends inside a line carried on ({}), so systemd would read a line \
              awscredd adds as part of it; end line {from} differently",
@@ -441,6 +446,25 @@ fn env_lines(text: &str) -> Result<Vec<(&str, Option<usize>)>, FormatError> {
         )));
     }
     Ok(out)
+}
+
+/// Refuses a variable of ours whose value systemd reads on into the next lines (an open quote,
+/// a `\` at the end): a rewrite replaces its line alone, which would leave the rest of the
+/// value to be read as lines of their own (a closing quote then opening a new value).
+fn aws_line_carried_on(
+    lines: &[(&str, Option<usize>)],
+    kind: Carry,
+    from: usize,
+) -> Result<(), FormatError> {
+    match from.checked_sub(1).and_then(|i| lines.get(i)) {
+        Some((_, Some(k))) => Err(FormatError::new(format!(
+            "line {from}: systemd reads the value of `{}=` on into the next line ({}); write \
+             it on one line",
+            ENV_KEYS[*k],
+            carry_reason(kind, from)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The credentials an environment file holds (the last assignment of each variable wins, as
@@ -1193,6 +1217,37 @@ mod tests {
 
     /// systemd joins the line after a `\` (and the lines of a quoted value) to it: an AWS line
     /// there would be hidden from `EnvironmentFile=`, so the file is refused, never written so.
+    /// Found by `fuzz/fuzz_targets/env_file.rs`: an AWS line whose quote closed on the next
+    /// line was replaced alone, so the next line's closing quote opened a new value that
+    /// swallowed the lines awscredd appended; the file written could not be read back.
+    #[test]
+    fn env_aws_values_carried_on_to_the_next_line_are_refused() {
+        for (bad, want) in [
+            (
+                "AWS_ACCESS_KEY_ID=\"q\r\nOTHER=\"x\r\nAWS_ACCESS_KEY_ID=d\n",
+                "line 1: systemd reads the value of `AWS_ACCESS_KEY_ID=` on into the next line \
+                 (a quoted value opened on line 1 is still open)",
+            ),
+            (
+                "A=1\nAWS_SECRET_ACCESS_KEY=abc \\\nX=1\n",
+                "line 2: systemd reads the value of `AWS_SECRET_ACCESS_KEY=` on into the next \
+                 line (line 2 ends in a `\\`",
+            ),
+            (
+                "AWS_SESSION_TOKEN='open\n",
+                "line 1: systemd reads the value of `AWS_SESSION_TOKEN=`",
+            ),
+        ] {
+            let e = env_rewrite(bad.as_bytes(), &creds(true)).unwrap_err();
+            assert!(e.message.contains(want), "{bad:?}: {e}");
+            assert_eq!(env_read(bad.as_bytes()).unwrap_err(), e, "{bad:?}");
+        }
+        // A quoted value of another variable may go on over lines.
+        let ok = "OTHER=\"a\nb\"\nAWS_ACCESS_KEY_ID=old\n";
+        let new = env_rewrite(ok.as_bytes(), &creds(true)).unwrap();
+        assert_eq!(env_read(new.as_bytes()).unwrap(), Some(creds(true)));
+    }
+
     #[test]
     fn env_lines_that_systemd_would_join_to_the_line_before_are_refused() {
         for (bad, want) in [

@@ -515,11 +515,15 @@ impl Edits {
     }
 }
 
-/// Makes sure `out` ends with a line terminator before more lines are added.
+/// Makes sure `out` ends with a line terminator before more lines are added. A last line
+/// that ends in a lone `\r` has it in its value (the parser reads `\r` only before `\n` as
+/// part of a terminator): a `\n` after it would turn it into one and change the value, so it
+/// gets a whole `\r\n`.
 fn end_line<'a>(out: &mut impl Sink<'a>, eol: &str) {
-    if !out.is_empty() && !out.ends_with("\n") {
-        out.add(eol);
+    if out.is_empty() || out.ends_with("\n") {
+        return;
     }
+    out.add(if out.ends_with("\r") { "\r\n" } else { eol });
 }
 
 #[cfg(test)]
@@ -549,6 +553,31 @@ mod tests {
 
     fn apply(text: &str, updates: &[ProfileUpdate]) -> String {
         rewrite(&ProfileFile::parse(text).unwrap(), updates).unwrap()
+    }
+
+    /// Found by `fuzz/fuzz_targets/profile_file.rs`: a `\n` added after a last line ending in
+    /// a lone `\r` (its value's last character, as the parser reads it) made the two a `\r\n`
+    /// terminator, so appending a profile changed another profile's value.
+    #[test]
+    fn a_last_line_ending_in_a_lone_cr_keeps_its_value() {
+        let view = |t: &str| {
+            ProfileFile::parse(t)
+                .unwrap()
+                .normalized(crate::profile_file::FileKind::Credentials)
+        };
+        for text in ["[other]\nk = v\r", "[dev]\nk = v\r", "[other]\r\nk = v\r"] {
+            let new = apply(text, &[creds("dev", "AK1", None)]);
+            assert!(new.starts_with(text), "{new:?}");
+            let (before, after) = (view(text), view(&new));
+            let name = if text.contains("other") {
+                "other"
+            } else {
+                "dev"
+            };
+            assert_eq!(before.profiles[name]["k"], "v\r");
+            assert_eq!(after.profiles[name]["k"], "v\r", "{new:?}");
+            assert_eq!(after.profiles["dev"]["aws_access_key_id"], "AK1", "{new:?}");
+        }
     }
 
     /// Input/expected table of the rewrite.

@@ -130,13 +130,7 @@ pub async fn serve<R, F>(
 {
     let router = Arc::new(router);
     let table = Arc::new(Mutex::new(Table::new(limits.max_connections)));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(MIN_READ_BUFFER))
-        .max_header_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers);
-    let http = Arc::new(http);
+    let http = Arc::new(builder(&limits));
     let mut accept_warned: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
@@ -184,6 +178,34 @@ pub async fn serve<R, F>(
     }
 }
 
+/// The HTTP/1.1 settings of every connection under `limits`.
+pub(crate) fn builder(limits: &Limits) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(MIN_READ_BUFFER))
+        .max_header_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    http
+}
+
+/// The answer to one request: the router's, with no keep-alive for a client that is refused
+/// (see the module header).
+pub(crate) async fn respond<R, F>(router: &R, req: hyper::Request<Incoming>) -> Response
+where
+    R: Fn(Request) -> F,
+    F: Future<Output = Response>,
+{
+    let (head, _body) = req.into_parts();
+    let mut response = router(Request::from_parts(head, ())).await;
+    if response.status().is_client_error() {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// One connection, until it ends, is evicted, grows too old or the listener stops.
 async fn connection<R, F>(
     stream: TcpStream,
@@ -203,15 +225,7 @@ async fn connection<R, F>(
         let table = Arc::clone(&table);
         async move {
             let _busy = Busy::start(&table, id);
-            let (head, _body) = req.into_parts();
-            let mut response = router(Request::from_parts(head, ())).await;
-            if response.status().is_client_error() {
-                // No keep-alive for a client that is refused (see the module header).
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            Ok::<_, Infallible>(response)
+            Ok::<_, Infallible>(respond(&*router, req).await)
         }
     });
     let conn = http.serve_connection(TokioIo::new(stream), service);

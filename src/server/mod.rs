@@ -200,7 +200,7 @@ async fn reread_token_on_reload(
 }
 
 /// The credentials routes: `/healthz` and `/readyz`, and `/profiles/NAME` behind the token.
-async fn route(
+pub(crate) async fn route(
     req: Request,
     token: &RwLock<Token>,
     config: &watch::Receiver<Config>,

@@ -312,7 +312,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     files::write_atomic_keeping_owner(path, bytes, 0o600)
 }
 
-fn parse_token(bytes: &[u8]) -> Result<CachedToken, String> {
+pub(crate) fn parse_token(bytes: &[u8]) -> Result<CachedToken, String> {
     let f: TokenFileIn =
         serde_json::from_slice(bytes).map_err(|e| format!("it is not valid JSON ({e})"))?;
     let access_token = f
