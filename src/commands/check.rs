@@ -276,49 +276,46 @@ fn aws_config_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
     let Some(aws_config) = paths::aws_config_file(env, cfg!(windows)) else {
         return out;
     };
+    let config_file = Path::new(&aws_config);
+    let same = |p: &Path| {
+        p == config_file
+            || matches!(
+                (std::fs::canonicalize(p), std::fs::canonicalize(config_file)),
+                (Ok(a), Ok(b)) if a == b
+            )
+    };
+    for o in cfg
+        .outputs
+        .iter()
+        .filter(|o| o.format == crate::formats::Format::Ini && same(&o.path))
     {
-        let config_file = Path::new(&aws_config);
-        let same = |p: &Path| {
-            p == config_file
-                || matches!(
-                    (std::fs::canonicalize(p), std::fs::canonicalize(config_file)),
-                    (Ok(a), Ok(b)) if a == b
-                )
-        };
-        for o in cfg
-            .outputs
-            .iter()
-            .filter(|o| o.format == crate::formats::Format::Ini && same(&o.path))
-        {
-            out.push(format!(
-                "[[output]] `{}` is the AWS config file, not the credentials file: the SDKs read \
-                 `[profile NAME]` sections there and ignore the `[NAME]` sections awscredd \
-                 writes; point it at the credentials file (`~/.aws/credentials`)",
-                o.path.display()
-            ));
-        }
-        let limit = crate::files::CREDENTIALS_MAX;
-        let read = crate::files::read_regular(std::path::Path::new(&aws_config), limit);
-        if let Ok(Some(bytes)) = read {
-            match ProfileFile::check_bytes(&bytes).and_then(ProfileFile::parse) {
-                Err(e) => out.push(format!(
-                    "{aws_config}:{}: {} (cannot check it for profiles that shadow ours)",
-                    e.line, e.message
-                )),
-                Ok(parsed) => {
-                    let managed = |n: &str| {
-                        cfg.profiles.contains_key(n) && cfg.outputs_of(n).next().is_some()
-                    };
-                    let shown = shown_path(Path::new(&aws_config), env);
-                    for s in precedence::shadows(&parsed, &managed) {
-                        out.push(format!(
-                            "profile `{}` in {shown} sets {}: the AWS SDKs use that before the keys awscredd writes, so programs will not see awscredd's credentials for `{}`; to fix it, {}",
-                            s.name,
-                            s.keys.join(", "),
-                            s.name,
-                            s.advice(&shown)
-                        ));
-                    }
+        out.push(format!(
+            "[[output]] `{}` is the AWS config file, not the credentials file: the SDKs read \
+             `[profile NAME]` sections there and ignore the `[NAME]` sections awscredd \
+             writes; point it at the credentials file (`~/.aws/credentials`)",
+            o.path.display()
+        ));
+    }
+    let limit = crate::files::CREDENTIALS_MAX;
+    let read = crate::files::read_regular(std::path::Path::new(&aws_config), limit);
+    if let Ok(Some(bytes)) = read {
+        match ProfileFile::check_bytes(&bytes).and_then(ProfileFile::parse) {
+            Err(e) => out.push(format!(
+                "{aws_config}:{}: {} (cannot check it for profiles that shadow ours)",
+                e.line, e.message
+            )),
+            Ok(parsed) => {
+                let managed =
+                    |n: &str| cfg.profiles.contains_key(n) && cfg.outputs_of(n).next().is_some();
+                let shown = shown_path(Path::new(&aws_config), env);
+                for s in precedence::shadows(&parsed, &managed) {
+                    out.push(format!(
+                        "profile `{}` in {shown} sets {}: the AWS SDKs use that before the keys awscredd writes, so programs will not see awscredd's credentials for `{}`; to fix it, {}",
+                        s.name,
+                        s.keys.join(", "),
+                        s.name,
+                        s.advice(&shown)
+                    ));
                 }
             }
         }

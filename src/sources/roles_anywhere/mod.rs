@@ -30,8 +30,9 @@ use std::time::Duration;
 type Client =
     hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// Tries per fetch: the first and two retries after a 5xx, a 429 or a network failure, as
-/// the SDK clients of the other sources do.
+/// Tries per fetch: the first and two retries after a 5xx or a network failure, as the SDK
+/// clients of the other sources do. A 429 is returned at once: the refresh pass tries that
+/// profile again after a pause and lowers the service's concurrency (`refresh::limits`).
 const ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -151,7 +152,8 @@ impl RolesAnywhere {
                 },
                 Err(e) => last = context(e, &what, &endpoint),
             }
-            if last.kind == super::ErrorKind::Failed {
+            // Throttling is the pass's to retry: it also asks that service less at once.
+            if last.kind != super::ErrorKind::Transient {
                 break;
             }
         }
