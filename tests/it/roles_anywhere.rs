@@ -297,7 +297,8 @@ fn rsa_p256_and_p384_keys_in_every_form_get_credentials() {
 
     // status and credential-process know the source.
     let o = awscredd(&sb, &fake, &["status", "--json"]);
-    let status: Value = serde_json::from_slice(&o.stdout).expect(&show(&o));
+    let status: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", show(&o)));
     for p in status["profiles"].as_array().unwrap() {
         assert_eq!(p["source"], "roles_anywhere", "{p:#}");
         assert_eq!(p["state"], "ok", "{p:#}");
@@ -308,7 +309,7 @@ fn rsa_p256_and_p384_keys_in_every_form_get_credentials() {
         &["credential-process", "--profile", "p384-traditional"],
     );
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let json: Value = serde_json::from_slice(&o.stdout).expect(&show(&o));
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", show(&o)));
     assert_eq!(json["AccessKeyId"], key_of(&sb, "p384-traditional"));
     assert_eq!(
         fake.calls().len(),

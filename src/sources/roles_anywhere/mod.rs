@@ -40,10 +40,13 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The paths of one profile's files: the key of the shared signers.
 type FilesKey = (PathBuf, PathBuf, Option<PathBuf>);
 
+/// The material last parsed for some files, and the digest of the bytes it came from.
+type Parsed = ([u8; 32], Arc<Material>);
+
 /// The Roles Anywhere source of one config: the parsed signers by files, and the client.
 #[derive(Default)]
 pub struct RolesAnywhere {
-    signers: Mutex<HashMap<FilesKey, ([u8; 32], Arc<Material>)>>,
+    signers: Mutex<HashMap<FilesKey, Parsed>>,
     client: OnceLock<Result<Client, String>>,
 }
 
