@@ -453,6 +453,8 @@ fn the_chain_can_follow_the_leaf_in_its_file_and_a_role_can_be_chained_from_it()
         Some(key_of(&sb, "server").as_str())
     );
     assert_eq!(reqs[0].param("DurationSeconds"), Some("3600"));
+    // Nothing set: STS in the trust anchor's region, at the root of the chain.
+    assert_eq!(reqs[0].region.as_deref(), Some("eu-west-1"));
     assert_eq!(
         reqs[0].issued.as_deref(),
         Some(key_of(&sb, "deploy").as_str())
