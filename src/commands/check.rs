@@ -27,8 +27,9 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
             exit::USAGE
         }
         Ok((cfg, mut report)) => {
-            let errors = output_errors(&cfg, &report);
-            let failed = !errors.is_empty();
+            let mut errors = output_errors(&cfg, &report);
+            errors.extend(roles_anywhere_files(&cfg, &report));
+            let failed = errors.iter().any(|d| d.severity == Severity::Error);
             report.diagnostics.extend(errors);
             report.diagnostics.extend(unknown_owners(&cfg, &report));
             report.sort();
@@ -76,6 +77,31 @@ pub fn output_errors(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
             })
         })
         .collect()
+}
+
+/// Roles Anywhere profiles whose certificate, chain or key cannot be used as they are on this
+/// machine (errors), or soon will not be (warnings), each at its key in the config.
+pub fn roles_anywhere_files(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
+    use crate::sources::roles_anywhere::check::problems;
+    let now = crate::clock::now();
+    let mut out = Vec::new();
+    for p in cfg.profiles.values() {
+        let Source::RolesAnywhere(src) = &p.source else {
+            continue;
+        };
+        for problem in problems(src, cfg.daemon.refresh_before, now) {
+            out.push(Diagnostic {
+                severity: if problem.warning {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                },
+                span: report.profile_key_span(&p.name, problem.part.key()),
+                message: format!("profile `{}`: {}", p.name, problem.message),
+            });
+        }
+    }
+    out
 }
 
 /// An existing credentials file that awscredd would leave untouched, with its profiles
@@ -240,49 +266,57 @@ pub fn runtime_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
             }
         }
     }
-    if let Some(aws_config) = paths::aws_config_file(env, cfg!(windows)) {
-        let config_file = Path::new(&aws_config);
-        let same = |p: &Path| {
-            p == config_file
-                || matches!(
-                    (std::fs::canonicalize(p), std::fs::canonicalize(config_file)),
-                    (Ok(a), Ok(b)) if a == b
-                )
-        };
-        for o in cfg
-            .outputs
-            .iter()
-            .filter(|o| o.format == crate::formats::Format::Ini && same(&o.path))
-        {
-            out.push(format!(
-                "[[output]] `{}` is the AWS config file, not the credentials file: the SDKs read \
-                 `[profile NAME]` sections there and ignore the `[NAME]` sections awscredd \
-                 writes; point it at the credentials file (`~/.aws/credentials`)",
-                o.path.display()
-            ));
-        }
-        let limit = crate::files::CREDENTIALS_MAX;
-        let read = crate::files::read_regular(std::path::Path::new(&aws_config), limit);
-        if let Ok(Some(bytes)) = read {
-            match ProfileFile::check_bytes(&bytes).and_then(ProfileFile::parse) {
-                Err(e) => out.push(format!(
-                    "{aws_config}:{}: {} (cannot check it for profiles that shadow ours)",
-                    e.line, e.message
-                )),
-                Ok(parsed) => {
-                    let managed = |n: &str| {
-                        cfg.profiles.contains_key(n) && cfg.outputs_of(n).next().is_some()
-                    };
-                    let shown = shown_path(Path::new(&aws_config), env);
-                    for s in precedence::shadows(&parsed, &managed) {
-                        out.push(format!(
-                            "profile `{}` in {shown} sets {}: the AWS SDKs use that before the keys awscredd writes, so programs will not see awscredd's credentials for `{}`; to fix it, {}",
-                            s.name,
-                            s.keys.join(", "),
-                            s.name,
-                            s.advice(&shown)
-                        ));
-                    }
+    out.extend(aws_config_warnings(cfg, env));
+    out
+}
+
+/// The AWS config file as an output (the SDKs would not read awscredd's sections there), and
+/// profiles in it that would shadow the keys awscredd writes.
+fn aws_config_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(aws_config) = paths::aws_config_file(env, cfg!(windows)) else {
+        return out;
+    };
+    let config_file = Path::new(&aws_config);
+    let same = |p: &Path| {
+        p == config_file
+            || matches!(
+                (std::fs::canonicalize(p), std::fs::canonicalize(config_file)),
+                (Ok(a), Ok(b)) if a == b
+            )
+    };
+    for o in cfg
+        .outputs
+        .iter()
+        .filter(|o| o.format == crate::formats::Format::Ini && same(&o.path))
+    {
+        out.push(format!(
+            "[[output]] `{}` is the AWS config file, not the credentials file: the SDKs read \
+             `[profile NAME]` sections there and ignore the `[NAME]` sections awscredd \
+             writes; point it at the credentials file (`~/.aws/credentials`)",
+            o.path.display()
+        ));
+    }
+    let limit = crate::files::CREDENTIALS_MAX;
+    let read = crate::files::read_regular(std::path::Path::new(&aws_config), limit);
+    if let Ok(Some(bytes)) = read {
+        match ProfileFile::check_bytes(&bytes).and_then(ProfileFile::parse) {
+            Err(e) => out.push(format!(
+                "{aws_config}:{}: {} (cannot check it for profiles that shadow ours)",
+                e.line, e.message
+            )),
+            Ok(parsed) => {
+                let managed =
+                    |n: &str| cfg.profiles.contains_key(n) && cfg.outputs_of(n).next().is_some();
+                let shown = shown_path(Path::new(&aws_config), env);
+                for s in precedence::shadows(&parsed, &managed) {
+                    out.push(format!(
+                        "profile `{}` in {shown} sets {}: the AWS SDKs use that before the keys awscredd writes, so programs will not see awscredd's credentials for `{}`; to fix it, {}",
+                        s.name,
+                        s.keys.join(", "),
+                        s.name,
+                        s.advice(&shown)
+                    ));
                 }
             }
         }
@@ -400,6 +434,12 @@ fn describe(cfg: &Config, name: &str) -> String {
             ..
         } => format!("web_identity: {role_arn} with {}", token_file.display()),
         Source::Process { command } => format!("credential_process: {command}"),
+        Source::RolesAnywhere(ra) => format!(
+            "roles_anywhere: {} with {} via {}",
+            ra.role_arn,
+            ra.certificate.display(),
+            ra.trust_anchor_arn
+        ),
     }
 }
 

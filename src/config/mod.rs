@@ -144,6 +144,30 @@ pub enum Source {
     },
     /// A command that prints `credential_process` JSON.
     Process { command: String },
+    /// IAM Roles Anywhere `CreateSession` with an X.509 certificate and its private key.
+    RolesAnywhere(RolesAnywhereSource),
+}
+
+/// A `trust_anchor_arn` profile's keys, checked (the files are read at each refresh).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolesAnywhereSource {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+    pub intermediates: Option<PathBuf>,
+    pub trust_anchor_arn: String,
+    pub profile_arn: String,
+    pub role_arn: String,
+    pub duration_seconds: Option<u32>,
+    /// Sent only when configured: a Roles Anywhere profile refuses one unless it accepts it.
+    pub role_session_name: Option<String>,
+}
+
+impl RolesAnywhereSource {
+    /// The region of the trust anchor ARN (`arn:aws:rolesanywhere:REGION:...`), where
+    /// `CreateSession` is asked.
+    pub fn region(&self) -> &str {
+        self.trust_anchor_arn.split(':').nth(3).unwrap_or_default()
+    }
 }
 
 /// An MFA device and the command that prints its current code.
@@ -168,6 +192,7 @@ impl Source {
             Source::SessionToken { .. } => SourceKind::SessionToken,
             Source::WebIdentity { .. } => SourceKind::WebIdentity,
             Source::Process { .. } => SourceKind::Process,
+            Source::RolesAnywhere(_) => SourceKind::RolesAnywhere,
         }
     }
 
@@ -216,6 +241,7 @@ pub enum SourceKind {
     SessionToken,
     WebIdentity,
     Process,
+    RolesAnywhere,
 }
 
 impl SourceKind {
@@ -227,14 +253,18 @@ impl SourceKind {
             SourceKind::SessionToken => "get_session_token",
             SourceKind::WebIdentity => "web_identity",
             SourceKind::Process => "credential_process",
+            SourceKind::RolesAnywhere => "roles_anywhere",
         }
     }
 
-    /// Role-session credentials (SSO role credentials, an assumed role, web identity):
-    /// assuming a role with them is role chaining.
+    /// Role-session credentials (SSO role credentials, an assumed role, web identity, Roles
+    /// Anywhere's `CreateSession`): assuming a role with them is role chaining.
     pub fn gives_role_session(self) -> bool {
         match self {
-            SourceKind::Sso | SourceKind::AssumeRole | SourceKind::WebIdentity => true,
+            SourceKind::Sso
+            | SourceKind::AssumeRole
+            | SourceKind::WebIdentity
+            | SourceKind::RolesAnywhere => true,
             SourceKind::SessionToken | SourceKind::Process => false,
         }
     }
@@ -393,6 +423,21 @@ impl Report {
             o.and_then(|o| o.owner.as_ref()).map(|v| v.span()),
             o.and_then(|o| o.group.as_ref()).map(|v| v.span()),
         ]
+    }
+
+    /// Where `key` of profile `name` of a valid config is (Roles Anywhere's file keys), else
+    /// where the profile's name is.
+    pub fn profile_key_span(&self, name: &str, key: &str) -> Option<Range<usize>> {
+        let raw: raw::RawConfig = toml::from_str(&self.text).ok()?;
+        let (n, p) = raw.profile.iter().find(|(n, _)| n.get_ref() == name)?;
+        let p = p.get_ref();
+        let value = match key {
+            "certificate" => &p.certificate,
+            "private_key" => &p.private_key,
+            "intermediates" => &p.intermediates,
+            _ => &None,
+        };
+        Some(value.as_ref().map_or_else(|| n.span(), |v| v.span()))
     }
 
     /// Orders the diagnostics as they appear in the file (those of the whole file first).

@@ -74,6 +74,12 @@ pub struct RawProfile {
     pub web_identity_token_file: S<String>,
     // credential_process
     pub credential_process: S<String>,
+    // IAM Roles Anywhere (also role_arn, role_session_name, duration_seconds)
+    pub trust_anchor_arn: S<String>,
+    pub profile_arn: S<String>,
+    pub certificate: S<String>,
+    pub private_key: S<String>,
+    pub intermediates: S<String>,
     // any source
     pub region: S<String>,
     pub endpoint_url: S<String>,

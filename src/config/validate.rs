@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod roles_anywhere;
 mod source_table;
 
 use super::{SourceKind, ROLE_CHAINING_MAX_SECONDS};
@@ -558,7 +559,7 @@ fn url_opt(cx: &mut Ctx<'_>, v: &Option<Spanned<String>>) -> Option<String> {
 
 /// Every key a `[profile.NAME]` table can hold, in a fixed order (a unit test keeps it equal to
 /// the keys the source table reads, plus `region` and `endpoint_url`).
-const PROFILE_KEYS: [&str; 17] = [
+const PROFILE_KEYS: [&str; 22] = [
     "sso_session",
     "sso_account_id",
     "sso_role_name",
@@ -574,6 +575,11 @@ const PROFILE_KEYS: [&str; 17] = [
     "mfa_command",
     "web_identity_token_file",
     "credential_process",
+    "trust_anchor_arn",
+    "profile_arn",
+    "certificate",
+    "private_key",
+    "intermediates",
     "region",
     "endpoint_url",
 ];
@@ -602,6 +608,11 @@ fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
         mfa_command,
         web_identity_token_file,
         credential_process,
+        trust_anchor_arn,
+        profile_arn,
+        certificate,
+        private_key,
+        intermediates,
         region,
         endpoint_url
     );

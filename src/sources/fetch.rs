@@ -2,6 +2,7 @@
 //! [`Sources`], the real one, which dispatches each profile to its source kind's module (one
 //! arm per kind of [`crate::config::Source`]: the compiler asks for the arm of a new kind).
 
+use super::roles_anywhere::RolesAnywhere;
 use super::sso::session::LoginMode;
 use super::sso::SsoSources;
 use super::{process, static_keys, sts, FetchResult, SourceError};
@@ -42,6 +43,8 @@ pub struct Sources {
     pub working_dir: PathBuf,
     /// The SSO sessions, or why there are none (no home folder for the token cache).
     pub sso: Result<SsoSources, SourceError>,
+    /// The Roles Anywhere signers (shared by profiles with the same files) and client.
+    pub roles_anywhere: RolesAnywhere,
 }
 
 impl Sources {
@@ -55,6 +58,7 @@ impl Sources {
             cfg: cfg.clone(),
             working_dir,
             sso: SsoSources::new(cfg, login, &crate::paths::process_env),
+            roles_anywhere: RolesAnywhere::default(),
         }
     }
 }
@@ -92,6 +96,7 @@ impl Fetcher for Sources {
                     sts::session_token(&self.cfg, profile, &source()?, env).await
                 }
                 Source::WebIdentity { .. } => sts::web_identity(&self.cfg, profile, env).await,
+                Source::RolesAnywhere(src) => self.roles_anywhere.fetch(profile, src, env).await,
             }
         })
     }
@@ -112,7 +117,7 @@ impl Fetcher for Sources {
 }
 
 /// The service a profile's source asks, for the per-service limits: the SSO portal of its
-/// session, or STS in its region; `None` for sources that ask no AWS service.
+/// session, STS in its region, or Roles Anywhere in its trust anchor's region; `None` for sources that ask no AWS service.
 pub fn service_of(cfg: &Config, profile: &Profile) -> Option<String> {
     match &profile.source {
         Source::Sso { session, .. } => Some(format!("sso:{session}")),
@@ -122,6 +127,7 @@ pub fn service_of(cfg: &Config, profile: &Profile) -> Option<String> {
                 sts::region_for(cfg, profile, &crate::paths::process_env)
             ))
         }
+        Source::RolesAnywhere(src) => Some(format!("rolesanywhere:{}", src.region())),
         Source::Process { .. } => None,
     }
 }

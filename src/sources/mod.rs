@@ -4,6 +4,7 @@
 //! - [`process`]: `credential_process` commands (Version 1 JSON).
 //! - [`sso`]: IAM Identity Center role credentials.
 //! - [`sts`]: AssumeRole, GetSessionToken, AssumeRoleWithWebIdentity.
+//! - [`roles_anywhere`]: IAM Roles Anywhere `CreateSession` with an X.509 certificate.
 //! - [`static_keys`]: long-term keys of an unmanaged `source_profile`, read from the
 //!   credentials file the AWS SDKs read.
 
@@ -180,6 +181,7 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> 
 
 pub mod fetch;
 pub mod process;
+pub mod roles_anywhere;
 pub mod sso;
 pub mod static_keys;
 pub mod sts;

@@ -4,8 +4,8 @@
 //!
 //! Requests are signed with the source profile's credentials only: the STS client never uses
 //! the default credential chain, which could pick up the very file awscredd writes. Region:
-//! the profile's `region`, else `AWS_REGION`/`AWS_DEFAULT_REGION`, else the `sso_region` at the
-//! root of its chain, else `us-east-1`; the SDK then uses the regional STS endpoint. Endpoint
+//! the profile's `region`, else `AWS_REGION`/`AWS_DEFAULT_REGION`, else the `sso_region` (or the
+//! Roles Anywhere trust anchor's region) at the root of its chain, else `us-east-1`; the SDK then uses the regional STS endpoint. Endpoint
 //! overrides: `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, then the profile's `endpoint_url`.
 
 use super::sso::oidc::endpoint_override;
@@ -33,10 +33,14 @@ pub fn region_for(cfg: &Config, profile: &Profile, env: Env<'_>) -> String {
     if let Some(r) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
         return r;
     }
-    // The sso_region at the root of the chain.
-    cfg.root_sso_session(&profile.name)
-        .and_then(|s| cfg.sso_sessions.get(s))
-        .map_or_else(|| "us-east-1".to_string(), |s| s.region.clone())
+    // The sso_region at the root of the chain, or its Roles Anywhere trust anchor's region.
+    cfg.chain(&profile.name)
+        .find_map(|p| match &p.source {
+            Source::Sso { session, .. } => cfg.sso_sessions.get(session).map(|s| s.region.clone()),
+            Source::RolesAnywhere(ra) => Some(ra.region().to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "us-east-1".to_string())
 }
 
 /// One STS client per region and endpoint, shared by every profile: building a client builds

@@ -210,3 +210,77 @@ def make_tls_files(folder, hosts=("127.0.0.1", "localhost")):
         "cert": write_public(os.path.join(folder, "server.pem"), cert_pem(cert, ca)),
         "key": write_private(os.path.join(folder, "server.key"), key_pem(key)),
     }
+
+
+def _load_issuer(folder):
+    with open(os.path.join(folder, "issuer.pem"), "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    with open(os.path.join(folder, "issuer.key"), "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    return cert, key
+
+
+def _write_leaf(folder, prefix, cert, key, key_format, with_chain_in_file=None):
+    pem = cert_pem(cert) + (cert_pem(*with_chain_in_file) if with_chain_in_file else b"")
+    write_public(os.path.join(folder, f"{prefix}leaf.pem"), pem)
+    write_private(os.path.join(folder, f"{prefix}leaf.key"), key_pem(key, key_format))
+    print(f"serial={cert.serial_number}")
+
+
+def main(argv=None):
+    """Test certificates from the command line, for tests in other languages:
+
+    hierarchy --dir D [--kind K] [--no-intermediate] [--key-format pkcs8|traditional]
+        writes D/root.pem (the trust anchor), D/chain.pem (the intermediate, if any),
+        D/leaf.pem, D/leaf.key, and D/issuer.pem + D/issuer.key (the leaf's issuer, for `leaf`)
+    leaf --dir D [--kind K] [--key-format F] [--prefix P] [--hours N] [--expired] [--chain-in-file]
+        another leaf from D/issuer.*: D/Pleaf.pem, D/Pleaf.key (a renewal, or a key of another kind)
+    Both print `serial=<the leaf's serial in decimal>`.
+    """
+    import argparse
+
+    p = argparse.ArgumentParser(prog="pki.py", description=main.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    h = sub.add_parser("hierarchy")
+    h.add_argument("--dir", required=True)
+    h.add_argument("--kind", default="p256", choices=KEY_KINDS)
+    h.add_argument("--no-intermediate", action="store_true")
+    h.add_argument("--key-format", default="pkcs8", choices=("pkcs8", "traditional"))
+    l = sub.add_parser("leaf")
+    l.add_argument("--dir", required=True)
+    l.add_argument("--kind", default="p256", choices=KEY_KINDS)
+    l.add_argument("--key-format", default="pkcs8", choices=("pkcs8", "traditional"))
+    l.add_argument("--prefix", default="")
+    l.add_argument("--hours", type=float, default=48.0, help="valid for this long from now")
+    l.add_argument("--expired", action="store_true", help="expired an hour ago")
+    l.add_argument("--chain-in-file", action="store_true",
+                   help="append the intermediate (D/chain.pem) to the leaf's file")
+    a = p.parse_args(argv)
+    os.makedirs(a.dir, exist_ok=True)
+    if a.cmd == "hierarchy":
+        hier = Hierarchy(kind=a.kind, intermediate=not a.no_intermediate)
+        paths = hier.write(a.dir)
+        write_private(paths["key"], key_pem(hier.leaf_key, a.key_format))
+        write_public(os.path.join(a.dir, "issuer.pem"), cert_pem(hier.issuer))
+        write_private(os.path.join(a.dir, "issuer.key"), key_pem(hier.issuer_key))
+        print(f"serial={hier.leaf.serial_number}")
+        return 0
+    issuer, issuer_key = _load_issuer(a.dir)
+    now = _now()
+    if a.expired:
+        nb, na = now - datetime.timedelta(days=2), now - datetime.timedelta(hours=1)
+    else:
+        nb, na = now - datetime.timedelta(minutes=5), now + datetime.timedelta(hours=a.hours)
+    key = make_key(a.kind)
+    cert = make_cert("renewed.example.internal", key, issuer, issuer_key, not_before=nb, not_after=na)
+    chain = None
+    if a.chain_in_file:
+        with open(os.path.join(a.dir, "chain.pem"), "rb") as f:
+            chain = x509.load_pem_x509_certificates(f.read())
+    _write_leaf(a.dir, a.prefix, cert, key, a.key_format, chain)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,8 @@
 //! configured; `check` and `run` refusing what cannot work.
 #![cfg(unix)]
 
-use crate::server::{daemon, free_port, Running};
+use crate::server::{daemon, free_port};
+use crate::util::Guard;
 use crate::util::{botocore_python, show, Sandbox};
 use std::collections::BTreeMap;
 use std::fs;
@@ -132,10 +133,10 @@ fn file_keys(sb: &Sandbox) -> (String, String, String) {
 
 /// The daemon of [`imds_config`], started with `HOME/fail` present (the source fails), so the
 /// endpoint is up before it has credentials.
-fn start_failing(sb: &Sandbox, port: u16) -> Running {
+fn start_failing(sb: &Sandbox, port: u16) -> Guard {
     imds_config(sb, port);
     fs::write(sb.file("fail"), "").unwrap();
-    let d = Running(daemon(sb, None).spawn().unwrap());
+    let d = Guard(daemon(sb, None).spawn().unwrap());
     assert!(
         sb.wait_for_log("refresh failed", Duration::from_secs(15)),
         "{}",
@@ -144,9 +145,9 @@ fn start_failing(sb: &Sandbox, port: u16) -> Running {
     d
 }
 
-fn start(sb: &Sandbox, port: u16) -> Running {
+fn start(sb: &Sandbox, port: u16) -> Guard {
     imds_config(sb, port);
-    let d = Running(daemon(sb, None).spawn().unwrap());
+    let d = Guard(daemon(sb, None).spawn().unwrap());
     wait_served(sb, port, "ASIAIMDS1");
     d
 }
@@ -285,7 +286,7 @@ fn run_exits_78_when_the_imds_port_is_taken() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     imds_config(&sb, port);
-    let mut d = Running(daemon(&sb, None).spawn().unwrap());
+    let mut d = Guard(daemon(&sb, None).spawn().unwrap());
     let start = Instant::now();
     let mut code = None;
     while start.elapsed() < Duration::from_secs(15) && code.is_none() {

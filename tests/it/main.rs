@@ -23,6 +23,7 @@ mod interop;
 mod login;
 mod metrics;
 mod newcomer;
+mod roles_anywhere;
 mod server;
 mod server_flood;
 mod sso;

@@ -6,8 +6,8 @@
 //! [`Source`]/[`SourceKind`] whose arms the compiler asks for, and a file in `sources/`.
 
 use super::{
-    assume_role_source, process_source, session_token_source, sso_source, web_identity_source, Ctx,
-    ProfileInput,
+    assume_role_source, process_source, roles_anywhere, session_token_source, sso_source,
+    web_identity_source, Ctx, ProfileInput,
 };
 use crate::config::raw::RawProfile;
 use crate::config::{Mfa, Source, SourceKind, SsoSession};
@@ -43,7 +43,7 @@ fn span<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
 }
 
 /// Every source kind, in the order messages name them.
-pub(super) const SOURCES: [SourceDef; 5] = [
+pub(super) const SOURCES: [SourceDef; 6] = [
     SourceDef {
         kind: SourceKind::Sso,
         keys: &[
@@ -75,10 +75,11 @@ pub(super) const SOURCES: [SourceDef; 5] = [
             "mfa_serial",
             "mfa_command",
         ],
-        // With a token file, a role ARN is web identity's.
-        named_by: |p| match &p.web_identity_token_file {
-            None => span(&p.role_arn),
-            Some(_) => None,
+        // With a token file, a role ARN is web identity's; with a trust anchor, Roles
+        // Anywhere's.
+        named_by: |p| match (&p.web_identity_token_file, &p.trust_anchor_arn) {
+            (None, None) => span(&p.role_arn),
+            _ => None,
         },
         needs: "role_arn with source_profile",
         build: |cx, r, l| Some(assume_role_source(cx, r, l.all, l.mfa.clone())),
@@ -112,6 +113,22 @@ pub(super) const SOURCES: [SourceDef; 5] = [
         },
         needs: "source_profile with get_session_token = true",
         build: |cx, r, l| Some(session_token_source(cx, r, l.all, l.mfa.clone())),
+    },
+    SourceDef {
+        kind: SourceKind::RolesAnywhere,
+        keys: &[
+            "trust_anchor_arn",
+            "profile_arn",
+            "role_arn",
+            "certificate",
+            "private_key",
+            "intermediates",
+            "duration_seconds",
+            "role_session_name",
+        ],
+        named_by: |p| span(&p.trust_anchor_arn),
+        needs: "trust_anchor_arn with profile_arn, role_arn, certificate and private_key",
+        build: |cx, r, _| Some(roles_anywhere::source(cx, r)),
     },
     SourceDef {
         kind: SourceKind::Process,
