@@ -203,7 +203,8 @@ impl Source {
     }
 
     /// The account the credentials belong to, as the config says it: the SSO account, the
-    /// account of the role ARN, or of the MFA device of a `get_session_token`; `None` when
+    /// account of the role ARN (also a Roles Anywhere role's), or of the MFA device of a
+    /// `get_session_token`; `None` when
     /// only the source knows (a `credential_process` prints it, see
     /// [`crate::store::state::ProfileState::account_id`]).
     pub fn account_id(&self) -> Option<String> {
@@ -218,6 +219,7 @@ impl Source {
                 of_arn(role_arn)
             }
             Source::SessionToken { mfa, .. } => mfa.as_ref().and_then(|m| of_arn(&m.serial)),
+            Source::RolesAnywhere(ra) => of_arn(&ra.role_arn),
             Source::Process { .. } => None,
         }
     }

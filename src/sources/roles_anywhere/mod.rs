@@ -339,6 +339,7 @@ pub fn answer(a: &Answer) -> Result<Credentials, SourceError> {
         secret_access_key: Secret::new(field("secretAccessKey")?),
         session_token: Some(Secret::new(field("sessionToken")?)),
         expiration: Some(expiration),
+        account_id: None,
     })
 }
 
