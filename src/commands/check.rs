@@ -392,6 +392,9 @@ fn describe(cfg: &Config, name: &str) -> String {
             ..
         } => format!("web_identity: {role_arn} with {}", token_file.display()),
         Source::Process { command } => format!("credential_process: {command}"),
+        Source::LoginSession { arn } => {
+            format!("login_session: the `aws login` sign-in of {arn}")
+        }
     }
 }
 

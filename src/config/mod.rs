@@ -13,6 +13,7 @@ mod unknown;
 mod validate;
 
 pub use duration::parse_duration;
+pub use validate::login_arn_problem;
 
 use crate::paths::{self, Env};
 use std::collections::BTreeMap;
@@ -141,6 +142,9 @@ pub enum Source {
     },
     /// A command that prints `credential_process` JSON.
     Process { command: String },
+    /// The AWS CLI's `aws login` sign-in of this identity (an IAM or STS ARN), from its login
+    /// cache.
+    LoginSession { arn: String },
 }
 
 /// An MFA device and the command that prints its current code.
@@ -165,6 +169,7 @@ impl Source {
             Source::SessionToken { .. } => SourceKind::SessionToken,
             Source::WebIdentity { .. } => SourceKind::WebIdentity,
             Source::Process { .. } => SourceKind::Process,
+            Source::LoginSession { .. } => SourceKind::LoginSession,
         }
     }
 
@@ -193,6 +198,7 @@ pub enum SourceKind {
     SessionToken,
     WebIdentity,
     Process,
+    LoginSession,
 }
 
 impl SourceKind {
@@ -204,14 +210,18 @@ impl SourceKind {
             SourceKind::SessionToken => "get_session_token",
             SourceKind::WebIdentity => "web_identity",
             SourceKind::Process => "credential_process",
+            SourceKind::LoginSession => "login_session",
         }
     }
 
-    /// Role-session credentials (SSO role credentials, an assumed role, web identity):
-    /// assuming a role with them is role chaining.
+    /// Role-session credentials (SSO role credentials, an assumed role, web identity, the
+    /// session of an `aws login` sign-in): assuming a role with them is role chaining.
     pub fn gives_role_session(self) -> bool {
         match self {
-            SourceKind::Sso | SourceKind::AssumeRole | SourceKind::WebIdentity => true,
+            SourceKind::Sso
+            | SourceKind::AssumeRole
+            | SourceKind::WebIdentity
+            | SourceKind::LoginSession => true,
             SourceKind::SessionToken | SourceKind::Process => false,
         }
     }
@@ -235,6 +245,15 @@ impl Config {
     pub fn root_sso_session(&self, profile: &str) -> Option<&str> {
         self.chain(profile).find_map(|p| match &p.source {
             Source::Sso { session, .. } => Some(session.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The `aws login` sign-in (its ARN) at the root of a profile's `source_profile` chain,
+    /// if any.
+    pub fn root_login_session(&self, profile: &str) -> Option<&str> {
+        self.chain(profile).find_map(|p| match &p.source {
+            Source::LoginSession { arn } => Some(arn.as_str()),
             _ => None,
         })
     }

@@ -73,6 +73,8 @@ pub struct RawProfile {
     pub web_identity_token_file: S<String>,
     // credential_process
     pub credential_process: S<String>,
+    // an `aws login` sign-in
+    pub login_session: S<String>,
     // any source
     pub region: S<String>,
     pub endpoint_url: S<String>,

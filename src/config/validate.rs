@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod login_session;
+pub use login_session::arn_problem as login_arn_problem;
 mod source_table;
 
 use super::{SourceKind, ROLE_CHAINING_MAX_SECONDS};
@@ -536,7 +538,7 @@ fn url_opt(cx: &mut Ctx<'_>, v: &Option<Spanned<String>>) -> Option<String> {
 
 /// Every key a `[profile.NAME]` table can hold, in a fixed order (a unit test keeps it equal to
 /// the keys the source table reads, plus `region` and `endpoint_url`).
-const PROFILE_KEYS: [&str; 17] = [
+const PROFILE_KEYS: [&str; 18] = [
     "sso_session",
     "sso_account_id",
     "sso_role_name",
@@ -552,6 +554,7 @@ const PROFILE_KEYS: [&str; 17] = [
     "mfa_command",
     "web_identity_token_file",
     "credential_process",
+    "login_session",
     "region",
     "endpoint_url",
 ];
@@ -580,6 +583,7 @@ fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
         mfa_command,
         web_identity_token_file,
         credential_process,
+        login_session,
         region,
         endpoint_url
     );

@@ -2,6 +2,7 @@
 //! [`Sources`], the real one, which dispatches each profile to its source kind's module (one
 //! arm per kind of [`crate::config::Source`]: the compiler asks for the arm of a new kind).
 
+use super::login::LoginSources;
 use super::sso::session::LoginMode;
 use super::sso::SsoSources;
 use super::{process, static_keys, sts, FetchResult, SourceError};
@@ -42,6 +43,8 @@ pub struct Sources {
     pub working_dir: PathBuf,
     /// The SSO sessions, or why there are none (no home folder for the token cache).
     pub sso: Result<SsoSources, SourceError>,
+    /// The `aws login` sign-ins.
+    pub login: LoginSources,
 }
 
 impl Sources {
@@ -54,7 +57,8 @@ impl Sources {
         Sources {
             cfg: cfg.clone(),
             working_dir,
-            sso: SsoSources::new(cfg, login, &crate::paths::process_env),
+            sso: SsoSources::new(cfg, login.clone(), &crate::paths::process_env),
+            login: LoginSources::new(cfg, login, crate::paths::process_env),
         }
     }
 }
@@ -92,6 +96,7 @@ impl Fetcher for Sources {
                     sts::session_token(&self.cfg, profile, &source()?, env).await
                 }
                 Source::WebIdentity { .. } => sts::web_identity(&self.cfg, profile, env).await,
+                Source::LoginSession { arn } => self.login.credentials(profile, arn).await,
             }
         })
     }
@@ -122,6 +127,7 @@ pub fn service_of(cfg: &Config, profile: &Profile) -> Option<String> {
                 sts::region_for(cfg, profile, &crate::paths::process_env)
             ))
         }
+        Source::LoginSession { arn } => Some(format!("signin:{arn}")),
         Source::Process { .. } => None,
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`process`]: `credential_process` commands (Version 1 JSON).
 //! - [`sso`]: IAM Identity Center role credentials.
+//! - [`login`]: `aws login` sessions (the AWS CLI's console sign-in).
 //! - [`sts`]: AssumeRole, GetSessionToken, AssumeRoleWithWebIdentity.
 //! - [`static_keys`]: long-term keys of an unmanaged `source_profile`, read from the
 //!   credentials file the AWS SDKs read.
@@ -179,6 +180,7 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> 
 }
 
 pub mod fetch;
+pub mod login;
 pub mod process;
 pub mod sso;
 pub mod static_keys;
