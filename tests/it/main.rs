@@ -20,6 +20,7 @@ mod hostile;
 mod init;
 mod interop;
 mod login;
+mod login_session;
 mod metrics;
 mod newcomer;
 mod server;
