@@ -281,3 +281,187 @@ fn refreshes_through_the_fake_and_botocore_and_awscredd_take_turns_with_one_cach
     let state = std::fs::read_to_string(s.sb.file("state/state.json")).unwrap();
     assert_no_secret(&state, &[&before, &after, &last]);
 }
+
+fn status_json(s: &Setup) -> Value {
+    let o = s.run(&["status", "--json"]);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", show(&o)))
+}
+
+#[test]
+fn an_ended_sign_in_waits_for_a_human_keeps_the_old_credentials_and_a_new_one_is_used() {
+    let s = Setup::new("");
+    s.sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\nlogin_command = [\"sh\", \"-c\", \"echo \\\"$AWSCREDD_PROFILE $AWSCREDD_LOGIN_SESSION\\\" >> {}\"]\n\
+         [[output]]\npath = \"credentials\"\n[profile.console]\nlogin_session = \"{ALICE}\"\n",
+        s.sb.file("told").display()
+    ));
+    s.sign_in(ALICE, &[]);
+    let o = s.run(&["once"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let written = s.credentials();
+    let v = status_json(&s);
+    assert_eq!(v["login_sessions"][0]["name"], ALICE, "{v}");
+    assert_eq!(v["login_sessions"][0]["state"], "ok", "{v}");
+    assert!(v["login_sessions"][0]["refreshable_until"].is_string(), "{v}");
+    // The service ends the sign-in (12 hours, or the user's password changed).
+    s.fake
+        .post("/_fake/session-state", serde_json::json!({"arn": ALICE, "error": "TOKEN_EXPIRED"}));
+    s.expire_cache(ALICE);
+    let cached = std::fs::read(s.cache_file(ALICE)).unwrap();
+    let o = s.run(&["once", "--force"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("has ended") && err.contains("awscredd login --profile console"), "{err}");
+    assert_eq!(err.matches("`aws login` sign-in needed").count(), 1, "{err}");
+    assert_eq!(std::fs::read(s.cache_file(ALICE)).unwrap(), cached, "the cache is left alone");
+    assert_eq!(s.credentials(), written, "the old credentials stay");
+    let v = status_json(&s);
+    assert_eq!(v["login_sessions"][0]["state"], "waiting_for_login", "{v}");
+    assert_eq!(v["profiles"][0]["state"], "waiting_for_login", "{v}");
+    // login_command ran, with the profile named.
+    let started = Instant::now();
+    while !s.sb.file("told").exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(s.sb.file("told")).unwrap().trim(),
+        format!("console {ALICE}")
+    );
+    // Asked again: no call with the refused token, no second warning.
+    let calls = s.fake.calls().len();
+    let o = s.run(&["once", "--force"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_eq!(s.fake.calls().len(), calls, "the ended sign-in is not tried again");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("sign-in needed"));
+    // A new sign-in (`aws login`) is used.
+    s.fake
+        .post("/_fake/session-state", serde_json::json!({"arn": ALICE, "error": null}));
+    s.sign_in(ALICE, &[]);
+    let o = s.run(&["once", "--force"]);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_ne!(s.credentials(), written);
+    assert_eq!(status_json(&s)["login_sessions"][0]["state"], "ok");
+}
+
+#[test]
+fn login_profile_signs_in_remotely_and_refuses_another_identity() {
+    let s = Setup::new("[profile.other]\nlogin_session = \"arn:aws:iam::111122223333:user/bob\"\n");
+    // The fake's browser sign-in signs in as alice.
+    s.fake.post("/_fake/identity", serde_json::json!({"arn": ALICE}));
+    for (profile, arn, ok) in [("other", BOB, false), ("console", ALICE, true)] {
+        let mut child = s
+            .command()
+            .args(["login", "--profile", profile])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut url = String::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(u) = line.trim().strip_prefix("http") {
+                url = format!("http{u}");
+                break;
+            }
+        }
+        let query = url.split_once('?').expect("the authorize URL").1;
+        let code = s.fake.get(&format!("/_fake/code?{query}"))["verification_code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        use std::io::Write as _;
+        writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.success(), ok, "{profile}: {rest}\n{err}");
+        if ok {
+            assert!(rest.contains(&format!("signed in as {arn}")), "{rest}");
+            let c = s.cache(arn);
+            assert_eq!(c["clientId"], "arn:aws:signin:::devtools/cross-device");
+            assert_eq!(c["accessToken"]["accountId"], "111122223333");
+            assert_eq!(c["tokenType"], "aws_sigv4");
+            assert!(c["dpopKey"].as_str().unwrap().starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+            assert_no_secret(&format!("{rest}{err}"), &[&c]);
+        } else {
+            assert!(err.contains(&format!("is of {ALICE}, not of {BOB}")), "{err}");
+            assert!(!s.cache_file(BOB).exists(), "nothing written");
+            assert!(!s.cache_file(ALICE).exists(), "nothing written");
+        }
+    }
+    // The sign-in it stored is refreshed like `aws login`'s (and botocore reads it).
+    s.expire_cache(ALICE);
+    let o = s.run(&["once", "--profile", "console"]);
+    assert!(o.status.success(), "{}", show(&o));
+    s.expire_cache(ALICE);
+    let o = s.botocore();
+    assert!(o.status.success(), "{}", show(&o));
+}
+
+#[test]
+fn bad_caches_and_bad_answers_are_clear_errors_and_nothing_is_lost() {
+    let s = Setup::new("");
+    let file = s.sign_in(ALICE, &[]);
+    s.expire_cache(ALICE);
+    let good = std::fs::read(&file).unwrap();
+    let cache: Value = serde_json::from_slice(&good).unwrap();
+    let mut logs = String::new();
+    let mut rsa = cache.clone();
+    rsa["dpopKey"] = Value::from("-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj3\n-----END RSA PRIVATE KEY-----\n");
+    let mut started_long_ago = cache.clone();
+    // An idToken whose sign-in began 13 hours ago: over, whatever its refresh token says.
+    let iat = time::OffsetDateTime::now_utc().unix_timestamp() - 13 * 3600;
+    let claims = base64_url(&serde_json::json!({"sub": ALICE, "iat": iat, "exp": iat + 900}).to_string());
+    started_long_ago["idToken"] = Value::from(format!("eyJhbGciOiJFUzM4NCJ9.{claims}.c2ln"));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (good[..good.len() / 2].to_vec(), "cut short"),
+        (rsa.to_string().into_bytes(), "`RSA PRIVATE KEY`, not the P-256 EC private key"),
+        (started_long_ago.to_string().into_bytes(), "a sign-in lasts at most 12 hours"),
+    ];
+    for (bytes, why) in cases {
+        std::fs::write(&file, &bytes).unwrap();
+        let o = s.run(&["once"]);
+        logs.push_str(&String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.status.code(), Some(1), "{why}: {}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(why), "{why}: {err}");
+        assert_eq!(std::fs::read(&file).unwrap(), bytes, "{why}: the cache is left alone");
+    }
+    assert_eq!(s.fake.calls().len(), 0, "no call for a cache that cannot be used");
+    // Answers that are 2 MB or not JSON: an error, the cache (and its refresh token) kept.
+    for (fault, why) in [("huge", "limit"), ("not_json", "CreateOAuth2Token failed")] {
+        std::fs::write(&file, &good).unwrap();
+        s.fake.post("/_fake/faults", serde_json::json!({"clear": true, "next": [{"body": fault}, {"body": fault}, {"body": fault}]}));
+        let o = s.run(&["once"]);
+        logs.push_str(&String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.status.code(), Some(1), "{fault}: {}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(why), "{fault}: {err}");
+        assert_eq!(std::fs::read(&file).unwrap(), good, "{fault}: the cache is left alone");
+    }
+    s.fake.post("/_fake/faults", serde_json::json!({"clear": true}));
+    // A fresh proof per attempt: a 500 then success is two proofs with two jti.
+    s.fake.post("/_fake/faults", serde_json::json!({"next": [{"status": 500}]}));
+    let before = s.fake.calls().len();
+    let o = s.run(&["once"]);
+    logs.push_str(&String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", show(&o));
+    let calls = s.fake.calls();
+    let jtis: Vec<&Value> = calls[before..].iter().map(|c| &c["jti"]).collect();
+    assert_eq!(jtis.len(), 2, "{calls:#?}");
+    assert_ne!(jtis[0], jtis[1]);
+    assert_no_secret(&logs, &[&cache, &s.cache(ALICE)]);
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
