@@ -465,3 +465,85 @@ fn base64_url(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
+
+/// Waits up to `limit` for `cond`.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+#[cfg(unix)]
+#[test]
+fn the_daemon_tells_an_ended_sign_in_once_and_picks_up_a_new_one_without_restart() {
+    use crate::server::{free_port, get, Running};
+    let port = free_port();
+    // Credentials of a minute: the profile falls due within the test once a new sign-in is
+    // there (as credentials of an ended sign-in do in life).
+    let s = Setup::with_fake(FakeSignin::start(&["--access-token-seconds", "60"]), "");
+    let config = std::fs::read_to_string(s.sb.file("config.toml")).unwrap();
+    s.sb.config(&format!("{config}[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    s.sign_in(ALICE, &[]);
+    let log = s.sb.file("daemon.log");
+    let d = Running(
+        s.command()
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let readyz = || get(port, "/readyz", None).map(|(status, body)| (status, body));
+    assert!(
+        eventually(Duration::from_secs(20), || readyz().is_some_and(|r| r.0 == 200)),
+        "{}",
+        read_log()
+    );
+    // The sign-in ends; the next refresh (SIGUSR1) is refused.
+    s.fake
+        .post("/_fake/session-state", serde_json::json!({"arn": ALICE, "error": "TOKEN_EXPIRED"}));
+    s.expire_cache(ALICE);
+    let usr1 = || {
+        let _ = Command::new("kill").args(["-USR1", &d.0.id().to_string()]).status();
+    };
+    usr1();
+    assert!(
+        eventually(Duration::from_secs(20), || readyz().is_some_and(|(status, body)| {
+            status == 503 && body.contains("\"console\":\"waiting_for_login\"")
+        })),
+        "{:?}\n{}\n{}\n{}",
+        readyz(),
+        read_log(),
+        show(&s.run(&["status", "--json"])),
+        std::fs::read_to_string(s.sb.file("state/state.json")).unwrap_or_default()
+    );
+    let (_, metrics) = get(port, "/metrics", None).unwrap();
+    assert!(
+        metrics.contains("awscredd_profile_state{profile=\"console\",state=\"waiting_for_login\"} 1"),
+        "{metrics}"
+    );
+    // Asked again: told once, and the ended sign-in is not tried again.
+    let calls = s.fake.calls().len();
+    usr1();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.fake.calls().len(), calls);
+    assert_eq!(read_log().matches("`aws login` sign-in needed").count(), 1, "{}", read_log());
+    // A new sign-in appears in the cache (`aws login`): used within a poll, no restart.
+    s.fake
+        .post("/_fake/session-state", serde_json::json!({"arn": ALICE, "error": null}));
+    s.sign_in(ALICE, &[]);
+    assert!(
+        eventually(Duration::from_secs(75), || readyz().is_some_and(|r| r.0 == 200)),
+        "{:?}\n{}",
+        readyz(),
+        read_log()
+    );
+    assert_no_secret(&read_log(), &[&s.cache(ALICE)]);
+    drop(d);
+}
