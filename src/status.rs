@@ -213,7 +213,12 @@ fn login_arns(cfg: &Config) -> std::collections::BTreeSet<&str> {
 
 /// The state of an `aws login` sign-in: missing, unreadable, refused by the service or past
 /// its 12 hours needs a human; else by its credentials' expiry.
-fn login_state(arn: &str, login: Option<&Result<CachedLogin, String>>, seen: &Observed, now: OffsetDateTime) -> State {
+fn login_state(
+    arn: &str,
+    login: Option<&Result<CachedLogin, String>>,
+    seen: &Observed,
+    now: OffsetDateTime,
+) -> State {
     let Some(login) = login else {
         return State::WaitingForLogin;
     };

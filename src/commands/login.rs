@@ -170,18 +170,30 @@ async fn aws_login_inner(
         .map_err(|e| e.to_string())??;
     let code = auth.code_from(&line)?;
     let login = auth.redeem(&signin, &code, arn).await?;
-    let ends = login
-        .ends_at()
-        .map_or_else(|| "the sign-in ends".to_string(), crate::credentials::format_utc);
-    let (lock_path, what) = (cache.lock_path(arn), format!("the `aws login` sign-in of {arn}"));
-    let (state, a) = (crate::store::state::StateFile::in_dir(&cfg.daemon.state_dir), arn.to_string());
+    let ends = login.ends_at().map_or_else(
+        || "the sign-in ends".to_string(),
+        crate::credentials::format_utc,
+    );
+    let (lock_path, what) = (
+        cache.lock_path(arn),
+        format!("the `aws login` sign-in of {arn}"),
+    );
+    let (state, a) = (
+        crate::store::state::StateFile::in_dir(&cfg.daemon.state_dir),
+        arn.to_string(),
+    );
     tokio::task::spawn_blocking(move || {
         let _lock = crate::files::lock::lock_exclusive(
             &lock_path,
             &what,
             std::time::Duration::from_secs(60),
         )
-        .map_err(|e| format!("cannot lock the login cache in `{}`: {e}", cache.dir.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot lock the login cache in `{}`: {e}",
+                cache.dir.display()
+            )
+        })?;
         cache.store(&a, &login)?;
         // A sign-in recorded as ended is over: its new one is not.
         let _ = state.update(|s| {

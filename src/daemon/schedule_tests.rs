@@ -93,7 +93,9 @@ impl Fetcher for Scripted {
                 }
                 Behave::LoginSession => {
                     let mut cache = self.login_cache.lock().unwrap();
-                    let cached = cache.0.filter(|e| *e - now > crate::sources::login::FRESH_ENOUGH);
+                    let cached = cache
+                        .0
+                        .filter(|e| *e - now > crate::sources::login::FRESH_ENOUGH);
                     match cached {
                         Some(e) => lives((e - now).try_into().unwrap()),
                         None => {

@@ -128,18 +128,31 @@ impl Setup {
     /// The cache file of `arn` (`hex(sha256(arn)).json`).
     fn cache_file(&self, arn: &str) -> PathBuf {
         let out = Command::new(venv_python())
-            .args(["-c", "import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())", arn])
+            .args([
+                "-c",
+                "import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())",
+                arn,
+            ])
             .output()
             .unwrap();
-        self.cache_dir()
-            .join(format!("{}.json", String::from_utf8_lossy(&out.stdout).trim()))
+        self.cache_dir().join(format!(
+            "{}.json",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ))
     }
 
     /// A sign-in of `arn` as `aws login` leaves it (credentials expired unless `valid`).
     fn sign_in(&self, arn: &str, extra: &[&str]) -> PathBuf {
         let out = Command::new(venv_python())
             .arg(fakes_dir().join("signin.py"))
-            .args(["write-cache", "--fake-url", &self.fake.url, "--arn", arn, "--cache-dir"])
+            .args([
+                "write-cache",
+                "--fake-url",
+                &self.fake.url,
+                "--arn",
+                arn,
+                "--cache-dir",
+            ])
             .arg(self.cache_dir())
             .args(extra)
             .output()
@@ -195,7 +208,10 @@ impl Setup {
             .env_clear()
             .env("HOME", self.sb.path())
             .env("AWS_CONFIG_FILE", &aws_config)
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.sb.file("no-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.sb.file("no-credentials"),
+            )
             .env("AWS_LOGIN_CACHE_DIRECTORY", self.cache_dir())
             .env("AWS_ENDPOINT_URL_SIGNIN", &self.fake.url)
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -235,14 +251,19 @@ fn refreshes_through_the_fake_and_botocore_and_awscredd_take_turns_with_one_cach
     assert_eq!(calls[0]["key_bound"], true);
     // The rewritten cache: new credentials and refresh token, every other field kept.
     let after = s.cache(ALICE);
-    let key = after["accessToken"]["accessKeyId"].as_str().unwrap().to_string();
+    let key = after["accessToken"]["accessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(calls[0]["access_key_id"], key.as_str());
     assert_ne!(after["refreshToken"], before["refreshToken"]);
     for field in ["clientId", "idToken", "dpopKey", "tokenType"] {
         assert_eq!(after[field], before[field], "{field}");
     }
     assert_eq!(after["accessToken"]["accountId"], "111122223333");
-    assert!(s.credentials().contains(&format!("aws_access_key_id = {key}")));
+    assert!(s
+        .credentials()
+        .contains(&format!("aws_access_key_id = {key}")));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -255,7 +276,10 @@ fn refreshes_through_the_fake_and_botocore_and_awscredd_take_turns_with_one_cach
     assert!(o.status.success(), "{}", show(&o));
     let boto_key = String::from_utf8_lossy(&o.stdout).trim().to_string();
     assert_ne!(boto_key, key);
-    assert_eq!(s.cache(ALICE)["accessToken"]["accessKeyId"], boto_key.as_str());
+    assert_eq!(
+        s.cache(ALICE)["accessToken"]["accessKeyId"],
+        boto_key.as_str()
+    );
     assert_eq!(s.fake.calls().len(), 2);
     // Fresh credentials botocore wrote are used as they are (no call) ...
     let o = s.run(&["once", "--force"]);
@@ -302,18 +326,34 @@ fn an_ended_sign_in_waits_for_a_human_keeps_the_old_credentials_and_a_new_one_is
     let v = status_json(&s);
     assert_eq!(v["login_sessions"][0]["name"], ALICE, "{v}");
     assert_eq!(v["login_sessions"][0]["state"], "ok", "{v}");
-    assert!(v["login_sessions"][0]["refreshable_until"].is_string(), "{v}");
+    assert!(
+        v["login_sessions"][0]["refreshable_until"].is_string(),
+        "{v}"
+    );
     // The service ends the sign-in (12 hours, or the user's password changed).
-    s.fake
-        .post("/_fake/session-state", serde_json::json!({"arn": ALICE, "error": "TOKEN_EXPIRED"}));
+    s.fake.post(
+        "/_fake/session-state",
+        serde_json::json!({"arn": ALICE, "error": "TOKEN_EXPIRED"}),
+    );
     s.expire_cache(ALICE);
     let cached = std::fs::read(s.cache_file(ALICE)).unwrap();
     let o = s.run(&["once", "--force"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("has ended") && err.contains("awscredd login --profile console"), "{err}");
-    assert_eq!(err.matches("`aws login` sign-in needed").count(), 1, "{err}");
-    assert_eq!(std::fs::read(s.cache_file(ALICE)).unwrap(), cached, "the cache is left alone");
+    assert!(
+        err.contains("has ended") && err.contains("awscredd login --profile console"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("`aws login` sign-in needed").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(s.cache_file(ALICE)).unwrap(),
+        cached,
+        "the cache is left alone"
+    );
     assert_eq!(s.credentials(), written, "the old credentials stay");
     let v = status_json(&s);
     assert_eq!(v["login_sessions"][0]["state"], "waiting_for_login", "{v}");
@@ -331,11 +371,17 @@ fn an_ended_sign_in_waits_for_a_human_keeps_the_old_credentials_and_a_new_one_is
     let calls = s.fake.calls().len();
     let o = s.run(&["once", "--force"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert_eq!(s.fake.calls().len(), calls, "the ended sign-in is not tried again");
+    assert_eq!(
+        s.fake.calls().len(),
+        calls,
+        "the ended sign-in is not tried again"
+    );
     assert!(!String::from_utf8_lossy(&o.stderr).contains("sign-in needed"));
     // A new sign-in (`aws login`) is used.
-    s.fake
-        .post("/_fake/session-state", serde_json::json!({"arn": ALICE, "error": null}));
+    s.fake.post(
+        "/_fake/session-state",
+        serde_json::json!({"arn": ALICE, "error": null}),
+    );
     s.sign_in(ALICE, &[]);
     let o = s.run(&["once", "--force"]);
     assert!(o.status.success(), "{}", show(&o));
@@ -347,7 +393,8 @@ fn an_ended_sign_in_waits_for_a_human_keeps_the_old_credentials_and_a_new_one_is
 fn login_profile_signs_in_remotely_and_refuses_another_identity() {
     let s = Setup::new("[profile.other]\nlogin_session = \"arn:aws:iam::111122223333:user/bob\"\n");
     // The fake's browser sign-in signs in as alice.
-    s.fake.post("/_fake/identity", serde_json::json!({"arn": ALICE}));
+    s.fake
+        .post("/_fake/identity", serde_json::json!({"arn": ALICE}));
     for (profile, arn, ok) in [("other", BOB, false), ("console", ALICE, true)] {
         let mut child = s
             .command()
@@ -389,10 +436,16 @@ fn login_profile_signs_in_remotely_and_refuses_another_identity() {
             assert_eq!(c["clientId"], "arn:aws:signin:::devtools/cross-device");
             assert_eq!(c["accessToken"]["accountId"], "111122223333");
             assert_eq!(c["tokenType"], "aws_sigv4");
-            assert!(c["dpopKey"].as_str().unwrap().starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+            assert!(c["dpopKey"]
+                .as_str()
+                .unwrap()
+                .starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
             assert_no_secret(&format!("{rest}{err}"), &[&c]);
         } else {
-            assert!(err.contains(&format!("is of {ALICE}, not of {BOB}")), "{err}");
+            assert!(
+                err.contains(&format!("is of {ALICE}, not of {BOB}")),
+                "{err}"
+            );
             assert!(!s.cache_file(BOB).exists(), "nothing written");
             assert!(!s.cache_file(ALICE).exists(), "nothing written");
         }
@@ -415,16 +468,25 @@ fn bad_caches_and_bad_answers_are_clear_errors_and_nothing_is_lost() {
     let cache: Value = serde_json::from_slice(&good).unwrap();
     let mut logs = String::new();
     let mut rsa = cache.clone();
-    rsa["dpopKey"] = Value::from("-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj3\n-----END RSA PRIVATE KEY-----\n");
+    rsa["dpopKey"] = Value::from(
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj3\n-----END RSA PRIVATE KEY-----\n",
+    );
     let mut started_long_ago = cache.clone();
     // An idToken whose sign-in began 13 hours ago: over, whatever its refresh token says.
     let iat = time::OffsetDateTime::now_utc().unix_timestamp() - 13 * 3600;
-    let claims = base64_url(&serde_json::json!({"sub": ALICE, "iat": iat, "exp": iat + 900}).to_string());
+    let claims =
+        base64_url(&serde_json::json!({"sub": ALICE, "iat": iat, "exp": iat + 900}).to_string());
     started_long_ago["idToken"] = Value::from(format!("eyJhbGciOiJFUzM4NCJ9.{claims}.c2ln"));
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (good[..good.len() / 2].to_vec(), "cut short"),
-        (rsa.to_string().into_bytes(), "`RSA PRIVATE KEY`, not the P-256 EC private key"),
-        (started_long_ago.to_string().into_bytes(), "a sign-in lasts at most 12 hours"),
+        (
+            rsa.to_string().into_bytes(),
+            "`RSA PRIVATE KEY`, not the P-256 EC private key",
+        ),
+        (
+            started_long_ago.to_string().into_bytes(),
+            "a sign-in lasts at most 12 hours",
+        ),
     ];
     for (bytes, why) in cases {
         std::fs::write(&file, &bytes).unwrap();
@@ -433,9 +495,17 @@ fn bad_caches_and_bad_answers_are_clear_errors_and_nothing_is_lost() {
         assert_eq!(o.status.code(), Some(1), "{why}: {}", show(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(why), "{why}: {err}");
-        assert_eq!(std::fs::read(&file).unwrap(), bytes, "{why}: the cache is left alone");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            bytes,
+            "{why}: the cache is left alone"
+        );
     }
-    assert_eq!(s.fake.calls().len(), 0, "no call for a cache that cannot be used");
+    assert_eq!(
+        s.fake.calls().len(),
+        0,
+        "no call for a cache that cannot be used"
+    );
     // Answers that are 2 MB or not JSON: an error, the cache (and its refresh token) kept.
     for (fault, why) in [("huge", "limit"), ("not_json", "CreateOAuth2Token failed")] {
         std::fs::write(&file, &good).unwrap();
@@ -445,11 +515,19 @@ fn bad_caches_and_bad_answers_are_clear_errors_and_nothing_is_lost() {
         assert_eq!(o.status.code(), Some(1), "{fault}: {}", show(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(why), "{fault}: {err}");
-        assert_eq!(std::fs::read(&file).unwrap(), good, "{fault}: the cache is left alone");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            good,
+            "{fault}: the cache is left alone"
+        );
     }
-    s.fake.post("/_fake/faults", serde_json::json!({"clear": true}));
+    s.fake
+        .post("/_fake/faults", serde_json::json!({"clear": true}));
     // A fresh proof per attempt: a 500 then success is two proofs with two jti.
-    s.fake.post("/_fake/faults", serde_json::json!({"next": [{"status": 500}]}));
+    s.fake.post(
+        "/_fake/faults",
+        serde_json::json!({"next": [{"status": 500}]}),
+    );
     let before = s.fake.calls().len();
     let o = s.run(&["once"]);
     logs.push_str(&String::from_utf8_lossy(&o.stderr));
@@ -487,7 +565,9 @@ fn the_daemon_tells_an_ended_sign_in_once_and_picks_up_a_new_one_without_restart
     // there (as credentials of an ended sign-in do in life).
     let s = Setup::with_fake(FakeSignin::start(&["--access-token-seconds", "60"]), "");
     let config = std::fs::read_to_string(s.sb.file("config.toml")).unwrap();
-    s.sb.config(&format!("{config}[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    s.sb.config(&format!(
+        "{config}[metrics]\nlisten = \"127.0.0.1:{port}\"\n"
+    ));
     s.sign_in(ALICE, &[]);
     let log = s.sb.file("daemon.log");
     let d = Running(
@@ -499,24 +579,31 @@ fn the_daemon_tells_an_ended_sign_in_once_and_picks_up_a_new_one_without_restart
             .unwrap(),
     );
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    let readyz = || get(port, "/readyz", None).map(|(status, body)| (status, body));
+    let readyz = || get(port, "/readyz", None);
     assert!(
-        eventually(Duration::from_secs(20), || readyz().is_some_and(|r| r.0 == 200)),
+        eventually(Duration::from_secs(20), || readyz()
+            .is_some_and(|r| r.0 == 200)),
         "{}",
         read_log()
     );
     // The sign-in ends; the next refresh (SIGUSR1) is refused.
-    s.fake
-        .post("/_fake/session-state", serde_json::json!({"arn": ALICE, "error": "TOKEN_EXPIRED"}));
+    s.fake.post(
+        "/_fake/session-state",
+        serde_json::json!({"arn": ALICE, "error": "TOKEN_EXPIRED"}),
+    );
     s.expire_cache(ALICE);
     let usr1 = || {
-        let _ = Command::new("kill").args(["-USR1", &d.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-USR1", &d.0.id().to_string()])
+            .status();
     };
     usr1();
     assert!(
-        eventually(Duration::from_secs(20), || readyz().is_some_and(|(status, body)| {
-            status == 503 && body.contains("\"console\":\"waiting_for_login\"")
-        })),
+        eventually(Duration::from_secs(20), || readyz().is_some_and(
+            |(status, body)| {
+                status == 503 && body.contains("\"console\":\"waiting_for_login\"")
+            }
+        )),
         "{:?}\n{}\n{}\n{}",
         readyz(),
         read_log(),
@@ -525,7 +612,8 @@ fn the_daemon_tells_an_ended_sign_in_once_and_picks_up_a_new_one_without_restart
     );
     let (_, metrics) = get(port, "/metrics", None).unwrap();
     assert!(
-        metrics.contains("awscredd_profile_state{profile=\"console\",state=\"waiting_for_login\"} 1"),
+        metrics
+            .contains("awscredd_profile_state{profile=\"console\",state=\"waiting_for_login\"} 1"),
         "{metrics}"
     );
     // Asked again: told once, and the ended sign-in is not tried again.
@@ -533,13 +621,21 @@ fn the_daemon_tells_an_ended_sign_in_once_and_picks_up_a_new_one_without_restart
     usr1();
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(s.fake.calls().len(), calls);
-    assert_eq!(read_log().matches("`aws login` sign-in needed").count(), 1, "{}", read_log());
+    assert_eq!(
+        read_log().matches("`aws login` sign-in needed").count(),
+        1,
+        "{}",
+        read_log()
+    );
     // A new sign-in appears in the cache (`aws login`): used within a poll, no restart.
-    s.fake
-        .post("/_fake/session-state", serde_json::json!({"arn": ALICE, "error": null}));
+    s.fake.post(
+        "/_fake/session-state",
+        serde_json::json!({"arn": ALICE, "error": null}),
+    );
     s.sign_in(ALICE, &[]);
     assert!(
-        eventually(Duration::from_secs(75), || readyz().is_some_and(|r| r.0 == 200)),
+        eventually(Duration::from_secs(75), || readyz()
+            .is_some_and(|r| r.0 == 200)),
         "{:?}\n{}",
         readyz(),
         read_log()

@@ -92,7 +92,15 @@ fn every_form_is_taken_or_listed_with_its_reason() {
     assert_eq!(got.sessions, ["corp"]);
     assert_eq!(
         got.profiles,
-        ["default", "dev", "legacy", "prod.admin", "pod", "batch", "signin"]
+        [
+            "default",
+            "dev",
+            "legacy",
+            "prod.admin",
+            "pod",
+            "batch",
+            "signin"
+        ]
     );
     let skipped: Vec<(&str, usize, &str)> = got
         .skipped

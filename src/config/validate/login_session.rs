@@ -15,7 +15,12 @@ pub fn arn_problem(arn: &str) -> Option<String> {
     };
     let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
     let resource_ok = match service {
-        "iam" => resource == "root" || resource.strip_prefix("user/").is_some_and(|n| !n.is_empty()),
+        "iam" => {
+            resource == "root"
+                || resource
+                    .strip_prefix("user/")
+                    .is_some_and(|n| !n.is_empty())
+        }
         "sts" => resource
             .strip_prefix("assumed-role/")
             .is_some_and(|r| r.split('/').filter(|s| !s.is_empty()).count() >= 2),

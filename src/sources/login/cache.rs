@@ -130,7 +130,10 @@ pub fn parse(bytes: &[u8]) -> Result<CachedLogin, String> {
         .and_then(Value::as_str)
         .map_or((None, None), id_token_claims);
     Ok(CachedLogin {
-        account_id: at.get("accountId").and_then(Value::as_str).map(str::to_string),
+        account_id: at
+            .get("accountId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         client_id: string(&fields, "clientId")?,
         refresh_token: Secret::new(string(&fields, "refreshToken")?),
         sign_in_region: fields
@@ -259,7 +262,12 @@ impl LoginCache {
         let bytes = match files::read_regular(&path, files::JSON_MAX) {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(None),
-            Err(e) => return Err(format!("cannot read the login cache `{}`: {e}", path.display())),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read the login cache `{}`: {e}",
+                    path.display()
+                ))
+            }
         };
         parse(&bytes)
             .map(Some)
@@ -317,7 +325,10 @@ mod tests {
         );
         let env = |k: &str| (k == "AWS_LOGIN_CACHE_DIRECTORY").then(|| "/x/cache".to_string());
         let c = LoginCache::default_location(&env).unwrap();
-        assert_eq!(c.path("a"), PathBuf::from(format!("/x/cache/{}.json", sha256_hex("a"))));
+        assert_eq!(
+            c.path("a"),
+            PathBuf::from(format!("/x/cache/{}.json", sha256_hex("a")))
+        );
         let env = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
         let c = LoginCache::default_location(&env).unwrap();
         assert_eq!(c.dir, PathBuf::from("/home/u/.aws/login/cache"));
@@ -333,7 +344,10 @@ mod tests {
         std::fs::write(cache.path(ARN), cli_file(&pem)).unwrap();
         let l = cache.load(ARN).unwrap().unwrap();
         assert_eq!(l.identity.as_deref(), Some(ARN));
-        assert_eq!(l.signed_in_at.map(|t| t.unix_timestamp()), Some(1_893_456_000));
+        assert_eq!(
+            l.signed_in_at.map(|t| t.unix_timestamp()),
+            Some(1_893_456_000)
+        );
         assert!(l.dpop_key().is_ok());
         let fresh = Credentials {
             access_key_id: "ASIANEW".into(),
@@ -357,7 +371,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(cache.path(ARN)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(cache.path(ARN))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
@@ -373,15 +390,30 @@ mod tests {
         let cases = [
             (good[..good.len() / 2].to_string(), "cut short"),
             ("[]".to_string(), "not a JSON object"),
-            (good.replace("\"refreshToken\"", "\"other\""), "no `refreshToken`"),
-            (good.replace("expiresAt\":\"2030-01-01T00:15:00Z", "expiresAt\":\"soon"), "accessToken.expiresAt"),
-            (good.replace("\"accessToken\"", "\"x\""), "no `accessToken` object"),
+            (
+                good.replace("\"refreshToken\"", "\"other\""),
+                "no `refreshToken`",
+            ),
+            (
+                good.replace("expiresAt\":\"2030-01-01T00:15:00Z", "expiresAt\":\"soon"),
+                "accessToken.expiresAt",
+            ),
+            (
+                good.replace("\"accessToken\"", "\"x\""),
+                "no `accessToken` object",
+            ),
         ];
         for (text, why) in cases {
             std::fs::write(cache.path(ARN), &text).unwrap();
             let e = cache.load(ARN).unwrap_err();
-            assert!(e.contains(why) && e.contains(&sha256_hex(ARN)), "{why}: {e}");
-            assert!(!e.contains("old-secret") && !e.contains("old-refresh"), "{e}");
+            assert!(
+                e.contains(why) && e.contains(&sha256_hex(ARN)),
+                "{why}: {e}"
+            );
+            assert!(
+                !e.contains("old-secret") && !e.contains("old-refresh"),
+                "{e}"
+            );
         }
         std::fs::write(cache.path(ARN), &good).unwrap();
         let e = cache.load(ARN).unwrap().unwrap().dpop_key().unwrap_err();

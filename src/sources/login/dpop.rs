@@ -91,8 +91,8 @@ impl DpopKey {
     /// The public key as a JWK (`kty`, `x`, `y`, `crv`, in botocore's order).
     pub fn jwk(&self) -> serde_json::Value {
         // An uncompressed point: 0x04, then x and y of 32 bytes each.
-        let point = self.pair.public_key().as_ref();
-        let (x, y) = point.get(1..).unwrap_or_default().split_at(point.len().min(65) / 2);
+        let coordinates = self.pair.public_key().as_ref().get(1..).unwrap_or_default();
+        let (x, y) = coordinates.split_at(coordinates.len() / 2);
         serde_json::json!({
             "kty": "EC",
             "x": URL_SAFE_NO_PAD.encode(x),
@@ -173,8 +173,12 @@ mod tests {
         assert_eq!(claims["iat"], 1_700_000_000);
         assert_ne!(claims["jti"], part(&b, 1)["jti"], "a fresh jti per proof");
         // The signature (raw r||s) checks with the public key the header carries.
-        let x = URL_SAFE_NO_PAD.decode(header["jwk"]["x"].as_str().unwrap()).unwrap();
-        let y = URL_SAFE_NO_PAD.decode(header["jwk"]["y"].as_str().unwrap()).unwrap();
+        let x = URL_SAFE_NO_PAD
+            .decode(header["jwk"]["x"].as_str().unwrap())
+            .unwrap();
+        let y = URL_SAFE_NO_PAD
+            .decode(header["jwk"]["y"].as_str().unwrap())
+            .unwrap();
         let point = [&[4u8][..], &x, &y].concat();
         let (input, sig) = a.rsplit_once('.').unwrap();
         let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
@@ -187,8 +191,8 @@ mod tests {
     #[test]
     fn keys_of_another_type_or_curve_are_refused_with_why() {
         // P-384 (SEC1) and an RSA label.
-        let p384 = EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING)
-            .unwrap();
+        let p384 =
+            EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
         let der = p384.private_key().as_der().unwrap();
         let pem = format!(
             "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
@@ -196,12 +200,20 @@ mod tests {
         );
         let e = DpopKey::from_pem(&pem).unwrap_err();
         assert!(e.contains("not a P-256 EC private key"), "{e}");
-        let e = DpopKey::from_pem("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n").unwrap_err();
+        let e = DpopKey::from_pem(
+            "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap_err();
         assert!(e.contains("`RSA PRIVATE KEY`"), "{e}");
         let e = DpopKey::from_pem("-----BEGIN EC PRIVATE KEY-----\nAAAA").unwrap_err();
         assert!(e.contains("no -----END line"), "{e}");
-        assert!(DpopKey::from_pem("secret").unwrap_err().contains("not a PEM key"));
-        assert_eq!(format!("{:?}", DpopKey::generate().unwrap()), "DpopKey(** redacted **)");
+        assert!(DpopKey::from_pem("secret")
+            .unwrap_err()
+            .contains("not a PEM key"));
+        assert_eq!(
+            format!("{:?}", DpopKey::generate().unwrap()),
+            "DpopKey(** redacted **)"
+        );
         let u = uuid4().unwrap();
         assert_eq!((u.len(), &u[14..15]), (36, "4"));
     }

@@ -90,9 +90,9 @@ impl LoginSources {
 
     /// The login cache, or why there is none.
     pub fn cache(&self) -> Result<&LoginCache, SourceError> {
-        self.cache.as_ref().ok_or_else(|| {
-            SourceError::failed("cannot find the login cache: HOME is not set")
-        })
+        self.cache
+            .as_ref()
+            .ok_or_else(|| SourceError::failed("cannot find the login cache: HOME is not set"))
     }
 
     /// The token endpoint for `profile`'s sign-in: the region the sign-in was made in (the
@@ -234,7 +234,11 @@ impl LoginSources {
     /// `login_command`.
     async fn sign_in_ended(&self, profile: &str, arn: &str, login: &CachedLogin, why: &str) {
         let state = self.state.clone();
-        let (a, fp, w) = (arn.to_string(), fingerprint(&login.refresh_token), why.to_string());
+        let (a, fp, w) = (
+            arn.to_string(),
+            fingerprint(&login.refresh_token),
+            why.to_string(),
+        );
         let first = tokio::task::spawn_blocking(move || {
             let mut first = false;
             let res = state.update(|s| {
@@ -244,9 +248,7 @@ impl LoginSources {
                         a.clone(),
                         crate::store::state::SessionState {
                             refused_token: Some(fp.clone()),
-                            refused_at: Some(crate::credentials::format_utc(
-                                crate::clock::now(),
-                            )),
+                            refused_at: Some(crate::credentials::format_utc(crate::clock::now())),
                             refused_because: Some(w.clone()),
                         },
                     );
@@ -258,7 +260,10 @@ impl LoginSources {
         let first = match first {
             Ok((first, Ok(()))) => first,
             Ok((first, Err(e))) => {
-                tracing::warn!(login_session = arn, "cannot record the ended sign-in in the state file: {e}");
+                tracing::warn!(
+                    login_session = arn,
+                    "cannot record the ended sign-in in the state file: {e}"
+                );
                 first
             }
             Err(_) => true,
@@ -304,7 +309,9 @@ fn run_login_command(cmd: &[String], profile: &str, arn: &str) {
             tracing::info!(profile = %name, "login_command: {}", crate::child::redact(&line, &[]));
         }
         match status {
-            Ok(status) => tracing::info!(profile = %name, %status, "login_command `{program}` ended"),
+            Ok(status) => {
+                tracing::info!(profile = %name, %status, "login_command `{program}` ended")
+            }
             Err(e) => tracing::warn!(profile = %name, "login_command `{program}`: {e}"),
         }
     };

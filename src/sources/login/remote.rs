@@ -120,10 +120,11 @@ impl Authorization {
         match (state, code) {
             (Some(s), Some(c)) if s == self.state && !c.is_empty() => Ok(Secret::new(c)),
             (Some(_), Some(_)) => Err(
-                "that code belongs to another sign-in (its state does not match this one's)"
-                    .into(),
+                "that code belongs to another sign-in (its state does not match this one's)".into(),
             ),
-            _ => Err("that is not the code the sign-in page shows (no state and code in it)".into()),
+            _ => {
+                Err("that is not the code the sign-in page shows (no state and code in it)".into())
+            }
         }
     }
 
@@ -187,14 +188,21 @@ mod tests {
         assert_eq!(a.verifier.expose().len(), 64);
         let challenge = a.url.rsplit("code_challenge=").next().unwrap();
         let want = URL_SAFE_NO_PAD.encode(
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, a.verifier.expose().as_bytes()).as_ref(),
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, a.verifier.expose().as_bytes())
+                .as_ref(),
         );
         assert_eq!(challenge, want);
         let pasted = STANDARD.encode(format!("state={}&code=abc-_1", a.state));
-        assert_eq!(a.code_from(&format!(" {pasted}\n")).unwrap().expose(), "abc-_1");
+        assert_eq!(
+            a.code_from(&format!(" {pasted}\n")).unwrap().expose(),
+            "abc-_1"
+        );
         let other = STANDARD.encode("state=another&code=abc");
         assert!(a.code_from(&other).unwrap_err().contains("another sign-in"));
-        assert!(a.code_from("not base64!").unwrap_err().contains("not base64"));
+        assert!(a
+            .code_from("not base64!")
+            .unwrap_err()
+            .contains("not base64"));
         assert!(a
             .code_from(&STANDARD.encode("hello"))
             .unwrap_err()
