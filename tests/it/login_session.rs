@@ -643,3 +643,34 @@ fn the_daemon_tells_an_ended_sign_in_once_and_picks_up_a_new_one_without_restart
     assert_no_secret(&read_log(), &[&s.cache(ALICE)]);
     drop(d);
 }
+
+#[test]
+fn a_role_chained_from_an_aws_login_profile_uses_its_credentials_capped_at_one_hour() {
+    let sts = crate::fake_aws::FakeAws::start();
+    let s = Setup::new(
+        "[profile.deploy]\nsource_profile = \"console\"\n\
+         role_arn = \"arn:aws:iam::444455556666:role/Deploy\"\nduration_seconds = 7200\n",
+    );
+    s.sign_in(ALICE, &[]);
+    let o = s
+        .command()
+        .env("AWS_ENDPOINT_URL_STS", &sts.url)
+        .args(["once", "--profile", "deploy"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("role chaining"), "{err}");
+    let login = s.cache(ALICE);
+    let reqs = sts.sts_requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    let r = &reqs[0];
+    assert_eq!(
+        r.access_key_id.as_deref(),
+        login["accessToken"]["accessKeyId"].as_str(),
+        "signed with the aws login credentials"
+    );
+    assert_eq!(r.params.get("DurationSeconds").map(String::as_str), Some("3600"));
+    assert!(s.credentials().contains("[deploy]"), "{}", s.credentials());
+    assert_no_secret(&err, &[&login]);
+}
