@@ -460,6 +460,7 @@ mod tests {
                 profile("b", State::Failing, None),
             ],
             sso_sessions: vec![],
+            login_sessions: vec![],
         };
         m.record_status(&status);
         let text = m.encode();
@@ -504,6 +505,7 @@ mod tests {
                 token_expires_at: Some("2026-01-01T08:00:00Z".into()),
                 refreshable_until: None,
             }],
+            login_sessions: vec![],
         });
         assert!(m.encode().contains(
             "awscredd_sso_token_expiry_timestamp_seconds{sso_session=\"gone_corp\"} 1767254400\n"
@@ -515,6 +517,7 @@ mod tests {
         m.record_status(&Status {
             profiles: vec![profile("a", State::Expired, Some("2026-01-01T01:10:00Z"))],
             sso_sessions: vec![],
+            login_sessions: vec![],
         });
         let text = m.encode();
         assert!(!text.contains("profile=\"b\"") && !text.contains("profile=\"s\""));

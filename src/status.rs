@@ -1,10 +1,11 @@
 //! The status model: the state of every managed profile and SSO session, as `awscredd status`
 //! prints it and the metrics and health endpoints tell it. [`observe`] reads the credentials
-//! files, `state.json` and the SSO token cache; [`decide`] is a pure function of what was
+//! files, `state.json`, the SSO token cache and the login cache; [`decide`] is a pure function of what was
 //! read and the time; `commands/status.rs` only prints.
 
 use crate::config::Config;
 use crate::credentials::{format_utc, parse_rfc3339, Credentials};
+use crate::sources::login::cache::{CachedLogin, LoginCache};
 use crate::sources::sso::cache::{fingerprint, CachedToken, TokenCache};
 use crate::store::state::StateFile;
 use crate::store::CredentialsFile;
@@ -70,6 +71,8 @@ pub struct SessionStatus {
 pub struct Status {
     pub profiles: Vec<ProfileStatus>,
     pub sso_sessions: Vec<SessionStatus>,
+    /// The `aws login` sign-ins, by ARN; `refreshable_until` is when the sign-in ends.
+    pub login_sessions: Vec<SessionStatus>,
 }
 
 /// What `status` looks at, read once: the state file, each session's cached token, and what
@@ -79,6 +82,8 @@ pub struct Observed {
     pub state: crate::store::state::State,
     /// Each SSO session's token in the cache, if any.
     pub tokens: BTreeMap<String, CachedToken>,
+    /// Each `aws login` sign-in in the login cache (by ARN), or why it cannot be read.
+    pub logins: BTreeMap<String, Result<CachedLogin, String>>,
     /// Per output (in config order): the credentials of every profile in it.
     pub stored: Vec<BTreeMap<String, Credentials>>,
     /// Per profile: why an output meant for it could not be read.
@@ -128,9 +133,18 @@ pub fn observe(cfg: &Config, cache: Option<&TokenCache>) -> Observed {
             }
         })
         .collect();
+    let logins = LoginCache::default_location(&crate::paths::process_env)
+        .map(|cache| {
+            login_arns(cfg)
+                .into_iter()
+                .filter_map(|arn| Some((arn.to_string(), cache.load(arn).transpose()?)))
+                .collect()
+        })
+        .unwrap_or_default();
     Observed {
         state,
         tokens,
+        logins,
         stored,
         unreadable,
         unreadable_expiry,
@@ -186,6 +200,62 @@ fn session_state(
     }
 }
 
+/// The `aws login` sign-ins the profiles of `cfg` use.
+fn login_arns(cfg: &Config) -> std::collections::BTreeSet<&str> {
+    cfg.profiles
+        .values()
+        .filter_map(|p| match &p.source {
+            crate::config::Source::LoginSession { arn } => Some(arn.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state of an `aws login` sign-in: missing, unreadable, refused by the service or past
+/// its 12 hours needs a human; else by its credentials' expiry.
+fn login_state(
+    arn: &str,
+    login: Option<&Result<CachedLogin, String>>,
+    seen: &Observed,
+    now: OffsetDateTime,
+) -> State {
+    let Some(login) = login else {
+        return State::WaitingForLogin;
+    };
+    let Ok(l) = login else {
+        return State::Failing;
+    };
+    let fresh = l.credentials.expiration.is_some_and(|e| e > now);
+    let refused = seen
+        .state
+        .login_refused(arn, &crate::sources::login::fingerprint(&l.refresh_token));
+    let ended = l.ends_at().is_some_and(|e| e <= now);
+    if (refused || ended) && !fresh {
+        State::WaitingForLogin
+    } else if fresh {
+        State::Ok
+    } else {
+        State::Expired
+    }
+}
+
+/// The status of every `aws login` sign-in of `cfg`.
+fn login_sessions(cfg: &Config, seen: &Observed, now: OffsetDateTime) -> Vec<SessionStatus> {
+    login_arns(cfg)
+        .into_iter()
+        .map(|arn| {
+            let login = seen.logins.get(arn);
+            let ok = login.and_then(|l| l.as_ref().ok());
+            SessionStatus {
+                name: arn.to_string(),
+                state: login_state(arn, login, seen, now),
+                token_expires_at: ok.and_then(|l| l.credentials.expiration).map(format_utc),
+                refreshable_until: ok.and_then(CachedLogin::ends_at).map(format_utc),
+            }
+        })
+        .collect()
+}
+
 /// The status of everything `cfg` manages, from what was observed, as of `now`: a pure
 /// function (the table tests below).
 pub fn decide(cfg: &Config, seen: &Observed, now: OffsetDateTime) -> Status {
@@ -207,18 +277,24 @@ pub fn decide(cfg: &Config, seen: &Observed, now: OffsetDateTime) -> Status {
             }
         })
         .collect();
+    let login_sessions = login_sessions(cfg, seen, now);
     let sessions: BTreeMap<&str, State> = sso_sessions
+        .iter()
+        .map(|s| (s.name.as_str(), s.state))
+        .collect();
+    let logins: BTreeMap<&str, State> = login_sessions
         .iter()
         .map(|s| (s.name.as_str(), s.state))
         .collect();
     let profiles = cfg
         .profiles
         .values()
-        .map(|p| profile_status(cfg, p, seen, &sessions, now))
+        .map(|p| profile_status(cfg, p, seen, (&sessions, &logins), now))
         .collect();
     Status {
         profiles,
         sso_sessions,
+        login_sessions,
     }
 }
 
@@ -227,7 +303,7 @@ fn profile_status(
     cfg: &Config,
     p: &crate::config::Profile,
     seen: &Observed,
-    sessions: &BTreeMap<&str, State>,
+    (sessions, logins): (&BTreeMap<&str, State>, &BTreeMap<&str, State>),
     now: OffsetDateTime,
 ) -> ProfileStatus {
     let recorded = seen.state.profiles.get(&p.name);
@@ -265,10 +341,9 @@ fn profile_status(
             .all(|h| h.is_some_and(|c| c.expiration.map_or(ours(c), |e| e > now)))
     };
     let mut last_error = recorded.and_then(|r| r.last_error.clone());
-    let state = if cfg
-        .root_sso_session(&p.name)
-        .and_then(|s| sessions.get(s))
-        .is_some_and(|s| *s == State::WaitingForLogin)
+    let waits = |s: Option<&State>| s.is_some_and(|s| *s == State::WaitingForLogin);
+    let state = if waits(cfg.root_sso_session(&p.name).and_then(|s| sessions.get(s)))
+        || waits(cfg.root_login_session(&p.name).and_then(|s| logins.get(s)))
     {
         State::WaitingForLogin
     } else if last_error.is_some() {

@@ -440,6 +440,9 @@ fn describe(cfg: &Config, name: &str) -> String {
             ra.certificate.display(),
             ra.trust_anchor_arn
         ),
+        Source::LoginSession { arn } => {
+            format!("login_session: the `aws login` sign-in of {arn}")
+        }
     }
 }
 

@@ -106,6 +106,25 @@ fn render(s: &Status, now: OffsetDateTime) -> String {
             p.last_error.as_deref().unwrap_or("")
         ));
     }
+    if !s.login_sessions.is_empty() {
+        out.push_str(&format!(
+            "\n{:<44} {:<18} {:<21} {:>8}  {}\n",
+            "AWS LOGIN SIGN-IN", "STATE", "CREDENTIALS EXPIRE", "LEFT", "SIGN-IN ENDS"
+        ));
+        for x in &s.login_sessions {
+            out.push_str(&format!(
+                "{:<44} {:<18} {:<21} {:>8}  {}\n",
+                x.name,
+                x.state,
+                x.token_expires_at.as_deref().unwrap_or("-"),
+                left(x.token_expires_at.as_deref(), now),
+                x.refreshable_until.as_deref().unwrap_or("-")
+            ));
+            if x.state == crate::status::State::WaitingForLogin {
+                out.push_str("  sign in again: `aws login`, or `awscredd login --profile NAME` on a host with no browser\n");
+            }
+        }
+    }
     if !s.sso_sessions.is_empty() {
         out.push_str(&format!(
             "\n{:<24} {:<18} {:<21} {:>8}  {}\n",

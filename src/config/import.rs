@@ -101,6 +101,8 @@ enum Kind {
     },
     WebIdentity,
     Process,
+    /// An `aws login` sign-in.
+    LoginSession,
     /// Static keys: not managed; a source others may read from the credentials file.
     Static,
     Skip(String),
@@ -130,6 +132,7 @@ fn taken_keys(kind: &Kind) -> &'static [&'static str] {
             "duration_seconds",
         ],
         Kind::Process => &["credential_process"],
+        Kind::LoginSession => &["login_session"],
         Kind::Static | Kind::Skip(_) => &[],
     }
 }
@@ -516,8 +519,11 @@ fn kind_of(p: &Section, sessions: &BTreeMap<String, Section>, shown: &str) -> Ki
         return Kind::Legacy;
     }
     let skip = Kind::Skip;
-    if p.has("login_session") {
-        return skip("login_session (`aws login`): this awscredd does not read the `aws login` cache; programs can use the profile directly".into());
+    if let Some(arn) = p.get("login_session") {
+        if let Some(problem) = crate::config::login_arn_problem(arn) {
+            return skip(problem);
+        }
+        return Kind::LoginSession;
     }
     if p.has("credential_process") {
         return Kind::Process;

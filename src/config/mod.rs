@@ -13,6 +13,7 @@ mod unknown;
 mod validate;
 
 pub use duration::parse_duration;
+pub use validate::login_arn_problem;
 
 use crate::paths::{self, Env};
 use std::collections::BTreeMap;
@@ -144,6 +145,9 @@ pub enum Source {
     },
     /// A command that prints `credential_process` JSON.
     Process { command: String },
+    /// The AWS CLI's `aws login` sign-in of this identity (an IAM or STS ARN), from its login
+    /// cache.
+    LoginSession { arn: String },
     /// IAM Roles Anywhere `CreateSession` with an X.509 certificate and its private key.
     RolesAnywhere(RolesAnywhereSource),
 }
@@ -193,6 +197,7 @@ impl Source {
             Source::WebIdentity { .. } => SourceKind::WebIdentity,
             Source::Process { .. } => SourceKind::Process,
             Source::RolesAnywhere(_) => SourceKind::RolesAnywhere,
+            Source::LoginSession { .. } => SourceKind::LoginSession,
         }
     }
 
@@ -203,9 +208,9 @@ impl Source {
     }
 
     /// The account the credentials belong to, as the config says it: the SSO account, the
-    /// account of the role ARN (also a Roles Anywhere role's), or of the MFA device of a
-    /// `get_session_token`; `None` when
-    /// only the source knows (a `credential_process` prints it, see
+    /// account of the role ARN (also a Roles Anywhere role's), of the identity an `aws login`
+    /// signed in, or of the MFA device of a `get_session_token`; `None` when only the source
+    /// knows (a `credential_process` prints it, see
     /// [`crate::store::state::ProfileState::account_id`]).
     pub fn account_id(&self) -> Option<String> {
         let of_arn = |arn: &str| {
@@ -220,6 +225,8 @@ impl Source {
             }
             Source::SessionToken { mfa, .. } => mfa.as_ref().and_then(|m| of_arn(&m.serial)),
             Source::RolesAnywhere(ra) => of_arn(&ra.role_arn),
+            // The identity `aws login` signed in: its ARN names the account.
+            Source::LoginSession { arn } => of_arn(arn),
             Source::Process { .. } => None,
         }
     }
@@ -244,6 +251,7 @@ pub enum SourceKind {
     WebIdentity,
     Process,
     RolesAnywhere,
+    LoginSession,
 }
 
 impl SourceKind {
@@ -256,17 +264,20 @@ impl SourceKind {
             SourceKind::WebIdentity => "web_identity",
             SourceKind::Process => "credential_process",
             SourceKind::RolesAnywhere => "roles_anywhere",
+            SourceKind::LoginSession => "login_session",
         }
     }
 
     /// Role-session credentials (SSO role credentials, an assumed role, web identity, Roles
-    /// Anywhere's `CreateSession`): assuming a role with them is role chaining.
+    /// Anywhere's `CreateSession`, the session of an `aws login` sign-in): assuming a role with
+    /// them is role chaining.
     pub fn gives_role_session(self) -> bool {
         match self {
             SourceKind::Sso
             | SourceKind::AssumeRole
             | SourceKind::WebIdentity
-            | SourceKind::RolesAnywhere => true,
+            | SourceKind::RolesAnywhere
+            | SourceKind::LoginSession => true,
             SourceKind::SessionToken | SourceKind::Process => false,
         }
     }
@@ -290,6 +301,15 @@ impl Config {
     pub fn root_sso_session(&self, profile: &str) -> Option<&str> {
         self.chain(profile).find_map(|p| match &p.source {
             Source::Sso { session, .. } => Some(session.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The `aws login` sign-in (its ARN) at the root of a profile's `source_profile` chain,
+    /// if any.
+    pub fn root_login_session(&self, profile: &str) -> Option<&str> {
+        self.chain(profile).find_map(|p| match &p.source {
+            Source::LoginSession { arn } => Some(arn.as_str()),
             _ => None,
         })
     }

@@ -80,6 +80,8 @@ pub struct RawProfile {
     pub certificate: S<String>,
     pub private_key: S<String>,
     pub intermediates: S<String>,
+    // an `aws login` sign-in
+    pub login_session: S<String>,
     // any source
     pub region: S<String>,
     pub endpoint_url: S<String>,

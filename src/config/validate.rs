@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod login_session;
 mod roles_anywhere;
+pub use login_session::arn_problem as login_arn_problem;
 mod source_table;
 
 use super::{SourceKind, ROLE_CHAINING_MAX_SECONDS};
@@ -559,7 +561,7 @@ fn url_opt(cx: &mut Ctx<'_>, v: &Option<Spanned<String>>) -> Option<String> {
 
 /// Every key a `[profile.NAME]` table can hold, in a fixed order (a unit test keeps it equal to
 /// the keys the source table reads, plus `region` and `endpoint_url`).
-const PROFILE_KEYS: [&str; 22] = [
+const PROFILE_KEYS: [&str; 23] = [
     "sso_session",
     "sso_account_id",
     "sso_role_name",
@@ -580,6 +582,7 @@ const PROFILE_KEYS: [&str; 22] = [
     "certificate",
     "private_key",
     "intermediates",
+    "login_session",
     "region",
     "endpoint_url",
 ];
@@ -613,6 +616,7 @@ fn present_keys(p: &RawProfile) -> Vec<(&'static str, Range<usize>)> {
         certificate,
         private_key,
         intermediates,
+        login_session,
         region,
         endpoint_url
     );

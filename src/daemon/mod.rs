@@ -82,15 +82,18 @@ impl Engine {
     }
 }
 
-/// When the token file of `profile`'s SSO session was last modified.
+/// When the token file of `profile`'s SSO session (or the login cache file of its `aws
+/// login` sign-in) was last modified.
 fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
-    let session = cfg.root_sso_session(profile)?;
-    let cache =
-        crate::sources::sso::cache::TokenCache::default_location(&crate::paths::process_env)?;
-    let modified = std::fs::metadata(cache.token_path(session))
-        .ok()?
-        .modified()
-        .ok()?;
+    let env = &crate::paths::process_env;
+    let path = match cfg.root_sso_session(profile) {
+        Some(session) => {
+            crate::sources::sso::cache::TokenCache::default_location(env)?.token_path(session)
+        }
+        None => crate::sources::login::cache::LoginCache::default_location(env)?
+            .path(cfg.root_login_session(profile)?),
+    };
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
     Some(OffsetDateTime::from(modified))
 }
 

@@ -215,7 +215,7 @@ impl Schedule {
                         // The sign-in itself is told once, at WARN, with its URL and code.
                         ErrorKind::NeedsLogin if !same_kind => tracing::info!(
                             profile = %name,
-                            "waiting for a sign-in (`awscredd login`, or `aws sso login`); tried again when a token appears in the SSO cache, else at {at}"
+                            "waiting for a sign-in (`awscredd login`, `aws sso login` or `aws login`); tried again when one appears in the SSO or login cache, else at {at}"
                         ),
                         ErrorKind::NeedsLogin => {}
                         _ => {

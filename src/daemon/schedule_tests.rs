@@ -25,6 +25,9 @@ enum Behave {
     NeedsSignIn,
     /// Never answers.
     Hangs,
+    /// An `aws login` sign-in as `sources::login` keeps it: credentials of 15 minutes, used
+    /// as they are while more than `FRESH_ENOUGH` is left, else renewed by a token call.
+    LoginSession,
 }
 
 struct Scripted {
@@ -33,6 +36,8 @@ struct Scripted {
     /// Every fetch: profile, wall-clock time, monotonic time.
     log: Mutex<Vec<(String, OffsetDateTime, tokio::time::Instant)>>,
     signed_in: Arc<Mutex<Option<OffsetDateTime>>>,
+    /// `LoginSession`: the cached credentials' expiry, and the token calls made.
+    login_cache: Mutex<(Option<OffsetDateTime>, u32)>,
 }
 
 impl Scripted {
@@ -86,6 +91,20 @@ impl Fetcher for Scripted {
                 Behave::Hangs => {
                     tokio::time::sleep(Duration::from_secs(86_400)).await;
                     lives(Duration::from_secs(3600))
+                }
+                Behave::LoginSession => {
+                    let mut cache = self.login_cache.lock().unwrap();
+                    let cached = cache
+                        .0
+                        .filter(|e| *e - now > crate::sources::login::FRESH_ENOUGH);
+                    match cached {
+                        Some(e) => lives((e - now).try_into().unwrap()),
+                        None => {
+                            cache.1 += 1;
+                            cache.0 = Some(now + 15 * M);
+                            lives(15 * M)
+                        }
+                    }
                 }
             }
         })
@@ -144,6 +163,7 @@ fn start_full(
         behave: profiles.iter().map(|(n, b)| (n.to_string(), *b)).collect(),
         log: Mutex::new(Vec::new()),
         signed_in: signed_in.clone(),
+        login_cache: Mutex::new((None, 0)),
     });
     let s = scripted.clone();
     let sign_ins = sign_ins.unwrap_or_default();
@@ -491,5 +511,23 @@ async fn ready_after_60_s_when_nobody_approves_and_the_sign_in_goes_on() {
     h.sign_ins.signed_in_for_tests("corp");
     h.run_for(2 * S).await;
     assert!(h.file().contains("[sso]"), "{}", h.file());
+    h.stop().await;
+}
+
+/// Issue 26: `aws login` credentials last 15 minutes; refreshed at half their lifetime, a day
+/// of `run` makes 96-192 token calls, not thousands.
+#[tokio::test(start_paused = true)]
+async fn a_day_of_an_aws_login_sign_in_makes_96_to_192_token_calls() {
+    let text = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+                [profile.console]\nlogin_session = \"arn:aws:iam::111122223333:user/alice\"\n";
+    let h = start_with(text, &[("console", Behave::LoginSession)]);
+    h.run_for(24 * 60 * M).await;
+    let calls = h.scripted.login_cache.lock().unwrap().1;
+    assert!((96..=192).contains(&calls), "{calls} token calls in a day");
+    // Each refresh comes at about half the 15 minutes, never in a tight loop.
+    for d in intervals(&h.scripted.attempts("console")) {
+        assert!(within(d, 6 * M, 8 * M), "{d:?}");
+    }
+    assert!(h.file().contains("[console]"));
     h.stop().await;
 }

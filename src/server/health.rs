@@ -60,6 +60,7 @@ mod tests {
                 })
                 .collect(),
             sso_sessions: vec![],
+            login_sessions: vec![],
         }
     }
 

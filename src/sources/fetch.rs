@@ -2,6 +2,7 @@
 //! [`Sources`], the real one, which dispatches each profile to its source kind's module (one
 //! arm per kind of [`crate::config::Source`]: the compiler asks for the arm of a new kind).
 
+use super::login::LoginSources;
 use super::roles_anywhere::RolesAnywhere;
 use super::sso::session::LoginMode;
 use super::sso::SsoSources;
@@ -45,6 +46,8 @@ pub struct Sources {
     pub sso: Result<SsoSources, SourceError>,
     /// The Roles Anywhere signers (shared by profiles with the same files) and client.
     pub roles_anywhere: RolesAnywhere,
+    /// The `aws login` sign-ins.
+    pub login: LoginSources,
 }
 
 impl Sources {
@@ -57,8 +60,9 @@ impl Sources {
         Sources {
             cfg: cfg.clone(),
             working_dir,
-            sso: SsoSources::new(cfg, login, &crate::paths::process_env),
+            sso: SsoSources::new(cfg, login.clone(), &crate::paths::process_env),
             roles_anywhere: RolesAnywhere::default(),
+            login: LoginSources::new(cfg, login, crate::paths::process_env),
         }
     }
 }
@@ -97,6 +101,7 @@ impl Fetcher for Sources {
                 }
                 Source::WebIdentity { .. } => sts::web_identity(&self.cfg, profile, env).await,
                 Source::RolesAnywhere(src) => self.roles_anywhere.fetch(profile, src, env).await,
+                Source::LoginSession { arn } => self.login.credentials(profile, arn).await,
             }
         })
     }
@@ -128,6 +133,7 @@ pub fn service_of(cfg: &Config, profile: &Profile) -> Option<String> {
             ))
         }
         Source::RolesAnywhere(src) => Some(format!("rolesanywhere:{}", src.region())),
+        Source::LoginSession { arn } => Some(format!("signin:{arn}")),
         Source::Process { .. } => None,
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`process`]: `credential_process` commands (Version 1 JSON).
 //! - [`sso`]: IAM Identity Center role credentials.
+//! - [`login`]: `aws login` sessions (the AWS CLI's console sign-in).
 //! - [`sts`]: AssumeRole, GetSessionToken, AssumeRoleWithWebIdentity.
 //! - [`roles_anywhere`]: IAM Roles Anywhere `CreateSession` with an X.509 certificate.
 //! - [`static_keys`]: long-term keys of an unmanaged `source_profile`, read from the
@@ -180,6 +181,7 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> 
 }
 
 pub mod fetch;
+pub mod login;
 pub mod process;
 pub mod roles_anywhere;
 pub mod sso;

@@ -54,6 +54,10 @@ pub struct State {
     pub profiles: BTreeMap<String, ProfileState>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sso_sessions: BTreeMap<String, SessionState>,
+    /// Per `aws login` sign-in (by ARN): the refresh token the service refused (by
+    /// `sources::login::fingerprint`), so that it is not offered again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub login_sessions: BTreeMap<String, SessionState>,
 }
 
 impl State {
@@ -61,6 +65,17 @@ impl State {
     pub fn token_refused(&self, session: &str, fingerprint: &str) -> bool {
         self.sso_sessions
             .get(session)
+            .and_then(|s| s.refused_token.as_deref())
+            == Some(fingerprint)
+    }
+}
+
+impl State {
+    /// Whether the refresh token with `fingerprint` is the one recorded as refused for the
+    /// sign-in `arn`.
+    pub fn login_refused(&self, arn: &str, fingerprint: &str) -> bool {
+        self.login_sessions
+            .get(arn)
             .and_then(|s| s.refused_token.as_deref())
             == Some(fingerprint)
     }

@@ -21,6 +21,7 @@ mod imds;
 mod init;
 mod interop;
 mod login;
+mod login_session;
 mod metrics;
 mod newcomer;
 mod roles_anywhere;

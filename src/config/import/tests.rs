@@ -73,6 +73,10 @@ role_arn = arn:aws:iam::777788889999:role/Chained\r\n\
 \r\n\
 [profile signin]\r\n\
 login_session = arn:aws:iam::111122223333:user/alice\r\n\
+region = eu-west-1\r\n\
+\r\n\
+[profile notanarn]\r\n\
+login_session = alice\r\n\
 \r\n\
 [profile bad]\r\n\
 role_arn = not-an-arn\r\n\
@@ -88,7 +92,15 @@ fn every_form_is_taken_or_listed_with_its_reason() {
     assert_eq!(got.sessions, ["corp"]);
     assert_eq!(
         got.profiles,
-        ["default", "dev", "legacy", "prod.admin", "pod", "batch"]
+        [
+            "default",
+            "dev",
+            "legacy",
+            "prod.admin",
+            "pod",
+            "batch",
+            "signin"
+        ]
     );
     let skipped: Vec<(&str, usize, &str)> = got
         .skipped
@@ -108,7 +120,9 @@ fn every_form_is_taken_or_listed_with_its_reason() {
     assert!(find("[profile onthebox]")
         .2
         .starts_with("its source_profile `ec2` is not taken"));
-    assert!(find("[profile signin]").2.starts_with("login_session"));
+    assert!(find("[profile notanarn]")
+        .2
+        .starts_with("login_session `alice` is not an ARN"));
     assert!(
         find("[profile bad]").2.contains("is not an IAM role ARN"),
         "{skipped:#?}"

@@ -43,7 +43,7 @@ fn span<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
 }
 
 /// Every source kind, in the order messages name them.
-pub(super) const SOURCES: [SourceDef; 6] = [
+pub(super) const SOURCES: [SourceDef; 7] = [
     SourceDef {
         kind: SourceKind::Sso,
         keys: &[
@@ -137,6 +137,13 @@ pub(super) const SOURCES: [SourceDef; 6] = [
         needs: "credential_process",
         build: |cx, r, _| process_source(cx, r),
     },
+    SourceDef {
+        kind: SourceKind::LoginSession,
+        keys: &["login_session"],
+        named_by: |p| span(&p.login_session),
+        needs: "login_session",
+        build: |cx, r, _| super::login_session::source(cx, r),
+    },
 ];
 
 /// The entry of `kind`.
@@ -205,6 +212,6 @@ mod tests {
             m.starts_with("profile `p` has no source: set sso_session"),
             "{m}"
         );
-        assert!(m.ends_with(", or credential_process"), "{m}");
+        assert!(m.ends_with(", or login_session"), "{m}");
     }
 }
