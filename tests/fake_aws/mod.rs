@@ -64,6 +64,9 @@ pub struct Settings {
     pub refresh_tokens: bool,
     pub registration_ttl: i64,
     pub role_credentials_ttl: i64,
+    /// GetRoleCredentials: when set, `(min, max)` seconds instead, the same for a role every
+    /// time and spread over the range between roles (`bench/scale.sh`'s steady state).
+    pub role_credentials_ttl_spread: Option<(i64, i64)>,
     /// STS: lifetime of issued credentials when the request has no DurationSeconds.
     pub sts_default_duration: i64,
     /// STS AssumeRole: the role's MaxSessionDuration.
@@ -85,6 +88,7 @@ impl Default for Settings {
             refresh_tokens: true,
             registration_ttl: 90 * 86_400,
             role_credentials_ttl: 3600,
+            role_credentials_ttl_spread: None,
             sts_default_duration: 3600,
             sts_max_session_duration: 43_200,
             latency: Duration::ZERO,
@@ -820,7 +824,18 @@ fn role_credentials(s: &mut State, query: &str, bearer: Option<&str>) -> Answer 
             kind: KeyKind::RoleSession,
         },
     );
-    let expiration_ms = (unix_now() + s.settings.role_credentials_ttl) * 1000;
+    let ttl = match s.settings.role_credentials_ttl_spread {
+        Some((min, max)) if max > min => {
+            // FNV-1a of the role's name: stable per role, spread between roles.
+            let h = role.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            min + (h % (max - min + 1) as u64) as i64
+        }
+        Some((min, _)) => min,
+        None => s.settings.role_credentials_ttl,
+    };
+    let expiration_ms = (unix_now() + ttl) * 1000;
     json(
         200,
         serde_json::json!({
