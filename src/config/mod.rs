@@ -34,6 +34,33 @@ pub struct Config {
     pub server: Option<Server>,
     /// The optional `[metrics]` listener: `/metrics`, `/healthz`, `/readyz`.
     pub metrics: Option<MetricsEndpoint>,
+    /// Built once from the above, so that per-profile questions cost no scan of every profile.
+    index: Index,
+}
+
+/// Per profile: the outputs that hold it, and whether another profile takes it as its
+/// `source_profile`.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    outputs: std::collections::HashMap<String, Vec<usize>>,
+    sources: std::collections::HashSet<String>,
+}
+
+impl Index {
+    fn new(outputs: &[Output], profiles: &BTreeMap<String, Profile>) -> Self {
+        let mut index = Index::default();
+        for (i, o) in outputs.iter().enumerate() {
+            for p in &o.profiles {
+                index.outputs.entry(p.clone()).or_default().push(i);
+            }
+        }
+        index.sources = profiles
+            .values()
+            .filter_map(|p| p.source.source_profile())
+            .map(str::to_string)
+            .collect();
+        index
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -268,11 +295,45 @@ pub struct MetricsEndpoint {
 }
 
 impl Config {
-    /// The outputs that hold `profile`.
-    pub fn outputs_of<'a>(&'a self, profile: &'a str) -> impl Iterator<Item = &'a Output> + 'a {
-        self.outputs
+    /// A config of these parts (the index built here).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        path: PathBuf,
+        daemon: Daemon,
+        outputs: Vec<Output>,
+        sso_sessions: BTreeMap<String, SsoSession>,
+        profiles: BTreeMap<String, Profile>,
+        server: Option<Server>,
+        metrics: Option<MetricsEndpoint>,
+    ) -> Self {
+        let index = Index::new(&outputs, &profiles);
+        Config {
+            path,
+            daemon,
+            outputs,
+            sso_sessions,
+            profiles,
+            server,
+            metrics,
+            index,
+        }
+    }
+
+    /// The outputs that hold `profile`, in config order.
+    pub fn outputs_of<'a>(&'a self, profile: &str) -> impl Iterator<Item = &'a Output> + 'a {
+        self.output_indexes(profile)
             .iter()
-            .filter(move |o| o.profiles.iter().any(|p| p == profile))
+            .filter_map(|&i| self.outputs.get(i))
+    }
+
+    /// The indexes (in `outputs`) of the outputs that hold `profile`, in config order.
+    pub fn output_indexes(&self, profile: &str) -> &[usize] {
+        self.index.outputs.get(profile).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether some profile takes `profile` as its `source_profile`.
+    pub fn is_source(&self, profile: &str) -> bool {
+        self.index.sources.contains(profile)
     }
 }
 
@@ -310,15 +371,30 @@ impl Report {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        self.line_col_in(&line_starts(&self.text), offset)
+    }
+
+    /// [`Self::line_col`] with the text's line starts (see [`line_starts`]) found once.
+    fn line_col_in(&self, starts: &[usize], offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
+        // The last line starting at or before the offset (the first starts at 0).
+        let line = starts.partition_point(|&s| s <= offset).max(1);
+        let line_start = starts.get(line - 1).copied().unwrap_or(0);
+        let col = self
+            .text
+            .get(line_start..offset)
+            .map_or(0, |t| t.chars().count());
+        (line, col + 1)
     }
 
     /// Each diagnostic as one line.
     pub fn lines(&self) -> Vec<String> {
+        // Found once for all: a report of thousands of problems costs one pass over the text.
+        let starts = if self.diagnostics.iter().any(|d| d.span.is_some()) {
+            line_starts(&self.text)
+        } else {
+            Vec::new()
+        };
         self.diagnostics
             .iter()
             .map(|d| {
@@ -328,7 +404,7 @@ impl Report {
                 };
                 match &d.span {
                     Some(s) => {
-                        let (line, col) = self.line_col(s.start);
+                        let (line, col) = self.line_col_in(&starts, s.start);
                         format!("{}:{line}:{col}: {tag}{}", self.file.display(), d.message)
                     }
                     None => format!("{}: {tag}{}", self.file.display(), d.message),
@@ -368,6 +444,13 @@ impl Report {
         self.diagnostics
             .sort_by_key(|d| d.span.as_ref().map(|s| (s.start, s.end)));
     }
+}
+
+/// The byte offset where each line of `text` starts (the first at 0).
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
 }
 
 impl fmt::Display for Report {

@@ -106,16 +106,16 @@ pub(super) fn validate(
     let server = server(&mut cx, raw.server, &outputs, &reserved);
     let metrics = metrics(&mut cx, raw.metrics, server.as_ref());
 
-    // Sessions nobody uses are probably a typo somewhere.
+    // Sessions nobody uses are probably a typo somewhere. A profile that failed validation
+    // still uses its session: no follow-on warning.
+    let used: BTreeSet<&str> = raw
+        .profile
+        .values()
+        .filter_map(|p| p.get_ref().sso_session.as_ref())
+        .map(|s| s.get_ref().as_str())
+        .collect();
     for (name, session) in &raw.sso_session {
-        // A profile that failed validation still uses its session: no follow-on warning.
-        let used = raw.profile.values().any(|p| {
-            p.get_ref()
-                .sso_session
-                .as_ref()
-                .is_some_and(|s| s.get_ref() == name.get_ref())
-        });
-        if !used {
+        if !used.contains(name.get_ref().as_str()) {
             cx.warn(
                 session.span(),
                 format!(
@@ -134,17 +134,16 @@ pub(super) fn validate(
     if failed {
         return None;
     }
-    Some(Config {
-        path: file
-            .file_name()
+    Some(Config::new(
+        file.file_name()
             .map_or_else(|| file.to_path_buf(), |n| base.join(n)),
-        daemon: daemon?,
+        daemon?,
         outputs,
         sso_sessions,
         profiles,
         server,
         metrics,
-    })
+    ))
 }
 
 /// Sources asked at once unless `[daemon] max_concurrent_fetches` says otherwise: enough that
@@ -920,9 +919,8 @@ fn assume_role_source(
     if let (Some(src), Some(d)) = (&source_profile, duration_seconds) {
         // The one rule: a source that gives role-session credentials.
         let chained = all
-                .iter()
-                .find(|(n, _)| n.get_ref() == src)
-                .is_some_and(|(_, sp)| {
+                .get(src.as_str())
+                .is_some_and(|sp| {
                     matches!(source_table::sources_named(sp.get_ref()).as_slice(), [(k, _)] if k.gives_role_session())
                 });
         if chained && d > ROLE_CHAINING_MAX_SECONDS {
@@ -969,7 +967,7 @@ fn session_token_source(
 ) -> Source {
     let source_profile = r.source_profile(cx, "get_session_token");
     if let Some(src) = &source_profile {
-        if all.keys().any(|n| n.get_ref() == src) {
+        if all.contains_key(src.as_str()) {
             if let Some(s) = &r.p.source_profile {
                 cx.error(
                         s.span(),
@@ -1075,47 +1073,37 @@ fn mfa(cx: &mut Ctx<'_>, p: &RawProfile) -> Option<Mfa> {
     }
 }
 
-/// Reports each `source_profile` cycle among managed profiles once.
+/// Reports each `source_profile` cycle among managed profiles once. Linear: every profile is
+/// walked from at most once (a walk stops at a profile an earlier walk went through).
 fn source_cycles(cx: &mut Ctx<'_>, raw: &BTreeMap<Spanned<String>, Spanned<RawProfile>>) {
-    let next = |n: &str| -> Option<(&Spanned<String>, &Spanned<String>)> {
-        let (key, p) = raw.iter().find(|(k, _)| k.get_ref() == n)?;
-        let src = p.get_ref().source_profile.as_ref()?;
-        raw.keys()
-            .any(|k| k.get_ref() == src.get_ref())
-            .then_some((key, src))
+    // A profile's managed source, with the span of its `source_profile`.
+    let next = |n: &str| -> Option<&Spanned<String>> {
+        let src = raw.get(n)?.get_ref().source_profile.as_ref()?;
+        raw.contains_key(src.get_ref().as_str()).then_some(src)
     };
-    let mut reported: BTreeSet<String> = BTreeSet::new();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
     for start in raw.keys() {
-        let mut path: Vec<String> = vec![start.get_ref().clone()];
-        let mut cur = start.get_ref().clone();
-        while let Some((_, src)) = next(&cur) {
-            let s = src.get_ref().clone();
-            if s == cur {
-                break; // its own source: reported where the profile is checked
+        let mut path: Vec<&str> = vec![start.get_ref().as_str()];
+        let mut cur: &str = start.get_ref();
+        while let Some(src) = next(cur) {
+            let s: &str = src.get_ref();
+            if s == cur || done.contains(s) {
+                break; // its own source (reported where the profile is checked), or walked
             }
             if let Some(i) = path.iter().position(|p| *p == s) {
-                let cycle: Vec<String> = path[i..].to_vec();
-                let key = {
-                    let mut k = cycle.clone();
-                    k.sort();
-                    k.join(",")
-                };
-                if reported.insert(key) {
-                    let mut shown = cycle.clone();
-                    shown.push(s.clone());
-                    let span = next(&cycle[cycle.len() - 1]).map(|(_, sp)| sp.span());
-                    if let Some(span) = span {
-                        cx.error(
-                            span,
-                            format!("source_profile cycle: {}", shown.join(" -> ")),
-                        );
-                    }
-                }
+                let cycle = &path[i..];
+                let mut shown: Vec<&str> = cycle.to_vec();
+                shown.push(s);
+                cx.error(
+                    src.span(),
+                    format!("source_profile cycle: {}", shown.join(" -> ")),
+                );
                 break;
             }
-            path.push(s.clone());
+            path.push(s);
             cur = s;
         }
+        done.extend(path);
     }
 }
 
@@ -1330,8 +1318,9 @@ fn outputs(
             None => all.clone(),
             Some(list) => {
                 let mut sel: Vec<String> = Vec::new();
+                let mut seen: BTreeSet<&str> = BTreeSet::new();
                 for p in list.get_ref() {
-                    if !all.contains(p.get_ref()) {
+                    if !profiles.contains_key(p.get_ref().as_str()) {
                         cx.error(
                             p.span(),
                             format!(
@@ -1340,7 +1329,7 @@ fn outputs(
                                 p.get_ref()
                             ),
                         );
-                    } else if sel.contains(p.get_ref()) {
+                    } else if !seen.insert(p.get_ref().as_str()) {
                         cx.error(
                             p.span(),
                             format!("profile `{}` is listed twice", p.get_ref()),

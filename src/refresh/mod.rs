@@ -329,11 +329,9 @@ impl Snapshot {
 
     /// What each output that should hold `name` holds for it.
     fn holders<'a>(&'a self, cfg: &Config, name: &str) -> Vec<Option<&'a Credentials>> {
-        cfg.outputs
+        cfg.output_indexes(name)
             .iter()
-            .zip(&self.stored)
-            .filter(|(o, _)| o.profiles.iter().any(|p| p == name))
-            .map(|(_, s)| s.get(name))
+            .map(|&i| self.stored.get(i).and_then(|s| s.get(name)))
             .collect()
     }
 
@@ -352,13 +350,8 @@ impl Snapshot {
             .and_then(|p| p.last_refresh.as_deref())
             .and_then(|t| crate::credentials::parse_rfc3339(t).ok());
         let holders = self.holders(cfg, name);
-        let is_source = || {
-            cfg.profiles
-                .values()
-                .any(|p| p.source.source_profile() == Some(name))
-        };
         if holders.is_empty() {
-            if !is_source() {
+            if !cfg.is_source(name) {
                 return None;
             }
             let Some(last) = last_refresh else {
