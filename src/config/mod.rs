@@ -9,6 +9,7 @@ mod duration;
 pub mod import;
 mod pasted;
 mod raw;
+mod scope;
 mod unknown;
 mod validate;
 
@@ -550,6 +551,37 @@ pub const CONFIG_MAX: u64 = 16 * 1024 * 1024;
 
 /// Reads and validates the config at `path`. Warnings come back with the config.
 pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
+    let text = read_text(path)?;
+    let (config, report) = parse_str(&text, path, env);
+    finish(path, config, report)
+}
+
+/// [`load`] for one profile (`credential-process`): only `profile`, the profiles it takes
+/// credentials from and the tables that are not profiles are parsed and validated (see
+/// [`scope`]), so every error of those is reported, and nothing about other profiles. A
+/// profile the file does not define, or a file the scan cannot be sure of, is loaded whole.
+pub fn load_for_profile(
+    path: &Path,
+    env: Env<'_>,
+    profile: &str,
+) -> Result<(Config, Report), LoadError> {
+    let text = read_text(path)?;
+    let (config, report) = match scope::Tables::scan(&text).filter(|t| t.has(profile)) {
+        None => parse_str(&text, path, env),
+        Some(tables) => {
+            let keep = tables.chain(&text, profile);
+            let blanked = tables.blank_except(&text, &keep);
+            let (config, mut report) = parse_str_with(&blanked, path, env, Some(&tables.names()));
+            // The same offsets: lines and columns are those of the file.
+            report.text = text;
+            (config, report)
+        }
+    };
+    finish(path, config, report)
+}
+
+/// The config file's text.
+fn read_text(path: &Path) -> Result<String, LoadError> {
     let bytes = match crate::files::read_regular(path, CONFIG_MAX) {
         Ok(Some(b)) => b,
         Ok(None) => {
@@ -565,22 +597,26 @@ pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
             )))
         }
     };
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(_) => {
-            return Err(LoadError::Invalid(Report {
-                file: path.to_path_buf(),
-                text: String::new(),
-                diagnostics: vec![Diagnostic {
-                    severity: Severity::Error,
-                    span: None,
-                    message: "the config file is not valid UTF-8".into(),
-                }],
-                incomplete: false,
-            }))
-        }
-    };
-    let (config, mut report) = parse_str(&text, path, env);
+    String::from_utf8(bytes).map_err(|_| {
+        LoadError::Invalid(Report {
+            file: path.to_path_buf(),
+            text: String::new(),
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                span: None,
+                message: "the config file is not valid UTF-8".into(),
+            }],
+            incomplete: false,
+        })
+    })
+}
+
+/// The config with its report, the file's mode checked; an error if the report has one.
+fn finish(
+    path: &Path,
+    config: Option<Config>,
+    mut report: Report,
+) -> Result<(Config, Report), LoadError> {
     if let Some(w) = permissive_mode_warning(path) {
         report.diagnostics.push(w);
         report.sort();
@@ -594,6 +630,17 @@ pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
 /// Parses and validates config text; `path` names the file in messages and anchors relative
 /// paths (they are relative to the config file's folder).
 pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Report) {
+    parse_str_with(text, path, env, None)
+}
+
+/// [`parse_str`]; with `known`, the text holds only some of the file's profiles, and `known`
+/// names them all (what `[[output]] profiles` may name).
+fn parse_str_with(
+    text: &str,
+    path: &Path,
+    env: Env<'_>,
+    known: Option<&std::collections::BTreeSet<String>>,
+) -> (Option<Config>, Report) {
     let mut report = Report {
         file: path.to_path_buf(),
         text: text.to_string(),
@@ -608,7 +655,7 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
     };
     let base = absolute_dir(path);
     let mut checked = Vec::new();
-    let config = validate::validate(raw, path, &base, env, &mut checked);
+    let config = validate::validate(raw, path, &base, env, known, &mut checked);
     // Keys blanked out for an unknown name or a wrong type are missing from what was checked:
     // what the checks say about their table as a whole ("needs sso_account_id", "has no
     // source", at its header) may follow from that, so it waits for a fix.

@@ -28,6 +28,8 @@ struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,
     base: &'a Path,
     env: Env<'a>,
+    /// Every profile of the file, when only some are validated (see `super::scope`).
+    known: Option<&'a BTreeSet<String>>,
 }
 
 impl Ctx<'_> {
@@ -82,9 +84,15 @@ pub(super) fn validate(
     file: &Path,
     base: &Path,
     env: Env<'_>,
+    known: Option<&BTreeSet<String>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Config> {
-    let mut cx = Ctx { diags, base, env };
+    let mut cx = Ctx {
+        diags,
+        base,
+        env,
+        known,
+    };
     let errors_before = cx.diags.len();
 
     if raw.profile.is_empty() {
@@ -102,7 +110,13 @@ pub(super) fn validate(
         .file_name()
         .map_or_else(|| file.to_path_buf(), |n| base.join(n));
     let reserved = Reserved::new(&cx, &config_path, daemon.as_ref());
-    let outputs = outputs(&mut cx, &raw.output, &raw.profile, &reserved);
+    let mut outputs = outputs(&mut cx, &raw.output, &raw.profile, &reserved);
+    if known.is_some() {
+        // Only some profiles were validated: the outputs hold those of them.
+        for o in &mut outputs {
+            o.profiles.retain(|p| profiles.contains_key(p));
+        }
+    }
     let server = server(&mut cx, raw.server, &outputs, &reserved);
     let metrics = metrics(&mut cx, raw.metrics, server.as_ref());
 
@@ -115,7 +129,7 @@ pub(super) fn validate(
         .map(|s| s.get_ref().as_str())
         .collect();
     for (name, session) in &raw.sso_session {
-        if !used.contains(name.get_ref().as_str()) {
+        if !used.contains(name.get_ref().as_str()) && known.is_none() {
             cx.warn(
                 session.span(),
                 format!(
@@ -1265,7 +1279,12 @@ fn outputs(
     profiles: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
     reserved: &Reserved,
 ) -> Vec<Output> {
-    let all: Vec<String> = profiles.keys().map(|k| k.get_ref().clone()).collect();
+    let all: Vec<String> = match cx.known {
+        Some(known) => known.iter().cloned().collect(),
+        None => profiles.keys().map(|k| k.get_ref().clone()).collect(),
+    };
+    let known = cx.known;
+    let defined = |p: &str| known.map_or_else(|| profiles.contains_key(p), |k| k.contains(p));
     if raw.is_empty() {
         // The file the AWS SDKs read by default.
         return match paths::aws_credentials_file(cx.env, cfg!(windows)) {
@@ -1320,7 +1339,7 @@ fn outputs(
                 let mut sel: Vec<String> = Vec::new();
                 let mut seen: BTreeSet<&str> = BTreeSet::new();
                 for p in list.get_ref() {
-                    if !profiles.contains_key(p.get_ref().as_str()) {
+                    if !defined(p.get_ref()) {
                         cx.error(
                             p.span(),
                             format!(

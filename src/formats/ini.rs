@@ -13,6 +13,28 @@ use std::collections::BTreeMap;
 /// The credentials file.
 pub struct Ini;
 
+/// The credentials `bytes` hold for `profile`, parsing only its section: the lines that start
+/// with `[` are found (memchr), and the section whose header names the profile is parsed with
+/// the SDKs' rules. The bytes are checked as a whole (UTF-8, no NUL); a profile there more
+/// than once, or a section that does not parse, is read from the whole file as
+/// [`Codec::read`] does (the same answer, or its error).
+pub fn read_profile(bytes: &[u8], profile: &str) -> Result<Option<Credentials>, CodecError> {
+    let text = ProfileFile::check_bytes(bytes).map_err(CodecError::Unparseable)?;
+    let sections = crate::profile_file::sections_of(text, profile);
+    let whole = || Ok(Ini.read(bytes, None)?.remove(profile));
+    let [one] = sections.as_slice() else {
+        return if sections.is_empty() {
+            Ok(None)
+        } else {
+            whole()
+        };
+    };
+    match ProfileFile::parse(&text[one.clone()]) {
+        Ok(parsed) => Ok(credentials_in(&parsed).remove(profile)),
+        Err(_) => whole(),
+    }
+}
+
 impl Codec for Ini {
     fn read(
         &self,

@@ -612,6 +612,33 @@ impl<'a> LineParser<'a, '_> {
     }
 }
 
+/// The byte ranges of the sections of credentials file `text` whose header names `profile`
+/// (header line to the next header), found by looking only at the lines that start with `[`.
+pub fn sections_of(text: &str, profile: &str) -> Vec<std::ops::Range<usize>> {
+    let starts = (text.starts_with('[').then_some(0))
+        .into_iter()
+        .chain(memchr::memmem::find_iter(text.as_bytes(), b"\n[").map(|i| i + 1));
+    let mut out = Vec::new();
+    let mut open: Option<usize> = None;
+    for start in starts {
+        if let Some(from) = open.take() {
+            out.push(from..start);
+        }
+        let line = text[start..].split('\n').next().unwrap_or("");
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let raw = prepare_header(line)
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'));
+        if raw.and_then(credentials_profile_name) == Some(profile) {
+            open = Some(start);
+        }
+    }
+    if let Some(from) = open {
+        out.push(from..text.len());
+    }
+    out
+}
+
 /// Trims a section header line and removes a trailing comment, which (unlike in property
 /// lines) need not follow whitespace: `[a]#c` is `[a]`.
 fn prepare_header(line: &str) -> &str {
@@ -623,6 +650,15 @@ fn prepare_header(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_sections_of_one_profile() {
+        let text = "[a]\r\nk = [b]\r\n[b] # c\r\nk = v\r\n[ab]\n[b]\nx = 1";
+        let found: Vec<&str> = sections_of(text, "b").into_iter().map(|r| &text[r]).collect();
+        assert_eq!(found, ["[b] # c\r\nk = v\r\n", "[b]\nx = 1"]);
+        assert_eq!(sections_of(text, "a").len(), 1);
+        assert!(sections_of(text, "c").is_empty());
+    }
 
     #[test]
     fn keeps_byte_ranges_and_terminators() {

@@ -217,6 +217,22 @@ impl CredentialsFile {
         self.read_bytes(&bytes)
     }
 
+    /// What the file holds for `profile` (see [`Self::read`]). A credentials file is not
+    /// parsed whole: only the profile's section is (the SDKs' hot path, `credential-process`,
+    /// in a file of thousands of profiles).
+    pub fn read_profile(&self, profile: &str) -> Result<Option<Credentials>, StoreError> {
+        if self.format != crate::formats::Format::Ini {
+            return Ok(self.read()?.remove(profile));
+        }
+        let target = self.target(false)?;
+        let bytes = match target.read(files::CREDENTIALS_MAX) {
+            Ok(Some(e)) => e.bytes,
+            Ok(None) => return Ok(None),
+            Err(error) => return Err(self.io("read", error)),
+        };
+        crate::formats::ini::read_profile(&bytes, profile).map_err(|e| self.codec_error(e))
+    }
+
     fn io(&self, action: &'static str, error: io::Error) -> StoreError {
         StoreError::Io {
             path: self.path.clone(),
