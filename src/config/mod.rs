@@ -570,9 +570,13 @@ pub fn load_for_profile(
         None => parse_str(&text, path, env),
         Some(tables) => {
             let keep = tables.chain(&text, profile);
-            let blanked = tables.blank_except(&text, &keep);
-            let (config, mut report) = parse_str_with(&blanked, path, env, Some(&tables.names()));
-            // The same offsets: lines and columns are those of the file.
+            let compact = tables.compact(&text, &keep);
+            let defined = |name: &str| tables.has(name);
+            let (config, mut report) = parse_str_with(&compact.text, path, env, Some(&defined));
+            // What is said about the compact text points into the file.
+            for d in &mut report.diagnostics {
+                d.span = d.span.as_ref().map(|s| compact.span_to_file(s));
+            }
             report.text = text;
             (config, report)
         }
@@ -634,12 +638,12 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
 }
 
 /// [`parse_str`]; with `known`, the text holds only some of the file's profiles, and `known`
-/// names them all (what `[[output]] profiles` may name).
+/// tells whether the file defines a profile (what `[[output]] profiles` may name).
 fn parse_str_with(
     text: &str,
     path: &Path,
     env: Env<'_>,
-    known: Option<&std::collections::BTreeSet<String>>,
+    known: Option<&dyn Fn(&str) -> bool>,
 ) -> (Option<Config>, Report) {
     let mut report = Report {
         file: path.to_path_buf(),

@@ -4,29 +4,59 @@
 //! SDKs' hot path costs what it costs with a few profiles. Every error of those tables is
 //! reported as a full load reports it; the other profiles' are `check`'s business.
 //!
-//! A line scan finds the `[profile.NAME]` tables; the others are blanked (every byte but line
-//! ends turned into a space), so spans, lines and columns stay those of the file. A config
-//! the scan cannot be sure of (multi-line strings, profiles defined any other way than by
-//! `[profile.NAME]` headers) is loaded whole.
+//! A line scan finds the `[profile.NAME]` tables; the text parsed is the file without the
+//! others ([`Compact`]), and what is reported about it points back into the file (spans,
+//! so lines and columns, are those of the file). A config the scan cannot be sure of
+//! (multi-line strings, profiles defined any other way than by `[profile.NAME]` headers) is
+//! loaded whole.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 /// The `[profile.NAME]` tables of a config text, by name (a name there twice has two).
 #[derive(Debug, Default)]
-pub struct Tables {
-    profiles: HashMap<String, Vec<Range<usize>>>,
+pub struct Tables<'t> {
+    profiles: HashMap<&'t str, Vec<Range<usize>>>,
 }
 
-impl Tables {
+/// A config text without some of its profile tables, and where its pieces are in the file.
+pub struct Compact {
+    pub text: String,
+    /// (start in `text`, start in the file) of each piece, in order.
+    pieces: Vec<(usize, usize)>,
+}
+
+impl Compact {
+    /// The file offset of an offset in [`Self::text`].
+    pub fn to_file(&self, offset: usize) -> usize {
+        let i = self.pieces.partition_point(|(c, _)| *c <= offset);
+        match i.checked_sub(1).and_then(|i| self.pieces.get(i)) {
+            Some((c, f)) => f + (offset - c),
+            None => offset,
+        }
+    }
+
+    /// A span in [`Self::text`] as a span of the file.
+    pub fn span_to_file(&self, span: &Range<usize>) -> Range<usize> {
+        let start = self.to_file(span.start);
+        let end = if span.end > span.start {
+            self.to_file(span.end - 1) + 1
+        } else {
+            start
+        };
+        start..end
+    }
+}
+
+impl<'t> Tables<'t> {
     /// Finds the tables, or `None` when the text is not one the scan can be sure of.
-    pub fn scan(text: &str) -> Option<Tables> {
+    pub fn scan(text: &'t str) -> Option<Tables<'t>> {
         if text.contains("\"\"\"") || text.contains("'''") {
             return None;
         }
         let mut tables = Tables::default();
         // The profile table being read: its name and where it starts.
-        let mut open: Option<(String, usize)> = None;
+        let mut open: Option<(&'t str, usize)> = None;
         let mut in_root = true;
         let mut depth = 0usize; // `[` open in a multi-line array
         let mut start = 0;
@@ -41,8 +71,8 @@ impl Tables {
                 }
                 in_root = false;
                 match header.as_slice() {
-                    [first, ..] if first != "profile" => {}
-                    [_, name] if !trimmed.starts_with("[[") => open = Some((name.clone(), at)),
+                    [first, ..] if *first != "profile" => {}
+                    [_, name] if !trimmed.starts_with("[[") => open = Some((name, at)),
                     _ => return None, // `[profile]`, `[profile.a.b]`, `[[profile...]]`
                 }
                 continue;
@@ -63,10 +93,6 @@ impl Tables {
         self.profiles.contains_key(name)
     }
 
-    /// Every profile name.
-    pub fn names(&self) -> BTreeSet<String> {
-        self.profiles.keys().cloned().collect()
-    }
 
     /// `profile` and every profile it takes credentials from (`source_profile`, read from the
     /// tables themselves), as far as they are defined.
@@ -74,7 +100,7 @@ impl Tables {
         let mut out = BTreeSet::new();
         let mut next = Some(profile.to_string());
         while let Some(name) = next.take() {
-            let Some(ranges) = self.profiles.get(&name) else {
+            let Some(ranges) = self.profiles.get(name.as_str()) else {
                 break;
             };
             if !out.insert(name) {
@@ -85,23 +111,28 @@ impl Tables {
         out
     }
 
-    /// `text` with every profile table but those of `keep` blanked: same length, same lines.
-    pub fn blank_except(&self, text: &str, keep: &BTreeSet<String>) -> String {
-        let mut bytes = text.as_bytes().to_vec();
-        for (name, ranges) in &self.profiles {
-            if keep.contains(name) {
-                continue;
+    /// `text` without the profile tables not in `keep` (each piece kept whole lines).
+    pub fn compact(&self, text: &str, keep: &BTreeSet<String>) -> Compact {
+        let mut left_out: Vec<&Range<usize>> = self
+            .profiles
+            .iter()
+            .filter(|(name, _)| !keep.contains(**name))
+            .flat_map(|(_, ranges)| ranges)
+            .collect();
+        left_out.sort_by_key(|r| r.start);
+        let mut out = Compact {
+            text: String::new(),
+            pieces: Vec::new(),
+        };
+        let mut from = 0;
+        for r in left_out.into_iter().chain(std::iter::once(&(text.len()..text.len()))) {
+            if let Some(piece) = text.get(from..r.start).filter(|p| !p.is_empty()) {
+                out.pieces.push((out.text.len(), from));
+                out.text.push_str(piece);
             }
-            for r in ranges {
-                if let Some(part) = bytes.get_mut(r.clone()) {
-                    for b in part.iter_mut().filter(|b| !matches!(**b, b'\n' | b'\r')) {
-                        *b = b' ';
-                    }
-                }
-            }
+            from = r.end;
         }
-        // Only ASCII bytes were written, over whole tables (which start and end at lines).
-        String::from_utf8(bytes).unwrap_or_else(|_| text.to_string())
+        out
     }
 }
 
@@ -122,7 +153,7 @@ fn defines_profile(line: &str) -> bool {
 
 /// The key parts of a table header line (`[a."b c".d]`, `[[a]]`), or `None` when it is not
 /// one this scan reads (escapes in a quoted key, anything but a comment after it).
-fn header_key(line: &str) -> Option<Vec<String>> {
+fn header_key(line: &str) -> Option<Vec<&str>> {
     let array = line.starts_with("[[");
     let mut rest = line.get(if array { 2 } else { 1 }..)?;
     let mut parts = Vec::new();
@@ -144,20 +175,20 @@ fn header_key(line: &str) -> Option<Vec<String>> {
 }
 
 /// One part of a dotted key: bare, `"basic"` (no escapes) or `'literal'`; and what follows.
-fn key_part(s: &str) -> Option<(String, &str)> {
+fn key_part(s: &str) -> Option<(&str, &str)> {
     if let Some(q) = s.strip_prefix('"') {
         let end = q.find('"')?;
         let part = &q[..end];
-        return (!part.contains('\\')).then(|| (part.to_string(), &q[end + 1..]));
+        return (!part.contains('\\')).then(|| (part, &q[end + 1..]));
     }
     if let Some(q) = s.strip_prefix('\'') {
         let end = q.find('\'')?;
-        return Some((q[..end].to_string(), &q[end + 1..]));
+        return Some((&q[..end], &q[end + 1..]));
     }
     let end = s
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         .unwrap_or(s.len());
-    (end > 0).then(|| (s[..end].to_string(), &s[end..]))
+    (end > 0).then(|| (&s[..end], &s[end..]))
 }
 
 /// How many arrays are open after `line` (outside strings and comments), given `depth` open
@@ -200,22 +231,23 @@ mod tests {
     #[test]
     fn finds_profile_tables_and_chains() {
         let t = Tables::scan(TEXT).unwrap();
-        assert_eq!(
-            t.names().into_iter().collect::<Vec<_>>(),
-            ["a", "b", "c"]
-        );
+        assert!(t.has("a") && t.has("b") && t.has("c") && !t.has("d"));
         assert_eq!(
             t.chain(TEXT, "a").into_iter().collect::<Vec<_>>(),
             ["a", "b"]
         );
         assert_eq!(t.chain(TEXT, "c").into_iter().collect::<Vec<_>>(), ["c"]);
         let keep: BTreeSet<String> = ["b".to_string()].into();
-        let blanked = t.blank_except(TEXT, &keep);
-        assert_eq!(blanked.len(), TEXT.len());
-        assert_eq!(blanked.lines().count(), TEXT.lines().count());
-        assert!(!blanked.contains("[profile.a]") && !blanked.contains("y [z]"));
-        assert!(blanked.contains("[profile.\"b\"]") && blanked.contains("[sso_session.s]"));
-        assert!(blanked.contains("profiles = [\n  \"a\""));
+        let c = t.compact(TEXT, &keep);
+        assert!(!c.text.contains("[profile.a]") && !c.text.contains("y [z]"));
+        assert!(c.text.contains("[profile.\"b\"]") && c.text.contains("[sso_session.s]"));
+        assert!(c.text.contains("profiles = [\n  \"a\""));
+        // Offsets in the compact text point at the same bytes of the file.
+        for needle in ["[profile.\"b\"]", "credential_process = \"x\"", "[sso_session.s]", "[daemon]"] {
+            let at = c.text.find(needle).unwrap();
+            let span = c.span_to_file(&(at..at + needle.len()));
+            assert_eq!(&TEXT[span], needle);
+        }
     }
 
     #[test]

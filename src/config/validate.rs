@@ -28,8 +28,8 @@ struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,
     base: &'a Path,
     env: Env<'a>,
-    /// Every profile of the file, when only some are validated (see `super::scope`).
-    known: Option<&'a BTreeSet<String>>,
+    /// Whether the file defines a profile, when only some are validated (see `super::scope`).
+    known: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl Ctx<'_> {
@@ -84,7 +84,7 @@ pub(super) fn validate(
     file: &Path,
     base: &Path,
     env: Env<'_>,
-    known: Option<&BTreeSet<String>>,
+    known: Option<&dyn Fn(&str) -> bool>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Config> {
     let mut cx = Ctx {
@@ -1279,12 +1279,11 @@ fn outputs(
     profiles: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
     reserved: &Reserved,
 ) -> Vec<Output> {
-    let all: Vec<String> = match cx.known {
-        Some(known) => known.iter().cloned().collect(),
-        None => profiles.keys().map(|k| k.get_ref().clone()).collect(),
-    };
+    // Only some profiles validated (see `super::scope`): those are what an output holds by
+    // default, and the file's others may be named too.
+    let all: Vec<String> = profiles.keys().map(|k| k.get_ref().clone()).collect();
     let known = cx.known;
-    let defined = |p: &str| known.map_or_else(|| profiles.contains_key(p), |k| k.contains(p));
+    let defined = |p: &str| known.map_or_else(|| profiles.contains_key(p), |k| k(p));
     if raw.is_empty() {
         // The file the AWS SDKs read by default.
         return match paths::aws_credentials_file(cx.env, cfg!(windows)) {

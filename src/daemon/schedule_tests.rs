@@ -492,3 +492,49 @@ async fn ready_after_60_s_when_nobody_approves_and_the_sign_in_goes_on() {
     assert!(h.file().contains("[sso]"), "{}", h.file());
     h.stop().await;
 }
+
+#[test]
+fn a_pass_takes_profiles_due_within_a_quarter_of_their_margin() {
+    let mut s = Schedule::new();
+    let opts = s.pass_options(START, crate::hooks::Hooks::new());
+    assert_eq!(opts.join_divisor, Some(schedule::JOIN_DIVISOR));
+    let window = |m: time::Duration| crate::refresh::due::join_window(m, schedule::JOIN_DIVISOR);
+    // An hour's credentials (margin: refresh_before, 15 min) join up to 3m45s early...
+    assert_eq!(window(time::Duration::minutes(15)), time::Duration::seconds(225));
+    // ...credentials of 60 s (margin: half their lifetime) up to 7.5 s early: refreshed at
+    // the earliest with 37.5 s of their 60 s left, so used for at least 22.5 s (3/8).
+    assert_eq!(
+        window(time::Duration::seconds(30)),
+        time::Duration::milliseconds(7500)
+    );
+    assert_eq!(
+        crate::refresh::due::join_window(time::Duration::minutes(15), 0),
+        time::Duration::ZERO
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn profiles_falling_due_seconds_apart_share_one_pass_and_one_write() {
+    let h = start(&[
+        ("a", Behave::Lives(60 * M)),
+        ("b", Behave::Lives(60 * M + 20 * S)),
+        ("c", Behave::Lives(60 * M + 40 * S)),
+        ("far", Behave::Lives(70 * M)),
+    ]);
+    h.run_for(50 * M).await;
+    let second = |n: &str| h.scripted.attempts(n)[1];
+    // One pass, so one rewrite of the file, for the three due within 40 s of each other...
+    assert_eq!(second("a"), second("b"));
+    assert_eq!(second("a"), second("c"));
+    // ...taken no earlier than a quarter of the margin (3m45s) and the jitter (30 s) allow...
+    let earliest = START + (60 * M + 40 * S) - 15 * M - 225 * S - 31 * S;
+    assert!(second("c") >= earliest, "{}", second("c"));
+    assert!(second("a") <= START + 45 * M + S, "{}", second("a"));
+    // ...and not the one due ten minutes later.
+    assert_eq!(h.scripted.attempts("far").len(), 1);
+    h.run_for(10 * M).await;
+    let far = h.scripted.attempts("far");
+    assert_eq!(far.len(), 2, "{far:?}");
+    assert!(far[1] >= START + 55 * M - 225 * S - 31 * S, "{}", far[1]);
+    h.stop().await;
+}

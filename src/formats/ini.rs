@@ -13,25 +13,23 @@ use std::collections::BTreeMap;
 /// The credentials file.
 pub struct Ini;
 
-/// The credentials `bytes` hold for `profile`, parsing only its section: the lines that start
-/// with `[` are found (memchr), and the section whose header names the profile is parsed with
-/// the SDKs' rules. The bytes are checked as a whole (UTF-8, no NUL); a profile there more
-/// than once, or a section that does not parse, is read from the whole file as
-/// [`Codec::read`] does (the same answer, or its error).
-pub fn read_profile(bytes: &[u8], profile: &str) -> Result<Option<Credentials>, CodecError> {
-    let text = ProfileFile::check_bytes(bytes).map_err(CodecError::Unparseable)?;
-    let sections = crate::profile_file::sections_of(text, profile);
-    let whole = || Ok(Ini.read(bytes, None)?.remove(profile));
-    let [one] = sections.as_slice() else {
-        return if sections.is_empty() {
-            Ok(None)
-        } else {
-            whole()
-        };
-    };
-    match ProfileFile::parse(&text[one.clone()]) {
-        Ok(parsed) => Ok(credentials_in(&parsed).remove(profile)),
-        Err(_) => whole(),
+/// The credentials of `profile` from its sections in a credentials file, as
+/// [`crate::profile_file::read_sections_of`] found them: checked and parsed with the SDKs'
+/// rules. `None` when the whole file must be read instead ([`Codec::read`], for the same
+/// answer or its error): the profile is there more than once, or its section does not parse.
+pub fn credentials_of_sections(
+    sections: &[Vec<u8>],
+    profile: &str,
+) -> Option<Result<Option<Credentials>, CodecError>> {
+    match sections {
+        [] => Some(Ok(None)),
+        [one] => {
+            let parsed = ProfileFile::check_bytes(one).and_then(ProfileFile::parse);
+            parsed
+                .ok()
+                .map(|p| Ok(credentials_in(&p).remove(profile)))
+        }
+        _ => None,
     }
 }
 

@@ -225,12 +225,16 @@ impl CredentialsFile {
             return Ok(self.read()?.remove(profile));
         }
         let target = self.target(false)?;
-        let bytes = match target.read(files::CREDENTIALS_MAX) {
-            Ok(Some(e)) => e.bytes,
-            Ok(None) => return Ok(None),
-            Err(error) => return Err(self.io("read", error)),
+        let Some(mut file) = target.open_read().map_err(|e| self.io("read", e))? else {
+            return Ok(None);
         };
-        crate::formats::ini::read_profile(&bytes, profile).map_err(|e| self.codec_error(e))
+        let sections =
+            crate::profile_file::read_sections_of(&mut file, profile, files::CREDENTIALS_MAX)
+                .map_err(|e| self.io("read", e))?;
+        match crate::formats::ini::credentials_of_sections(&sections, profile) {
+            Some(found) => found.map_err(|e| self.codec_error(e)),
+            None => Ok(self.read()?.remove(profile)),
+        }
     }
 
     fn io(&self, action: &'static str, error: io::Error) -> StoreError {
