@@ -148,7 +148,7 @@ pub fn unknown_owners(_cfg: &Config, _report: &Report) -> Vec<Diagnostic> {
 /// The folders `once` will create for the outputs (a typo in a folder name shows here).
 pub fn folders_to_create(cfg: &Config) -> Vec<std::path::PathBuf> {
     let mut out: Vec<std::path::PathBuf> = Vec::new();
-    for o in &cfg.outputs {
+    for o in cfg.outputs.iter() {
         let mut missing = Vec::new();
         let mut dir = o.path.parent();
         while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
@@ -293,7 +293,7 @@ pub fn summary(cfg: &Config) -> String {
         humanize(cfg.daemon.refresh_before.as_secs()),
         cfg.daemon.state_dir.display()
     );
-    for o in &cfg.outputs {
+    for o in cfg.outputs.iter() {
         let mut who = String::new();
         if let Some(u) = &o.owner {
             let _ = write!(who, ", owner {u}");

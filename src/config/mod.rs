@@ -29,14 +29,16 @@ pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     pub daemon: Daemon,
-    pub outputs: Vec<Output>,
+    /// Shared, as the profiles and the index are: the daemon, each pass and its sources hold
+    /// the same config, and with 10,000 profiles a copy is megabytes.
+    pub outputs: std::sync::Arc<Vec<Output>>,
     pub sso_sessions: BTreeMap<String, SsoSession>,
-    pub profiles: BTreeMap<String, Profile>,
+    pub profiles: std::sync::Arc<BTreeMap<String, Profile>>,
     pub server: Option<Server>,
     /// The optional `[metrics]` listener: `/metrics`, `/healthz`, `/readyz`.
     pub metrics: Option<MetricsEndpoint>,
     /// Built once from the above, so that per-profile questions cost no scan of every profile.
-    index: Index,
+    index: std::sync::Arc<Index>,
 }
 
 /// Per profile: the outputs that hold it, and whether another profile takes it as its
@@ -311,12 +313,12 @@ impl Config {
         Config {
             path,
             daemon,
-            outputs,
+            outputs: std::sync::Arc::new(outputs),
             sso_sessions,
-            profiles,
+            profiles: std::sync::Arc::new(profiles),
             server,
             metrics,
-            index,
+            index: std::sync::Arc::new(index),
         }
     }
 

@@ -83,7 +83,11 @@ impl<'t> Tables<'t> {
             depth = array_depth(trimmed, depth)?;
         }
         if let Some((name, from)) = open {
-            tables.profiles.entry(name).or_default().push(from..text.len());
+            tables
+                .profiles
+                .entry(name)
+                .or_default()
+                .push(from..text.len());
         }
         Some(tables)
     }
@@ -92,7 +96,6 @@ impl<'t> Tables<'t> {
     pub fn has(&self, name: &str) -> bool {
         self.profiles.contains_key(name)
     }
-
 
     /// `profile` and every profile it takes credentials from (`source_profile`, read from the
     /// tables themselves), as far as they are defined.
@@ -125,7 +128,10 @@ impl<'t> Tables<'t> {
             pieces: Vec::new(),
         };
         let mut from = 0;
-        for r in left_out.into_iter().chain(std::iter::once(&(text.len()..text.len()))) {
+        for r in left_out
+            .into_iter()
+            .chain(std::iter::once(&(text.len()..text.len())))
+        {
             if let Some(piece) = text.get(from..r.start).filter(|p| !p.is_empty()) {
                 out.pieces.push((out.text.len(), from));
                 out.text.push_str(piece);
@@ -243,7 +249,12 @@ mod tests {
         assert!(c.text.contains("[profile.\"b\"]") && c.text.contains("[sso_session.s]"));
         assert!(c.text.contains("profiles = [\n  \"a\""));
         // Offsets in the compact text point at the same bytes of the file.
-        for needle in ["[profile.\"b\"]", "credential_process = \"x\"", "[sso_session.s]", "[daemon]"] {
+        for needle in [
+            "[profile.\"b\"]",
+            "credential_process = \"x\"",
+            "[sso_session.s]",
+            "[daemon]",
+        ] {
             let at = c.text.find(needle).unwrap();
             let span = c.span_to_file(&(at..at + needle.len()));
             assert_eq!(&TEXT[span], needle);

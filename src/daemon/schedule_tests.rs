@@ -500,7 +500,10 @@ fn a_pass_takes_profiles_due_within_a_quarter_of_their_margin() {
     assert_eq!(opts.join_divisor, Some(schedule::JOIN_DIVISOR));
     let window = |m: time::Duration| crate::refresh::due::join_window(m, schedule::JOIN_DIVISOR);
     // An hour's credentials (margin: refresh_before, 15 min) join up to 3m45s early...
-    assert_eq!(window(time::Duration::minutes(15)), time::Duration::seconds(225));
+    assert_eq!(
+        window(time::Duration::minutes(15)),
+        time::Duration::seconds(225)
+    );
     // ...credentials of 60 s (margin: half their lifetime) up to 7.5 s early: refreshed at
     // the earliest with 37.5 s of their 60 s left, so used for at least 22.5 s (3/8).
     assert_eq!(

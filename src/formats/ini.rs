@@ -25,9 +25,7 @@ pub fn credentials_of_sections(
         [] => Some(Ok(None)),
         [one] => {
             let parsed = ProfileFile::check_bytes(one).and_then(ProfileFile::parse);
-            parsed
-                .ok()
-                .map(|p| Ok(credentials_in(&p).remove(profile)))
+            parsed.ok().map(|p| Ok(credentials_in(&p).remove(profile)))
         }
         _ => None,
     }
