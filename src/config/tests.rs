@@ -681,10 +681,7 @@ fn a_profile_load_validates_its_chain_and_nothing_else() {
     assert!(load(&path, &env).is_err());
     // ...that `role` does not have: its chain is validated, the output holds it alone.
     let (cfg, _) = load_for_profile(&path, &env, "role").unwrap();
-    assert_eq!(
-        cfg.profiles.keys().collect::<Vec<_>>(),
-        ["base", "role"]
-    );
+    assert_eq!(cfg.profiles.keys().collect::<Vec<_>>(), ["base", "role"]);
     assert_eq!(cfg.outputs[0].profiles, ["role"]);
     assert_eq!(cfg.chain("role").count(), 2);
     // A profile's own error is reported at its place in the file, and only it.
@@ -697,7 +694,11 @@ fn a_profile_load_validates_its_chain_and_nothing_else() {
     let Err(LoadError::Invalid(report)) = load_for_profile(&path, &env, "bad") else {
         panic!("accepted");
     };
-    assert!(report.lines()[0].contains("c.toml:7:10: "), "{:?}", report.lines());
+    assert!(
+        report.lines()[0].contains("c.toml:7:10: "),
+        "{:?}",
+        report.lines()
+    );
     // A profile the file does not define: the whole file, its errors first.
     let Err(LoadError::Invalid(report)) = load_for_profile(&path, &env, "nope") else {
         panic!("accepted");
