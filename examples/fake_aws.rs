@@ -24,7 +24,10 @@
 //! (SIGTERM, SIGINT), whatever stdin holds.
 //!
 //! With `FAKE_AWS_LATENCY_MS=20` every answer waits 20 ms first, as a real region's would
-//! (`bench/sso_latency.sh`).
+//! (`bench/sso_latency.sh`); with `FAKE_AWS_ROLE_TTL=60-120` role credentials live between 60
+//! and 120 s, the same for a role every time, different between roles (`bench/scale.sh`).
+//! In the first form, a line `calls` on stdin prints the GetRoleCredentials count so far on
+//! stdout (`GetRoleCredentials=N`) and serves on; any other line, or EOF, stops it.
 //!
 //! Never touches anything outside HOME_DIR; no network beyond 127.0.0.1.
 #![allow(clippy::disallowed_methods)] // tests and tools read the clock and environment directly
@@ -69,6 +72,13 @@ fn main() -> ExitCode {
     {
         fake.configure(|s| s.latency = std::time::Duration::from_millis(ms));
     }
+    // FAKE_AWS_ROLE_TTL=MIN-MAX: role credentials' lifetime, per role, in seconds.
+    if let Some((min, max)) = std::env::var("FAKE_AWS_ROLE_TTL").ok().and_then(|v| {
+        let (a, b) = v.split_once('-')?;
+        Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?))
+    }) {
+        fake.configure(|s| s.role_credentials_ttl_spread = Some((min, max)));
+    }
     let (client_id, client_secret, access_token, refresh_token) = fake.issue_token(TOKEN_TTL_SECS);
     let now = OffsetDateTime::now_utc();
     let cache = TokenCache {
@@ -108,9 +118,24 @@ fn serve(fake: fake_aws::FakeAws, line: &str) -> ExitCode {
         }
     }
 
-    // Serve (on the fake's own threads) until stdin says stop: a line, EOF or an error.
+    // Serve (on the fake's own threads) until stdin says stop: a line other than `calls`, EOF
+    // or an error.
     let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
+    while matches!(std::io::stdin().lock().read_line(&mut line), Ok(n) if n > 0)
+        && line.trim() == "calls"
+    {
+        line.clear();
+        let mut out = std::io::stdout().lock();
+        let told = writeln!(
+            out,
+            "GetRoleCredentials={}",
+            fake.calls(fake_aws::ROLE_CREDENTIALS)
+        )
+        .and_then(|()| out.flush());
+        if told.is_err() {
+            break;
+        }
+    }
 
     eprintln!(
         "fake_aws calls: {} RegisterClient, {} StartDeviceAuthorization, \

@@ -79,6 +79,8 @@ pub struct Metrics {
     sign_ins: Family<SessionLabels, Counter>,
     seen: Mutex<Seen>,
     beat: Mutex<Instant>,
+    /// Whether the per-profile and per-session series are kept (see [`Metrics::keep_series`]).
+    series: std::sync::atomic::AtomicBool,
 }
 
 /// What the last look found, for `/readyz` and for removing the series of what is gone.
@@ -109,6 +111,7 @@ impl Metrics {
             sign_ins: Family::default(),
             seen: Mutex::default(),
             beat: Mutex::new(Instant::now()),
+            series: std::sync::atomic::AtomicBool::new(true),
         };
         let build = Family::<BuildLabels, Gauge>::default();
         build
@@ -151,6 +154,19 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Whether to keep the Prometheus series of each profile and session (the default). A
+    /// daemon without a `[metrics]` listener (which only a restart adds) serves them to nobody:
+    /// with 10,000 profiles they are about 11 MB. The states (`/readyz`, the systemd status
+    /// line) are kept either way.
+    pub fn keep_series(&self, keep: bool) {
+        self.series
+            .store(keep, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn series(&self) -> bool {
+        self.series.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// `/metrics`: every series in the Prometheus text format (version 0.0.4).
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -191,11 +207,13 @@ impl Metrics {
                 Outcome::Failed(_) => "failure",
                 Outcome::NotDue => continue,
             };
-            let labels = RefreshLabels {
-                profile: name.clone(),
-                result,
-            };
-            self.refreshes.get_or_create(&labels).inc();
+            if self.series() {
+                let labels = RefreshLabels {
+                    profile: name.clone(),
+                    result,
+                };
+                self.refreshes.get_or_create(&labels).inc();
+            }
             if result == "success" {
                 seen.succeeded.insert(name.clone(), now);
             }
@@ -206,11 +224,14 @@ impl Metrics {
     /// no longer has (a reload removed them).
     pub fn record_status(&self, s: &Status) {
         let mut seen = lock(&self.seen);
+        let series = self.series();
         let states: BTreeMap<String, State> = s
             .profiles
             .iter()
             .map(|p| {
-                self.record_profile(p, seen.succeeded.get(&p.name).copied());
+                if series {
+                    self.record_profile(p, seen.succeeded.get(&p.name).copied());
+                }
                 (p.name.clone(), p.state)
             })
             .collect();
@@ -218,7 +239,9 @@ impl Metrics {
             .sso_sessions
             .iter()
             .map(|x| {
-                self.record_session(x);
+                if series {
+                    self.record_session(x);
+                }
                 x.name.clone()
             })
             .collect();
@@ -437,6 +460,32 @@ mod tests {
             .filter(|l| l.starts_with(name))
             .map(str::to_string)
             .collect()
+    }
+
+    #[test]
+    fn without_series_only_the_states_are_kept() {
+        let m = Metrics::new();
+        m.keep_series(false);
+        let now = time::macros::datetime!(2026-01-01 00:10 UTC);
+        let mut report = PassReport::default();
+        report.outcomes.insert(
+            "a".into(),
+            Outcome::Refreshed {
+                expires: Some(now + time::Duration::hours(1)),
+            },
+        );
+        m.record_outcomes(&report, now);
+        m.record_status(&Status {
+            profiles: vec![
+                profile("a", State::Ok, Some("2026-01-01T01:10:00Z")),
+                profile("b", State::Failing, None),
+            ],
+            sso_sessions: vec![],
+            login_sessions: vec![],
+        });
+        assert!(!m.encode().contains("profile=\""), "{}", m.encode());
+        assert!(m.encode().contains("awscredd_build_info"));
+        assert_eq!(m.ok_count(), (1, 2));
     }
 
     #[test]

@@ -308,11 +308,9 @@ fn profile_status(
 ) -> ProfileStatus {
     let recorded = seen.state.profiles.get(&p.name);
     let holders: Vec<Option<&Credentials>> = cfg
-        .outputs
+        .output_indexes(&p.name)
         .iter()
-        .zip(&seen.stored)
-        .filter(|(o, _)| o.profiles.contains(&p.name))
-        .map(|(_, creds)| creds.get(&p.name))
+        .map(|&i| seen.stored.get(i).and_then(|creds| creds.get(&p.name)))
         .collect();
     // An expiry that is not a time is read as the epoch (long past): never shown as 1970.
     let expiry_known = holders

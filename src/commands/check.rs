@@ -109,10 +109,9 @@ pub fn roles_anywhere_files(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
 /// there twice or written with spaces inside its brackets (`[ a ]`, which botocore does not
 /// find).
 fn ini_problem(o: &crate::config::Output) -> Option<String> {
-    use crate::credentials::{Credentials, Secret};
     use crate::files;
-    use crate::profile_file::edit::{rewrite, EditError};
-    use crate::store::{update_for, CredentialsFile, StoreError};
+    use crate::profile_file::edit::{section_problem, EditError};
+    use crate::store::{CredentialsFile, StoreError};
     match CredentialsFile::from_output(o).read() {
         Err(e @ StoreError::Unparseable { .. }) => return Some(format!("[[output]] {e}")),
         // Other failures to read are the walk's, reported above, or the write's at run time.
@@ -121,21 +120,12 @@ fn ini_problem(o: &crate::config::Output) -> Option<String> {
     }
     let bytes = files::read_regular(&o.path, files::CREDENTIALS_MAX).ok()??;
     let parsed = ProfileFile::parse(ProfileFile::check_bytes(&bytes).ok()?).ok()?;
-    let example = Credentials {
-        access_key_id: "AKIAEXAMPLE".into(),
-        secret_access_key: Secret::new("example"),
-        session_token: None,
-        expiration: None,
-        account_id: None,
-    };
-    o.profiles.iter().find_map(
-        |name| match rewrite(&parsed, &[update_for(name, &example)]) {
-            Err(e @ (EditError::DuplicateSection { .. } | EditError::PaddedSection { .. })) => {
-                Some(format!("[[output]] `{}`: {e}", o.path.display()))
-            }
-            _ => None,
-        },
-    )
+    match section_problem(&parsed, &o.profiles)? {
+        e @ (EditError::DuplicateSection { .. } | EditError::PaddedSection { .. }) => {
+            Some(format!("[[output]] `{}`: {e}", o.path.display()))
+        }
+        _ => None,
+    }
 }
 
 /// Owners and groups given by a name that does not resolve here. A warning, not an error: a
@@ -184,7 +174,7 @@ pub fn unknown_owners(_cfg: &Config, _report: &Report) -> Vec<Diagnostic> {
 /// The folders `once` will create for the outputs (a typo in a folder name shows here).
 pub fn folders_to_create(cfg: &Config) -> Vec<std::path::PathBuf> {
     let mut out: Vec<std::path::PathBuf> = Vec::new();
-    for o in &cfg.outputs {
+    for o in cfg.outputs.iter() {
         let mut missing = Vec::new();
         let mut dir = o.path.parent();
         while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
@@ -337,7 +327,7 @@ pub fn summary(cfg: &Config) -> String {
         humanize(cfg.daemon.refresh_before.as_secs()),
         cfg.daemon.state_dir.display()
     );
-    for o in &cfg.outputs {
+    for o in cfg.outputs.iter() {
         let mut who = String::new();
         if let Some(u) = &o.owner {
             let _ = write!(who, ", owner {u}");

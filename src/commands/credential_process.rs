@@ -54,8 +54,9 @@ pub async fn exec(config_path: Option<&Path>, profile: &str) -> u8 {
 /// The fast path, synchronous: loads the config, refuses a loop or a profile awscredd does not
 /// manage, and prints the credentials in the file if they are still valid.
 pub fn start(config_path: Option<&Path>, profile: &str) -> Step {
-    // Warnings are logged (so not shown without `--log-level`); an error is one line.
-    let cfg = match super::load_config(config_path) {
+    // Warnings are logged (so not shown without `--log-level`); an error is one line. Only
+    // what this profile needs is loaded: the SDKs run this at every refresh.
+    let cfg = match super::load_config_for(config_path, profile) {
         Ok((cfg, report)) => {
             for line in report.lines() {
                 tracing::warn!("{line}");
@@ -240,7 +241,7 @@ fn read_usable(
     };
     files
         .iter()
-        .filter_map(|f| f.read().ok()?.remove(profile))
+        .filter_map(|f| f.read_profile(profile).ok()?)
         .find(|c| usable(c, now, min_validity, &mut written_by_us))
 }
 

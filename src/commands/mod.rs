@@ -24,6 +24,17 @@ pub fn load_config(
     crate::config::load(&path, env).map_err(|e| e.to_string())
 }
 
+/// [`load_config`] for one profile: only what `profile` needs is validated (see
+/// [`crate::config::load_for_profile`]).
+pub fn load_config_for(
+    config_path: Option<&std::path::Path>,
+    profile: &str,
+) -> Result<(crate::config::Config, crate::config::Report), String> {
+    let env = &crate::paths::process_env;
+    let path = crate::config::locate(config_path, env).map_err(|e| e.to_string())?;
+    crate::config::load_for_profile(&path, env, profile).map_err(|e| e.to_string())
+}
+
 /// Waits for SIGTERM or SIGINT (Ctrl-C on Windows), for the commands that are not the daemon:
 /// their name and the exit status for them (128 + the signal's number, as a shell says it).
 pub async fn stop_signal() -> (&'static str, u8) {

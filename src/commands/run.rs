@@ -75,6 +75,8 @@ pub async fn serve(
     let (config_tx, config_rx) = watch::channel(cfg.clone());
     let engine = daemon::Engine::real();
     let metrics = engine.metrics.clone();
+    // No `[metrics]` listener (only a restart adds one): no series to keep for it.
+    metrics.keep_series(cfg.metrics.is_some());
     // What the files hold already, so `/readyz` is right before the first pass ends.
     metrics.look(&cfg, engine.clock.now()).await;
     let limits = match open_files {

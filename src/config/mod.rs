@@ -9,6 +9,7 @@ mod duration;
 pub mod import;
 mod pasted;
 mod raw;
+mod scope;
 mod unknown;
 mod validate;
 
@@ -29,15 +30,44 @@ pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     pub daemon: Daemon,
-    pub outputs: Vec<Output>,
+    /// Shared, as the profiles and the index are: the daemon, each pass and its sources hold
+    /// the same config, and with 10,000 profiles a copy is megabytes.
+    pub outputs: std::sync::Arc<Vec<Output>>,
     pub sso_sessions: BTreeMap<String, SsoSession>,
-    pub profiles: BTreeMap<String, Profile>,
+    pub profiles: std::sync::Arc<BTreeMap<String, Profile>>,
     pub server: Option<Server>,
     /// The optional `[metrics]` listener: `/metrics`, `/healthz`, `/readyz`.
     pub metrics: Option<MetricsEndpoint>,
     /// The optional `[imds]` endpoint: one profile the way the EC2 instance metadata service
     /// (IMDSv2) serves role credentials.
     pub imds: Option<Imds>,
+    /// Built once from the above, so that per-profile questions cost no scan of every profile.
+    index: std::sync::Arc<Index>,
+}
+
+/// Per profile: the outputs that hold it, and whether another profile takes it as its
+/// `source_profile`.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    outputs: std::collections::HashMap<String, Vec<usize>>,
+    sources: std::collections::HashSet<String>,
+}
+
+impl Index {
+    fn new(outputs: &[Output], profiles: &BTreeMap<String, Profile>) -> Self {
+        let mut index = Index::default();
+        for (i, o) in outputs.iter().enumerate() {
+            for p in &o.profiles {
+                index.outputs.entry(p.clone()).or_default().push(i);
+            }
+        }
+        index.sources = profiles
+            .values()
+            .filter_map(|p| p.source.source_profile())
+            .map(str::to_string)
+            .collect();
+        index
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -352,11 +382,47 @@ pub struct Imds {
 }
 
 impl Config {
-    /// The outputs that hold `profile`.
-    pub fn outputs_of<'a>(&'a self, profile: &'a str) -> impl Iterator<Item = &'a Output> + 'a {
-        self.outputs
+    /// A config of these parts (the index built here).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        path: PathBuf,
+        daemon: Daemon,
+        outputs: Vec<Output>,
+        sso_sessions: BTreeMap<String, SsoSession>,
+        profiles: BTreeMap<String, Profile>,
+        server: Option<Server>,
+        metrics: Option<MetricsEndpoint>,
+        imds: Option<Imds>,
+    ) -> Self {
+        let index = Index::new(&outputs, &profiles);
+        Config {
+            path,
+            daemon,
+            outputs: std::sync::Arc::new(outputs),
+            sso_sessions,
+            profiles: std::sync::Arc::new(profiles),
+            server,
+            metrics,
+            imds,
+            index: std::sync::Arc::new(index),
+        }
+    }
+
+    /// The outputs that hold `profile`, in config order.
+    pub fn outputs_of<'a>(&'a self, profile: &str) -> impl Iterator<Item = &'a Output> + 'a {
+        self.output_indexes(profile)
             .iter()
-            .filter(move |o| o.profiles.iter().any(|p| p == profile))
+            .filter_map(|&i| self.outputs.get(i))
+    }
+
+    /// The indexes (in `outputs`) of the outputs that hold `profile`, in config order.
+    pub fn output_indexes(&self, profile: &str) -> &[usize] {
+        self.index.outputs.get(profile).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether some profile takes `profile` as its `source_profile`.
+    pub fn is_source(&self, profile: &str) -> bool {
+        self.index.sources.contains(profile)
     }
 }
 
@@ -394,15 +460,30 @@ impl Report {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        self.line_col_in(&line_starts(&self.text), offset)
+    }
+
+    /// [`Self::line_col`] with the text's line starts (see [`line_starts`]) found once.
+    fn line_col_in(&self, starts: &[usize], offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
+        // The last line starting at or before the offset (the first starts at 0).
+        let line = starts.partition_point(|&s| s <= offset).max(1);
+        let line_start = starts.get(line - 1).copied().unwrap_or(0);
+        let col = self
+            .text
+            .get(line_start..offset)
+            .map_or(0, |t| t.chars().count());
+        (line, col + 1)
     }
 
     /// Each diagnostic as one line.
     pub fn lines(&self) -> Vec<String> {
+        // Found once for all: a report of thousands of problems costs one pass over the text.
+        let starts = if self.diagnostics.iter().any(|d| d.span.is_some()) {
+            line_starts(&self.text)
+        } else {
+            Vec::new()
+        };
         self.diagnostics
             .iter()
             .map(|d| {
@@ -412,7 +493,7 @@ impl Report {
                 };
                 match &d.span {
                     Some(s) => {
-                        let (line, col) = self.line_col(s.start);
+                        let (line, col) = self.line_col_in(&starts, s.start);
                         format!("{}:{line}:{col}: {tag}{}", self.file.display(), d.message)
                     }
                     None => format!("{}: {tag}{}", self.file.display(), d.message),
@@ -467,6 +548,13 @@ impl Report {
         self.diagnostics
             .sort_by_key(|d| d.span.as_ref().map(|s| (s.start, s.end)));
     }
+}
+
+/// The byte offset where each line of `text` starts (the first at 0).
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
 }
 
 impl fmt::Display for Report {
@@ -566,6 +654,41 @@ pub const CONFIG_MAX: u64 = 16 * 1024 * 1024;
 
 /// Reads and validates the config at `path`. Warnings come back with the config.
 pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
+    let text = read_text(path)?;
+    let (config, report) = parse_str(&text, path, env);
+    finish(path, config, report)
+}
+
+/// [`load`] for one profile (`credential-process`): only `profile`, the profiles it takes
+/// credentials from and the tables that are not profiles are parsed and validated (see
+/// [`scope`]), so every error of those is reported, and nothing about other profiles. A
+/// profile the file does not define, or a file the scan cannot be sure of, is loaded whole.
+pub fn load_for_profile(
+    path: &Path,
+    env: Env<'_>,
+    profile: &str,
+) -> Result<(Config, Report), LoadError> {
+    let text = read_text(path)?;
+    let (config, report) = match scope::Tables::scan(&text).filter(|t| t.has(profile)) {
+        None => parse_str(&text, path, env),
+        Some(tables) => {
+            let keep = tables.chain(&text, profile);
+            let compact = tables.compact(&text, &keep);
+            let defined = |name: &str| tables.has(name);
+            let (config, mut report) = parse_str_with(&compact.text, path, env, Some(&defined));
+            // What is said about the compact text points into the file.
+            for d in &mut report.diagnostics {
+                d.span = d.span.as_ref().map(|s| compact.span_to_file(s));
+            }
+            report.text = text;
+            (config, report)
+        }
+    };
+    finish(path, config, report)
+}
+
+/// The config file's text.
+fn read_text(path: &Path) -> Result<String, LoadError> {
     let bytes = match crate::files::read_regular(path, CONFIG_MAX) {
         Ok(Some(b)) => b,
         Ok(None) => {
@@ -581,22 +704,26 @@ pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
             )))
         }
     };
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(_) => {
-            return Err(LoadError::Invalid(Report {
-                file: path.to_path_buf(),
-                text: String::new(),
-                diagnostics: vec![Diagnostic {
-                    severity: Severity::Error,
-                    span: None,
-                    message: "the config file is not valid UTF-8".into(),
-                }],
-                incomplete: false,
-            }))
-        }
-    };
-    let (config, mut report) = parse_str(&text, path, env);
+    String::from_utf8(bytes).map_err(|_| {
+        LoadError::Invalid(Report {
+            file: path.to_path_buf(),
+            text: String::new(),
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                span: None,
+                message: "the config file is not valid UTF-8".into(),
+            }],
+            incomplete: false,
+        })
+    })
+}
+
+/// The config with its report, the file's mode checked; an error if the report has one.
+fn finish(
+    path: &Path,
+    config: Option<Config>,
+    mut report: Report,
+) -> Result<(Config, Report), LoadError> {
     if let Some(w) = permissive_mode_warning(path) {
         report.diagnostics.push(w);
         report.sort();
@@ -610,6 +737,17 @@ pub fn load(path: &Path, env: Env<'_>) -> Result<(Config, Report), LoadError> {
 /// Parses and validates config text; `path` names the file in messages and anchors relative
 /// paths (they are relative to the config file's folder).
 pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Report) {
+    parse_str_with(text, path, env, None)
+}
+
+/// [`parse_str`]; with `known`, the text holds only some of the file's profiles, and `known`
+/// tells whether the file defines a profile (what `[[output]] profiles` may name).
+fn parse_str_with(
+    text: &str,
+    path: &Path,
+    env: Env<'_>,
+    known: Option<&dyn Fn(&str) -> bool>,
+) -> (Option<Config>, Report) {
     let mut report = Report {
         file: path.to_path_buf(),
         text: text.to_string(),
@@ -624,7 +762,7 @@ pub fn parse_str(text: &str, path: &Path, env: Env<'_>) -> (Option<Config>, Repo
     };
     let base = absolute_dir(path);
     let mut checked = Vec::new();
-    let config = validate::validate(raw, path, &base, env, &mut checked);
+    let config = validate::validate(raw, path, &base, env, known, &mut checked);
     // Keys blanked out for an unknown name or a wrong type are missing from what was checked:
     // what the checks say about their table as a whole ("needs sso_account_id", "has no
     // source", at its header) may follow from that, so it waits for a fix.

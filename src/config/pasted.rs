@@ -23,6 +23,9 @@ pub(super) fn find(text: &str) -> Vec<(Diagnostic, Range<usize>)> {
     while i < lines.len() {
         let (start, line) = lines[i];
         i += 1;
+        if line.trim().is_empty() {
+            continue; // nothing to find, in a string or not
+        }
         if inside_multiline(line, &mut in_multiline) {
             continue;
         }

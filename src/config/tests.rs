@@ -715,3 +715,44 @@ fn imds_is_loopback_only_with_a_written_profile() {
     );
     assert!(lines.is_empty(), "{lines:#?}");
 }
+
+/// `credential-process`'s load: `profile`'s chain and the tables that are not profiles are
+/// validated, other profiles are not; lines and columns are the file's.
+#[test]
+fn a_profile_load_validates_its_chain_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let text = "[daemon]\nstate_dir = \"s\"\n[[output]]\npath = \"creds\"\nprofiles = [\"role\", \"bad\"]\n\
+        [profile.bad]\nregion = \"nowhere\"\ncredential_process = \"x\"\n\
+        [profile.base]\ncredential_process = \"x\"\n\
+        [profile.role]\nsource_profile = \"base\"\nrole_arn = \"arn:aws:iam::111122223333:role/r\"\n\
+        [profile.broken_role]\nsource_profile = \"base\"\nrole_arn = \"not an arn\"\n";
+    std::fs::write(&path, text).unwrap();
+    // The whole file has two errors...
+    assert!(load(&path, &env).is_err());
+    // ...that `role` does not have: its chain is validated, the output holds it alone.
+    let (cfg, _) = load_for_profile(&path, &env, "role").unwrap();
+    assert_eq!(cfg.profiles.keys().collect::<Vec<_>>(), ["base", "role"]);
+    assert_eq!(cfg.outputs[0].profiles, ["role"]);
+    assert_eq!(cfg.chain("role").count(), 2);
+    // A profile's own error is reported at its place in the file, and only it.
+    let Err(LoadError::Invalid(report)) = load_for_profile(&path, &env, "broken_role") else {
+        panic!("accepted");
+    };
+    let lines = report.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("c.toml:16:12: "), "{lines:?}");
+    let Err(LoadError::Invalid(report)) = load_for_profile(&path, &env, "bad") else {
+        panic!("accepted");
+    };
+    assert!(
+        report.lines()[0].contains("c.toml:7:10: "),
+        "{:?}",
+        report.lines()
+    );
+    // A profile the file does not define: the whole file, its errors first.
+    let Err(LoadError::Invalid(report)) = load_for_profile(&path, &env, "nope") else {
+        panic!("accepted");
+    };
+    assert_eq!(report.lines().len(), 2, "{:?}", report.lines());
+}

@@ -31,6 +31,8 @@ struct Ctx<'a> {
     diags: &'a mut Vec<Diagnostic>,
     base: &'a Path,
     env: Env<'a>,
+    /// Whether the file defines a profile, when only some are validated (see `super::scope`).
+    known: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl Ctx<'_> {
@@ -85,9 +87,15 @@ pub(super) fn validate(
     file: &Path,
     base: &Path,
     env: Env<'_>,
+    known: Option<&dyn Fn(&str) -> bool>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Config> {
-    let mut cx = Ctx { diags, base, env };
+    let mut cx = Ctx {
+        diags,
+        base,
+        env,
+        known,
+    };
     let errors_before = cx.diags.len();
 
     if raw.profile.is_empty() {
@@ -105,7 +113,13 @@ pub(super) fn validate(
         .file_name()
         .map_or_else(|| file.to_path_buf(), |n| base.join(n));
     let reserved = Reserved::new(&cx, &config_path, daemon.as_ref());
-    let outputs = outputs(&mut cx, &raw.output, &raw.profile, &reserved);
+    let mut outputs = outputs(&mut cx, &raw.output, &raw.profile, &reserved);
+    if known.is_some() {
+        // Only some profiles were validated: the outputs hold those of them.
+        for o in &mut outputs {
+            o.profiles.retain(|p| profiles.contains_key(p));
+        }
+    }
     let server = server(&mut cx, raw.server, &outputs, &reserved);
     let metrics = metrics(&mut cx, raw.metrics, server.as_ref());
     let taken: Vec<(&str, std::net::SocketAddr)> = [
@@ -117,16 +131,16 @@ pub(super) fn validate(
     .collect();
     let imds = imds(&mut cx, raw.imds, &raw.profile, &outputs, &taken);
 
-    // Sessions nobody uses are probably a typo somewhere.
+    // Sessions nobody uses are probably a typo somewhere. A profile that failed validation
+    // still uses its session: no follow-on warning.
+    let used: BTreeSet<&str> = raw
+        .profile
+        .values()
+        .filter_map(|p| p.get_ref().sso_session.as_ref())
+        .map(|s| s.get_ref().as_str())
+        .collect();
     for (name, session) in &raw.sso_session {
-        // A profile that failed validation still uses its session: no follow-on warning.
-        let used = raw.profile.values().any(|p| {
-            p.get_ref()
-                .sso_session
-                .as_ref()
-                .is_some_and(|s| s.get_ref() == name.get_ref())
-        });
-        if !used {
+        if !used.contains(name.get_ref().as_str()) && known.is_none() {
             cx.warn(
                 session.span(),
                 format!(
@@ -145,18 +159,17 @@ pub(super) fn validate(
     if failed {
         return None;
     }
-    Some(Config {
-        path: file
-            .file_name()
+    Some(Config::new(
+        file.file_name()
             .map_or_else(|| file.to_path_buf(), |n| base.join(n)),
-        daemon: daemon?,
+        daemon?,
         outputs,
         sso_sessions,
         profiles,
         server,
         metrics,
         imds,
-    })
+    ))
 }
 
 /// Sources asked at once unless `[daemon] max_concurrent_fetches` says otherwise: enough that
@@ -968,9 +981,8 @@ fn assume_role_source(
     if let (Some(src), Some(d)) = (&source_profile, duration_seconds) {
         // The one rule: a source that gives role-session credentials.
         let chained = all
-                .iter()
-                .find(|(n, _)| n.get_ref() == src)
-                .is_some_and(|(_, sp)| {
+                .get(src.as_str())
+                .is_some_and(|sp| {
                     matches!(source_table::sources_named(sp.get_ref()).as_slice(), [(k, _)] if k.gives_role_session())
                 });
         if chained && d > ROLE_CHAINING_MAX_SECONDS {
@@ -1017,7 +1029,7 @@ fn session_token_source(
 ) -> Source {
     let source_profile = r.source_profile(cx, "get_session_token");
     if let Some(src) = &source_profile {
-        if all.keys().any(|n| n.get_ref() == src) {
+        if all.contains_key(src.as_str()) {
             if let Some(s) = &r.p.source_profile {
                 cx.error(
                         s.span(),
@@ -1123,47 +1135,37 @@ fn mfa(cx: &mut Ctx<'_>, p: &RawProfile) -> Option<Mfa> {
     }
 }
 
-/// Reports each `source_profile` cycle among managed profiles once.
+/// Reports each `source_profile` cycle among managed profiles once. Linear: every profile is
+/// walked from at most once (a walk stops at a profile an earlier walk went through).
 fn source_cycles(cx: &mut Ctx<'_>, raw: &BTreeMap<Spanned<String>, Spanned<RawProfile>>) {
-    let next = |n: &str| -> Option<(&Spanned<String>, &Spanned<String>)> {
-        let (key, p) = raw.iter().find(|(k, _)| k.get_ref() == n)?;
-        let src = p.get_ref().source_profile.as_ref()?;
-        raw.keys()
-            .any(|k| k.get_ref() == src.get_ref())
-            .then_some((key, src))
+    // A profile's managed source, with the span of its `source_profile`.
+    let next = |n: &str| -> Option<&Spanned<String>> {
+        let src = raw.get(n)?.get_ref().source_profile.as_ref()?;
+        raw.contains_key(src.get_ref().as_str()).then_some(src)
     };
-    let mut reported: BTreeSet<String> = BTreeSet::new();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
     for start in raw.keys() {
-        let mut path: Vec<String> = vec![start.get_ref().clone()];
-        let mut cur = start.get_ref().clone();
-        while let Some((_, src)) = next(&cur) {
-            let s = src.get_ref().clone();
-            if s == cur {
-                break; // its own source: reported where the profile is checked
+        let mut path: Vec<&str> = vec![start.get_ref().as_str()];
+        let mut cur: &str = start.get_ref();
+        while let Some(src) = next(cur) {
+            let s: &str = src.get_ref();
+            if s == cur || done.contains(s) {
+                break; // its own source (reported where the profile is checked), or walked
             }
             if let Some(i) = path.iter().position(|p| *p == s) {
-                let cycle: Vec<String> = path[i..].to_vec();
-                let key = {
-                    let mut k = cycle.clone();
-                    k.sort();
-                    k.join(",")
-                };
-                if reported.insert(key) {
-                    let mut shown = cycle.clone();
-                    shown.push(s.clone());
-                    let span = next(&cycle[cycle.len() - 1]).map(|(_, sp)| sp.span());
-                    if let Some(span) = span {
-                        cx.error(
-                            span,
-                            format!("source_profile cycle: {}", shown.join(" -> ")),
-                        );
-                    }
-                }
+                let cycle = &path[i..];
+                let mut shown: Vec<&str> = cycle.to_vec();
+                shown.push(s);
+                cx.error(
+                    src.span(),
+                    format!("source_profile cycle: {}", shown.join(" -> ")),
+                );
                 break;
             }
-            path.push(s.clone());
+            path.push(s);
             cur = s;
         }
+        done.extend(path);
     }
 }
 
@@ -1325,7 +1327,11 @@ fn outputs(
     profiles: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
     reserved: &Reserved,
 ) -> Vec<Output> {
+    // Only some profiles validated (see `super::scope`): those are what an output holds by
+    // default, and the file's others may be named too.
     let all: Vec<String> = profiles.keys().map(|k| k.get_ref().clone()).collect();
+    let known = cx.known;
+    let defined = |p: &str| known.map_or_else(|| profiles.contains_key(p), |k| k(p));
     if raw.is_empty() {
         return default_output(cx, all, reserved);
     }
@@ -1354,7 +1360,7 @@ fn outputs(
             cx.error(body.path.span(), why);
             continue;
         }
-        let selected = selected_profiles(cx, body, &all);
+        let selected = selected_profiles(cx, body, &all, &defined);
         let mode = output_mode(cx, body);
         let owner = body.owner.as_ref().and_then(|v| user_ref(cx, v, "owner"));
         let group = body.group.as_ref().and_then(|v| user_ref(cx, v, "group"));
@@ -1402,13 +1408,19 @@ fn default_output(cx: &mut Ctx<'_>, all: Vec<String>, reserved: &Reserved) -> Ve
 }
 
 /// The profiles an output holds: its `profiles` list (each defined, none twice), else all.
-fn selected_profiles(cx: &mut Ctx<'_>, body: &RawOutput, all: &[String]) -> Vec<String> {
+fn selected_profiles(
+    cx: &mut Ctx<'_>,
+    body: &RawOutput,
+    all: &[String],
+    defined: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
     match &body.profiles {
         None => all.to_vec(),
         Some(list) => {
             let mut sel: Vec<String> = Vec::new();
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
             for p in list.get_ref() {
-                if !all.contains(p.get_ref()) {
+                if !defined(p.get_ref()) {
                     cx.error(
                         p.span(),
                         format!(
@@ -1417,7 +1429,7 @@ fn selected_profiles(cx: &mut Ctx<'_>, body: &RawOutput, all: &[String]) -> Vec<
                             p.get_ref()
                         ),
                     );
-                } else if sel.contains(p.get_ref()) {
+                } else if !seen.insert(p.get_ref().as_str()) {
                     cx.error(
                         p.span(),
                         format!("profile `{}` is listed twice", p.get_ref()),

@@ -190,6 +190,19 @@ struct Daemon {
     watchdog: Watchdog,
 }
 
+/// Gives back to the system the memory a pass freed, before sleeping. glibc keeps the freed
+/// pages of its arenas (one per thread that allocated: the pass's blocking file work runs on
+/// tokio's pool): after a pass over 10,000 SSO profiles, 51 MiB of anonymous memory at rest,
+/// 22 MiB once trimmed (`bench/scale.sh`). A no-op with other allocators (musl, Windows).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free pages of the allocator's own arenas, under the
+    // same locks as `malloc` and `free`; it takes no pointer and touches no live allocation.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
+}
+
 impl Daemon {
     /// One pass and its books; how long to sleep after it (`None`: stopped meanwhile).
     async fn pass(&mut self, io: &mut Io, on_ready: &mut impl FnMut()) -> Option<Duration> {
@@ -243,6 +256,8 @@ impl Daemon {
             seconds = sleep.as_secs(),
             "sleeping until the next profile is due"
         );
+        drop(snapshot);
+        release_freed_memory();
         Some(sleep)
     }
 

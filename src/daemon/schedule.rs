@@ -29,6 +29,11 @@ const SIGN_IN_RETRY: Duration = Duration::from_secs(10 * 60);
 pub const SIGN_IN_POLL: Duration = Duration::from_secs(10);
 /// At most this much is taken off a due time, so profiles due together spread out.
 const MAX_JITTER: Duration = Duration::from_secs(30);
+/// A pass takes every profile due within a quarter of its refresh margin (see
+/// [`crate::refresh::due::join_window`]): with credentials of a few minutes to an hour and
+/// profiles falling due a few seconds apart, each file is rewritten once per batch instead of
+/// once per profile, and no credentials are used for less than 3/8 of their lifetime.
+pub const JOIN_DIVISOR: u32 = 4;
 /// Consecutive failures after which a profile is reported as failing repeatedly (then again
 /// at every power of two: 4, 8, 16, ...), so a failing profile is reported, not flooded.
 const REPEATED_FAILURES: u32 = 3;
@@ -173,6 +178,7 @@ impl Schedule {
                 .collect(),
             hooks: Some(hooks),
             background_sign_ins: true,
+            join_divisor: Some(JOIN_DIVISOR),
             ..PassOptions::default()
         }
     }

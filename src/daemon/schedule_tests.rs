@@ -243,16 +243,17 @@ async fn profiles_of_different_lifetimes_refresh_in_order_at_their_times() {
     let hourly = h.scripted.attempts("hourly");
     let short = h.scripted.attempts("short");
     // Both at once (the file lacks them), then: an hour's credentials 15 minutes before they
-    // expire, 20 minutes' at half their lifetime; less up to 30 s of jitter.
+    // expire, 20 minutes' at half their lifetime; less up to 30 s of jitter, and up to a
+    // quarter of the margin earlier when the other one's pass runs (3m45s and 2m30s).
     assert_eq!(hourly[0], START);
     assert_eq!(short[0], START);
     assert_eq!(hourly.len(), 3, "{hourly:?}");
     for d in intervals(&hourly) {
-        assert!(within(d, 45 * M - 31 * S, 45 * M + S), "{d:?}");
+        assert!(within(d, 45 * M - 225 * S - 31 * S, 45 * M + S), "{d:?}");
     }
-    assert!((12..=13).contains(&short.len()), "{}", short.len());
+    assert!((12..=15).contains(&short.len()), "{}", short.len());
     for d in intervals(&short) {
-        assert!(within(d, 10 * M - 31 * S, 10 * M + S), "{d:?}");
+        assert!(within(d, 10 * M - 150 * S - 31 * S, 10 * M + S), "{d:?}");
     }
     assert!(h.file().contains("[hourly]") && h.file().contains("[short]"));
     h.stop().await;
@@ -529,5 +530,54 @@ async fn a_day_of_an_aws_login_sign_in_makes_96_to_192_token_calls() {
         assert!(within(d, 6 * M, 8 * M), "{d:?}");
     }
     assert!(h.file().contains("[console]"));
+    h.stop().await;
+}
+
+#[test]
+fn a_pass_takes_profiles_due_within_a_quarter_of_their_margin() {
+    let mut s = Schedule::new();
+    let opts = s.pass_options(START, crate::hooks::Hooks::new());
+    assert_eq!(opts.join_divisor, Some(schedule::JOIN_DIVISOR));
+    let window = |m: time::Duration| crate::refresh::due::join_window(m, schedule::JOIN_DIVISOR);
+    // An hour's credentials (margin: refresh_before, 15 min) join up to 3m45s early...
+    assert_eq!(
+        window(time::Duration::minutes(15)),
+        time::Duration::seconds(225)
+    );
+    // ...credentials of 60 s (margin: half their lifetime) up to 7.5 s early: refreshed at
+    // the earliest with 37.5 s of their 60 s left, so used for at least 22.5 s (3/8).
+    assert_eq!(
+        window(time::Duration::seconds(30)),
+        time::Duration::milliseconds(7500)
+    );
+    assert_eq!(
+        crate::refresh::due::join_window(time::Duration::minutes(15), 0),
+        time::Duration::ZERO
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn profiles_falling_due_seconds_apart_share_one_pass_and_one_write() {
+    let h = start(&[
+        ("a", Behave::Lives(60 * M)),
+        ("b", Behave::Lives(60 * M + 20 * S)),
+        ("c", Behave::Lives(60 * M + 40 * S)),
+        ("far", Behave::Lives(70 * M)),
+    ]);
+    h.run_for(50 * M).await;
+    let second = |n: &str| h.scripted.attempts(n)[1];
+    // One pass, so one rewrite of the file, for the three due within 40 s of each other...
+    assert_eq!(second("a"), second("b"));
+    assert_eq!(second("a"), second("c"));
+    // ...taken no earlier than a quarter of the margin (3m45s) and the jitter (30 s) allow...
+    let earliest = START + (60 * M + 40 * S) - 15 * M - 225 * S - 31 * S;
+    assert!(second("c") >= earliest, "{}", second("c"));
+    assert!(second("a") <= START + 45 * M + S, "{}", second("a"));
+    // ...and not the one due ten minutes later.
+    assert_eq!(h.scripted.attempts("far").len(), 1);
+    h.run_for(10 * M).await;
+    let far = h.scripted.attempts("far");
+    assert_eq!(far.len(), 2, "{far:?}");
+    assert!(far[1] >= START + 55 * M - 225 * S - 31 * S, "{}", far[1]);
     h.stop().await;
 }

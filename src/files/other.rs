@@ -60,6 +60,27 @@ pub(super) fn open(path: &Path, create: bool) -> io::Result<Target> {
 }
 
 impl Target {
+    /// Opens the target for reading (a regular file); `None` if it does not exist.
+    pub fn open_read(&self) -> io::Result<Option<fs::File>> {
+        let file = match fs::File::open(&self.resolved) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(super::named(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "`{}` is {}, not a regular file",
+                    self.resolved.display(),
+                    super::kind_of(&meta.file_type())
+                ),
+            ));
+        }
+        Ok(Some(file))
+    }
+
     pub fn read_into(&self, limit: u64, bytes: &mut Vec<u8>) -> io::Result<Option<Found>> {
         bytes.clear();
         let Some(read) = read_regular(&self.resolved, limit)? else {

@@ -450,6 +450,14 @@ impl Target {
         })
     }
 
+    /// Opens the target for reading (a regular file, as [`Self::read_into`] reads it); `None`
+    /// if it does not exist.
+    pub fn open_read(&self) -> io::Result<Option<fs::File>> {
+        Ok(self
+            .open_regular_in(&self.name, OFlag::O_RDONLY, Mode::empty())?
+            .map(|(file, _)| file))
+    }
+
     /// Reads the target into `bytes` (cleared first), up to `limit` bytes; `None` if it
     /// does not exist.
     pub fn read_into(&self, limit: u64, bytes: &mut Vec<u8>) -> io::Result<Option<Found>> {

@@ -13,6 +13,24 @@ use std::collections::BTreeMap;
 /// The credentials file.
 pub struct Ini;
 
+/// The credentials of `profile` from its sections in a credentials file, as
+/// [`crate::profile_file::read_sections_of`] found them: checked and parsed with the SDKs'
+/// rules. `None` when the whole file must be read instead ([`Codec::read`], for the same
+/// answer or its error): the profile is there more than once, or its section does not parse.
+pub fn credentials_of_sections(
+    sections: &[Vec<u8>],
+    profile: &str,
+) -> Option<Result<Option<Credentials>, CodecError>> {
+    match sections {
+        [] => Some(Ok(None)),
+        [one] => {
+            let parsed = ProfileFile::check_bytes(one).and_then(ProfileFile::parse);
+            parsed.ok().map(|p| Ok(credentials_in(&p).remove(profile)))
+        }
+        _ => None,
+    }
+}
+
 impl Codec for Ini {
     fn read(
         &self,

@@ -14,7 +14,7 @@
 //!   duplicate keys, indentation. A file that is not plain JSON (comments and trailing commas
 //!   included, though dotnet reads them) is never written.
 
-mod ini;
+pub mod ini;
 pub mod jsonc;
 
 use crate::credentials::{format_utc, held_expiry, parse_rfc3339, Credentials, Secret};

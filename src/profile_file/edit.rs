@@ -259,7 +259,7 @@ pub fn rewrite_into<'a>(
         check_update(u)?;
     }
     let lines = file.lines();
-    let sections = profile_sections(file);
+    let sections = SectionIndex::new(profile_sections(file));
     let mut edits = Edits::default();
     for u in updates {
         match find_section(&sections, lines, u)? {
@@ -301,30 +301,59 @@ fn profile_sections<'a>(file: &ProfileFile<'a>) -> Vec<Section<'a>> {
         .collect()
 }
 
+/// A file's profile sections by name (a profile may be there more than once): finding the
+/// section of each of many updates costs no scan of every section.
+struct SectionIndex<'a> {
+    by_name: std::collections::HashMap<&'a str, Vec<Section<'a>>>,
+}
+
+impl<'a> SectionIndex<'a> {
+    fn new(sections: Vec<Section<'a>>) -> Self {
+        let mut by_name: std::collections::HashMap<&'a str, Vec<Section<'a>>> =
+            std::collections::HashMap::new();
+        for s in sections {
+            by_name.entry(s.profile).or_default().push(s);
+        }
+        SectionIndex { by_name }
+    }
+}
+
+/// The first of `profiles` (in that order) whose section a rewrite would refuse: there more
+/// than once, or with a padded header. One look at the file for all of them.
+pub fn section_problem(file: &ProfileFile<'_>, profiles: &[String]) -> Option<EditError> {
+    let sections = SectionIndex::new(profile_sections(file));
+    profiles.iter().find_map(|p| {
+        let u = ProfileUpdate {
+            profile: p.clone(),
+            keys: Vec::new(),
+        };
+        find_section(&sections, file.lines(), &u).err()
+    })
+}
+
 /// The section `u` writes into, as (header index, end), or `None` when the profile is not
 /// in the file yet; refused when it is there more than once or its header is padded.
 fn find_section(
-    sections: &[Section<'_>],
+    sections: &SectionIndex<'_>,
     lines: &[Line<'_>],
     u: &ProfileUpdate,
 ) -> Result<Option<(usize, usize)>, EditError> {
-    if let Some(s) = sections.iter().find(|s| s.padded && s.profile == u.profile) {
+    let found: &[Section<'_>] = sections
+        .by_name
+        .get(u.profile.as_str())
+        .map_or(&[], Vec::as_slice);
+    if let Some(s) = found.iter().find(|s| s.padded) {
         return Err(EditError::PaddedSection {
             profile: u.profile.clone(),
             line: lines[s.header].number,
         });
     }
-    let found: Vec<(usize, usize)> = sections
-        .iter()
-        .filter(|s| s.profile == u.profile)
-        .map(|s| (s.header, s.end))
-        .collect();
-    match found.as_slice() {
+    match found {
         [] => Ok(None),
-        [one] => Ok(Some(*one)),
+        [one] => Ok(Some((one.header, one.end))),
         many => Err(EditError::DuplicateSection {
             profile: u.profile.clone(),
-            lines: many.iter().map(|(h, _)| lines[*h].number).collect(),
+            lines: many.iter().map(|s| lines[s.header].number).collect(),
         }),
     }
 }

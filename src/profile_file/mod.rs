@@ -612,6 +612,91 @@ impl<'a> LineParser<'a, '_> {
     }
 }
 
+/// The sections of the credentials file read from `reader` whose header names `profile`
+/// (header line to the next header), each as its bytes: the file is read in blocks into one
+/// buffer, and only the lines that start with `[` are looked at (memchr), so a file of
+/// thousands of profiles costs no copy of itself in memory and no check of other sections
+/// (`credential-process`'s hot path). More than `limit` bytes is an error.
+pub fn read_sections_of(
+    reader: &mut impl std::io::Read,
+    profile: &str,
+    limit: u64,
+) -> std::io::Result<Vec<Vec<u8>>> {
+    const BLOCK: usize = 256 * 1024;
+    let mut sections: Vec<Vec<u8>> = Vec::new();
+    let mut capturing = false;
+    // Bytes read but not looked at yet: they start at a line start.
+    let mut pending: Vec<u8> = Vec::with_capacity(BLOCK * 2);
+    let mut total: u64 = 0;
+    loop {
+        let have = pending.len();
+        pending.resize(have + BLOCK, 0);
+        let n = loop {
+            match reader.read(&mut pending[have..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        pending.truncate(have + n);
+        total += n as u64;
+        if total > limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the credentials file is larger than the limit",
+            ));
+        }
+        // Whole lines now, or everything at the end of the file.
+        let upto = if n == 0 {
+            pending.len()
+        } else {
+            match memchr::memrchr(b'\n', &pending) {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        let region = &pending[..upto];
+        let headers = (region.first() == Some(&b'['))
+            .then_some(0)
+            .into_iter()
+            .chain(memchr::memmem::find_iter(region, b"\n[").map(|i| i + 1));
+        let mut from = 0;
+        for h in headers {
+            if capturing {
+                if let Some(last) = sections.last_mut() {
+                    last.extend_from_slice(&region[from..h]);
+                }
+            }
+            capturing = header_names(&region[h..], profile);
+            if capturing {
+                sections.push(Vec::new());
+            }
+            from = h;
+        }
+        if capturing {
+            if let Some(last) = sections.last_mut() {
+                last.extend_from_slice(&region[from..]);
+            }
+        }
+        pending.drain(..upto);
+        if n == 0 {
+            return Ok(sections);
+        }
+    }
+}
+
+/// Whether the header line at the start of `bytes` names profile `profile`.
+fn header_names(bytes: &[u8], profile: &str) -> bool {
+    let line = &bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    std::str::from_utf8(line)
+        .ok()
+        .map(prepare_header)
+        .and_then(|h| h.strip_prefix('['))
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(credentials_profile_name)
+        == Some(profile)
+}
+
 /// Trims a section header line and removes a trailing comment, which (unlike in property
 /// lines) need not follow whitespace: `[a]#c` is `[a]`.
 fn prepare_header(line: &str) -> &str {
@@ -623,6 +708,35 @@ fn prepare_header(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_sections_of_one_profile_in_blocks() {
+        /// Hands out a few bytes at a time, so sections and lines span reads.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(3);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let text = b"[a]\r\nk = [b]\r\n[b] # c\r\nk = v\r\n[ab]\nx = \xff\n[b]\nx = 1";
+        for whole in [false, true] {
+            let read = |p: &str| {
+                if whole {
+                    read_sections_of(&mut &text[..], p, 1000).unwrap()
+                } else {
+                    read_sections_of(&mut Trickle(text), p, 1000).unwrap()
+                }
+            };
+            let found = read("b");
+            assert_eq!(found, [&b"[b] # c\r\nk = v\r\n"[..], &b"[b]\nx = 1"[..]]);
+            assert_eq!(read("a"), [&b"[a]\r\nk = [b]\r\n"[..]]);
+            assert!(read("c").is_empty());
+        }
+        assert!(read_sections_of(&mut &text[..], "b", 10).is_err());
+    }
 
     #[test]
     fn keeps_byte_ranges_and_terminators() {

@@ -18,6 +18,18 @@ pub fn refresh_margin(
     }
 }
 
+/// How much earlier than due a profile may join a pass that runs anyway: its refresh margin
+/// divided by `divisor` (the daemon: 4). Refreshed that early, credentials are still used for
+/// their lifetime less a margin and a quarter (at least 3/8 of it, when the margin is half the
+/// lifetime), never wasted; and profiles falling due within that window of each other are
+/// written in one rewrite of their file instead of one each.
+pub fn join_window(margin: time::Duration, divisor: u32) -> time::Duration {
+    if divisor == 0 {
+        return time::Duration::ZERO;
+    }
+    margin / divisor
+}
+
 /// When a profile becomes due (`None`: never, as things stand): at once when one of its output
 /// files lacks its credentials, or holds credentials without an expiry that are not the key
 /// awscredd last wrote for it (`written_key`, the [`crate::store::state::key_id_hash`] on

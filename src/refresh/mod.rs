@@ -50,6 +50,10 @@ pub struct PassOptions {
     pub background_sign_ins: bool,
     /// Where outputs' `on_change` hooks run (none: not run).
     pub hooks: Option<Arc<crate::hooks::Hooks>>,
+    /// Profiles due within their refresh margin divided by this join the pass (see
+    /// [`due::join_window`]), so that one rewrite of a file serves a batch of profiles falling
+    /// due a little apart; `None` (`once`, `credential-process`): only those due now.
+    pub join_divisor: Option<u32>,
 }
 
 /// What happened to one profile in a pass.
@@ -329,12 +333,33 @@ impl Snapshot {
 
     /// What each output that should hold `name` holds for it.
     fn holders<'a>(&'a self, cfg: &Config, name: &str) -> Vec<Option<&'a Credentials>> {
-        cfg.outputs
+        cfg.output_indexes(name)
             .iter()
-            .zip(&self.stored)
-            .filter(|(o, _)| o.profiles.iter().any(|p| p == name))
-            .map(|(_, s)| s.get(name))
+            .map(|&i| self.stored.get(i).and_then(|s| s.get(name)))
             .collect()
+    }
+
+    /// The refresh margin of `name`'s credentials (see [`due::refresh_margin`]): of the first
+    /// to expire of what its outputs hold (or of its record, for a profile only used as a
+    /// source); `None` when nothing held expires.
+    pub fn margin(&self, cfg: &Config, name: &str) -> Option<time::Duration> {
+        let recorded = self.state.profiles.get(name);
+        let last_refresh = recorded
+            .and_then(|p| p.last_refresh.as_deref())
+            .and_then(|t| crate::credentials::parse_rfc3339(t).ok());
+        let holders = self.holders(cfg, name);
+        let expires = if holders.is_empty() {
+            recorded
+                .and_then(|p| p.expires_at.as_deref())
+                .map(crate::credentials::held_expiry)
+        } else {
+            holders.iter().flatten().filter_map(|c| c.expiration).min()
+        }?;
+        Some(due::refresh_margin(
+            expires,
+            last_refresh,
+            cfg.daemon.refresh_before,
+        ))
     }
 
     /// When `name` becomes due (see [`due::due_at`]); `None` for a profile in no output that
@@ -352,13 +377,8 @@ impl Snapshot {
             .and_then(|p| p.last_refresh.as_deref())
             .and_then(|t| crate::credentials::parse_rfc3339(t).ok());
         let holders = self.holders(cfg, name);
-        let is_source = || {
-            cfg.profiles
-                .values()
-                .any(|p| p.source.source_profile() == Some(name))
-        };
         if holders.is_empty() {
-            if !is_source() {
+            if !cfg.is_source(name) {
                 return None;
             }
             let Some(last) = last_refresh else {
@@ -467,10 +487,14 @@ fn due_profiles(
             continue;
         }
         let holders = snapshot.holders(cfg, name);
+        let window = opts
+            .join_divisor
+            .and_then(|d| Some(due::join_window(snapshot.margin(cfg, name)?, d)))
+            .unwrap_or(time::Duration::ZERO);
         let is_due = opts.force
             || snapshot
                 .due_at(cfg, name, opts.unexpiring_every)
-                .is_some_and(|t| t < now);
+                .is_some_and(|t| t < now + window);
         if let Some(Some(c)) = holders.first() {
             current.insert(name.clone(), (*c).clone());
         }

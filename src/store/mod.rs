@@ -217,6 +217,26 @@ impl CredentialsFile {
         self.read_bytes(&bytes)
     }
 
+    /// What the file holds for `profile` (see [`Self::read`]). A credentials file is not
+    /// parsed whole: only the profile's section is (the SDKs' hot path, `credential-process`,
+    /// in a file of thousands of profiles).
+    pub fn read_profile(&self, profile: &str) -> Result<Option<Credentials>, StoreError> {
+        if self.format != crate::formats::Format::Ini {
+            return Ok(self.read()?.remove(profile));
+        }
+        let target = self.target(false)?;
+        let Some(mut file) = target.open_read().map_err(|e| self.io("read", e))? else {
+            return Ok(None);
+        };
+        let sections =
+            crate::profile_file::read_sections_of(&mut file, profile, files::CREDENTIALS_MAX)
+                .map_err(|e| self.io("read", e))?;
+        match crate::formats::ini::credentials_of_sections(&sections, profile) {
+            Some(found) => found.map_err(|e| self.codec_error(e)),
+            None => Ok(self.read()?.remove(profile)),
+        }
+    }
+
     fn io(&self, action: &'static str, error: io::Error) -> StoreError {
         StoreError::Io {
             path: self.path.clone(),

@@ -74,6 +74,9 @@ pub struct Settings {
     pub refresh_tokens: bool,
     pub registration_ttl: i64,
     pub role_credentials_ttl: i64,
+    /// GetRoleCredentials: when set, `(min, max)` seconds instead, the same for a role every
+    /// time and spread over the range between roles (`bench/scale.sh`'s steady state).
+    pub role_credentials_ttl_spread: Option<(i64, i64)>,
     /// STS: lifetime of issued credentials when the request has no DurationSeconds.
     pub sts_default_duration: i64,
     /// STS AssumeRole: the role's MaxSessionDuration.
@@ -95,6 +98,7 @@ impl Default for Settings {
             refresh_tokens: true,
             registration_ttl: 90 * 86_400,
             role_credentials_ttl: 3600,
+            role_credentials_ttl_spread: None,
             sts_default_duration: 3600,
             sts_max_session_duration: 43_200,
             latency: Duration::ZERO,

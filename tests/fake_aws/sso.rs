@@ -267,7 +267,18 @@ pub(super) fn role_credentials(s: &mut State, query: &str, bearer: Option<&str>)
             kind: KeyKind::RoleSession,
         },
     );
-    let expiration_ms = (unix_now() + s.settings.role_credentials_ttl) * 1000;
+    let ttl = match s.settings.role_credentials_ttl_spread {
+        Some((min, max)) if max > min => {
+            // FNV-1a of the role's name: stable per role, spread between roles.
+            let h = role.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            min + (h % (max - min + 1) as u64) as i64
+        }
+        Some((min, _)) => min,
+        None => s.settings.role_credentials_ttl,
+    };
+    let expiration_ms = (unix_now() + ttl) * 1000;
     json(
         200,
         serde_json::json!({
