@@ -1089,3 +1089,39 @@ fn a_refused_token_waits_for_a_login_and_is_not_tried_again() {
     let status = run(&sb, awscredd(&sb, &fake, &["status", "--json"]));
     assert_eq!(status.status.code(), Some(0), "{}", show(&status));
 }
+
+/// Issue 27 item 7: a 200 answer cut short (broken JSON) from the portal or the OIDC service was
+/// "HTTP 200 error" and permanent (the daemon waited 5 minutes and more; a refresh-token grant
+/// answered so counted as the refresh token refused); it is transient.
+#[test]
+fn a_truncated_200_answer_is_transient() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    sso_config(&sb, "", "", "");
+    write_cli_token(&sb, &cli_token(&fake, 3600));
+    fake.inject(ROLE_CREDENTIALS, Fault::Malformed);
+    let o = run(&sb, awscredd(&sb, &fake, &["once", "--force", "--no-login"]));
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("refresh failed, will retry")
+            && err.contains("could not be read")
+            && !err.contains("HTTP 200 error"),
+        "{}",
+        show(&o)
+    );
+
+    // A refresh-token grant answered so: the current token serves, the refresh token is kept.
+    write_cli_token(&sb, &cli_token(&fake, 300));
+    fake.inject(TOKEN_REFRESH, Fault::Malformed);
+    let o = run(&sb, awscredd(&sb, &fake, &["once", "--force", "--no-login"]));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot renew the SSO token yet")
+            && err.contains("could not be read")
+            && !err.contains("was refused"),
+        "{}",
+        show(&o)
+    );
+}
