@@ -232,6 +232,20 @@ fn command_list(
     }
 }
 
+/// A hook's program as it is run: a relative path (`./hooks/reload`, `bin/reload`) is taken
+/// from the config file's folder, as `credential_process` runs there; a bare name is looked up
+/// in `PATH` when it runs, as a shell would.
+fn hook_program_from(mut cmd: Vec<String>, base: &std::path::Path) -> Vec<String> {
+    if let Some(program) = cmd.first_mut() {
+        let has_separator = program.contains('/') || (cfg!(windows) && program.contains('\\'));
+        let p = std::path::Path::new(program.as_str());
+        if has_separator && p.is_relative() {
+            *program = super::clean(&base.join(p)).display().to_string();
+        }
+    }
+    cmd
+}
+
 fn is_region(s: &str) -> bool {
     // e.g. us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-4
     let parts: Vec<&str> = s.split('-').collect();
@@ -1373,7 +1387,8 @@ fn outputs(
         let on_change = body
             .on_change
             .as_ref()
-            .and_then(|v| command_list(cx, v, "on_change"));
+            .and_then(|v| command_list(cx, v, "on_change"))
+            .map(|cmd| hook_program_from(cmd, cx.base));
         out.push(Output {
             path,
             profiles: selected,
