@@ -394,8 +394,15 @@ mod write_parts_tests {
             .unwrap()
             .read_into(CREDENTIALS_MAX, &mut bytes)
             .unwrap_err();
-        assert!(e.to_string().contains("larger than the limit of 512 MiB"), "{e}");
-        assert!(bytes.capacity() < 1024, "a buffer of {} bytes", bytes.capacity());
+        assert!(
+            e.to_string().contains("larger than the limit of 512 MiB"),
+            "{e}"
+        );
+        assert!(
+            bytes.capacity() < 1024,
+            "a buffer of {} bytes",
+            bytes.capacity()
+        );
         let e = read_regular(&path, CREDENTIALS_MAX).unwrap_err();
         assert!(e.to_string().contains("larger than the limit"), "{e}");
         println!("refused in {:?}", started.elapsed());

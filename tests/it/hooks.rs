@@ -468,10 +468,19 @@ fn on_change_programs_are_checked_and_relative_ones_are_from_the_configs_folder(
     fs::write(sb.file("hooks/plain.txt"), "not a program\n").unwrap();
     let abs = |rel: &str| sb.file(rel).display().to_string();
     for (program, why) in [
-        ("hooks/missing.sh", format!("`{}`: does not exist", abs("hooks/missing.sh"))),
-        ("./hooks/plain.txt", format!("`{}`: is not executable", abs("hooks/plain.txt"))),
+        (
+            "hooks/missing.sh",
+            format!("`{}`: does not exist", abs("hooks/missing.sh")),
+        ),
+        (
+            "./hooks/plain.txt",
+            format!("`{}`: is not executable", abs("hooks/plain.txt")),
+        ),
         ("./hooks", format!("`{}`: is not a file", abs("hooks"))),
-        ("no-such-program-awscredd", "is not found in PATH".to_string()),
+        (
+            "no-such-program-awscredd",
+            "is not found in PATH".to_string(),
+        ),
     ] {
         config(program);
         let o = sb.run(&["check"]);
@@ -489,7 +498,10 @@ fn on_change_programs_are_checked_and_relative_ones_are_from_the_configs_folder(
     let h = sb.file("hooks/reload.sh");
     fs::write(
         &h,
-        format!("#!/bin/sh\necho \"ran $1\" >> '{}'\n", sb.file("hook.log").display()),
+        format!(
+            "#!/bin/sh\necho \"ran $1\" >> '{}'\n",
+            sb.file("hook.log").display()
+        ),
     )
     .unwrap();
     fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();

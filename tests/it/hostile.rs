@@ -977,7 +977,10 @@ fn one_broken_output_does_not_churn_the_good_ones() {
         let o = sb.run(&["once"]);
         assert_eq!(o.status.code(), Some(1), "pass {pass}: {}", show(&o));
         let err = stderr(&o);
-        assert!(err.contains(&want), "pass {pass}: the bad output is told: {err}");
+        assert!(
+            err.contains(&want),
+            "pass {pass}: the bad output is told: {err}"
+        );
         assert_eq!(count("runs"), 1, "pass {pass}: the source ran again");
         assert_eq!(count("hooks"), 1, "pass {pass}: on_change fired again");
         let launch = fs::read_to_string(sb.file("launchSettings.json")).unwrap();
@@ -986,7 +989,11 @@ fn one_broken_output_does_not_churn_the_good_ones() {
     }
     let o = sb.run(&["status"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains(&want), "status tells the bad output: {}", show(&o));
+    assert!(
+        out.contains(&want),
+        "status tells the bad output: {}",
+        show(&o)
+    );
 
     // credential-process serves the launch-settings output, fresh, and runs nothing.
     let o = sb.run(&["credential-process", "--profile", "app"]);

@@ -895,7 +895,10 @@ fn a_token_the_portal_refuses_is_renewed_and_not_refused_for_good_after_a_second
     // 401, a successful refresh-token grant, 401 again: retried later, no sign-in.
     fake.inject(ROLE_CREDENTIALS, Fault::Error(401, "UnauthorizedException"));
     fake.inject(ROLE_CREDENTIALS, Fault::Error(401, "UnauthorizedException"));
-    let o = run(&sb, awscredd(&sb, &fake, &["once", "--force", "--no-login"]));
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--force", "--no-login"]),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert_eq!(oidc_calls(&fake), [0, 0, 0, 2], "{}", show(&o));
     assert_eq!(fake.calls(ROLE_CREDENTIALS), 4, "401, 401");
@@ -911,7 +914,10 @@ fn a_token_the_portal_refuses_is_renewed_and_not_refused_for_good_after_a_second
     );
 
     // The next pass uses the renewed token: no grant, no sign-in.
-    let o = run(&sb, awscredd(&sb, &fake, &["once", "--force", "--no-login"]));
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--force", "--no-login"]),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(oidc_calls(&fake), [0, 0, 0, 2], "{}", show(&o));
     assert_eq!(fake.calls(ROLE_CREDENTIALS), 5);
@@ -1100,7 +1106,10 @@ fn a_truncated_200_answer_is_transient() {
     sso_config(&sb, "", "", "");
     write_cli_token(&sb, &cli_token(&fake, 3600));
     fake.inject(ROLE_CREDENTIALS, Fault::Malformed);
-    let o = run(&sb, awscredd(&sb, &fake, &["once", "--force", "--no-login"]));
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--force", "--no-login"]),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = stderr(&o);
     assert!(
@@ -1114,7 +1123,10 @@ fn a_truncated_200_answer_is_transient() {
     // A refresh-token grant answered so: the current token serves, the refresh token is kept.
     write_cli_token(&sb, &cli_token(&fake, 300));
     fake.inject(TOKEN_REFRESH, Fault::Malformed);
-    let o = run(&sb, awscredd(&sb, &fake, &["once", "--force", "--no-login"]));
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--force", "--no-login"]),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let err = stderr(&o);
     assert!(
