@@ -204,8 +204,16 @@ impl Metrics {
         for (name, outcome) in &report.outcomes {
             let result = match outcome {
                 Outcome::Refreshed { .. } | Outcome::UsedAsSource { .. } => "success",
+                // Written to its other outputs, if due: that much succeeded.
+                Outcome::BrokenOutputs {
+                    refreshed: Some(_), ..
+                } => {
+                    seen.succeeded.insert(name.clone(), now);
+                    "failure"
+                }
                 Outcome::Failed(_) => "failure",
-                Outcome::NotDue => continue,
+                // Nothing was attempted: the gauges of `status` tell the broken output.
+                Outcome::NotDue | Outcome::BrokenOutputs { .. } => continue,
             };
             if self.series() {
                 let labels = RefreshLabels {

@@ -29,6 +29,7 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
         Ok((cfg, mut report)) => {
             let mut errors = output_errors(&cfg, &report);
             errors.extend(roles_anywhere_files(&cfg, &report));
+            errors.extend(hook_errors(&cfg, &report, env));
             let failed = errors.iter().any(|d| d.severity == Severity::Error);
             report.diagnostics.extend(errors);
             report.diagnostics.extend(unknown_owners(&cfg, &report));
@@ -102,6 +103,82 @@ pub fn roles_anywhere_files(cfg: &Config, report: &Report) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// `on_change` programs that cannot run: a path (relative ones are from the config's folder)
+/// that is not an executable file, or a bare name found nowhere in `PATH`; each at its program
+/// in the config.
+pub fn hook_errors(cfg: &Config, report: &Report, env: Env<'_>) -> Vec<Diagnostic> {
+    cfg.outputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let program = o.on_change.as_ref()?.first()?;
+            let why = hook_problem(program, env)?;
+            Some(Diagnostic {
+                severity: Severity::Error,
+                span: report.output_hook_span(i),
+                message: format!("on_change `{}`: {why}", escape_controls(program)),
+            })
+        })
+        .collect()
+}
+
+/// Why `program` cannot be started, if it cannot.
+fn hook_problem(program: &str, env: Env<'_>) -> Option<String> {
+    let has_separator = program.contains('/') || (cfg!(windows) && program.contains('\\'));
+    if has_separator {
+        let p = Path::new(program);
+        return match std::fs::metadata(p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
+            Err(e) => Some(format!("cannot be reached: {e}")),
+            Ok(m) if !m.is_file() => Some("is not a file".into()),
+            Ok(_) if !is_executable(p) => Some("is not executable".into()),
+            Ok(_) => None,
+        };
+    }
+    let path = env("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        let candidates: &[&str] = if cfg!(windows) {
+            &["", ".exe", ".bat", ".cmd", ".com"]
+        } else {
+            &[""]
+        };
+        candidates.iter().any(|ext| {
+            let p = dir.join(format!("{program}{ext}"));
+            p.is_file() && is_executable(&p)
+        })
+    });
+    (!found).then(|| {
+        "is not found in PATH (give its path; a relative one is taken from the config's folder)"
+            .to_string()
+    })
+}
+
+/// Whether this process may run the file at `p`.
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// `text` with control characters (a newline, an escape sequence) shown escaped, so that a
+/// name cannot forge a line or drive the terminal.
+pub fn escape_controls(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// An existing credentials file that awscredd would leave untouched, with its profiles

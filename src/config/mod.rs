@@ -515,6 +515,15 @@ impl Report {
         raw.output.get(index).map(|o| o.get_ref().path.span())
     }
 
+    /// Where the program of the `on_change` of the `index`th `[[output]]` of a valid config is.
+    pub fn output_hook_span(&self, index: usize) -> Option<Range<usize>> {
+        let raw: raw::RawConfig = toml::from_str(&self.text).ok()?;
+        let o = raw.output.get(index)?.get_ref();
+        o.on_change
+            .as_ref()
+            .map(|v| v.get_ref().first().map_or(v.span(), |p| p.span()))
+    }
+
     /// Where the `owner` and the `group` of the `index`th `[[output]]` of a valid config are.
     pub fn output_owner_spans(&self, index: usize) -> [Option<Range<usize>>; 2] {
         let raw: Option<raw::RawConfig> = toml::from_str(&self.text).ok();

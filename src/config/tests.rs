@@ -213,6 +213,32 @@ fn bad_values() {
     );
 }
 
+/// Issue 27 item 7: with `[server]`, a profile named `.` or `..`, or with a `%` or a `/`, could
+/// not be reached at `/profiles/NAME` (botocore's urllib3 rewrites such paths): refused at its
+/// name. Without `[server]` the names stay valid (the SDKs read them from the file).
+#[test]
+fn served_profile_names_must_be_reachable_in_a_url() {
+    let server = "[server]\nlisten = \"127.0.0.1:9911\"\ntoken_file = \"/t\"\n";
+    for (name, why) in [
+        ("a%b", "with a `%`"),
+        ("a%41", "with a `%`"),
+        ("team/dev", "with a `/`"),
+        (".", "named `.`"),
+        ("..", "named `..`"),
+    ] {
+        let profile = format!("[profile.\"{name}\"]\ncredential_process = \"x\"\n");
+        rejects(&format!("{server}{profile}"), "4:10", why);
+        let (cfg, lines) = parse(&profile);
+        assert!(cfg.is_some(), "{name}: {lines:#?}");
+    }
+    for ok in ["a.b", "a@b", "a:b", "a+b", "a_b-c"] {
+        let (cfg, lines) = parse(&format!(
+            "{server}[profile.\"{ok}\"]\ncredential_process = \"x\"\n"
+        ));
+        assert!(cfg.is_some(), "{ok}: {lines:#?}");
+    }
+}
+
 #[test]
 fn references_and_sources() {
     rejects(

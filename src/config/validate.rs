@@ -121,6 +121,9 @@ pub(super) fn validate(
         }
     }
     let server = server(&mut cx, raw.server, &outputs, &reserved);
+    if server.is_some() {
+        served_names(&mut cx, &raw.profile);
+    }
     let metrics = metrics(&mut cx, raw.metrics, server.as_ref());
     let taken: Vec<(&str, std::net::SocketAddr)> = [
         server.as_ref().map(|s| ("[server]", s.listen)),
@@ -255,6 +258,25 @@ fn command_list(
         }
         Some(_) => Some(args.iter().map(|a| a.get_ref().clone()).collect()),
     }
+}
+
+/// An `on_change` list, its program as it is run (see [`hook_program_from`]).
+fn hook_command(cx: &mut Ctx<'_>, v: &Spanned<Vec<Spanned<String>>>) -> Option<Vec<String>> {
+    command_list(cx, v, "on_change").map(|cmd| hook_program_from(cmd, cx.base))
+}
+
+/// A hook's program as it is run: a relative path (`./hooks/reload`, `bin/reload`) is taken
+/// from the config file's folder, as `credential_process` runs there; a bare name is looked up
+/// in `PATH` when it runs, as a shell would.
+fn hook_program_from(mut cmd: Vec<String>, base: &std::path::Path) -> Vec<String> {
+    if let Some(program) = cmd.first_mut() {
+        let has_separator = program.contains('/') || (cfg!(windows) && program.contains('\\'));
+        let p = std::path::Path::new(program.as_str());
+        if has_separator && p.is_relative() {
+            *program = super::clean(&base.join(p)).display().to_string();
+        }
+    }
+    cmd
 }
 
 fn is_region(s: &str) -> bool {
@@ -668,6 +690,32 @@ fn profiles(
     }
     source_cycles(cx, raw);
     out
+}
+
+/// With `[server]`, profile names an SDK can reach at `/profiles/NAME`: a client builds the
+/// URL from the name as it is (botocore's urllib3 drops `.` and `..` segments, turns a `%` not
+/// followed by two hex digits into `%25`, and `/` makes another path), so a name with `%` or
+/// `/`, or named `.` or `..`, would be served to nobody; refused where it is named.
+fn served_names(cx: &mut Ctx<'_>, profiles: &BTreeMap<Spanned<String>, Spanned<RawProfile>>) {
+    for name in profiles.keys() {
+        let n = name.get_ref();
+        let why = if n == "." || n == ".." {
+            Some(format!("named `{n}`"))
+        } else {
+            n.chars()
+                .find(|c| matches!(c, '%' | '/'))
+                .map(|c| format!("with a `{c}`"))
+        };
+        if let Some(why) = why {
+            cx.error(
+                name.span(),
+                format!(
+                    "profile `{n}`: [server] serves a profile at /profiles/NAME, and a name {why} \
+                     cannot be reached there (SDKs put the name in the URL as it is); rename it"
+                ),
+            );
+        }
+    }
 }
 
 fn profile(
@@ -1365,10 +1413,7 @@ fn outputs(
         let owner = body.owner.as_ref().and_then(|v| user_ref(cx, v, "owner"));
         let group = body.group.as_ref().and_then(|v| user_ref(cx, v, "group"));
         let format = output_format(cx, body, &selected);
-        let on_change = body
-            .on_change
-            .as_ref()
-            .and_then(|v| command_list(cx, v, "on_change"));
+        let on_change = body.on_change.as_ref().and_then(|v| hook_command(cx, v));
         out.push(Output {
             path,
             profiles: selected,

@@ -151,6 +151,10 @@ pub async fn run_with(
         let sign_ins = daemon.engine.sign_ins.clone();
         tokio::select! {
             _ = daemon.engine.metrics.alive(daemon.watchdog.while_running(tokio::time::sleep(sleep))) => {}
+            // A deleted output comes back within seconds, not at the next due time.
+            path = an_output_goes_missing(present_outputs(&daemon.cfg)) => {
+                tracing::info!(path = %path.display(), "an output file was deleted: writing it again");
+            }
             // A background sign-in has its URL and code, or stored its token: the profiles
             // waiting for it are tried again at once (no call is made before a token is
             // there), so that what they record says what to open and enter, and a token is
@@ -175,6 +179,33 @@ pub async fn run_with(
                     daemon.schedule.force_next();
                 }
             }
+        }
+    }
+}
+
+/// How often `run` looks whether an output file it wrote has been deleted.
+pub const OUTPUT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The output files that are there now (one a pass could not write is not looked after: its
+/// profile's retry is the schedule's business).
+fn present_outputs(cfg: &Config) -> Vec<PathBuf> {
+    cfg.outputs
+        .iter()
+        .map(|o| o.path.clone())
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .collect()
+}
+
+/// Resolves with the first of `paths` found missing, looking every [`OUTPUT_POLL`] (a `stat`
+/// per output: cheaper and more portable than watching every folder).
+async fn an_output_goes_missing(paths: Vec<PathBuf>) -> PathBuf {
+    loop {
+        tokio::time::sleep(OUTPUT_POLL).await;
+        let gone = paths.iter().find(|p| {
+            matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+        });
+        if let Some(p) = gone {
+            return p.clone();
         }
     }
 }

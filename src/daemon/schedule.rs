@@ -103,6 +103,9 @@ pub struct Schedule {
     force: bool,
     /// The "next refresh in" last logged, so it is told once per change.
     told_next: Option<(String, OffsetDateTime)>,
+    /// Per profile with a broken output, the error last told: the same one again is logged
+    /// at `debug` (it is found at every pass until someone fixes the file).
+    broken_told: BTreeMap<String, String>,
 }
 
 impl Schedule {
@@ -172,9 +175,14 @@ impl Schedule {
             unexpiring_every: Some(UNEXPIRING_EVERY),
             skip,
             told: self
-                .backoff
+                .broken_told
                 .iter()
-                .map(|(n, b)| (n.clone(), (b.kind, b.told.clone())))
+                .map(|(n, m)| (n.clone(), (ErrorKind::Failed, m.clone())))
+                .chain(
+                    self.backoff
+                        .iter()
+                        .map(|(n, b)| (n.clone(), (b.kind, b.told.clone()))),
+                )
                 .collect(),
             hooks: Some(hooks),
             background_sign_ins: true,
@@ -242,18 +250,32 @@ impl Schedule {
                     );
                 }
                 Outcome::Refreshed { .. } | Outcome::UsedAsSource { .. } => {
-                    if self.backoff.remove(name).is_some() {
-                        tracing::info!(profile = %name, "recovered");
+                    self.broken_told.remove(name);
+                    self.recovered(name);
+                }
+                // Not a failure to back off from: the profile's other outputs stay fresh.
+                Outcome::BrokenOutputs { refreshed, error } => {
+                    if refreshed.is_some() {
+                        self.recovered(name);
                     }
+                    self.broken_told.insert(name.clone(), error.message.clone());
                 }
                 Outcome::NotDue => {}
             }
         }
     }
 
+    /// A profile fetched again: its backoff ends.
+    fn recovered(&mut self, name: &str) {
+        if self.backoff.remove(name).is_some() {
+            tracing::info!(profile = %name, "recovered");
+        }
+    }
+
     /// Forgets the profiles a reload removed.
     pub fn retain(&mut self, cfg: &Config) {
         self.backoff.retain(|n, _| cfg.profiles.contains_key(n));
+        self.broken_told.retain(|n, _| cfg.profiles.contains_key(n));
     }
 
     /// When to wake (the next profile due or to be retried, with jitter, at most [`MAX_SLEEP`]
@@ -358,6 +380,40 @@ mod tests {
                 .map(|(n, o)| (n.to_string(), o.clone()))
                 .collect(),
         }
+    }
+
+    /// Issue 27 item 6: a broken output is no failure to back off from (the profile's other
+    /// outputs must stay fresh), and it is told once per message.
+    #[test]
+    fn a_broken_output_does_not_back_off_and_is_told_once() {
+        let mut s = Schedule::new();
+        let hooks = crate::hooks::Hooks::new();
+        s.record(
+            &report(&[("a", failed(ErrorKind::Transient))]),
+            NOW,
+            NOW,
+            |_| None,
+        );
+        let broken = |refreshed| Outcome::BrokenOutputs {
+            refreshed,
+            error: SourceError::failed("bad:2: cannot parse"),
+        };
+        // Not due, found broken: the source's backoff stays.
+        s.record(&report(&[("a", broken(None))]), NOW, NOW, |_| None);
+        assert!(s.pass_options(NOW, hooks.clone()).skip.contains("a"));
+        // Fetched and written to the others: no backoff, and the message is told.
+        s.record(&report(&[("a", broken(Some(None)))]), NOW, NOW, |_| None);
+        let opts = s.pass_options(NOW, hooks.clone());
+        assert!(s.backoff.is_empty() && opts.skip.is_empty());
+        assert_eq!(opts.told["a"].1, "bad:2: cannot parse");
+        // Written everywhere again: forgotten.
+        s.record(
+            &report(&[("a", Outcome::Refreshed { expires: None })]),
+            NOW,
+            NOW,
+            |_| None,
+        );
+        assert!(s.pass_options(NOW, hooks).told.is_empty());
     }
 
     #[test]

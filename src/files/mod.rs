@@ -198,22 +198,31 @@ fn read_limited(
     bytes: &mut Vec<u8>,
 ) -> io::Result<()> {
     bytes.clear();
+    // A file larger than the limit is refused at once, by its size: not read up to the limit
+    // first (512 MiB of a 600 MB credentials file), nor given a buffer that large.
+    if size > limit {
+        return Err(too_large(path, limit));
+    }
     // One byte more than the file, so that reading up to its end needs no growth; a file that
     // grows meanwhile is still read whole (up to the limit).
     let expected = usize::try_from(size.min(limit)).unwrap_or(0);
     bytes.reserve(expected.saturating_add(1));
     file.take(limit + 1).read_to_end(bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(named(
-            io::ErrorKind::InvalidData,
-            format!(
-                "`{}` is larger than the limit of {}",
-                path.display(),
-                human(limit)
-            ),
-        ));
+        return Err(too_large(path, limit));
     }
     Ok(())
+}
+
+fn too_large(path: &Path, limit: u64) -> io::Error {
+    named(
+        io::ErrorKind::InvalidData,
+        format!(
+            "`{}` is larger than the limit of {}",
+            path.display(),
+            human(limit)
+        ),
+    )
 }
 
 /// Writes all of `parts` in order with vectored writes: `write_all` for several buffers.
@@ -371,6 +380,35 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 #[cfg(test)]
 mod write_parts_tests {
     use super::*;
+
+    /// Issue 27 item 7: a 600 MB file was read up to the 512 MiB limit (into a buffer that
+    /// large) before it was refused; it is refused by its size, with no buffer and no read.
+    #[test]
+    fn a_file_over_the_limit_is_refused_by_its_size_before_any_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let f = fs::File::create(&path).unwrap();
+        f.set_len(600_000_000).unwrap(); // sparse: no disk used
+        drop(f);
+        let started = std::time::Instant::now();
+        let mut bytes = Vec::new();
+        let e = Target::open(&path, false)
+            .unwrap()
+            .read_into(CREDENTIALS_MAX, &mut bytes)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("larger than the limit of 512 MiB"),
+            "{e}"
+        );
+        assert!(
+            bytes.capacity() < 1024,
+            "a buffer of {} bytes",
+            bytes.capacity()
+        );
+        let e = read_regular(&path, CREDENTIALS_MAX).unwrap_err();
+        assert!(e.to_string().contains("larger than the limit"), "{e}");
+        println!("refused in {:?}", started.elapsed());
+    }
 
     /// A writer that takes at most 7 bytes per call, from the first buffer only.
     struct Trickle(Vec<u8>, usize);

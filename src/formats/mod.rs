@@ -489,17 +489,43 @@ pub fn env_read(bytes: &[u8]) -> Result<Option<Credentials>, FormatError> {
     }))
 }
 
-/// Checks that a value can be written unquoted on one line.
+/// The characters AWS uses in credentials (key ids `A-Z0-9`, secrets and session tokens
+/// base64, expiries RFC 3339), as said in errors.
+pub const ENV_CHARACTERS: &str = "A-Z a-z 0-9 + / = . _ - :";
+
+/// Whether `c` is one of [`ENV_CHARACTERS`]. Each means the same unquoted to `sh` and `bash`
+/// (no expansion, globbing, redirection or command: `~` is not among them, so no tilde
+/// expansion after `=` or `:`), to systemd's `EnvironmentFile=`, to docker's `--env-file`
+/// (which does not unquote: quoting would change the value it reads) and to dotenv.
+fn env_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '.' | '_' | '-' | ':')
+}
+
+/// Checks that a value can be written unquoted on one line and read as the same bytes by every
+/// reader of an env file; the error names the variable and the character, never the value.
 fn plain(name: &str, v: &str) -> Result<(), FormatError> {
-    let bad = v.chars().any(|c| {
-        c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '$' | '`' | '#')
-    });
-    if bad || v.is_empty() {
+    if v.is_empty() {
         return Err(FormatError::new(format!(
-            "the value of {name} would need quoting in an environment file; refused"
+            "the value of {name} is empty; refused"
         )));
     }
-    Ok(())
+    let Some((at, c)) = v.char_indices().find(|(_, c)| !env_safe(*c)) else {
+        return Ok(());
+    };
+    let what = if c.is_ascii_graphic() {
+        format!("`{c}`")
+    } else if c == ' ' {
+        "a space".to_string()
+    } else if c.is_control() {
+        "a control character".to_string()
+    } else {
+        "a non-ASCII character".to_string()
+    };
+    Err(FormatError::new(format!(
+        "the value of {name} has {what} at byte {at}, outside the characters AWS uses in \
+         credentials ({ENV_CHARACTERS}); refused, since a shell sourcing the file could run it \
+         and docker's `--env-file` would read quotes as part of the value"
+    )))
 }
 
 /// The environment file's new text: the four variables set where they are (a later duplicate
@@ -1213,6 +1239,26 @@ mod tests {
             "{out}"
         );
         assert!(env_rewrite(b"\0", &creds(true)).is_err());
+    }
+
+    /// Issue 27 item 2: a value with a character a shell would act on (or docker would read
+    /// differently) is refused, naming the variable and the character but not the value.
+    #[test]
+    fn env_values_outside_the_characters_aws_uses_are_refused() {
+        for c in ";&|()<>{}~*?[]!%#$`'\" \\\t\né,@^".chars() {
+            let mut creds = creds(true);
+            creds.session_token = Some(Secret::new(format!("tok{c}en")));
+            let e = env_rewrite(b"", &creds).unwrap_err();
+            assert!(
+                e.message.contains("AWS_SESSION_TOKEN has")
+                    && e.message.contains("at byte 3")
+                    && !e.message.contains("tok"),
+                "{c:?}: {e}"
+            );
+        }
+        let mut ok = creds(true);
+        ok.secret_access_key = Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCY=EXAMPLE_-.:");
+        assert!(env_rewrite(b"", &ok).is_ok());
     }
 
     /// systemd joins the line after a `\` (and the lines of a quoted value) to it: an AWS line

@@ -69,6 +69,15 @@ pub enum Outcome {
     /// Failed: what kind of failure (which decides the daemon's retry), and the message naming
     /// the profile's problem (never a secret).
     Failed(SourceError),
+    /// Some of the profile's outputs cannot be used as they are (unparseable, refused): they
+    /// are left untouched and reported with `error` at every pass until fixed, while its other
+    /// outputs are kept fresh as if the broken ones were not there (so not refreshed at every
+    /// pass: no source run, no new keys, no `on_change`). `refreshed`: this pass was due, and
+    /// wrote credentials expiring then (`Some(None)`: never) to the other outputs.
+    BrokenOutputs {
+        refreshed: Option<Option<OffsetDateTime>>,
+        error: SourceError,
+    },
 }
 
 /// The outcome of every profile a pass looked at.
@@ -80,7 +89,7 @@ pub struct PassReport {
 impl PassReport {
     pub fn failed(&self) -> impl Iterator<Item = (&String, &String)> {
         self.outcomes.iter().filter_map(|(n, o)| match o {
-            Outcome::Failed(e) => Some((n, &e.message)),
+            Outcome::Failed(e) | Outcome::BrokenOutputs { error: e, .. } => Some((n, &e.message)),
             _ => None,
         })
     }
@@ -145,6 +154,14 @@ struct Writer<'a> {
 /// One locked write of an output file: its index, the file, and the profiles to write to it.
 type FileWrite = (usize, CredentialsFile, Profiles);
 
+/// What the writes of a pass did: per profile, the errors of the outputs it could not be
+/// written to, and the profiles written to at least one output.
+#[derive(Default)]
+struct Writes {
+    errors: BTreeMap<String, SourceError>,
+    wrote: BTreeSet<String>,
+}
+
 /// Writes every fetched profile not written yet to its output files, one locked write per
 /// file, in a blocking thread; records write failures per profile, and starts the `on_change`
 /// of each file whose credentials changed.
@@ -152,7 +169,7 @@ async fn write_ready(
     w: &Writer<'_>,
     fetched: &BTreeMap<String, FetchResult>,
     written: &mut BTreeSet<String>,
-    write_errors: &mut BTreeMap<String, SourceError>,
+    writes_done: &mut Writes,
 ) {
     let writes = w.pending(fetched, written);
     for (name, res) in fetched {
@@ -182,10 +199,13 @@ async fn write_ready(
             changed.retain(|n| names.contains(n));
             hooks.changed(output, changed);
         }
-        if let Err(e) = res {
+        match res {
+            Ok(_) => writes_done.wrote.extend(names),
             // Every output's error is told, not only the first.
-            for n in names {
-                record_write_error(write_errors, n, &e);
+            Err(e) => {
+                for n in names {
+                    record_write_error(&mut writes_done.errors, n, &e);
+                }
             }
         }
     }
@@ -308,6 +328,10 @@ fn write_error(e: &crate::store::StoreError) -> SourceError {
 pub struct Snapshot {
     /// Per output (in config order), the credentials of every profile in the file.
     stored: Vec<BTreeMap<String, Credentials>>,
+    /// Per output (in config order), why it cannot be used as it is (unparseable, refused:
+    /// what a write would fail on for good), if so. A broken output is left out of when its
+    /// profiles are due, and reported at every pass.
+    broken: Vec<Option<SourceError>>,
     state: crate::store::state::State,
 }
 
@@ -320,23 +344,54 @@ impl Snapshot {
             .map(CredentialsFile::from_output)
             .collect();
         let state_file = StateFile::in_dir(&cfg.daemon.state_dir);
-        tokio::task::spawn_blocking(move || Snapshot {
-            stored: files.iter().map(|f| f.read().unwrap_or_default()).collect(),
-            state: state_file.load(),
+        tokio::task::spawn_blocking(move || {
+            let mut stored = Vec::new();
+            let mut broken = Vec::new();
+            for f in &files {
+                let (held, error) = match f.read() {
+                    Ok(held) => (held, None),
+                    // A transient problem (I/O) holds nothing: the profile is due, and the
+                    // write tells why if it persists.
+                    Err(e) => (
+                        BTreeMap::new(),
+                        Some(write_error(&e)).filter(|e| e.kind == ErrorKind::Failed),
+                    ),
+                };
+                stored.push(held);
+                broken.push(error);
+            }
+            Snapshot {
+                stored,
+                broken,
+                state: state_file.load(),
+            }
         })
         .await
         .unwrap_or(Snapshot {
             stored: Vec::new(),
+            broken: Vec::new(),
             state: Default::default(),
         })
     }
 
-    /// What each output that should hold `name` holds for it.
+    /// What each output that should hold `name` holds for it, but the broken ones.
     fn holders<'a>(&'a self, cfg: &Config, name: &str) -> Vec<Option<&'a Credentials>> {
         cfg.output_indexes(name)
             .iter()
+            .filter(|&&i| self.broken.get(i).is_some_and(Option::is_none))
             .map(|&i| self.stored.get(i).and_then(|s| s.get(name)))
             .collect()
+    }
+
+    /// Why outputs that should hold `name` cannot be used as they are, if any is broken.
+    pub fn broken_outputs(&self, cfg: &Config, name: &str) -> Option<SourceError> {
+        let mut errors = BTreeMap::new();
+        for &i in cfg.output_indexes(name) {
+            if let Some(Some(e)) = self.broken.get(i) {
+                record_write_error(&mut errors, name.to_string(), e);
+            }
+        }
+        errors.remove(name)
     }
 
     /// The refresh margin of `name`'s credentials (see [`due::refresh_margin`]): of the first
@@ -435,12 +490,11 @@ pub async fn run_pass_with(
     let (due, current) = due_profiles(cfg, opts, &snapshot, &selected, now);
     // 3. Fetch them, chains in order, at most `max_concurrent_fetches` sources at once;
     // 4. each output file written once with every profile fetched for it.
-    let (fetched, write_errors) =
-        fetch_and_write(cfg, opts, &snapshot, due, current, fetcher).await;
+    let (fetched, writes) = fetch_and_write(cfg, opts, &snapshot, due, current, fetcher).await;
     // 4b. A file whose mode someone loosened gets the configured one back, written or not.
     restore_modes(cfg).await;
     // 5. Outcomes, logs and state.
-    let report = outcomes(cfg, opts, &selected, &fetched, &write_errors);
+    let report = outcomes(cfg, opts, &selected, &fetched, &writes, &snapshot);
     record(cfg, &report, now).await;
     Ok(report)
 }
@@ -529,7 +583,7 @@ async fn fetch_and_write(
     due: BTreeSet<String>,
     current: BTreeMap<String, Credentials>,
     fetcher: Arc<dyn Fetcher>,
-) -> (BTreeMap<String, FetchResult>, BTreeMap<String, SourceError>) {
+) -> (BTreeMap<String, FetchResult>, Writes) {
     let resolver = Arc::new(Resolver {
         cfg: cfg.clone(),
         cells: due.iter().map(|n| (n.clone(), OnceCell::new())).collect(),
@@ -565,7 +619,7 @@ async fn fetch_and_write(
     };
     let mut fetched: BTreeMap<String, FetchResult> = BTreeMap::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
-    let mut write_errors: BTreeMap<String, SourceError> = BTreeMap::new();
+    let mut writes = Writes::default();
     let wave = tokio::time::sleep(WRITE_WAVE);
     tokio::pin!(wave);
     let mut waved = false;
@@ -589,13 +643,13 @@ async fn fetch_and_write(
                 waved = true;
                 if !fetched.is_empty() {
                     tracing::info!(waiting = tasks.len(), "writing what is ready while slower sources finish");
-                    write_ready(&writer, &fetched, &mut written, &mut write_errors).await;
+                    write_ready(&writer, &fetched, &mut written, &mut writes).await;
                 }
             }
         }
     }
-    write_ready(&writer, &fetched, &mut written, &mut write_errors).await;
-    (fetched, write_errors)
+    write_ready(&writer, &fetched, &mut written, &mut writes).await;
+    (fetched, writes)
 }
 
 /// What a fetch task that did not finish says: its panic's message, or why it ended.
@@ -619,60 +673,127 @@ fn outcomes(
     opts: &PassOptions,
     selected: &BTreeSet<String>,
     fetched: &BTreeMap<String, FetchResult>,
-    write_errors: &BTreeMap<String, SourceError>,
+    writes: &Writes,
+    snapshot: &Snapshot,
 ) -> PassReport {
     let mut report = PassReport::default();
     for name in selected {
-        let in_outputs = cfg.outputs_of(name).next().is_some();
-        let outcome = match fetched.get(name) {
-            None => Outcome::NotDue,
-            Some(Err(e)) => Outcome::Failed(e.clone()),
-            Some(Ok(_)) if write_errors.contains_key(name) => {
-                Outcome::Failed(write_errors[name].clone())
-            }
-            Some(Ok(c)) if !in_outputs => Outcome::UsedAsSource {
-                expires: c.expiration,
-            },
-            Some(Ok(c)) => Outcome::Refreshed {
-                expires: c.expiration,
-            },
-        };
-        let source = cfg.profiles[name].source.kind();
-        match &outcome {
-            Outcome::Refreshed { expires } => tracing::info!(
-                profile = %name,
-                source,
-                key = %fetched[name].as_ref().map(|c| c.masked_key_id()).unwrap_or_default(),
-                expires_at = %expires.map(format_utc).unwrap_or_else(|| "never".into()),
-                "refreshed"
-            ),
-            // A transient failure is told at every attempt (they are spaced by the backoff);
-            // the same permanent one, or the same wait for a sign-in, once.
-            Outcome::Failed(e)
-                if opts.told.get(name).is_some_and(|(kind, told)| {
-                    *told == e.message
-                        || (*kind == ErrorKind::NeedsLogin && e.kind == ErrorKind::NeedsLogin)
-                }) && !matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) =>
-            {
-                tracing::debug!(profile = %name, source, "refresh failed again: {}", e.message)
-            }
-            Outcome::Failed(e) if e.kind == ErrorKind::NeedsLogin && opts.background_sign_ins => {
-                tracing::debug!(profile = %name, source, "waiting for a sign-in: {}", e.message)
-            }
-            Outcome::Failed(e) if matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) => {
-                tracing::warn!(profile = %name, source, "refresh failed, will retry: {}", e.message)
-            }
-            Outcome::Failed(e) => {
-                tracing::error!(profile = %name, source, "refresh failed: {}", e.message)
-            }
-            Outcome::NotDue => tracing::debug!(profile = %name, "not due"),
-            Outcome::UsedAsSource { .. } => {
-                tracing::debug!(profile = %name, "fetched as a source")
-            }
-        }
+        let outcome = outcome_of(cfg, name, fetched.get(name), writes, snapshot);
+        tell(cfg, opts, name, &outcome, fetched.get(name));
         report.outcomes.insert(name.clone(), outcome);
     }
     report
+}
+
+/// The outcome of profile `name`: what its fetch and its writes did, and whether outputs of
+/// it are broken.
+fn outcome_of(
+    cfg: &Config,
+    name: &str,
+    fetched: Option<&FetchResult>,
+    writes: &Writes,
+    snapshot: &Snapshot,
+) -> Outcome {
+    let in_outputs = cfg.outputs_of(name).next().is_some();
+    match fetched {
+        None => match snapshot.broken_outputs(cfg, name) {
+            Some(error) => Outcome::BrokenOutputs {
+                refreshed: None,
+                error,
+            },
+            None => Outcome::NotDue,
+        },
+        Some(Err(e)) => Outcome::Failed(e.clone()),
+        // Written to some outputs and refused for good by others: those are broken, and
+        // reported; the profile is fresh where it could be written.
+        Some(Ok(c))
+            if writes.wrote.contains(name)
+                && writes
+                    .errors
+                    .get(name)
+                    .is_some_and(|e| e.kind == ErrorKind::Failed) =>
+        {
+            Outcome::BrokenOutputs {
+                refreshed: Some(c.expiration),
+                error: writes.errors[name].clone(),
+            }
+        }
+        Some(Ok(_)) if writes.errors.contains_key(name) => {
+            Outcome::Failed(writes.errors[name].clone())
+        }
+        Some(Ok(c)) if !in_outputs => Outcome::UsedAsSource {
+            expires: c.expiration,
+        },
+        Some(Ok(c)) => Outcome::Refreshed {
+            expires: c.expiration,
+        },
+    }
+}
+
+/// Logs a profile's outcome: a failure already told (`opts.told`) again at `debug`.
+fn tell(
+    cfg: &Config,
+    opts: &PassOptions,
+    name: &str,
+    outcome: &Outcome,
+    fetched: Option<&FetchResult>,
+) {
+    let source = cfg.profiles[name].source.kind();
+    let told_before = |e: &SourceError| {
+        opts.told.get(name).is_some_and(|(kind, told)| {
+            *told == e.message
+                || (*kind == ErrorKind::NeedsLogin && e.kind == ErrorKind::NeedsLogin)
+        })
+    };
+    let key = || {
+        fetched
+            .and_then(|f| f.as_ref().ok())
+            .map(|c| c.masked_key_id())
+            .unwrap_or_default()
+    };
+    match outcome {
+        Outcome::Refreshed { expires }
+        | Outcome::BrokenOutputs {
+            refreshed: Some(expires),
+            ..
+        } => tracing::info!(
+            profile = %name,
+            source,
+            key = %key(),
+            expires_at = %expires.map(format_utc).unwrap_or_else(|| "never".into()),
+            "refreshed"
+        ),
+        _ => {}
+    }
+    match outcome {
+        // A transient failure is told at every attempt (they are spaced by the backoff);
+        // the same permanent one, or the same wait for a sign-in, once.
+        Outcome::Failed(e) | Outcome::BrokenOutputs { error: e, .. }
+            if told_before(e) && !matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) =>
+        {
+            tracing::debug!(profile = %name, source, "refresh failed again: {}", e.message)
+        }
+        Outcome::Failed(e) if e.kind == ErrorKind::NeedsLogin && opts.background_sign_ins => {
+            tracing::debug!(profile = %name, source, "waiting for a sign-in: {}", e.message)
+        }
+        Outcome::Failed(e) if matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled) => {
+            tracing::warn!(profile = %name, source, "refresh failed, will retry: {}", e.message)
+        }
+        Outcome::Failed(e) => {
+            tracing::error!(profile = %name, source, "refresh failed: {}", e.message)
+        }
+        Outcome::BrokenOutputs { error, .. } => tracing::error!(
+            profile = %name,
+            source,
+            "an output cannot be written, the others are kept fresh: {}",
+            error.message
+        ),
+        Outcome::NotDue => tracing::debug!(profile = %name, "not due"),
+        Outcome::UsedAsSource { .. } => {
+            tracing::debug!(profile = %name, "fetched as a source")
+        }
+        Outcome::Refreshed { .. } => {}
+    }
 }
 
 /// Step 5b: the outcomes recorded in the state file (a failure to record is logged: `status`
@@ -693,6 +814,12 @@ async fn record(cfg: &Config, report: &PassReport, now: OffsetDateTime) {
                     }
                     Outcome::Failed(e) => {
                         state::record_failure(s, name, kinds[name], now, &e.message)
+                    }
+                    Outcome::BrokenOutputs { refreshed, error } => {
+                        if let Some(expires) = refreshed {
+                            state::record_success(s, name, kinds[name], now, *expires);
+                        }
+                        state::record_error(s, name, kinds[name], &error.message);
                     }
                     Outcome::NotDue => {}
                 }

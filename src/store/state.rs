@@ -181,6 +181,14 @@ pub fn record_failure(
     e.last_error = Some(error.to_string());
 }
 
+/// Records a problem of the profile found without an attempt (an output that cannot be used
+/// as it is): shown by `status` until a refresh succeeds everywhere.
+pub fn record_error(state: &mut State, profile: &str, source: &str, error: &str) {
+    let e = state.profiles.entry(profile.to_string()).or_default();
+    e.source = source.to_string();
+    e.last_error = Some(error.to_string());
+}
+
 /// A short hash (16 hex digits of SHA-1) of an access key id: enough to tell the key awscredd
 /// wrote from another, without recording the id (no secret, but masked wherever awscredd
 /// writes it besides the credentials files).

@@ -481,3 +481,116 @@ fn a_launch_settings_file_holding_another_key_than_the_one_written_is_due() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["profiles"][0]["state"], "ok", "{}", show(&o));
 }
+
+/// A `credential_process` script printing the given secret and token (JSON-escaped by the
+/// caller), key id `ASIAFORMAT`.
+fn script_with(sb: &Sandbox, secret: &str, token: &str) -> String {
+    let p = sb.file("src-values.sh");
+    let json = serde_json::json!({
+        "Version": 1, "AccessKeyId": "ASIAFORMAT", "SecretAccessKey": secret,
+        "SessionToken": token, "Expiration": EXPIRES,
+    });
+    fs::write(&p, format!("#!/bin/sh\ncat <<'EOF'\n{json}\nEOF\n")).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+/// What `set -a; . ./app.env` gives `shell` for the four variables (one a line, `-` when
+/// unset), run in the sandbox so a command the file runs would leave its mark there.
+fn sourced(sb: &Sandbox, shell: &str) -> String {
+    let o = std::process::Command::new(shell)
+        .current_dir(sb.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .args([
+            "-c",
+            "set -a; . ./app.env; for v in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
+             AWS_SESSION_TOKEN AWS_CREDENTIAL_EXPIRATION; do eval \"printf '%s\\n' \\\"\\${$v--}\\\"\"; done",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{shell}: {}", show(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Issue 27 item 2: an env file is sourced by shells (`set -a; . ./aws.env`), read by systemd,
+/// docker (which does not unquote) and dotenv. awscredd writes values unquoted and refuses any
+/// value with a character outside those AWS uses (`A-Z a-z 0-9 + / = . _ - :`), so every reader
+/// sees the same bytes and a shell runs nothing: a secret `x;>pwned` (once wrote it, and
+/// sourcing the file created `pwned`) is refused, the file left as it was.
+#[test]
+fn env_files_run_nothing_when_sourced_and_read_the_same_everywhere() {
+    let sb = Sandbox::new();
+    let original = "OTHER=1\n";
+    for hostile in [
+        "x;>pwned",
+        "x&>pwned",
+        "x|>pwned",
+        "x>pwned",
+        "(x)",
+        "$(>pwned)",
+        "x<y",
+        "{x}",
+        "~root",
+        "a*",
+        "a?b",
+        "[ab]",
+        "x!y",
+        "x%y",
+        "é",
+    ] {
+        let src = script_with(&sb, hostile, "token");
+        sb.config(&format!(
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"app.env\"\nformat = \"env\"\n\
+             profiles = [\"app\"]\n[profile.app]\ncredential_process = \"{src}\"\n"
+        ));
+        fs::write(sb.file("app.env"), original).unwrap();
+        let o = sb.run(&["once", "--force"]);
+        assert_eq!(o.status.code(), Some(1), "{hostile:?}: {}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("AWS_SECRET_ACCESS_KEY")
+                && err.contains("outside the characters AWS uses")
+                && !err.contains(hostile),
+            "{hostile:?}: the error names the variable and the rule, not the secret: {}",
+            show(&o)
+        );
+        assert_eq!(fs::read_to_string(sb.file("app.env")).unwrap(), original);
+        for shell in ["sh", "bash"] {
+            sourced(&sb, shell);
+        }
+        assert!(!sb.file("pwned").exists(), "{hostile:?} ran a command");
+    }
+
+    // Real-looking values (base64 with `+`, `/`, `=`) read the same in sh, bash and dotenv.
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let token = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+abc=/x==";
+    let src = script_with(&sb, secret, token);
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"app.env\"\nformat = \"env\"\n\
+         profiles = [\"app\"]\n[profile.app]\ncredential_process = \"{src}\"\n"
+    ));
+    let o = sb.run(&["once", "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let want = format!("ASIAFORMAT\n{secret}\n{token}\n{EXPIRES}\n");
+    for shell in ["sh", "bash"] {
+        assert_eq!(sourced(&sb, shell), want, "{shell}");
+    }
+    let code = format!(
+        "import dotenv\nv = dotenv.dotenv_values({:?})\nprint('\\n'.join(v[k] for k in \
+         ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', \
+         'AWS_CREDENTIAL_EXPIRATION']))",
+        sb.file("app.env").display().to_string()
+    );
+    let out = python(&sb, &code).expect("python-dotenv (tests/requirements.txt) is needed");
+    assert_eq!(format!("{out}\n"), want, "dotenv");
+    // docker's --env-file takes the bytes after `=` as they are: with no quotes written, they
+    // are the same bytes.
+    let text = fs::read_to_string(sb.file("app.env")).unwrap();
+    assert!(
+        text.contains(&format!("\nAWS_SECRET_ACCESS_KEY={secret}\n"))
+            && text.contains(&format!("\nAWS_SESSION_TOKEN={token}\n"))
+            && !text.contains(['"', '\'']),
+        "{text}"
+    );
+}

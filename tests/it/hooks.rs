@@ -448,3 +448,79 @@ fn sigterm_stops_the_running_source_and_hooks_of_once_and_credential_process() {
         );
     }
 }
+
+/// Issue 27 item 7: `check` accepted `on_change` programs that do not exist or are not
+/// executable, and a relative one was run from the working directory. Now `check` refuses
+/// them at `FILE:LINE:COL` (exit 2), and a relative program is taken from the config's folder,
+/// by `check` and by the run alike, wherever awscredd is started from.
+#[test]
+fn on_change_programs_are_checked_and_relative_ones_are_from_the_configs_folder() {
+    let sb = Sandbox::new();
+    let src = source(&sb, "src.sh", "ASIAHOOKREL", 3600);
+    let config = |program: &str| {
+        sb.config(&format!(
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+             profiles = [\"a\"]\non_change = [\"{program}\", \"x\"]\n\
+             [profile.a]\ncredential_process = \"{src}\"\n"
+        ));
+    };
+    fs::create_dir_all(sb.file("hooks")).unwrap();
+    fs::write(sb.file("hooks/plain.txt"), "not a program\n").unwrap();
+    let abs = |rel: &str| sb.file(rel).display().to_string();
+    for (program, why) in [
+        (
+            "hooks/missing.sh",
+            format!("`{}`: does not exist", abs("hooks/missing.sh")),
+        ),
+        (
+            "./hooks/plain.txt",
+            format!("`{}`: is not executable", abs("hooks/plain.txt")),
+        ),
+        ("./hooks", format!("`{}`: is not a file", abs("hooks"))),
+        (
+            "no-such-program-awscredd",
+            "is not found in PATH".to_string(),
+        ),
+    ] {
+        config(program);
+        let o = sb.run(&["check"]);
+        assert_eq!(o.status.code(), Some(2), "{program}: {}", show(&o));
+        let want = format!("{}:6:14: on_change ", abs("config.toml"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&want) && err.contains(&why),
+            "{program}: wants {want}...{why}: {}",
+            show(&o)
+        );
+    }
+
+    // A relative program runs from the config's folder, started from elsewhere.
+    let h = sb.file("hooks/reload.sh");
+    fs::write(
+        &h,
+        format!(
+            "#!/bin/sh\necho \"ran $1\" >> '{}'\n",
+            sb.file("hook.log").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
+    config("hooks/reload.sh");
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = sb
+        .command()
+        .current_dir("/")
+        .arg("--config")
+        .arg(sb.file("config.toml"))
+        .arg("once")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(
+        fs::read_to_string(sb.file("hook.log")).unwrap_or_default(),
+        "ran x\n",
+        "{}",
+        show(&o)
+    );
+}

@@ -927,3 +927,143 @@ fn status_shows_an_expiry_that_is_not_a_time_as_it_is_written() {
     assert!(!text.contains("1970"), "{text}");
     assert!(text.contains("next tuesday"), "{text}");
 }
+
+/// Issue 27 item 6: a profile with one output that cannot be parsed was due at every pass:
+/// every `once` ran the source again, put new keys in the good outputs and fired their
+/// `on_change`; and a `launch-settings` output (whose expiry is the state's record, which the
+/// failure left stale) made `credential-process` fail. Now the good output is kept fresh
+/// without churn, and the bad one is reported at every pass (exit 1, the log, `status`).
+#[test]
+fn one_broken_output_does_not_churn_the_good_ones() {
+    let sb = Sandbox::new();
+    let src = sb.file("src.sh");
+    fs::write(
+        &src,
+        format!(
+            "#!/bin/sh\necho run >> {runs}\nn=$(wc -l < {runs} | tr -d ' ')\n\
+             printf '{{\"Version\":1,\"AccessKeyId\":\"ASIARUN%s\",\"SecretAccessKey\":\"s%s\",\
+             \"SessionToken\":\"t%s\",\"Expiration\":\"%s\"}}' $n $n $n \
+             $(date -u -d '3600 seconds' +%Y-%m-%dT%H:%M:%SZ)\n",
+            runs = sb.file("runs").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    let hook = sb.file("hook.sh");
+    fs::write(
+        &hook,
+        format!("#!/bin/sh\necho hook >> {}\n", sb.file("hooks").display()),
+    )
+    .unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    sb.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\
+         [[output]]\npath = \"launchSettings.json\"\nformat = \"launch-settings\"\n\
+         profiles = [\"app\"]\non_change = [\"{}\"]\n\
+         [[output]]\npath = \"bad\"\nprofiles = [\"app\"]\n\
+         [profile.app]\ncredential_process = \"{}\"\n",
+        hook.display(),
+        src.display()
+    ));
+    let bad = "[app]\nkey : value\n";
+    fs::write(sb.file("bad"), bad).unwrap();
+    let count = |name: &str| {
+        fs::read_to_string(sb.file(name))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let want = format!("{}:2:", sb.file("bad").display());
+    for pass in 1..=3 {
+        let o = sb.run(&["once"]);
+        assert_eq!(o.status.code(), Some(1), "pass {pass}: {}", show(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&want),
+            "pass {pass}: the bad output is told: {err}"
+        );
+        assert_eq!(count("runs"), 1, "pass {pass}: the source ran again");
+        assert_eq!(count("hooks"), 1, "pass {pass}: on_change fired again");
+        let launch = fs::read_to_string(sb.file("launchSettings.json")).unwrap();
+        assert!(launch.contains("\"ASIARUN1\""), "pass {pass}: {launch}");
+        assert_eq!(fs::read_to_string(sb.file("bad")).unwrap(), bad);
+    }
+    let o = sb.run(&["status"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&want),
+        "status tells the bad output: {}",
+        show(&o)
+    );
+
+    // credential-process serves the launch-settings output, fresh, and runs nothing.
+    let o = sb.run(&["credential-process", "--profile", "app"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["AccessKeyId"], "ASIARUN1");
+    assert!(v["Expiration"].is_string(), "{v}");
+    assert_eq!(count("runs"), 1);
+
+    // Fixed, the output lacks the profile: due at once, and both outputs written.
+    fs::write(sb.file("bad"), "").unwrap();
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(count("runs"), 2);
+    assert!(fs::read_to_string(sb.file("bad"))
+        .unwrap()
+        .contains("ASIARUN2"));
+    let o = sb.run(&["status"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(&want),
+        "{}",
+        show(&o)
+    );
+}
+
+/// Issue 27 item 7: a deleted output came back only at the next due time (up to 5 minutes, or
+/// 45 for fresh credentials). `run` looks every 2 s whether an output it wrote is gone, and
+/// writes it again at once.
+#[test]
+fn a_deleted_output_comes_back_within_seconds() {
+    let sb = Sandbox::new();
+    let src = sb.process_script("src.sh", "ASIADELETED", Some(3600));
+    sb.one_profile_config(src.to_str().unwrap());
+    let mut child = sb.spawn_run();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let creds = sb.file("credentials");
+    let wait_for = |limit: Duration| {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if fs::read_to_string(&creds).is_ok_and(|t| t.contains("ASIADELETED")) {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    };
+    let first = wait_for(Duration::from_secs(20));
+    let mut back = Vec::new();
+    if first.is_some() {
+        for _ in 0..3 {
+            if fs::remove_file(&creds).is_err() {
+                break;
+            }
+            let b = wait_for(Duration::from_secs(10));
+            back.push(b);
+            if b.is_none() {
+                break;
+            }
+        }
+    }
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+    assert!(first.is_some(), "first write: {}", sb.daemon_log());
+    println!("deleted output back after {back:?}");
+    assert!(
+        back.len() == 3
+            && back
+                .iter()
+                .all(|b| b.is_some_and(|d| d < Duration::from_secs(5))),
+        "{back:?}: {}",
+        sb.daemon_log()
+    );
+}

@@ -868,8 +868,12 @@ fn no_secret_in_logs_at_trace_for_every_target() {
     );
 }
 
+/// A token the portal refuses is renewed with the refresh token. Issue 27 item 7: when the
+/// portal refuses the renewed token too (two 401s around a successful refresh-token grant),
+/// that token was recorded as refused for good and a human had to sign in; now the failure is
+/// transient, nothing is recorded, and the next pass uses the renewed token with no sign-in.
 #[test]
-fn a_token_the_portal_refuses_is_renewed_then_signed_in_again() {
+fn a_token_the_portal_refuses_is_renewed_and_not_refused_for_good_after_a_second_401() {
     let sb = Sandbox::new();
     let fake = FakeAws::start();
     fake.configure(|s| s.approve_after_polls = Some(1));
@@ -884,18 +888,35 @@ fn a_token_the_portal_refuses_is_renewed_then_signed_in_again() {
     assert_eq!(fake.calls(ROLE_CREDENTIALS), 2, "401, then ok");
     assert_dev_creds(&sb);
 
-    // The portal refuses the renewed token too: a new sign-in, with the cached registration.
+    // 401, a successful refresh-token grant, 401 again: retried later, no sign-in.
     fake.inject(ROLE_CREDENTIALS, Fault::Error(401, "UnauthorizedException"));
     fake.inject(ROLE_CREDENTIALS, Fault::Error(401, "UnauthorizedException"));
-    let o = run(&sb, awscredd(&sb, &fake, &["once", "--force"]));
-    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(oidc_calls(&fake), [0, 1, 1, 2], "{}", show(&o));
-    assert_eq!(fake.calls(ROLE_CREDENTIALS), 5, "401, 401, then ok");
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--force", "--no-login"]),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_eq!(oidc_calls(&fake), [0, 0, 0, 2], "{}", show(&o));
+    assert_eq!(fake.calls(ROLE_CREDENTIALS), 4, "401, 401");
     assert!(
-        stderr(&o).contains("refused the renewed token"),
+        stderr(&o).contains("just renewed too") && stderr(&o).contains("will retry"),
         "{}",
         show(&o)
     );
+    let state = fs::read_to_string(sb.file("state/state.json")).unwrap_or_default();
+    assert!(
+        !state.contains("refused_token"),
+        "nothing recorded as refused: {state}"
+    );
+
+    // The next pass uses the renewed token: no grant, no sign-in.
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--force", "--no-login"]),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(oidc_calls(&fake), [0, 0, 0, 2], "{}", show(&o));
+    assert_eq!(fake.calls(ROLE_CREDENTIALS), 5);
     assert_dev_creds(&sb);
 }
 
@@ -1069,4 +1090,46 @@ fn a_refused_token_waits_for_a_login_and_is_not_tried_again() {
     );
     let status = run(&sb, awscredd(&sb, &fake, &["status", "--json"]));
     assert_eq!(status.status.code(), Some(0), "{}", show(&status));
+}
+
+/// Issue 27 item 7: a 200 answer cut short (broken JSON) from the portal or the OIDC service was
+/// "HTTP 200 error" and permanent (the daemon waited 5 minutes and more; a refresh-token grant
+/// answered so counted as the refresh token refused); it is transient.
+#[test]
+fn a_truncated_200_answer_is_transient() {
+    let sb = Sandbox::new();
+    let fake = FakeAws::start();
+    sso_config(&sb, "", "", "");
+    write_cli_token(&sb, &cli_token(&fake, 3600));
+    fake.inject(ROLE_CREDENTIALS, Fault::Malformed);
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--force", "--no-login"]),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("refresh failed, will retry")
+            && err.contains("could not be read")
+            && !err.contains("HTTP 200 error"),
+        "{}",
+        show(&o)
+    );
+
+    // A refresh-token grant answered so: the current token serves, the refresh token is kept.
+    write_cli_token(&sb, &cli_token(&fake, 300));
+    fake.inject(TOKEN_REFRESH, Fault::Malformed);
+    let o = run(
+        &sb,
+        awscredd(&sb, &fake, &["once", "--force", "--no-login"]),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot renew the SSO token yet")
+            && err.contains("could not be read")
+            && !err.contains("was refused"),
+        "{}",
+        show(&o)
+    );
 }

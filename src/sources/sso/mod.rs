@@ -102,7 +102,10 @@ impl SsoSources {
     }
 
     /// Role credentials for `account_id`/`role_name` through `session`. A token the portal
-    /// refuses is renewed once; if the renewed one is refused too, a human must sign in.
+    /// refuses is renewed once; if the renewed one is refused too, the failure is transient:
+    /// a token the service has just granted is not refused for good (the portal may not know
+    /// it yet), so it is neither recorded as refused nor replaced by a human sign-in, and the
+    /// next attempt uses it (or renews it again, and a refused refresh token asks a human).
     pub async fn role_credentials(
         &self,
         session: &str,
@@ -113,7 +116,7 @@ impl SsoSources {
             SourceError::failed(format!("SSO session `{session}` is not configured"))
         })?;
         let mut token = tokens.access_token(None).await?;
-        for attempt in 0..3 {
+        for attempt in 0..2 {
             match portal.role_credentials(&token, account_id, role_name).await {
                 Ok(c) => return Ok(c),
                 Err(ApiError::Unauthorized) if attempt == 0 => {
@@ -123,12 +126,12 @@ impl SsoSources {
                     );
                     token = tokens.access_token(Some(&token)).await?;
                 }
-                Err(ApiError::Unauthorized) if attempt == 1 => {
-                    tracing::warn!(
-                        sso_session = session,
-                        "the SSO portal refused the renewed token; a new sign-in is needed"
-                    );
-                    token = tokens.sign_in_again(&token).await?;
+                Err(ApiError::Unauthorized) => {
+                    return Err(SourceError::transient(format!(
+                        "role {role_name} in account {account_id}: the SSO portal refused the \
+                         access token of SSO session `{session}` just renewed too; tried again \
+                         later with it"
+                    )))
                 }
                 Err(ApiError::Throttled(m)) => {
                     return Err(SourceError::throttled(format!(

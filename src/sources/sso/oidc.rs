@@ -83,6 +83,15 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match &e {
+        // A success whose body cannot be read (cut short, not the expected JSON) is no answer:
+        // tried again, never taken as a refusal.
+        SdkError::ServiceError(ctx) if ctx.raw().status().is_success() => {
+            ApiError::Transient(format!(
+                "{op} failed: the answer could not be read (HTTP {}, not the expected JSON; cut \
+                 short?) (from {endpoint})",
+                ctx.raw().status().as_u16()
+            ))
+        }
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
             let meta_code = ctx.err().code().map(str::to_string);

@@ -430,32 +430,6 @@ impl SessionTokens {
         self.load().await
     }
 
-    /// Signs in again after the portal refused `stale` even once renewed (unless another
-    /// process has stored a different, valid token meanwhile).
-    pub async fn sign_in_again(&self, stale: &Secret) -> Result<Secret, SourceError> {
-        let mut memo = self.memo.lock().await;
-        if let Some(wait) = self.background_wait() {
-            return Err(wait);
-        }
-        let _lock = self.lock().await?;
-        let t = match self.load().await {
-            Some(t) if is_fresh(&t, Some(stale), self.now()) && !self.is_refused(&t).await => t,
-            cached => {
-                if let Some(t) = cached.filter(|t| &t.access_token == stale) {
-                    self.record_refused(
-                        &t,
-                        "the SSO portal refused the access token, renewed or not",
-                    )
-                    .await;
-                }
-                self.sign_in(Some(stale), None).await?
-            }
-        };
-        let token = t.access_token.clone();
-        *memo = Some(t);
-        Ok(token)
-    }
-
     /// A new sign-in, whatever the cache holds (`login --sso-session`, as `aws sso login`
     /// does): unless another process stored a new token while this one waited for the session's
     /// lock, since its sign-in in progress is then used, not doubled.
