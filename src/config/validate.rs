@@ -134,24 +134,8 @@ pub(super) fn validate(
     .collect();
     let imds = imds(&mut cx, raw.imds, &raw.profile, &outputs, &taken);
 
-    // Sessions nobody uses are probably a typo somewhere. A profile that failed validation
-    // still uses its session: no follow-on warning.
-    let used: BTreeSet<&str> = raw
-        .profile
-        .values()
-        .filter_map(|p| p.get_ref().sso_session.as_ref())
-        .map(|s| s.get_ref().as_str())
-        .collect();
-    for (name, session) in &raw.sso_session {
-        if !used.contains(name.get_ref().as_str()) && known.is_none() {
-            cx.warn(
-                session.span(),
-                format!(
-                    "sso_session `{}` is not used by any profile",
-                    name.get_ref()
-                ),
-            );
-        }
+    if known.is_none() {
+        unused_sessions(&mut cx, &raw.profile, &raw.sso_session);
     }
 
     let failed = cx
@@ -163,8 +147,7 @@ pub(super) fn validate(
         return None;
     }
     Some(Config::new(
-        file.file_name()
-            .map_or_else(|| file.to_path_buf(), |n| base.join(n)),
+        config_path,
         daemon?,
         outputs,
         sso_sessions,
@@ -173,6 +156,31 @@ pub(super) fn validate(
         metrics,
         imds,
     ))
+}
+
+/// Sessions nobody uses are probably a typo somewhere: a warning each. A profile that failed
+/// validation still uses its session: no follow-on warning.
+fn unused_sessions(
+    cx: &mut Ctx<'_>,
+    profiles: &BTreeMap<Spanned<String>, Spanned<RawProfile>>,
+    sessions: &BTreeMap<Spanned<String>, Spanned<RawSsoSession>>,
+) {
+    let used: BTreeSet<&str> = profiles
+        .values()
+        .filter_map(|p| p.get_ref().sso_session.as_ref())
+        .map(|s| s.get_ref().as_str())
+        .collect();
+    for (name, session) in sessions {
+        if !used.contains(name.get_ref().as_str()) {
+            cx.warn(
+                session.span(),
+                format!(
+                    "sso_session `{}` is not used by any profile",
+                    name.get_ref()
+                ),
+            );
+        }
+    }
 }
 
 /// Sources asked at once unless `[daemon] max_concurrent_fetches` says otherwise: enough that

@@ -516,7 +516,9 @@ async fn ready_after_60_s_when_nobody_approves_and_the_sign_in_goes_on() {
 }
 
 /// Issue 26: `aws login` credentials last 15 minutes; refreshed at half their lifetime, a day
-/// of `run` makes 96-192 token calls, not thousands.
+/// of `run` makes about 96-192 token calls, not thousands. (A pass also takes what falls due
+/// within a quarter of its margin, issue 28, and the jitter comes first: a few more than a
+/// strict 7.5 minutes apart.)
 #[tokio::test(start_paused = true)]
 async fn a_day_of_an_aws_login_sign_in_makes_96_to_192_token_calls() {
     let text = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
@@ -524,10 +526,10 @@ async fn a_day_of_an_aws_login_sign_in_makes_96_to_192_token_calls() {
     let h = start_with(text, &[("console", Behave::LoginSession)]);
     h.run_for(24 * 60 * M).await;
     let calls = h.scripted.login_cache.lock().unwrap().1;
-    assert!((96..=192).contains(&calls), "{calls} token calls in a day");
+    assert!((96..=200).contains(&calls), "{calls} token calls in a day");
     // Each refresh comes at about half the 15 minutes, never in a tight loop.
     for d in intervals(&h.scripted.attempts("console")) {
-        assert!(within(d, 6 * M, 8 * M), "{d:?}");
+        assert!(within(d, 5 * M, 8 * M), "{d:?}");
     }
     assert!(h.file().contains("[console]"));
     h.stop().await;
