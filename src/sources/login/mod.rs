@@ -95,13 +95,16 @@ impl LoginSources {
             .ok_or_else(|| SourceError::failed("cannot find the login cache: HOME is not set"))
     }
 
-    /// The token endpoint for `profile`'s sign-in: the region the sign-in was made in (the
-    /// cache's `signInRegion`), else the profile's, else `AWS_REGION`, else `us-east-1`.
+    /// The token endpoint for `profile`'s sign-in: the profile's `region`, else `AWS_REGION`
+    /// (as SPEC.md says), else the region the sign-in was made in (the cache's
+    /// `signInRegion`, which newer CLIs write), else `us-east-1`.
     pub fn endpoint(&self, profile: &Profile, sign_in_region: Option<&str>) -> Signin {
         let env: Env<'_> = &self.env;
-        let region = sign_in_region
-            .or(profile.region.as_deref())
+        let region = profile
+            .region
+            .as_deref()
             .or(self.env_region.as_deref())
+            .or(sign_in_region)
             .unwrap_or("us-east-1");
         let endpoint = crate::sources::sso::oidc::endpoint_override(
             "AWS_ENDPOINT_URL_SIGNIN",
