@@ -53,6 +53,7 @@ pub fn credentials(seed: u64) -> Credentials {
         secret_access_key: Secret::new(SECRETS[at(SECRETS.len(), 24)]),
         session_token: TOKENS[if plain { 1 } else { at(TOKENS.len(), 32) }].map(Secret::new),
         expiration: expiry.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+        account_id: None,
     }
 }
 

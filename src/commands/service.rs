@@ -329,7 +329,7 @@ fn local_system_warnings(path: &Path, cfg: &config::Config) -> Vec<String> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for (mine, theirs) in cfg.outputs.iter().zip(&service_cfg.outputs) {
+    for (mine, theirs) in cfg.outputs.iter().zip(service_cfg.outputs.iter()) {
         if mine.path != theirs.path {
             out.push(format!(
                 "the service runs as LocalSystem, so the output `{}` is written to `{}` (the system profile); give [[output]] an absolute path, or install with --account",
