@@ -471,6 +471,32 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// An address a listener (`[imds]`, `[metrics]`) cannot listen on: the one thing that can fail
+/// at its start (`run` exits 78).
+#[derive(Debug)]
+pub struct BindError {
+    /// What was to listen, for the message (`[metrics] listener`).
+    pub what: &'static str,
+    pub listen: std::net::SocketAddr,
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} cannot listen on {}: {}",
+            self.what, self.listen, self.source
+        )
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

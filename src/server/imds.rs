@@ -28,7 +28,6 @@ use crate::credentials::{format_utc, Credentials};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -49,27 +48,7 @@ const CREDENTIALS_EXTENDED: &str = "/latest/meta-data/iam/security-credentials-e
 const REGION: &str = "/latest/meta-data/placement/region";
 
 /// The `[imds]` address cannot be bound: a configuration problem (`run` exits 78).
-#[derive(Debug)]
-pub struct BindError {
-    pub listen: SocketAddr,
-    pub source: io::Error,
-}
-
-impl fmt::Display for BindError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the [imds] endpoint cannot listen on {}: {}",
-            self.listen, self.source
-        )
-    }
-}
-
-impl std::error::Error for BindError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+pub use super::http::BindError;
 
 /// A bound `[imds]` endpoint, ready for [`serve`].
 pub struct Listener {
@@ -83,6 +62,7 @@ pub async fn bind(imds: &Imds) -> Result<Listener, BindError> {
     let tcp = TcpListener::bind(imds.listen)
         .await
         .map_err(|source| BindError {
+            what: "[imds] endpoint",
             listen: imds.listen,
             source,
         })?;

@@ -9,35 +9,13 @@ use crate::config::MetricsEndpoint;
 use crate::metrics::{self, Metrics};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
-use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// The `[metrics]` address cannot be bound: a configuration problem (`run` exits 78).
-#[derive(Debug)]
-pub struct BindError {
-    pub listen: SocketAddr,
-    pub source: io::Error,
-}
-
-impl fmt::Display for BindError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the [metrics] listener cannot listen on {}: {}",
-            self.listen, self.source
-        )
-    }
-}
-
-impl std::error::Error for BindError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+pub use super::http::BindError;
 
 /// A bound `[metrics]` listener, ready for [`serve`].
 pub struct Listener {
@@ -50,6 +28,7 @@ pub async fn bind(endpoint: &MetricsEndpoint) -> Result<Listener, BindError> {
     let tcp = TcpListener::bind(endpoint.listen)
         .await
         .map_err(|source| BindError {
+            what: "[metrics] listener",
             listen: endpoint.listen,
             source,
         })?;
