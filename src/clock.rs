@@ -6,7 +6,6 @@
 //! output) read [`now`]. `clippy.toml` bans `OffsetDateTime::now_utc` and `SystemTime::now`
 //! everywhere else, so the seam cannot be bypassed.
 
-use std::sync::Mutex;
 use time::OffsetDateTime;
 
 /// Where the time comes from.
@@ -34,19 +33,21 @@ pub fn now() -> OffsetDateTime {
 /// A clock that follows tokio's time from `start` (so `tokio::time::pause()`/`advance()` move
 /// it), and whose wall clock can [`jump`](TokioClock::jump) without tokio's monotonic time
 /// moving — a machine waking from suspend.
+#[cfg(test)]
 #[derive(Debug)]
 pub struct TokioClock {
     start: OffsetDateTime,
     origin: tokio::time::Instant,
-    jumped: Mutex<time::Duration>,
+    jumped: std::sync::Mutex<time::Duration>,
 }
 
+#[cfg(test)]
 impl TokioClock {
     pub fn new(start: OffsetDateTime) -> Self {
         TokioClock {
             start,
             origin: tokio::time::Instant::now(),
-            jumped: Mutex::new(time::Duration::ZERO),
+            jumped: std::sync::Mutex::new(time::Duration::ZERO),
         }
     }
 
@@ -57,6 +58,7 @@ impl TokioClock {
     }
 }
 
+#[cfg(test)]
 impl Clock for TokioClock {
     fn now(&self) -> OffsetDateTime {
         let elapsed = tokio::time::Instant::now() - self.origin;

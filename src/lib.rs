@@ -40,25 +40,25 @@
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
 
-pub mod child;
+pub(crate) mod child;
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 pub mod commands;
 pub mod config;
 pub mod credentials;
-pub mod daemon;
-pub mod eventlog;
+pub(crate) mod daemon;
+pub(crate) mod eventlog;
 pub mod files;
 pub mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod hooks;
+pub(crate) mod hooks;
 pub mod logging;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod paths;
 pub mod profile_file;
 pub mod refresh;
-pub mod server;
+pub(crate) mod server;
 pub mod sources;
 pub mod status;
 pub mod store;

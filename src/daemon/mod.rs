@@ -27,8 +27,6 @@ use systemd::{Notifier, Readiness, Watchdog};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
-pub use schedule::UNEXPIRING_EVERY;
-
 /// What the signal handlers (or the Windows service controller) ask of the daemon, besides
 /// stopping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,27 +93,6 @@ fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
     };
     let modified = std::fs::metadata(path).ok()?.modified().ok()?;
     Some(OffsetDateTime::from(modified))
-}
-
-/// Runs passes until `stop` turns true. `path` is re-read on [`Control::Reload`], and a valid
-/// new config is published on `published` (for the credentials server).
-/// `on_ready` is called once, when the daemon is ready (see [`systemd::Readiness`]), after
-/// `READY=1` went to systemd.
-pub async fn run(
-    path: PathBuf,
-    cfg: Config,
-    stop: watch::Receiver<bool>,
-    controls: mpsc::UnboundedReceiver<Control>,
-    published: watch::Sender<Config>,
-    on_ready: impl FnMut(),
-) {
-    let io = Io {
-        stop,
-        controls,
-        published,
-        notifier: Notifier::from_env(),
-    };
-    run_with(Engine::real(), path, cfg, io, on_ready).await
 }
 
 /// The daemon's ways in and out: the stop flag, control requests, where a reloaded config is

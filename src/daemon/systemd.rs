@@ -38,6 +38,7 @@ impl Readiness {
         Self::default()
     }
 
+    #[cfg(test)]
     pub fn is_ready(&self) -> bool {
         matches!(self.phase, Phase::Ready)
     }
@@ -243,6 +244,7 @@ impl Watchdog {
     }
 
     /// How often it pings, if a watchdog was asked for.
+    #[cfg(test)]
     pub fn interval(&self) -> Option<Duration> {
         self.target.as_ref().map(|(_, every)| *every)
     }
