@@ -58,7 +58,7 @@ pub(crate) mod metrics;
 pub mod paths;
 pub mod profile_file;
 pub mod refresh;
-pub(crate) mod server;
+pub mod server;
 pub mod sources;
 pub mod status;
 pub mod store;
