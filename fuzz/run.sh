@@ -10,7 +10,8 @@ set -uo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-20}
 shift || true
-bin=target/x86_64-unknown-linux-gnu/release
+# Where the built targets are: FUZZ_BIN_DIR, else cargo fuzz's release build.
+bin=${FUZZ_BIN_DIR:-target/x86_64-unknown-linux-gnu/release}
 if [ $# -gt 0 ]; then
   targets=("$@")
 else
