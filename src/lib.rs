@@ -36,7 +36,8 @@
 //! - [`commands`]: one small module per subcommand over the above; [`cli`] is the command
 //!   line that `main` parses into them; [`logging`] sets up the log; [`eventlog`] is what the
 //!   Windows service also reports to the Event Log; [`paths`] finds homes and config files as
-//!   the SDKs do.
+//!   the SDKs do; [`text`] shows outside text (paths, names, programs' errors) with its
+//!   control characters escaped, in the log and on the terminal.
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
 
@@ -62,3 +63,4 @@ pub mod server;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod text;

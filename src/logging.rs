@@ -44,14 +44,15 @@ pub fn init(
     let filter = filter.and(cap);
     use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let (writer, ansi) = match log_file {
-        None => (
-            BoxMakeWriter::new(std::io::stderr),
-            std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        ),
+        None => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let inner = std::io::stderr;
+            (BoxMakeWriter::new(Escaping { inner, ansi }), ansi)
+        }
         #[cfg(windows)]
         Some(path) => {
-            let log = crate::commands::service::open_log(path)?;
-            (BoxMakeWriter::new(std::sync::Mutex::new(log)), false)
+            let inner = std::sync::Mutex::new(crate::commands::service::open_log(path)?);
+            (BoxMakeWriter::new(Escaping { inner, ansi: false }), false)
         }
         #[cfg(not(windows))]
         Some(path) => return Err(format!("no log file on this platform: {}", path.display())),
@@ -75,4 +76,37 @@ pub fn init(
             .init(),
     }
     Ok(())
+}
+
+/// A log writer that escapes the control characters inside each event
+/// ([`crate::text::escape_log_event`]): a newline in a path or a program's message cannot
+/// forge a log line. The formatter writes each event whole, with one `write_all`.
+struct Escaping<M> {
+    inner: M,
+    ansi: bool,
+}
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for Escaping<M>
+{
+    type Writer = Escaping<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Escaping {
+            inner: self.inner.make_writer(),
+            ansi: self.ansi,
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Escaping<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner
+            .write_all(&crate::text::escape_log_event(buf, self.ansi))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -194,7 +194,7 @@ fn main() -> ExitCode {
         Err(code) => return ExitCode::from(code),
     };
     if let Err(e) = start_logging(&cli) {
-        eprintln!("awscredd: {e}");
+        eprintln!("awscredd: {}", awscredd::text::shown(&e));
         return ExitCode::from(exit::USAGE);
     }
     let config = cli.config.clone();

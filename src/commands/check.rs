@@ -5,6 +5,7 @@ use crate::config::{Config, Diagnostic, Report, Severity, Source};
 use crate::paths::{self, Env};
 use crate::profile_file::{precedence, ProfileFile};
 use crate::sources::static_keys;
+use crate::text::shown;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -38,7 +39,8 @@ pub fn exec(config_path: Option<&Path>) -> u8 {
                 eprintln!("{line}");
             }
             for w in runtime_warnings(&cfg, env) {
-                eprintln!("{}: warning: {w}", cfg.path.display());
+                let (file, w) = (shown(cfg.path.display()), shown(w));
+                eprintln!("{file}: warning: {w}");
             }
             if failed {
                 return exit::USAGE;
@@ -118,7 +120,7 @@ pub fn hook_errors(cfg: &Config, report: &Report, env: Env<'_>) -> Vec<Diagnosti
             Some(Diagnostic {
                 severity: Severity::Error,
                 span: report.output_hook_span(i),
-                message: format!("on_change `{}`: {why}", escape_controls(program)),
+                message: format!("on_change `{}`: {why}", shown(program)),
             })
         })
         .collect()
@@ -165,20 +167,6 @@ fn is_executable(p: &Path) -> bool {
     {
         p.is_file()
     }
-}
-
-/// `text` with control characters (a newline, an escape sequence) shown escaped, so that a
-/// name cannot forge a line or drive the terminal.
-pub fn escape_controls(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 /// An existing credentials file that awscredd would leave untouched, with its profiles
@@ -394,30 +382,39 @@ fn aws_config_warnings(cfg: &Config, env: Env<'_>) -> Vec<String> {
 /// What would be managed where, for people.
 pub fn summary(cfg: &Config) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}: valid", cfg.path.display());
+    let _ = writeln!(s, "{}: valid", shown(cfg.path.display()));
     for d in folders_to_create(cfg) {
-        let _ = writeln!(s, "will create the folder {} (mode 0700)", d.display());
+        let _ = writeln!(
+            s,
+            "will create the folder {} (mode 0700)",
+            shown(d.display())
+        );
     }
     let _ = writeln!(
         s,
         "refresh {} before expiry; state in {}",
         humanize(cfg.daemon.refresh_before.as_secs()),
-        cfg.daemon.state_dir.display()
+        shown(cfg.daemon.state_dir.display())
     );
     for o in cfg.outputs.iter() {
         let mut who = String::new();
         if let Some(u) = &o.owner {
-            let _ = write!(who, ", owner {u}");
+            let _ = write!(who, ", owner {}", shown(u));
         }
         if let Some(g) = &o.group {
-            let _ = write!(who, ", group {g}");
+            let _ = write!(who, ", group {}", shown(g));
         }
-        let _ = writeln!(s, "\n{} (mode {:04o}{who})", o.path.display(), o.mode);
+        let _ = writeln!(
+            s,
+            "\n{} (mode {:04o}{who})",
+            shown(o.path.display()),
+            o.mode
+        );
         if o.profiles.is_empty() {
             let _ = writeln!(s, "  (no profiles)");
         }
         for name in &o.profiles {
-            let _ = writeln!(s, "  [{name}] {}", describe(cfg, name));
+            let _ = writeln!(s, "  [{}] {}", shown(name), shown(describe(cfg, name)));
         }
     }
     let unwritten: Vec<&String> = cfg
@@ -428,7 +425,7 @@ pub fn summary(cfg: &Config) -> String {
     if !unwritten.is_empty() {
         let _ = writeln!(s, "\nnot written to any file (used as sources only):");
         for name in unwritten {
-            let _ = writeln!(s, "  [{name}] {}", describe(cfg, name));
+            let _ = writeln!(s, "  [{}] {}", shown(name), shown(describe(cfg, name)));
         }
     }
     for sess in cfg.sso_sessions.values() {
@@ -436,15 +433,17 @@ pub fn summary(cfg: &Config) -> String {
             writeln!(
                 s,
                 "\nsign-in {} in {} (the older per-profile SSO form; its token: ~/.aws/sso/cache/{}.json)",
-                sess.start_url,
-                sess.region,
+                shown(&sess.start_url),
+                shown(&sess.region),
                 crate::sources::sso::cache::sha1_hex(&sess.start_url)
             )
         } else {
             writeln!(
                 s,
                 "\nsso_session {}: {} in {}",
-                sess.name, sess.start_url, sess.region
+                shown(&sess.name),
+                shown(&sess.start_url),
+                shown(&sess.region)
             )
         };
     }
@@ -453,7 +452,7 @@ pub fn summary(cfg: &Config) -> String {
             s,
             "\ncredentials server on {} (token in {})",
             server.listen,
-            server.token_file.display()
+            shown(server.token_file.display())
         );
     }
     if let Some(m) = &cfg.metrics {
@@ -467,7 +466,9 @@ pub fn summary(cfg: &Config) -> String {
         let _ = writeln!(
             s,
             "\ninstance metadata (IMDSv2) on {}: profile {} (AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{})",
-            i.listen, i.profile, i.listen
+            i.listen,
+            shown(&i.profile),
+            i.listen
         );
     }
     s

@@ -64,7 +64,7 @@ pub fn start(config_path: Option<&Path>, profile: &str) -> Step {
             cfg
         }
         Err(e) => {
-            eprintln!("awscredd: {}", first_problem(&e));
+            eprintln!("awscredd: {}", crate::text::shown(first_problem(&e)));
             return Step::Done(exit::USAGE);
         }
     };
@@ -125,7 +125,7 @@ impl Refresh {
         let _refreshing = match refresh_lock(&cfg.daemon.state_dir, profile).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("awscredd: {e}");
+                eprintln!("awscredd: {}", crate::text::shown(&e));
                 return exit::FAILED;
             }
         };
@@ -143,7 +143,7 @@ impl Refresh {
         };
         match refresh::run_pass(&cfg, &opts).await {
             Err(e) => {
-                eprintln!("awscredd: {e}");
+                eprintln!("awscredd: {}", crate::text::shown(&e));
                 return exit::USAGE;
             }
             Ok(report) => {
@@ -168,7 +168,7 @@ impl Refresh {
             None => {
                 let paths: Vec<String> = files
                     .iter()
-                    .map(|f| format!("`{}`", f.path.display()))
+                    .map(|f| format!("`{}`", crate::text::shown(f.path.display())))
                     .collect();
                 eprintln!(
                     "awscredd: profile `{profile}` has no valid credentials in {}",

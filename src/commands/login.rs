@@ -39,7 +39,7 @@ pub async fn exec(config_path: Option<&Path>, args: &LoginArgs) -> u8 {
     let names = match sessions_to_sign_in(&cfg, args) {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("awscredd: {e}");
+            eprintln!("awscredd: {}", crate::text::shown(&e));
             return exit::USAGE;
         }
     };
@@ -50,7 +50,7 @@ pub async fn exec(config_path: Option<&Path>, args: &LoginArgs) -> u8 {
     let sso = match SsoSources::new(&cfg, mode, &crate::paths::process_env) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("awscredd: {e}");
+            eprintln!("awscredd: {}", crate::text::shown(&e));
             return exit::FAILED;
         }
     };
@@ -104,7 +104,7 @@ async fn sign_in_one(tokens: &crate::sources::sso::session::SessionTokens, afres
         tokens.access_token(None).await.map(|_| ())
     };
     if let Err(e) = signed_in {
-        eprintln!("awscredd: {e}");
+        eprintln!("awscredd: {}", crate::text::shown(&e));
         return false;
     }
     match tokens.status().await {
@@ -139,7 +139,7 @@ async fn aws_login(cfg: &crate::config::Config, profile: &str, arn: &str) -> u8 
             exit::OK
         }
         Err(e) => {
-            eprintln!("awscredd: {e}");
+            eprintln!("awscredd: {}", crate::text::shown(&e));
             exit::FAILED
         }
     }

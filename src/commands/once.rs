@@ -45,7 +45,7 @@ async fn pass(cfg: &Config, opts: &PassOptions, hooks: &crate::hooks::Hooks) -> 
     let report = match refresh::run_pass(cfg, opts).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("awscredd: {e}");
+            eprintln!("awscredd: {}", crate::text::shown(&e));
             return exit::USAGE;
         }
     };

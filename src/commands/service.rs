@@ -81,7 +81,7 @@ pub fn install(config_path: Option<&Path>, account: &Account) -> u8 {
     let password = match password_for(account) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("awscredd: {e}");
+            eprintln!("awscredd: {}", crate::text::shown(&e));
             return exit::USAGE;
         }
     };

@@ -26,7 +26,7 @@ pub fn exec(config_path: Option<&Path>, json: bool) -> u8 {
         match serde_json::to_string_pretty(&status) {
             Ok(s) => println!("{s}"),
             Err(e) => {
-                eprintln!("awscredd: {e}");
+                eprintln!("awscredd: {}", crate::text::shown(&e));
                 return exit::FAILED;
             }
         }
@@ -88,7 +88,9 @@ fn left(t: Option<&str>, now: OffsetDateTime) -> String {
     }
 }
 
+/// The table for people; every value from outside on one line (control characters escaped).
 fn render(s: &Status, now: OffsetDateTime) -> String {
+    use crate::text::shown;
     let mut out = String::new();
     out.push_str(&format!(
         "{:<24} {:<18} {:<18} {:<21} {:>8}  {:<21} {}\n",
@@ -97,13 +99,13 @@ fn render(s: &Status, now: OffsetDateTime) -> String {
     for p in &s.profiles {
         out.push_str(&format!(
             "{:<24} {:<18} {:<18} {:<21} {:>8}  {:<21} {}\n",
-            p.name,
+            shown(&p.name),
             p.source,
             p.state,
-            p.expires_at.as_deref().unwrap_or("-"),
+            shown(p.expires_at.as_deref().unwrap_or("-")),
             left(p.expires_at.as_deref(), now),
-            p.last_refresh.as_deref().unwrap_or("-"),
-            p.last_error.as_deref().unwrap_or("")
+            shown(p.last_refresh.as_deref().unwrap_or("-")),
+            shown(p.last_error.as_deref().unwrap_or(""))
         ));
     }
     if !s.login_sessions.is_empty() {
@@ -114,7 +116,7 @@ fn render(s: &Status, now: OffsetDateTime) -> String {
         for x in &s.login_sessions {
             out.push_str(&format!(
                 "{:<44} {:<18} {:<21} {:>8}  {}\n",
-                x.name,
+                shown(&x.name),
                 x.state,
                 x.token_expires_at.as_deref().unwrap_or("-"),
                 left(x.token_expires_at.as_deref(), now),
@@ -133,7 +135,7 @@ fn render(s: &Status, now: OffsetDateTime) -> String {
         for x in &s.sso_sessions {
             out.push_str(&format!(
                 "{:<24} {:<18} {:<21} {:>8}  {}\n",
-                x.name,
+                shown(&x.name),
                 x.state,
                 x.token_expires_at.as_deref().unwrap_or("-"),
                 left(x.token_expires_at.as_deref(), now),

@@ -484,6 +484,7 @@ impl Report {
         } else {
             Vec::new()
         };
+        let file = crate::text::shown(self.file.display());
         self.diagnostics
             .iter()
             .map(|d| {
@@ -491,19 +492,18 @@ impl Report {
                     Severity::Error => "",
                     Severity::Warning => "warning: ",
                 };
+                // One line each, whatever a name or a path in it holds.
+                let message = crate::text::escape_controls(&d.message);
                 match &d.span {
                     Some(s) => {
                         let (line, col) = self.line_col_in(&starts, s.start);
-                        format!("{}:{line}:{col}: {tag}{}", self.file.display(), d.message)
+                        format!("{file}:{line}:{col}: {tag}{message}")
                     }
-                    None => format!("{}: {tag}{}", self.file.display(), d.message),
+                    None => format!("{file}: {tag}{message}"),
                 }
             })
             .chain(self.incomplete.then(|| {
-                format!(
-                    "{}: note: more problems may be reported after these are fixed",
-                    self.file.display()
-                )
+                format!("{file}: note: more problems may be reported after these are fixed")
             }))
             .collect()
     }
@@ -587,7 +587,7 @@ pub enum LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::NotFound(m) => f.write_str(m),
+            LoadError::NotFound(m) => f.write_str(&crate::text::escape_controls(m)),
             LoadError::Invalid(r) => write!(f, "{}", r.to_string().trim_end()),
         }
     }

@@ -1067,3 +1067,95 @@ fn a_deleted_output_comes_back_within_seconds() {
         sb.daemon_log()
     );
 }
+
+/// Every line of `text` that is not empty starts with `start`, and no escape byte is left.
+fn lines_all_start_with(text: &str, start: impl Fn(&str) -> bool) -> bool {
+    !text.contains('\u{1b}') && text.lines().filter(|l| !l.is_empty()).all(start)
+}
+
+/// Issue 27 item 7: a newline in a path or a name forged log lines, and `check` printed
+/// control characters raw (an escape sequence drives the operator's terminal). Each is now
+/// shown escaped, on its own line: in `check`'s summary and diagnostics, in the log of `once`,
+/// and in `status`'s table.
+#[test]
+fn a_newline_or_an_escape_in_a_path_or_a_name_cannot_forge_a_line() {
+    let sb = Sandbox::new();
+    let src = json_script(&sb, "src.sh", "ASIAFORGE", "s3cret", "");
+    let forged = r#"creds\n2026-12-06T00:00:00Z ERROR forged \u001b[31m"#;
+    let config = |profiles: &str| {
+        sb.config(&format!(
+            "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"{forged}\"\nprofiles = [{profiles}]\n\
+             [profile.a]\ncredential_process = \"{src}\"\n"
+        ))
+    };
+    config(r#""a""#);
+    let o = sb.run(&["check"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(r"creds\n2026-12-06T00:00:00Z ERROR forged \u{1b}[31m"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("\nERROR") && !out.contains("\n2026-12-06"),
+        "{out}"
+    );
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+
+    // The log of `once`: each line is one event, starting with its time.
+    let mut c = sb.command();
+    c.env("RUST_LOG", "debug")
+        .arg("--config")
+        .arg(sb.file("config.toml"))
+        .arg("once");
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let log = stderr(&o);
+    assert!(
+        log.contains(r"\n2026-12-06T00:00:00Z ERROR forged \u{1b}[31m"),
+        "{log}"
+    );
+    assert!(
+        lines_all_start_with(&log, |l| l.starts_with("20")
+            && !l.starts_with("2026-12-06T00:00:00Z")),
+        "{log:?}"
+    );
+    let written = sb.file("creds\n2026-12-06T00:00:00Z ERROR forged \u{1b}[31m");
+    assert!(fs::read_to_string(written).unwrap().contains("ASIAFORGE"));
+
+    // A diagnostic naming a profile with a newline in its name stays one line per problem.
+    config(r#""a", "b\nERROR forged""#);
+    let o = sb.run(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = stderr(&o);
+    let file = sb.file("config.toml").display().to_string();
+    assert!(
+        lines_all_start_with(&err, |l| l.starts_with(&file)),
+        "{err:?}"
+    );
+    assert!(err.contains(r"b\nERROR forged"), "{err}");
+
+    // A program's stderr with a carriage return and an escape: each line one event, in the
+    // log and as `status` tells the last error.
+    let bad = sb.file("bad.sh");
+    fs::write(
+        &bad,
+        "#!/bin/sh\nprintf 'first\\n2026-12-06T00:00:00Z ERROR forged\\r\\033[2J\\n' >&2\nexit 3\n",
+    )
+    .unwrap();
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o755)).unwrap();
+    sb.one_profile_config(&bad.display().to_string());
+    let o = sb.run(&["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let log = stderr(&o);
+    assert!(log.contains(r"ERROR forged\r"), "{log}");
+    assert!(
+        lines_all_start_with(&log, |l| l.starts_with("20")
+            && !l.starts_with("2026-12-06T00:00:00Z")),
+        "{log:?}"
+    );
+    let o = sb.run(&["status"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(table.lines().count(), 2, "{table:?}");
+    assert!(table.contains("exited with status 3"), "{table}");
+}
