@@ -104,6 +104,15 @@ pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
     Ok(t)
 }
 
+/// The time of a Unix timestamp if it falls in the UTC years 0001-9999 (those that
+/// [`format_utc`] writes as a time [`parse_rfc3339`] reads back).
+pub fn from_unix_utc(secs: i64) -> Option<OffsetDateTime> {
+    (FIRST_UTC_SECOND..=LAST_UTC_SECOND)
+        .contains(&secs)
+        .then(|| OffsetDateTime::from_unix_timestamp(secs).ok())
+        .flatten()
+}
+
 /// The expiry a file holds for credentials, from the value of its expiry key. A value that is
 /// not a time is taken as long past, never as "does not expire": nobody knows when such
 /// credentials end, so they are due at once and no reader calls them valid.

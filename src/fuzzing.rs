@@ -1,10 +1,11 @@
 //! What the fuzz targets in `fuzz/` reach that is not public otherwise: the SSO token cache's
-//! parser, and the `[server]` routes served over an in-memory connection (the HTTP/1.1 settings
+//! parser, what a rewrite of the `aws login` cache holds, and the `[server]` routes served over an in-memory connection (the HTTP/1.1 settings
 //! and routes of `run`, without a socket). Not an API: hidden from the docs, free to change.
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::server::{self, http, Token};
+use crate::sources::login::cache::CachedLogin;
 use crate::sources::sso::cache::{self, CachedToken};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -18,6 +19,12 @@ use tokio::sync::watch;
 /// The SSO token cache's parser (what `TokenCache::load` makes of a file's bytes).
 pub fn sso_token(bytes: &[u8]) -> Result<CachedToken, String> {
     cache::parse_token(bytes)
+}
+
+/// The bytes awscredd writes back to the `aws login` cache for `login` (after a refresh, with
+/// [`CachedLogin::renewed`]).
+pub fn login_cache_json(login: &CachedLogin) -> Result<Vec<u8>, String> {
+    login.to_json()
 }
 
 /// How long one request may take to be answered before [`Server::answer`] gives up.

@@ -136,6 +136,9 @@ sso_session = "corp"
 sso_account_id = "123456789012"
 sso_role_name = "Admin"
 
+[profile.console]
+login_session = "arn:aws:iam::111122223333:user/alice"
+
 [server]
 listen = "127.0.0.1:9911"
 token_file = "token"

@@ -87,7 +87,7 @@ pub fn id_token_claims(jwt: &str) -> (Option<String>, Option<OffsetDateTime>) {
     let iat = c
         .get("iat")
         .and_then(Value::as_i64)
-        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+        .and_then(crate::credentials::from_unix_utc);
     (identity, iat)
 }
 
@@ -155,9 +155,11 @@ impl CachedLogin {
         DpopKey::from_pem(self.dpop_pem.expose()).map_err(|e| format!("its `dpopKey`: {e}"))
     }
 
-    /// When the sign-in ends: 12 hours after it began, if the `idToken` says when.
+    /// When the sign-in ends: 12 hours after it began, if the `idToken` says when (and that is
+    /// a time that can be written: not past the year 9999).
     pub fn ends_at(&self) -> Option<OffsetDateTime> {
-        self.signed_in_at.map(|t| t + SIGN_IN_LIFETIME)
+        let end = self.signed_in_at?.unix_timestamp() + SIGN_IN_LIFETIME.whole_seconds();
+        crate::credentials::from_unix_utc(end)
     }
 
     /// This sign-in with the credentials and refresh token a refresh returned: every other
@@ -201,7 +203,7 @@ impl CachedLogin {
 
     /// The file's content: the fields read, with `accessToken`, `refreshToken` (and `dpopKey`)
     /// set from this sign-in.
-    fn to_json(&self) -> Result<Vec<u8>, String> {
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, String> {
         let mut fields = self.fields.clone();
         let mut at = match fields.get("accessToken") {
             Some(Value::Object(m)) => m.clone(),
@@ -311,6 +313,31 @@ mod tests {
             "somethingNew": {"kept": true},
         })
         .to_string()
+    }
+
+    /// Found by the fuzzer (`login_cache`): an `idToken` whose `iat` is in the last 12 hours
+    /// of the year 9999 made `ends_at` overflow and panic (in `status`, `login` and the
+    /// daemon); one before the year 1 gave an end that `format_utc` cannot write as a time.
+    #[test]
+    fn a_sign_in_that_began_at_the_ends_of_time_has_no_end_and_no_panic() {
+        let jwt = |iat: i64| {
+            let claims = serde_json::json!({"sub": "alice", "iat": iat}).to_string();
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
+            format!("x.{b64}.y")
+        };
+        for iat in [253_402_300_000, 253_402_300_799, -62_135_596_801, i64::MIN] {
+            let mut file: Map<String, Value> = serde_json::from_str(&cli_file("k")).unwrap();
+            file.insert("idToken".into(), Value::from(jwt(iat)));
+            let login = parse(serde_json::to_string(&file).unwrap().as_bytes()).unwrap();
+            assert_eq!(login.ends_at(), None, "iat {iat}");
+        }
+        let mut file: Map<String, Value> = serde_json::from_str(&cli_file("k")).unwrap();
+        file.insert("idToken".into(), Value::from(jwt(1_893_456_000)));
+        let login = parse(serde_json::to_string(&file).unwrap().as_bytes()).unwrap();
+        assert_eq!(
+            login.ends_at().map(format_utc).as_deref(),
+            Some("2030-01-01T12:00:00Z")
+        );
     }
 
     #[test]
