@@ -3,9 +3,9 @@
 //!
 //! [`Metrics`] is updated as things happen, never by a scrape: the scheduler calls
 //! [`Metrics::after_pass`] with each pass's outcomes (counters, last success) and then looks
-//! at the files the way `status` does (expiry, state, SSO token expiry), once per pass, after
-//! the pass has written; it runs its passes and sleeps inside [`Metrics::alive`], the
-//! heartbeat `/healthz` reads. A scrape only encodes what is already there, so it never runs a
+//! at the files the way `status` does (expiry, state, SSO token expiry, the end of each
+//! `aws login` sign-in), once per pass, after the pass has written; it runs its passes and
+//! sleeps inside [`Metrics::alive`], the heartbeat `/healthz` reads. A scrape only encodes what is already there, so it never runs a
 //! source, reads a file or takes a lock. Sign-ins are counted by the daemon's
 //! [`crate::sources::sso::sign_ins::SignIns`], which the scheduler reads after each pass
 //! ([`Metrics::record_sign_ins`]).
@@ -62,6 +62,11 @@ struct SessionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoginLabels {
+    login_session: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -77,6 +82,8 @@ pub struct Metrics {
     sso_expiry: Family<SessionLabels, Gauge>,
     /// Device authorizations started, per SSO session, by this daemon.
     sign_ins: Family<SessionLabels, Counter>,
+    /// When each `aws login` sign-in ends (a human must sign in again by then).
+    login_end: Family<LoginLabels, Gauge>,
     seen: Mutex<Seen>,
     beat: Mutex<Instant>,
     /// Whether the per-profile and per-session series are kept (see [`Metrics::keep_series`]).
@@ -89,6 +96,7 @@ struct Seen {
     /// Each profile's state; `None` before the first look.
     states: Option<BTreeMap<String, State>>,
     sessions: BTreeSet<String>,
+    logins: BTreeSet<String>,
     /// When this daemon last refreshed each profile.
     succeeded: BTreeMap<String, OffsetDateTime>,
 }
@@ -109,6 +117,7 @@ impl Metrics {
             state: Family::default(),
             sso_expiry: Family::default(),
             sign_ins: Family::default(),
+            login_end: Family::default(),
             seen: Mutex::default(),
             beat: Mutex::new(Instant::now()),
             series: std::sync::atomic::AtomicBool::new(true),
@@ -149,6 +158,11 @@ impl Metrics {
             "awscredd_sso_sign_ins",
             "Device authorizations started for the SSO session (a human was asked to sign in)",
             m.sign_ins.clone(),
+        );
+        registry.register(
+            "awscredd_login_session_end_timestamp_seconds",
+            "When the `aws login` sign-in ends (Unix time): a human must sign in again by then",
+            m.login_end.clone(),
         );
         registry.register("awscredd_build_info", "awscredd's version", build);
         Metrics { registry, ..m }
@@ -253,6 +267,26 @@ impl Metrics {
                 x.name.clone()
             })
             .collect();
+        let logins: BTreeSet<String> = s
+            .login_sessions
+            .iter()
+            .map(|x| {
+                if series {
+                    let labels = LoginLabels {
+                        login_session: x.name.clone(),
+                    };
+                    let end = timestamp(x.refreshable_until.as_deref());
+                    set_or_remove(&self.login_end, &labels, end);
+                }
+                x.name.clone()
+            })
+            .collect();
+        for gone in seen.logins.difference(&logins) {
+            self.login_end.remove(&LoginLabels {
+                login_session: gone.clone(),
+            });
+        }
+        seen.logins = logins;
         let before = seen.states.take().unwrap_or_default();
         for gone in before.keys().filter(|n| !states.contains_key(*n)) {
             self.forget_profile(gone);
@@ -462,6 +496,8 @@ mod tests {
         }
     }
 
+    const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
+
     fn lines_of(m: &Metrics, name: &str) -> Vec<String> {
         m.encode()
             .lines()
@@ -562,11 +598,31 @@ mod tests {
                 token_expires_at: Some("2026-01-01T08:00:00Z".into()),
                 refreshable_until: None,
             }],
-            login_sessions: vec![],
+            login_sessions: vec![
+                SessionStatus {
+                    name: ALICE.into(),
+                    state: State::Ok,
+                    token_expires_at: Some("2026-01-01T00:15:00Z".into()),
+                    refreshable_until: Some("2026-01-01T12:00:00Z".into()),
+                },
+                SessionStatus {
+                    name: "arn:aws:iam::111122223333:user/bob".into(),
+                    state: State::Failing,
+                    token_expires_at: None,
+                    refreshable_until: None,
+                },
+            ],
         });
         assert!(m.encode().contains(
             "awscredd_sso_token_expiry_timestamp_seconds{sso_session=\"gone_corp\"} 1767254400\n"
         ));
+        // The end of a sign-in, when it is known; none for one that cannot be read.
+        assert_eq!(
+            lines_of(&m, "awscredd_login_session_end_timestamp_seconds{"),
+            [format!(
+                "awscredd_login_session_end_timestamp_seconds{{login_session=\"{ALICE}\"}} 1767268800"
+            )]
+        );
         assert!(m
             .encode()
             .contains("awscredd_sso_sign_ins_total{sso_session=\"gone_corp\"} 0\n"));
@@ -579,6 +635,7 @@ mod tests {
         let text = m.encode();
         assert!(!text.contains("profile=\"b\"") && !text.contains("profile=\"s\""));
         assert!(!text.contains("gone_corp"), "{text}");
+        assert!(!text.contains("login_session="), "{text}");
         assert_eq!(lines_of(&m, "awscredd_profile_state{").len(), 4);
         assert_eq!(
             m.not_ready(),

@@ -587,6 +587,25 @@ fn the_daemon_tells_an_ended_sign_in_once_and_picks_up_a_new_one_without_restart
         "{}",
         read_log()
     );
+    // The sign-in's end is a metric, as `status` tells it.
+    let (_, metrics) = get(port, "/metrics", None).unwrap();
+    let end = crate::metrics::LOGIN_METRICS[0];
+    let series = format!("{end}{{login_session=\"{ALICE}\"}} ");
+    let value: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series}in {metrics}"))
+        .parse()
+        .unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&s.run(&["status", "--json"]).stdout).unwrap();
+    let until = status["login_sessions"][0]["refreshable_until"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let until = time::OffsetDateTime::parse(&until, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(value, until.unix_timestamp(), "{metrics}");
     // The sign-in ends; the next refresh (SIGUSR1) is refused.
     s.fake.post(
         "/_fake/session-state",
