@@ -340,6 +340,26 @@ mod tests {
         );
     }
 
+    /// Found by the fuzzer (`login_cache`): a number another tool wrote into the file with
+    /// more digits than a float holds (`78888880000...2400`, 118 digits) was read back as a
+    /// slightly different number after a rewrite (serde_json's fast float parsing is not
+    /// exact); serde_json now parses floats exactly (`float_roundtrip`), so the rewrite keeps
+    /// the value the file held.
+    #[test]
+    fn a_rewrite_keeps_numbers_of_other_tools_as_they_were() {
+        let long = format!("78888880{}2049638230412172400", "0".repeat(91));
+        let mut file: Map<String, Value> = serde_json::from_str(&cli_file("k")).unwrap();
+        let extra =
+            format!(r#"{{"n": {long}, "f": 0.30000000000000004, "e": 1.7976931348623157e308}}"#);
+        file.insert("other".into(), serde_json::from_str(&extra).unwrap());
+        let text = serde_json::to_string(&file).unwrap();
+        let login = parse(text.as_bytes()).unwrap();
+        let back: Map<String, Value> = serde_json::from_slice(&login.to_json().unwrap()).unwrap();
+        let before: Map<String, Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["other"], before["other"]);
+        assert_eq!(back["other"]["f"].as_f64(), Some(0.30000000000000004));
+    }
+
     #[test]
     fn the_file_name_is_the_sha256_of_the_arn() {
         // smithy-rs login-provider-test-cases.json names the file this way.
