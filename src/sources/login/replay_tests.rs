@@ -12,7 +12,7 @@
 //! the answer's `expiresIn` (the case's expiry minus the case's clock).
 
 use super::*;
-use crate::credentials::parse_rfc3339;
+use crate::credentials::{parse_rfc3339, Credentials};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -195,12 +195,19 @@ fn assert_proof(what: &str, request: &Request, dpop_pem: &str, url: &str) {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     assert_eq!(request.path, "/v1/token", "{what}");
-    let proof = request.dpop.as_deref().unwrap_or_else(|| panic!("{what}: no DPoP"));
+    let proof = request
+        .dpop
+        .as_deref()
+        .unwrap_or_else(|| panic!("{what}: no DPoP"));
     let parts: Vec<&str> = proof.split('.').collect();
     assert_eq!(parts.len(), 3, "{what}: {proof}");
     let (header, claims) = (base64_json(parts[0]), base64_json(parts[1]));
     let key = super::dpop::DpopKey::from_pem(dpop_pem).unwrap();
-    assert_eq!(header["jwk"], key.jwk(), "{what}: the proof names the cache's key");
+    assert_eq!(
+        header["jwk"],
+        key.jwk(),
+        "{what}: the proof names the cache's key"
+    );
     assert_eq!(header["alg"], "ES256", "{what}");
     assert_eq!(claims["htm"], "POST", "{what}");
     assert_eq!(claims["htu"], format!("{url}/v1/token"), "{what}");
@@ -228,14 +235,13 @@ fn expected_error(case: &str) -> (ErrorKind, &'static str) {
     }
 }
 
+/// For credentials a refresh returned: the case's clock, and when the request was sent and
+/// answered.
+type Renewed = (OffsetDateTime, OffsetDateTime, OffsetDateTime);
+
 /// An expiry of a case: as the cache holds it, or (for credentials a refresh returned, made
 /// between `sent` and `back`) the case's lifetime counted from the request.
-fn assert_expiry(
-    what: &str,
-    actual: OffsetDateTime,
-    expected: &Value,
-    renewed: Option<(OffsetDateTime, OffsetDateTime, OffsetDateTime)>,
-) {
+fn assert_expiry(what: &str, actual: OffsetDateTime, expected: &Value, renewed: Option<Renewed>) {
     let expected = parse_rfc3339(expected.as_str().unwrap()).unwrap();
     match renewed {
         None => assert_eq!(actual, expected, "{what}"),
@@ -248,6 +254,41 @@ fn assert_expiry(
                 "{what}: {actual} is not {lifetime} after the request ({sent} to {back})"
             );
         }
+    }
+}
+
+/// The credentials of a `credentials` outcome.
+fn assert_credentials(what: &str, c: &Credentials, outcome: &Value, renewed: Option<Renewed>) {
+    assert_eq!(c.access_key_id, outcome["accessKeyId"], "{what}");
+    assert_eq!(
+        c.secret_access_key.expose(),
+        outcome["secretAccessKey"],
+        "{what}"
+    );
+    let token = c.session_token.as_ref().map(|t| t.expose());
+    assert_eq!(token, outcome["sessionToken"].as_str(), "{what}");
+    assert_eq!(
+        c.account_id.as_deref(),
+        outcome["accountId"].as_str(),
+        "{what}"
+    );
+    let expiry = c.expiration.unwrap();
+    assert_expiry(what, expiry, &outcome["expiresAt"], renewed);
+}
+
+/// The files of a `cacheContents` outcome: every field as the SDKs write it, and no other
+/// (the Kotlin SDK's check).
+fn assert_cache_files(what: &str, r: &Replay, outcome: &Value, renewed: Option<Renewed>) {
+    let expected = outcome.as_object().unwrap();
+    for (file, want) in expected.iter().filter(|(k, _)| *k != "result") {
+        let bytes = r.file(file).unwrap_or_else(|| panic!("{what}: no {file}"));
+        let mut have: Value = serde_json::from_slice(&bytes).unwrap();
+        let written = have["accessToken"]["expiresAt"].take();
+        let written = parse_rfc3339(written.as_str().unwrap()).unwrap();
+        assert_expiry(what, written, &want["accessToken"]["expiresAt"], renewed);
+        let mut want = want.clone();
+        want["accessToken"]["expiresAt"] = Value::Null;
+        assert_eq!(have, want, "{what}: the cache file afterwards");
     }
 }
 
@@ -284,51 +325,32 @@ async fn replay(case: &Value, arn: &str, clock: OffsetDateTime, failed_body: &st
             assert_eq!(&sent_input[k], v, "{what}: the request's {k}");
         }
         let (_, cached) = files[0];
-        assert_proof(&what, request, cached["dpopKey"].as_str().unwrap(), &r.server.url);
+        assert_proof(
+            &what,
+            request,
+            cached["dpopKey"].as_str().unwrap(),
+            &r.server.url,
+        );
     }
     let renewed = (!calls.is_empty()).then_some((clock, sent, back));
     for outcome in case["outcomes"].as_array().unwrap() {
         match outcome["result"].as_str().unwrap() {
             "credentials" => {
                 let c = got.as_ref().unwrap_or_else(|e| panic!("{what}: {e:?}"));
-                assert_eq!(c.access_key_id, outcome["accessKeyId"], "{what}");
-                assert_eq!(
-                    c.secret_access_key.expose(),
-                    outcome["secretAccessKey"],
-                    "{what}"
-                );
-                let token = c.session_token.as_ref().map(|t| t.expose());
-                assert_eq!(token, outcome["sessionToken"].as_str(), "{what}");
-                assert_eq!(
-                    c.account_id.as_deref(),
-                    outcome["accountId"].as_str(),
-                    "{what}"
-                );
-                let expiry = c.expiration.unwrap();
-                assert_expiry(&what, expiry, &outcome["expiresAt"], renewed);
+                assert_credentials(&what, c, outcome, renewed);
             }
             "error" => {
-                let e = got.as_ref().err().unwrap_or_else(|| panic!("{what}: no error"));
+                let e = got
+                    .as_ref()
+                    .err()
+                    .unwrap_or_else(|| panic!("{what}: no error"));
                 let (kind, says) = expected_error(name);
                 assert_eq!(e.kind, kind, "{what}: {}", e.message);
                 assert!(e.message.contains(says), "{what}: {}", e.message);
                 let after: Vec<Option<Vec<u8>>> = files.iter().map(|(f, _)| r.file(f)).collect();
                 assert_eq!(after, before, "{what}: the cache is left as it was");
             }
-            "cacheContents" => {
-                let expected = outcome.as_object().unwrap();
-                for (file, want) in expected.iter().filter(|(k, _)| *k != "result") {
-                    let bytes = r.file(file).unwrap_or_else(|| panic!("{what}: no {file}"));
-                    let mut have: Value = serde_json::from_slice(&bytes).unwrap();
-                    let written = have["accessToken"]["expiresAt"].take();
-                    let written = parse_rfc3339(written.as_str().unwrap()).unwrap();
-                    assert_expiry(&what, written, &want["accessToken"]["expiresAt"], renewed);
-                    let mut want = want.clone();
-                    want["accessToken"]["expiresAt"] = Value::Null;
-                    // Every field as the SDKs write it, and no other (the Kotlin SDK's check).
-                    assert_eq!(have, want, "{what}: the cache file afterwards");
-                }
-            }
+            "cacheContents" => assert_cache_files(&what, &r, outcome, renewed),
             other => panic!("{what}: an outcome this replay does not know: {other}"),
         }
     }
@@ -406,7 +428,10 @@ async fn the_aws_sdks_login_session_profile_case_is_read_and_refreshed() {
     );
     let token = login.credentials.session_token.as_ref().map(|t| t.expose());
     assert_eq!(token, ok["session_token"].as_str());
-    assert_eq!(login.credentials.account_id.as_deref(), ok["account_id"].as_str());
+    assert_eq!(
+        login.credentials.account_id.as_deref(),
+        ok["account_id"].as_str()
+    );
     // The file's expiresAt (the case's `expiry` is two hours before it: see tests/data/README.md).
     let expiry = parse_rfc3339(output["expiresAt"].as_str().unwrap()).unwrap();
     assert_eq!(login.credentials.expiration, Some(expiry));
@@ -431,7 +456,10 @@ async fn the_aws_sdks_login_session_profile_case_is_read_and_refreshed() {
     let mut want = contents.clone();
     want["accessToken"] = after["accessToken"].clone();
     want["refreshToken"] = Value::from("<rotated-refresh-token>");
-    assert_eq!(after, want, "every other field as it was, the dpopKey as written");
+    assert_eq!(
+        after, want,
+        "every other field as it was, the dpopKey as written"
+    );
     assert_eq!(after["accessToken"]["accessKeyId"], "ASIARENEWED");
     assert_eq!(after["accessToken"]["accountId"], output["accountId"]);
 }
