@@ -7,6 +7,14 @@ use crate::config::Source;
 /// Why `arn` is not the ARN of an identity `aws login` signs in (an IAM user, the root user,
 /// or an assumed-role session), if it is not.
 pub fn arn_problem(arn: &str) -> Option<String> {
+    // The sign-in's cache file is named after the ARN exactly; the AWS SDKs trim the value
+    // they read, so `" ARN "` would find no sign-in here while the AWS CLI finds one.
+    if arn.contains(char::is_whitespace) {
+        return Some(format!(
+            "login_session `{arn}` has spaces in it (an ARN has none; the sign-in is found by \
+             the ARN exactly)"
+        ));
+    }
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [prefix, partition, service, region, account, resource] = parts[..] else {
         return Some(format!(
@@ -73,6 +81,10 @@ mod tests {
             "arn:aws:iam::111122223333:user/",
             "arn:aws:s3:::bucket",
             "arn:aws:sts::111122223333:assumed-role/Admin",
+            // The AWS SDKs trim these (smithy-rs's login cache tests): refused, not missed.
+            "arn:aws:iam::111122223333:user/alice ",
+            " arn:aws:iam::111122223333:user/alice",
+            "arn:aws:iam::111122223333:user/al\tice",
         ] {
             let m = arn_problem(bad).unwrap_or_default();
             assert!(m.contains(bad), "{bad}: {m}");

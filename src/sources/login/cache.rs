@@ -123,7 +123,10 @@ pub fn parse(bytes: &[u8]) -> Result<CachedLogin, String> {
             string(at, "sessionToken").map_err(|e| format!("accessToken: {e}"))?,
         )),
         expiration: Some(expires_at),
-        account_id: None,
+        account_id: at
+            .get("accountId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     };
     let dpop_pem = Secret::new(string(&fields, "dpopKey")?);
     let (identity, signed_in_at) = fields
@@ -131,10 +134,7 @@ pub fn parse(bytes: &[u8]) -> Result<CachedLogin, String> {
         .and_then(Value::as_str)
         .map_or((None, None), id_token_claims);
     Ok(CachedLogin {
-        account_id: at
-            .get("accountId")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        account_id: credentials.account_id.clone(),
         client_id: string(&fields, "clientId")?,
         refresh_token: Secret::new(string(&fields, "refreshToken")?),
         sign_in_region: fields

@@ -28,6 +28,15 @@ fn pem_der(pem: &str) -> Result<(String, Vec<u8>), String> {
         .and_then(|l| l.strip_suffix("-----"))
         .ok_or("it is not a PEM key (no -----BEGIN line)")?
         .to_string();
+    // A label is a few words in capitals. Anything else is the key's own text on the same
+    // line (line breaks lost or mangled): never repeated in a message.
+    let plain = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ';
+    if label.len() > 40 || !label.chars().all(plain) {
+        return Err(
+            "it is not a PEM key (its first line is not a -----BEGIN LABEL----- line of its own)"
+                .into(),
+        );
+    }
     let mut body = String::new();
     let mut ended = false;
     for l in lines {
@@ -49,7 +58,17 @@ fn pem_der(pem: &str) -> Result<(String, Vec<u8>), String> {
 impl DpopKey {
     /// The key of a login cache's `dpopKey`: a P-256 private key, SEC1 (`EC PRIVATE KEY`, as
     /// the AWS CLI writes it) or PKCS#8 (`PRIVATE KEY`). Anything else is refused with why.
+    ///
+    /// A key whose line breaks were written as the two characters `\n` (one line of text,
+    /// as the AWS Rust SDK's own test data has it, and which that SDK reads) is the same key.
     pub fn from_pem(pem: &str) -> Result<Self, String> {
+        let unescaped;
+        let pem = if !pem.trim().contains('\n') && pem.contains("\\n") {
+            unescaped = pem.replace("\\n", "\n");
+            unescaped.as_str()
+        } else {
+            pem
+        };
         let (label, der) = pem_der(pem)?;
         if !matches!(label.as_str(), "EC PRIVATE KEY" | "PRIVATE KEY") {
             return Err(format!(
@@ -186,6 +205,34 @@ mod tests {
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
             .verify(input.as_bytes(), &sig)
             .unwrap();
+    }
+
+    #[test]
+    fn a_key_with_its_line_breaks_written_as_backslash_n_is_the_same_key() {
+        let key = DpopKey::generate().unwrap();
+        let pem = key.to_pem().unwrap();
+        let one_line = pem.trim_end().replace('\n', "\\n");
+        assert!(!one_line.contains('\n'));
+        let read = DpopKey::from_pem(&one_line).unwrap();
+        assert_eq!(read.jwk(), key.jwk());
+        // With a line break at its end too.
+        let read = DpopKey::from_pem(&format!("{one_line}\n")).unwrap();
+        assert_eq!(read.jwk(), key.jwk());
+    }
+
+    /// A key whose line breaks became other characters (here spaces) is one line that starts
+    /// with `-----BEGIN ` and ends with `-----`: its middle was taken for the PEM label and
+    /// shown in the error, the private key with it.
+    #[test]
+    fn a_key_on_one_line_is_refused_without_showing_the_key() {
+        let pem = DpopKey::generate().unwrap().to_pem().unwrap();
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        for sep in [" ", "\\r\\n", "\t", "|"] {
+            let one_line = pem.trim_end().replace('\n', sep);
+            let e = DpopKey::from_pem(&one_line).unwrap_err();
+            assert!(e.contains("not a PEM key"), "{e}");
+            assert!(!e.contains(&body[..16]), "the key is in the message: {e}");
+        }
     }
 
     #[test]

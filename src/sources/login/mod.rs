@@ -18,6 +18,8 @@ pub mod cache;
 pub mod client;
 pub mod dpop;
 pub mod remote;
+#[cfg(test)]
+mod replay_tests;
 
 use crate::config::{Config, Profile};
 use crate::paths::Env;
@@ -145,8 +147,8 @@ impl LoginSources {
         self.refresh(&cache, profile, arn, current).await
     }
 
-    /// The sign-in in the cache, if it can be refreshed: not missing, readable, not refused
-    /// before, not past its 12 hours.
+    /// The sign-in in the cache, if it can be used or refreshed: not missing, readable, its
+    /// refresh token not refused before (unless its credentials are still fresh).
     async fn usable(
         &self,
         cache: &LoginCache,
@@ -178,15 +180,10 @@ impl LoginSources {
                 sign_in_hint(profile)
             )));
         }
-        if let Some(end) = login.ends_at().filter(|e| *e <= now && !fresh) {
-            return Err(needs_login(format!(
-                "the `aws login` sign-in of {arn} ended at {} (a sign-in lasts at most 12 \
-                 hours; its idToken says it began at {}): {}",
-                crate::credentials::format_utc(end),
-                crate::credentials::format_utc(end - cache::SIGN_IN_LIFETIME),
-                sign_in_hint(profile)
-            )));
-        }
+        // The 12 hours from the idToken's `iat` are not checked here: the service says when
+        // the sign-in has ended (as botocore and the AWS SDKs let it), so a host clock that is
+        // ahead, or a sign-in that lasts longer, does not end it early; the one refused
+        // refresh token is then recorded and never offered again.
         Ok(login)
     }
 
@@ -210,7 +207,7 @@ impl LoginSources {
             client_id: &login.client_id,
             refresh_token: &login.refresh_token,
         };
-        let got = match signin.token(Arc::new(key), grant).await {
+        let mut got = match signin.token(Arc::new(key), grant).await {
             Ok(t) => t,
             Err(TokenError::SignInEnded(m)) => {
                 self.sign_in_ended(&profile.name, arn, &login, &m).await;
@@ -223,6 +220,9 @@ impl LoginSources {
             Err(TokenError::Transient(m)) => return Err(SourceError::transient(m)),
             Err(TokenError::Failed(m)) => return Err(SourceError::failed(m)),
         };
+        // The account is the one the sign-in was made in, as the cache says (the AWS SDKs
+        // report it with the renewed credentials).
+        got.credentials.account_id.clone_from(&login.account_id);
         let renewed = login.renewed(got.credentials.clone(), got.refresh_token);
         let (c, a) = (cache.clone(), arn.to_string());
         tokio::task::spawn_blocking(move || c.store(&a, &renewed))
