@@ -22,7 +22,7 @@
 //!   [`orphans`], which reaps the processes that end up awscredd's children when it is PID 1
 //!   (a container's init), never takes a status the code waits for.
 
-pub mod orphans;
+pub(crate) mod orphans;
 
 use std::io;
 use std::process::{ExitStatus, Stdio};
@@ -32,18 +32,18 @@ use tokio::process::Command;
 
 /// The environment variable that carries the profiles whose sources are running, comma-separated,
 /// outermost first.
-pub const RUNNING_FOR_VAR: &str = "AWSCREDD_RUNNING_FOR";
+pub(crate) const RUNNING_FOR_VAR: &str = "AWSCREDD_RUNNING_FOR";
 /// The longest stderr line kept; the rest of the line is dropped.
-pub const MAX_LINE: usize = 16 * 1024;
+pub(crate) const MAX_LINE: usize = 16 * 1024;
 /// At most this many stderr lines are kept.
-pub const MAX_LINES: usize = 200;
+pub(crate) const MAX_LINES: usize = 200;
 /// How long to drain the pipes after the child exited and its group was killed (a grandchild
 /// that escaped the group may hold them open).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 /// What a run may use.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub timeout: Duration,
     pub stdout_max: usize,
     /// What becomes of the child's process group once the child has exited.
@@ -52,7 +52,7 @@ pub struct Limits {
 
 /// What becomes of what a child started, once the child has exited by itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AfterExit {
+pub(crate) enum AfterExit {
     /// Killed: the child's work is done (sources, `mfa_command`).
     KillGroup,
     /// Left running (`on_change` hooks, which may start a program).
@@ -61,7 +61,7 @@ pub enum AfterExit {
 
 /// A child that exited.
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     pub status: ExitStatus,
     pub stdout: Vec<u8>,
     /// The last non-empty stderr lines (at most [`MAX_LINES`]), each at most [`MAX_LINE`]
@@ -73,7 +73,7 @@ pub struct Finished {
 
 impl Finished {
     /// What to log before the stderr lines when some were cut: `None` when none were.
-    pub fn stderr_cut_note(&self) -> Option<String> {
+    pub(crate) fn stderr_cut_note(&self) -> Option<String> {
         (self.stderr_cut > 0).then(|| {
             format!(
                 "{} earlier stderr line{} not kept (the last {} follow)",
@@ -91,7 +91,7 @@ impl Finished {
 
 /// Why a run did not finish.
 #[derive(Debug)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// It could not be started.
     Start(io::Error),
     /// It ran past the time limit and was killed, with its process group.
@@ -132,7 +132,7 @@ fn human_bytes(n: usize) -> String {
 }
 
 /// The profiles of [`RUNNING_FOR_VAR`] in this process's environment.
-pub fn running_for() -> Vec<String> {
+pub(crate) fn running_for() -> Vec<String> {
     crate::paths::process_env(RUNNING_FOR_VAR)
         .map(|v| {
             v.split(',')
@@ -188,7 +188,7 @@ fn spawn_own(cmd: &mut Command) -> io::Result<(tokio::process::Child, Own)> {
 }
 
 /// Runs `cmd` (for the source of `profile`, if any) to its end within `limits`.
-pub async fn run(
+pub(crate) async fn run(
     mut cmd: Command,
     profile: Option<&str>,
     limits: Limits,
@@ -240,7 +240,7 @@ pub async fn run(
 
 /// Starts `cmd` and returns at once; it is neither waited for nor killed. When it ends while
 /// awscredd still runs, `done` gets its status and output lines (each bounded).
-pub fn spawn_detached(
+pub(crate) fn spawn_detached(
     mut cmd: Command,
     done: impl FnOnce(io::Result<ExitStatus>, Vec<String>) + Send + 'static,
 ) -> io::Result<()> {
@@ -424,7 +424,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// (40 characters of base64) or a session token (100 or more), and the value of a
 /// `NAME=value` whose name speaks of a secret, token or password (what `set -x` and `env`
 /// print), with `** redacted **`.
-pub fn redact(line: &str, secrets: &[&str]) -> String {
+pub(crate) fn redact(line: &str, secrets: &[&str]) -> String {
     let mut out = redact_named_values(line);
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         out = out.replace(s, "** redacted **");

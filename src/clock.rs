@@ -16,7 +16,7 @@ pub trait Clock: Send + Sync {
 
 /// The machine's wall clock.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)]
@@ -26,7 +26,7 @@ impl Clock for SystemClock {
 }
 
 /// The wall clock now (for the edges that take no [`Clock`]).
-pub fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     SystemClock.now()
 }
 
@@ -35,7 +35,7 @@ pub fn now() -> OffsetDateTime {
 /// moving — a machine waking from suspend.
 #[cfg(test)]
 #[derive(Debug)]
-pub struct TokioClock {
+pub(crate) struct TokioClock {
     start: OffsetDateTime,
     origin: tokio::time::Instant,
     jumped: std::sync::Mutex<time::Duration>,
@@ -43,7 +43,7 @@ pub struct TokioClock {
 
 #[cfg(test)]
 impl TokioClock {
-    pub fn new(start: OffsetDateTime) -> Self {
+    pub(crate) fn new(start: OffsetDateTime) -> Self {
         TokioClock {
             start,
             origin: tokio::time::Instant::now(),
@@ -52,7 +52,7 @@ impl TokioClock {
     }
 
     /// Moves the wall clock by `by`, and only the wall clock.
-    pub fn jump(&self, by: time::Duration) {
+    pub(crate) fn jump(&self, by: time::Duration) {
         let mut j = self.jumped.lock().unwrap_or_else(|e| e.into_inner());
         *j += by;
     }

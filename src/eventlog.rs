@@ -9,24 +9,24 @@
 //! to the string itself, so Event Viewer shows the text without a message table of ours.
 
 /// The tracing target of events meant for the Event Log (also written to the log file).
-pub const EVENT_LOG: &str = "awscredd::event_log";
+pub(crate) const EVENT_LOG: &str = "awscredd::event_log";
 
 /// The Event Log ids awscredd reports (docs/windows.md).
-pub mod ids {
+pub(crate) mod ids {
     /// The service started (the config is loaded and the first pass begins).
-    pub const STARTED: u32 = 1;
+    pub(crate) const STARTED: u32 = 1;
     /// The service stopped.
-    pub const STOPPED: u32 = 2;
+    pub(crate) const STOPPED: u32 = 2;
     /// The config is invalid: the service does not start.
-    pub const CONFIG_ERROR: u32 = 3;
+    pub(crate) const CONFIG_ERROR: u32 = 3;
     /// A human must approve an SSO sign-in: the URL and the code.
-    pub const SIGN_IN_NEEDED: u32 = 4;
+    pub(crate) const SIGN_IN_NEEDED: u32 = 4;
     /// A profile keeps failing.
-    pub const REPEATED_FAILURES: u32 = 5;
+    pub(crate) const REPEATED_FAILURES: u32 = 5;
 }
 
 #[cfg(windows)]
-pub use imp::*;
+pub(crate) use imp::*;
 
 #[cfg(windows)]
 mod imp {
@@ -47,7 +47,7 @@ mod imp {
     };
 
     /// The event source, as registered under the Application log.
-    pub const SOURCE: &str = "awscredd";
+    pub(crate) const SOURCE: &str = "awscredd";
     const KEY: &str = r"SYSTEM\CurrentControlSet\Services\EventLog\Application\awscredd";
     /// .NET Framework 4's message file (on every supported Windows): each id shows as `%1`.
     const MESSAGE_FILE: &str =
@@ -66,7 +66,7 @@ mod imp {
     }
 
     /// Registers the `awscredd` event source (as Administrator; `service install`).
-    pub fn register_source() -> std::io::Result<()> {
+    pub(crate) fn register_source() -> std::io::Result<()> {
         let key_w = wide(KEY);
         let mut key: HKEY = std::ptr::null_mut();
         // SAFETY: valid NUL-terminated name, out pointer to a local; the key is closed below.
@@ -122,7 +122,7 @@ mod imp {
     }
 
     /// Removes the event source (`service uninstall`); an absent one is fine.
-    pub fn deregister_source() -> std::io::Result<()> {
+    pub(crate) fn deregister_source() -> std::io::Result<()> {
         let key_w = wide(KEY);
         // SAFETY: valid NUL-terminated name under an open predefined key.
         let rc = unsafe { RegDeleteKeyW(HKEY_LOCAL_MACHINE, key_w.as_ptr()) };
@@ -133,7 +133,7 @@ mod imp {
     }
 
     /// A tracing layer that reports `target: EVENT_LOG` events to the Event Log.
-    pub struct Layer {
+    pub(crate) struct Layer {
         source: HANDLE,
     }
 
@@ -144,7 +144,7 @@ mod imp {
 
     impl Layer {
         /// Opens the event source; `None` when the Event Log cannot be reached.
-        pub fn open() -> Option<Layer> {
+        pub(crate) fn open() -> Option<Layer> {
             let name = wide(SOURCE);
             // SAFETY: NUL-terminated source name on the local computer.
             let source = unsafe { RegisterEventSourceW(std::ptr::null(), name.as_ptr()) };

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a hook may run before it and its process group are killed.
-pub const TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 /// The most of a hook's stdout that is read (and logged).
 const STDOUT_MAX: usize = 64 * 1024;
 
@@ -170,7 +170,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The hidden subcommand that runs one hook for `credential-process` (see the module header).
-pub const SUPERVISOR_COMMAND: &str = "run-hook";
+pub(crate) const SUPERVISOR_COMMAND: &str = "run-hook";
 
 /// Starts `awscredd run-hook` for `cmd`, in the background: no standard streams (the SDK
 /// reading `credential-process` must not wait for them), a process group of its own.
@@ -217,7 +217,7 @@ fn stop_supervisor(child: &mut std::process::Child) {
 
 /// `awscredd run-hook`: runs the hook `cmd` once for `profiles` of the output at `path`, as
 /// `run` and `once` do (the limit, its group killed if it is stopped).
-pub async fn supervise(cmd: &[String], path: &Path, profiles: &[String]) {
+pub(crate) async fn supervise(cmd: &[String], path: &Path, profiles: &[String]) {
     if cmd.is_empty() {
         return;
     }

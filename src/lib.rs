@@ -41,6 +41,10 @@
 //!
 //! [`credentials::Credentials`] carries secrets in types that never print them.
 
+// What is not reachable from outside the crate says so (`pub(crate)`): what `pub` leaves is the
+// API the binary, the tests, the benches and the fuzz targets use.
+#![warn(unreachable_pub)]
+
 pub(crate) mod child;
 pub mod cli;
 pub(crate) mod clock;

@@ -32,12 +32,12 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 /// The `Content-Type` of `/metrics`.
-pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// How often [`Metrics::alive`] beats while the scheduler waits or runs a pass.
 const BEAT_EVERY: Duration = Duration::from_secs(10);
 /// `/healthz` fails when the scheduler has not beaten for this long: a dozen beats missed.
-pub const STALE_AFTER: Duration = Duration::from_secs(120);
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProfileLabels {

@@ -17,13 +17,13 @@ use tokio::sync::watch;
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Whether this process is PID 1 of its PID namespace, so the orphans are its to reap.
-pub fn is_init() -> bool {
+pub(crate) fn is_init() -> bool {
     std::process::id() == 1
 }
 
 /// Reaps the orphans until `stop` turns true: at every `SIGCHLD`, and every [`SWEEP_EVERY`].
 #[cfg(target_os = "linux")]
-pub async fn reap_until(mut stop: watch::Receiver<bool>) {
+pub(crate) async fn reap_until(mut stop: watch::Receiver<bool>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigchld = match signal(SignalKind::child()) {
         Ok(s) => Some(s),
@@ -56,11 +56,11 @@ pub async fn reap_until(mut stop: watch::Receiver<bool>) {
 
 /// Not Linux: nothing to reap this way.
 #[cfg(not(target_os = "linux"))]
-pub async fn reap_until(_stop: watch::Receiver<bool>) {}
+pub(crate) async fn reap_until(_stop: watch::Receiver<bool>) {}
 
 /// Waits for every zombie child of this process that is not one of its own; how many.
 #[cfg(target_os = "linux")]
-pub fn reap() -> usize {
+pub(crate) fn reap() -> usize {
     use nix::sys::wait::{waitpid, WaitPidFlag};
     let me = std::process::id();
     // Held while looking and reaping: no child of ours is started (and so unrecorded) meanwhile.

@@ -8,7 +8,7 @@ type S<T> = Option<Spanned<T>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     pub daemon: Option<RawDaemon>,
     #[serde(default)]
     pub output: Vec<Spanned<RawOutput>>,
@@ -23,7 +23,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDaemon {
+pub(super) struct RawDaemon {
     pub refresh_before: S<String>,
     pub state_dir: S<String>,
     pub login_command: S<Vec<Spanned<String>>>,
@@ -32,7 +32,7 @@ pub struct RawDaemon {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOutput {
+pub(super) struct RawOutput {
     pub path: Spanned<String>,
     pub profiles: S<Vec<Spanned<String>>>,
     pub mode: S<String>,
@@ -45,7 +45,7 @@ pub struct RawOutput {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSsoSession {
+pub(super) struct RawSsoSession {
     pub sso_start_url: S<String>,
     pub sso_region: S<String>,
     pub sso_registration_scopes: S<String>,
@@ -54,7 +54,7 @@ pub struct RawSsoSession {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawProfile {
+pub(super) struct RawProfile {
     // SSO
     pub sso_session: S<String>,
     pub sso_account_id: S<String>,
@@ -89,20 +89,20 @@ pub struct RawProfile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(super) struct RawServer {
     pub listen: S<String>,
     pub token_file: S<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMetrics {
+pub(super) struct RawMetrics {
     pub listen: S<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawImds {
+pub(super) struct RawImds {
     pub listen: S<String>,
     pub profile: S<String>,
 }

@@ -15,12 +15,12 @@ use std::ops::Range;
 
 /// The `[profile.NAME]` tables of a config text, by name (a name there twice has two).
 #[derive(Debug, Default)]
-pub struct Tables<'t> {
+pub(super) struct Tables<'t> {
     profiles: HashMap<&'t str, Vec<Range<usize>>>,
 }
 
 /// A config text without some of its profile tables, and where its pieces are in the file.
-pub struct Compact {
+pub(super) struct Compact {
     pub text: String,
     /// (start in `text`, start in the file) of each piece, in order.
     pieces: Vec<(usize, usize)>,
@@ -28,7 +28,7 @@ pub struct Compact {
 
 impl Compact {
     /// The file offset of an offset in [`Self::text`].
-    pub fn to_file(&self, offset: usize) -> usize {
+    pub(super) fn to_file(&self, offset: usize) -> usize {
         let i = self.pieces.partition_point(|(c, _)| *c <= offset);
         match i.checked_sub(1).and_then(|i| self.pieces.get(i)) {
             Some((c, f)) => f + (offset - c),
@@ -37,7 +37,7 @@ impl Compact {
     }
 
     /// A span in [`Self::text`] as a span of the file.
-    pub fn span_to_file(&self, span: &Range<usize>) -> Range<usize> {
+    pub(super) fn span_to_file(&self, span: &Range<usize>) -> Range<usize> {
         let start = self.to_file(span.start);
         let end = if span.end > span.start {
             self.to_file(span.end - 1) + 1
@@ -50,7 +50,7 @@ impl Compact {
 
 impl<'t> Tables<'t> {
     /// Finds the tables, or `None` when the text is not one the scan can be sure of.
-    pub fn scan(text: &'t str) -> Option<Tables<'t>> {
+    pub(super) fn scan(text: &'t str) -> Option<Tables<'t>> {
         if text.contains("\"\"\"") || text.contains("'''") {
             return None;
         }
@@ -93,13 +93,13 @@ impl<'t> Tables<'t> {
     }
 
     /// Whether `name` has a table.
-    pub fn has(&self, name: &str) -> bool {
+    pub(super) fn has(&self, name: &str) -> bool {
         self.profiles.contains_key(name)
     }
 
     /// `profile` and every profile it takes credentials from (`source_profile`, read from the
     /// tables themselves), as far as they are defined.
-    pub fn chain(&self, text: &str, profile: &str) -> BTreeSet<String> {
+    pub(super) fn chain(&self, text: &str, profile: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         let mut next = Some(profile.to_string());
         while let Some(name) = next.take() {
@@ -115,7 +115,7 @@ impl<'t> Tables<'t> {
     }
 
     /// `text` without the profile tables not in `keep` (each piece kept whole lines).
-    pub fn compact(&self, text: &str, keep: &BTreeSet<String>) -> Compact {
+    pub(super) fn compact(&self, text: &str, keep: &BTreeSet<String>) -> Compact {
         let mut left_out: Vec<&Range<usize>> = self
             .profiles
             .iter()

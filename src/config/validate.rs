@@ -1138,7 +1138,7 @@ fn process_source(cx: &mut Ctx<'_>, r: &ProfileInput<'_>) -> Option<Source> {
 }
 
 /// The role session name used when none is configured.
-pub fn default_session_name(profile: &str) -> String {
+pub(super) fn default_session_name(profile: &str) -> String {
     let mut s: String = format!("awscredd-{profile}")
         .chars()
         .map(|c| {
@@ -1846,7 +1846,7 @@ fn listen_address(
 
 /// An address to listen on: `IP:PORT` (`[::1]:PORT`), `localhost:PORT`, or a port alone
 /// (`PORT`, `:PORT`), which is loopback: what is not told otherwise listens on 127.0.0.1.
-pub fn parse_listen(text: &str) -> Option<std::net::SocketAddr> {
+pub(super) fn parse_listen(text: &str) -> Option<std::net::SocketAddr> {
     let loopback = |port: &str| {
         port.parse::<u16>()
             .ok()

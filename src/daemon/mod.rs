@@ -10,8 +10,8 @@
 //! (files are only ever replaced whole), the others are handled between passes. systemd hears
 //! of readiness, sign-ins waiting for a human and the loop's heartbeat through [`systemd`].
 
-pub mod schedule;
-pub mod systemd;
+pub(crate) mod schedule;
+pub(crate) mod systemd;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
@@ -39,16 +39,16 @@ pub enum Control {
 
 /// When the SSO token a profile's chain starts from was last written, if it has one: a token
 /// appearing (`aws sso login`, `awscredd login`) ends a profile's wait for a sign-in.
-pub type SignInSeen = dyn Fn(&Config, &str) -> Option<OffsetDateTime> + Send + Sync;
+pub(crate) type SignInSeen = dyn Fn(&Config, &str) -> Option<OffsetDateTime> + Send + Sync;
 
 /// Makes the fetcher of a pass for a config, signing in through the daemon's [`SignIns`].
-pub type FetcherFor = dyn Fn(&Config, &Arc<SignIns>) -> Arc<dyn Fetcher> + Send + Sync;
+pub(crate) type FetcherFor = dyn Fn(&Config, &Arc<SignIns>) -> Arc<dyn Fetcher> + Send + Sync;
 
 /// What the scheduler runs on: where the time comes from, how profiles are fetched, how a
 /// sign-in is noticed, and what it tells operators. [`Engine::real`] is the daemon's; tests
 /// give their own.
 #[derive(Clone)]
-pub struct Engine {
+pub(crate) struct Engine {
     pub clock: Arc<dyn Clock>,
     /// The fetcher for a config (made anew for each pass, since a reload changes the config).
     pub fetcher: Arc<FetcherFor>,
@@ -63,7 +63,7 @@ pub struct Engine {
 impl Engine {
     /// The real sources (signing in unattended, in the background: URL and code logged,
     /// `login_command` run), the wall clock, and the SSO token cache's file times.
-    pub fn real() -> Self {
+    pub(crate) fn real() -> Self {
         Engine {
             clock: Arc::new(SystemClock),
             fetcher: Arc::new(|cfg: &Config, sign_ins: &Arc<SignIns>| {
@@ -97,7 +97,7 @@ fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
 
 /// The daemon's ways in and out: the stop flag, control requests, where a reloaded config is
 /// published, and systemd's socket.
-pub struct Io {
+pub(crate) struct Io {
     pub stop: watch::Receiver<bool>,
     pub controls: mpsc::UnboundedReceiver<Control>,
     pub published: watch::Sender<Config>,
@@ -105,7 +105,7 @@ pub struct Io {
 }
 
 /// [`run`] on an [`Engine`] of the caller's.
-pub async fn run_with(
+pub(crate) async fn run_with(
     engine: Engine,
     path: PathBuf,
     cfg: Config,
@@ -161,7 +161,7 @@ pub async fn run_with(
 }
 
 /// How often `run` looks whether an output file it wrote has been deleted.
-pub const OUTPUT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const OUTPUT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The output files that are there now (one a pass could not write is not looked after: its
 /// profile's retry is the schedule's business).

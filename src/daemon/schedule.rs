@@ -11,9 +11,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 /// Credentials without an expiry are fetched again this long after their last refresh.
-pub const UNEXPIRING_EVERY: Duration = Duration::from_secs(3600);
+pub(crate) const UNEXPIRING_EVERY: Duration = Duration::from_secs(3600);
 /// The longest sleep between two looks at the wall clock.
-pub const MAX_SLEEP: Duration = Duration::from_secs(300);
+pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(300);
 /// The first retry after a transient failure (network, throttling, 5xx), doubled each time, up
 /// to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
@@ -26,21 +26,21 @@ const MAX_PERMANENT_BACKOFF: Duration = Duration::from_secs(60 * 60);
 /// without a token — or at once when a token appears in the SSO cache.
 const SIGN_IN_RETRY: Duration = Duration::from_secs(10 * 60);
 /// How often the SSO cache is looked at while a profile waits for a sign-in.
-pub const SIGN_IN_POLL: Duration = Duration::from_secs(10);
+pub(crate) const SIGN_IN_POLL: Duration = Duration::from_secs(10);
 /// At most this much is taken off a due time, so profiles due together spread out.
 const MAX_JITTER: Duration = Duration::from_secs(30);
 /// A pass takes every profile due within a quarter of its refresh margin (see
 /// [`crate::refresh::due::join_window`]): with credentials of a few minutes to an hour and
 /// profiles falling due a few seconds apart, each file is rewritten once per batch instead of
 /// once per profile, and no credentials are used for less than 3/8 of their lifetime.
-pub const JOIN_DIVISOR: u32 = 4;
+pub(crate) const JOIN_DIVISOR: u32 = 4;
 /// Consecutive failures after which a profile is reported as failing repeatedly (then again
 /// at every power of two: 4, 8, 16, ...), so a failing profile is reported, not flooded.
 const REPEATED_FAILURES: u32 = 3;
 
 /// A deterministic spread in `[0, max)` for a name and a time: the same profile fires at the
 /// same offset, different profiles at different ones.
-pub fn spread(name: &str, at: OffsetDateTime, max: Duration) -> Duration {
+pub(crate) fn spread(name: &str, at: OffsetDateTime, max: Duration) -> Duration {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes().chain(at.unix_timestamp().to_le_bytes()) {
         h ^= u64::from(b);
@@ -52,7 +52,7 @@ pub fn spread(name: &str, at: OffsetDateTime, max: Duration) -> Duration {
 
 /// Consecutive failures of a profile, of what kind, and when to try it again.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     pub failures: u32,
     pub retry_at: OffsetDateTime,
     pub kind: ErrorKind,
@@ -65,7 +65,12 @@ pub struct Backoff {
 /// The delay before retry `failures` (1-based) of a failure of `kind`, +-20% jitter:
 /// transient 30 s, 1 min, 2 min, ... 15 min; permanent 5 min, 10 min, ... 1 h; a sign-in
 /// needed: 10 min (or sooner, when a token appears).
-pub fn retry_delay(kind: ErrorKind, name: &str, failures: u32, now: OffsetDateTime) -> Duration {
+pub(crate) fn retry_delay(
+    kind: ErrorKind,
+    name: &str,
+    failures: u32,
+    now: OffsetDateTime,
+) -> Duration {
     let doubling = |first: Duration, max: Duration| {
         first
             .saturating_mul(1u32 << failures.saturating_sub(1).min(10))
@@ -85,7 +90,7 @@ fn is_repeated_failure(failures: u32) -> bool {
 }
 
 /// `41m`, `2h05m`, `30s`, for people.
-pub fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
     match (s / 3600, (s % 3600) / 60) {
         (0, 0) => format!("{s}s"),
@@ -96,7 +101,7 @@ pub fn human_duration(d: Duration) -> String {
 
 /// The scheduler's books between passes.
 #[derive(Debug, Default)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     /// Profiles that failed, until they succeed again.
     pub backoff: BTreeMap<String, Backoff>,
     /// The next pass refreshes every profile (SIGUSR1).
@@ -109,17 +114,17 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// The next pass refreshes every profile, due or not.
-    pub fn force_next(&mut self) {
+    pub(crate) fn force_next(&mut self) {
         self.force = true;
     }
 
     /// Profiles waiting for a sign-in are tried at the next pass.
-    pub fn retry_sign_ins_now(&mut self, now: OffsetDateTime) {
+    pub(crate) fn retry_sign_ins_now(&mut self, now: OffsetDateTime) {
         for b in self
             .backoff
             .values_mut()
@@ -131,7 +136,7 @@ impl Schedule {
 
     /// A profile waiting for a sign-in is tried again as soon as a token appears: `seen`
     /// tells when the token its chain starts from was last written.
-    pub fn notice_tokens(
+    pub(crate) fn notice_tokens(
         &mut self,
         seen: impl Fn(&str) -> Option<OffsetDateTime>,
         now: OffsetDateTime,
@@ -148,14 +153,14 @@ impl Schedule {
     }
 
     /// Whether some profile waits for a sign-in.
-    pub fn waits_for_sign_in(&self) -> bool {
+    pub(crate) fn waits_for_sign_in(&self) -> bool {
         self.backoff
             .values()
             .any(|b| b.kind == ErrorKind::NeedsLogin)
     }
 
     /// The options of the next pass (which takes the forced flag).
-    pub fn pass_options(
+    pub(crate) fn pass_options(
         &mut self,
         now: OffsetDateTime,
         hooks: std::sync::Arc<crate::hooks::Hooks>,
@@ -193,7 +198,7 @@ impl Schedule {
 
     /// Books a pass's outcomes: failures back off (a sign-in pause that ends sooner, as
     /// `resumes` tells for a profile, wins), successes clear. `started` is when the pass began.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         report: &PassReport,
         started: OffsetDateTime,
@@ -273,14 +278,14 @@ impl Schedule {
     }
 
     /// Forgets the profiles a reload removed.
-    pub fn retain(&mut self, cfg: &Config) {
+    pub(crate) fn retain(&mut self, cfg: &Config) {
         self.backoff.retain(|n, _| cfg.profiles.contains_key(n));
         self.broken_told.retain(|n, _| cfg.profiles.contains_key(n));
     }
 
     /// When to wake (the next profile due or to be retried, with jitter, at most [`MAX_SLEEP`]
     /// away), and the earliest profile due with its time (`None`: nothing is ever due).
-    pub fn next_wake(
+    pub(crate) fn next_wake(
         &self,
         cfg: &Config,
         snapshot: &Snapshot,
@@ -315,7 +320,11 @@ impl Schedule {
     }
 
     /// Logs when the next profile is due, once per change (not at every look at the cache).
-    pub fn tell_next(&mut self, next: Option<(OffsetDateTime, String)>, now: OffsetDateTime) {
+    pub(crate) fn tell_next(
+        &mut self,
+        next: Option<(OffsetDateTime, String)>,
+        now: OffsetDateTime,
+    ) {
         let Some((at, name)) = next else {
             return;
         };

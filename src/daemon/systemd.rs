@@ -11,13 +11,13 @@ use time::OffsetDateTime;
 
 /// How long `run` waits, after its first pass, for a human to approve a sign-in that pass
 /// started before it tells systemd it is ready anyway (the sign-in goes on).
-pub const SIGN_IN_READY_WAIT: time::Duration = time::Duration::seconds(60);
+pub(crate) const SIGN_IN_READY_WAIT: time::Duration = time::Duration::seconds(60);
 
 /// When `run` is ready (SPEC.md, the `run` row): once every profile that needs no human holds
 /// credentials or has failed, and a sign-in the first pass started has been approved and its
 /// profiles written, or has waited [`SIGN_IN_READY_WAIT`] (or ended without a token).
 #[derive(Debug, Default)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     phase: Phase,
 }
 
@@ -34,18 +34,18 @@ enum Phase {
 }
 
 impl Readiness {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     #[cfg(test)]
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         matches!(self.phase, Phase::Ready)
     }
 
     /// Takes a pass's report (`None`: the pass ran nothing); true when `run` has just become
     /// ready. `signing_in`: whether a sign-in of this daemon still waits for a human.
-    pub fn after_pass(
+    pub(crate) fn after_pass(
         &mut self,
         report: Option<&PassReport>,
         signing_in: bool,
@@ -86,7 +86,7 @@ impl Readiness {
     }
 
     /// When the wait for a sign-in ends (the scheduler wakes then at the latest).
-    pub fn deadline(&self) -> Option<OffsetDateTime> {
+    pub(crate) fn deadline(&self) -> Option<OffsetDateTime> {
         match &self.phase {
             Phase::SignIn { until, .. } => Some(*until),
             _ => None,
@@ -96,7 +96,7 @@ impl Readiness {
 
 /// What `systemctl status` shows: the sign-ins that wait for a human, with what to open and
 /// which code to enter; else how many profiles hold valid credentials.
-pub fn status_line(waiting: &[Waiting], ok: usize, total: usize) -> String {
+pub(crate) fn status_line(waiting: &[Waiting], ok: usize, total: usize) -> String {
     let asks: Vec<String> = waiting
         .iter()
         .filter(|w| !w.ended)
@@ -117,7 +117,7 @@ pub fn status_line(waiting: &[Waiting], ok: usize, total: usize) -> String {
 
 /// Sends `READY=1` and `STATUS=` lines to `$NOTIFY_SOCKET`, each status once per change.
 #[derive(Debug, Default)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     target: Option<std::ffi::OsString>,
     /// The last status sent, and whether it told of a sign-in.
     last: Option<(String, bool)>,
@@ -126,11 +126,11 @@ pub struct Notifier {
 
 impl Notifier {
     /// The socket systemd gave this process, if any.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self::to(crate::paths::process_env("NOTIFY_SOCKET").map(std::ffi::OsString::from))
     }
 
-    pub fn to(target: Option<std::ffi::OsString>) -> Self {
+    pub(crate) fn to(target: Option<std::ffi::OsString>) -> Self {
         Notifier {
             target: target.filter(|t| !t.is_empty()),
             last: None,
@@ -139,14 +139,14 @@ impl Notifier {
     }
 
     /// `READY=1` with `status`.
-    pub fn ready(&mut self, status: &str) {
+    pub(crate) fn ready(&mut self, status: &str) {
         self.send(&format!("READY=1\nSTATUS={status}\n"));
         self.last = Some((status.to_string(), false));
     }
 
     /// `status` when it tells of a sign-in and changed, or when a sign-in was told before and
     /// is over: other changes (every pass's count) are not worth a message.
-    pub fn status(&mut self, status: &str, sign_in: bool) {
+    pub(crate) fn status(&mut self, status: &str, sign_in: bool) {
         let told_sign_in = self.last.as_ref().is_some_and(|(_, s)| *s);
         let changed = self.last.as_ref().is_none_or(|(l, _)| l != status);
         if changed && (sign_in || told_sign_in) {
@@ -201,7 +201,7 @@ fn send_notify(target: &std::ffi::OsStr, msg: &[u8]) -> std::io::Result<()> {
 /// The pings come from the scheduler loop itself, through [`Watchdog::while_running`] around
 /// its sleeps and passes, so a loop that stops turning is restarted by systemd. Silent until
 /// [`Watchdog::arm`], which follows `READY=1`.
-pub struct Watchdog {
+pub(crate) struct Watchdog {
     /// Where to ping and how often; `None`: no watchdog was asked for.
     target: Option<(std::ffi::OsString, Duration)>,
     /// When the next ping is due; `None` until armed.
@@ -212,7 +212,7 @@ pub struct Watchdog {
 
 impl Watchdog {
     /// The watchdog systemd asked for in this process's environment, if any.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self::from_vars(
             crate::paths::process_env("NOTIFY_SOCKET").map(std::ffi::OsString::from),
             crate::paths::process_env("WATCHDOG_USEC").as_deref(),
@@ -245,19 +245,19 @@ impl Watchdog {
 
     /// How often it pings, if a watchdog was asked for.
     #[cfg(test)]
-    pub fn interval(&self) -> Option<Duration> {
+    pub(crate) fn interval(&self) -> Option<Duration> {
         self.target.as_ref().map(|(_, every)| *every)
     }
 
     /// Starts pinging, now and then every interval (call it once `READY=1` is sent).
-    pub fn arm(&mut self) {
+    pub(crate) fn arm(&mut self) {
         if self.target.is_some() && self.next.is_none() {
             self.next = Some(tokio::time::Instant::now());
         }
     }
 
     /// Runs `work` to its end, pinging whenever a ping falls due meanwhile.
-    pub async fn while_running<F: std::future::Future>(&mut self, work: F) -> F::Output {
+    pub(crate) async fn while_running<F: std::future::Future>(&mut self, work: F) -> F::Output {
         tokio::pin!(work);
         loop {
             let Some(next) = self.next else {

@@ -19,7 +19,7 @@ fn convert(text: &str, only: &[&str]) -> Result<Imported, ImportError> {
 }
 
 /// Every form, with comments, odd spacing, CRLF, sub-properties, a dotted name.
-pub const EVERY_FORM: &str = "# my config\r\n\
+pub(super) const EVERY_FORM: &str = "# my config\r\n\
 [default]\r\n\
 region = eu-west-1\r\n\
 output = json\r\n\

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 /// `arn:PARTITION:rolesanywhere:REGION:ACCOUNT:KIND/ID`: its region, or why not.
-pub fn check_arn(value: &str, kind: &str) -> Result<String, String> {
+pub(super) fn check_arn(value: &str, kind: &str) -> Result<String, String> {
     let parts: Vec<&str> = value.splitn(6, ':').collect();
     let id_ok = |rest: &str| {
         rest.strip_prefix(kind)
