@@ -26,6 +26,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -84,6 +85,8 @@ pub struct Metrics {
     sign_ins: Family<SessionLabels, Counter>,
     /// When each `aws login` sign-in ends (a human must sign in again by then).
     login_end: Family<LoginLabels, Gauge>,
+    /// When each Roles Anywhere profile's certificate expires.
+    cert_expiry: Family<ProfileLabels, Gauge>,
     seen: Mutex<Seen>,
     beat: Mutex<Instant>,
     /// Whether the per-profile and per-session series are kept (see [`Metrics::keep_series`]).
@@ -97,6 +100,10 @@ struct Seen {
     states: Option<BTreeMap<String, State>>,
     sessions: BTreeSet<String>,
     logins: BTreeSet<String>,
+    /// The Roles Anywhere profiles with a certificate series.
+    cert_profiles: BTreeSet<String>,
+    /// Per certificate file: the `notAfter` last warned about, and when.
+    cert_warned: BTreeMap<PathBuf, (OffsetDateTime, OffsetDateTime)>,
     /// When this daemon last refreshed each profile.
     succeeded: BTreeMap<String, OffsetDateTime>,
 }
@@ -118,6 +125,7 @@ impl Metrics {
             sso_expiry: Family::default(),
             sign_ins: Family::default(),
             login_end: Family::default(),
+            cert_expiry: Family::default(),
             seen: Mutex::default(),
             beat: Mutex::new(Instant::now()),
             series: std::sync::atomic::AtomicBool::new(true),
@@ -164,6 +172,11 @@ impl Metrics {
             "When the `aws login` sign-in ends (Unix time): a human must sign in again by then",
             m.login_end.clone(),
         );
+        registry.register(
+            "awscredd_certificate_expiry_timestamp_seconds",
+            "When the certificate of a Roles Anywhere profile expires (Unix time): renew it before then",
+            m.cert_expiry.clone(),
+        );
         registry.register("awscredd_build_info", "awscredd's version", build);
         Metrics { registry, ..m }
     }
@@ -203,13 +216,84 @@ impl Metrics {
         let owned = cfg.clone();
         let gathered = tokio::task::spawn_blocking(move || {
             let cache = TokenCache::default_location(&crate::paths::process_env);
-            status::gather(&owned, cache.as_ref(), now)
+            let certificates = certificates(&owned);
+            (status::gather(&owned, cache.as_ref(), now), certificates)
         })
         .await;
         match gathered {
-            Ok(s) => self.record_status(&s),
+            Ok((s, certificates)) => {
+                self.record_status(&s);
+                self.record_certificates(&certificates, now);
+            }
             Err(e) => tracing::warn!("cannot update the metrics: {e}"),
         }
+    }
+
+    /// Sets each Roles Anywhere profile's certificate expiry, and warns (once a day per file)
+    /// about a certificate whose renewal is late: less than a third of its lifetime, or less
+    /// than 7 days, is left. Once it has expired, the profile's refreshes fail and say so.
+    /// Returns the warnings logged.
+    pub(crate) fn record_certificates(
+        &self,
+        certs: &Certificates,
+        now: OffsetDateTime,
+    ) -> Vec<String> {
+        let mut seen = lock(&self.seen);
+        for (profile, (_, validity)) in certs {
+            let labels = ProfileLabels {
+                profile: profile.clone(),
+            };
+            let end = validity.as_ref().ok().map(|(_, end)| *end);
+            if self.series() {
+                set_or_remove(&self.cert_expiry, &labels, end);
+            }
+        }
+        for gone in seen
+            .cert_profiles
+            .iter()
+            .filter(|p| !certs.contains_key(*p))
+        {
+            self.cert_expiry.remove(&ProfileLabels {
+                profile: gone.clone(),
+            });
+        }
+        seen.cert_profiles = certs.keys().cloned().collect();
+        let mut by_file: BTreeMap<&Path, (Vec<&str>, (OffsetDateTime, OffsetDateTime))> =
+            BTreeMap::new();
+        for (profile, (path, validity)) in certs {
+            if let Ok(v) = validity {
+                by_file
+                    .entry(path)
+                    .or_insert((Vec::new(), *v))
+                    .0
+                    .push(profile);
+            }
+        }
+        seen.cert_warned
+            .retain(|p, _| by_file.contains_key(p.as_path()));
+        let mut warnings = Vec::new();
+        for (path, (profiles, (start, end))) in by_file {
+            let left = end - now;
+            let late = left < time::Duration::days(7).min((end - start) / 3);
+            let told = seen
+                .cert_warned
+                .get(path)
+                .is_some_and(|(e, at)| *e == end && now - *at < time::Duration::days(1));
+            if !late || left <= time::Duration::ZERO || told {
+                continue;
+            }
+            seen.cert_warned.insert(path.to_path_buf(), (end, now));
+            let warning = format!(
+                "certificate `{}` (profile {}) expires at {}, in {}: renew it before then, or the profile fails",
+                crate::text::shown(path.display()),
+                crate::text::shown(profiles.join(", ")),
+                crate::credentials::format_utc(end),
+                left_in_words(left)
+            );
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+        }
+        warnings
     }
 
     /// Counts each profile fetched (`success`) or failed (`failure`) in `report`.
@@ -480,6 +564,41 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Per Roles Anywhere profile: its certificate file, and that certificate's validity (or why
+/// it cannot be read).
+pub(crate) type Certificates =
+    BTreeMap<String, (PathBuf, Result<(OffsetDateTime, OffsetDateTime), String>)>;
+
+/// Reads the certificate of every Roles Anywhere profile of `cfg` (each file once).
+pub(crate) fn certificates(cfg: &Config) -> Certificates {
+    use crate::config::Source;
+    use crate::sources::roles_anywhere::material::leaf_validity;
+    let mut read: BTreeMap<PathBuf, Result<(OffsetDateTime, OffsetDateTime), String>> =
+        BTreeMap::new();
+    let mut out = Certificates::new();
+    for (name, p) in cfg.profiles.iter() {
+        if let Source::RolesAnywhere(ra) = &p.source {
+            let path = ra.certificate.clone();
+            let validity = read
+                .entry(path.clone())
+                .or_insert_with(|| leaf_validity(&path))
+                .clone();
+            out.insert(name.clone(), (path, validity));
+        }
+    }
+    out
+}
+
+/// `d` as people say it: `3 days 4 h`, `5 h 12 min`, `40 min`.
+fn left_in_words(d: time::Duration) -> String {
+    let (days, hours, minutes) = (d.whole_days(), d.whole_hours() % 24, d.whole_minutes() % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes} min"),
+        (0, h) => format!("{h} h {minutes} min"),
+        (days, h) => format!("{days} days {h} h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,6 +760,78 @@ mod tests {
             m.not_ready(),
             Some(BTreeMap::from([("a".to_string(), "expired")]))
         );
+    }
+
+    #[test]
+    fn a_certificate_whose_renewal_is_late_is_a_warning_a_day_and_its_expiry_a_gauge() {
+        use time::Duration as D;
+        let m = Metrics::new();
+        let now = time::macros::datetime!(2026-03-01 00:00 UTC);
+        let cert = |path: &str, start: OffsetDateTime, end: OffsetDateTime| {
+            (PathBuf::from(path), Ok((start, end)))
+        };
+        // A 90-day certificate with 10 days left, shared by two profiles; a day certificate
+        // with 10 hours left (a third of its life is 8 h); one that cannot be read.
+        let mut certs = Certificates::from([
+            (
+                "a".to_string(),
+                cert("/pki/long.crt", now - D::days(80), now + D::days(10)),
+            ),
+            (
+                "b".to_string(),
+                cert("/pki/long.crt", now - D::days(80), now + D::days(10)),
+            ),
+            (
+                "c".to_string(),
+                cert("/pki/day.crt", now - D::hours(14), now + D::hours(10)),
+            ),
+            (
+                "d".to_string(),
+                (PathBuf::from("/pki/x.crt"), Err("no such file".into())),
+            ),
+        ]);
+        assert!(m.record_certificates(&certs, now).is_empty());
+        let gauges = lines_of(&m, "awscredd_certificate_expiry_timestamp_seconds{");
+        assert_eq!(gauges.len(), 3, "{gauges:?}");
+        let in_ten_days = (now + D::days(10)).unix_timestamp();
+        assert!(gauges.contains(&format!(
+            "awscredd_certificate_expiry_timestamp_seconds{{profile=\"a\"}} {in_ten_days}"
+        )));
+        // Four days later, the long one is late: told once that day, for both profiles.
+        let later = now + D::days(4);
+        let told = m.record_certificates(&certs, later);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(
+            told[0].contains(
+                "`/pki/long.crt` (profile a, b) expires at 2026-03-11T00:00:00Z, in 6 days 0 h"
+            ),
+            "{told:?}"
+        );
+        assert!(m
+            .record_certificates(&certs, later + D::hours(23))
+            .is_empty());
+        assert_eq!(m.record_certificates(&certs, later + D::hours(24)).len(), 1);
+        // The day certificate 3 hours on: 7 h left, under a third of its life.
+        let told = m.record_certificates(&certs, now + D::hours(3));
+        assert!(
+            told.iter()
+                .any(|w| w.contains("`/pki/day.crt` (profile c)") && w.contains("in 7 h 0 min")),
+            "{told:?}"
+        );
+        // Renewed: a new end is told again only when it too is late; an expired one is the
+        // refresh's error to tell.
+        certs.insert(
+            "c".into(),
+            cert("/pki/day.crt", now - D::days(1), now - D::hours(1)),
+        );
+        certs.remove("a");
+        certs.remove("b");
+        assert!(m.record_certificates(&certs, now + D::hours(4)).is_empty());
+        assert!(lines_of(
+            &m,
+            "awscredd_certificate_expiry_timestamp_seconds{profile=\"a\"}"
+        )
+        .is_empty());
     }
 
     #[test]

@@ -398,6 +398,69 @@ fn a_renewed_certificate_is_used_by_the_running_daemon_without_a_restart() {
     drop(daemon);
 }
 
+/// A certificate whose renewal is late (under a third of its life left) is told ahead of its
+/// end: a WARN in the daemon's log naming the file and the profile, and its expiry a metric.
+#[test]
+fn the_daemon_tells_ahead_of_time_of_a_certificate_about_to_expire() {
+    use crate::server::{free_port, get};
+    let sb = Sandbox::new();
+    hierarchy(&sb.file("pki"), "p256", "pkcs8");
+    // Valid for 2.4 minutes from now (and since 5 minutes ago): about a third of its life left.
+    let dir = sb.file("pki");
+    pki(&[
+        "leaf",
+        "--dir",
+        &dir.to_string_lossy(),
+        "--prefix",
+        "short-",
+        "--hours",
+        "0.04",
+    ]);
+    fs::rename(dir.join("short-leaf.key"), dir.join("leaf.key")).unwrap();
+    fs::rename(dir.join("short-leaf.pem"), dir.join("leaf.pem")).unwrap();
+    let port = free_port();
+    config(
+        &sb,
+        &format!(
+            "{}[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+            profile("web", "pki", "intermediates = \"pki/chain.pem\"")
+        ),
+    );
+    let fake = Fake::start(&sb, &[sb.file("pki/root.pem")], &[]);
+    let _daemon = Daemon(
+        command(&sb, &fake)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        sb.wait_for_log("renew it before then", Duration::from_secs(20)),
+        "{}",
+        sb.daemon_log()
+    );
+    let log = sb.daemon_log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("renew it before then"))
+        .unwrap();
+    assert!(
+        warning.contains(" WARN ") && warning.contains("leaf.pem` (profile web) expires at"),
+        "{warning}"
+    );
+    let (_, metrics) = get(port, "/metrics", None).unwrap();
+    let series = "awscredd_certificate_expiry_timestamp_seconds{profile=\"web\"} ";
+    let end: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .parse()
+        .unwrap();
+    let left = end - time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!((0..=150).contains(&left), "{left} s left: {metrics}");
+}
+
 /// `awscredd run`, killed by its PID when dropped (also when the test fails).
 struct Daemon(Child);
 

@@ -296,6 +296,29 @@ impl Material {
     }
 }
 
+/// The validity of the leaf certificate (the first in the file) at `path`: `(notBefore,
+/// notAfter)`, for what operators are told ahead of its end; why not, naming the file.
+pub fn leaf_validity(path: &Path) -> Result<(OffsetDateTime, OffsetDateTime), String> {
+    let fail = |why: String| format!("certificate `{}`: {why}", path.display());
+    let bytes = match crate::files::read_regular(path, PEM_MAX) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(fail("no such file".into())),
+        Err(e) => return Err(fail(format!("cannot read it: {e}"))),
+    };
+    let der = certificates(&bytes)
+        .map_err(fail)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| fail("no CERTIFICATE in it".into()))?;
+    let leaf = Certificate::from_der(&der).map_err(|e| fail(e.to_string()))?;
+    let time = |t: x509_cert::time::Time| {
+        OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64)
+            .map_err(|e| fail(format!("a validity date out of range: {e}")))
+    };
+    let v = &leaf.tbs_certificate.validity;
+    Ok((time(v.not_before)?, time(v.not_after)?))
+}
+
 /// A big-endian unsigned integer in decimal.
 pub fn decimal(bytes: &[u8]) -> String {
     let mut digits: Vec<u8> = Vec::new(); // little-endian decimal digits
