@@ -428,6 +428,13 @@ pub fn summary(cfg: &Config) -> String {
             let _ = writeln!(s, "  [{}] {}", shown(name), shown(describe(cfg, name)));
         }
     }
+    s.push_str(&sessions_and_listeners(cfg));
+    s
+}
+
+/// The summary's SSO sessions and listeners.
+fn sessions_and_listeners(cfg: &Config) -> String {
+    let mut s = String::new();
     for sess in cfg.sso_sessions.values() {
         let _ = if sess.legacy {
             writeln!(
