@@ -703,3 +703,41 @@ fn a_role_chained_from_an_aws_login_profile_uses_its_credentials_capped_at_one_h
     assert!(s.credentials().contains("[deploy]"), "{}", s.credentials());
     assert_no_secret(&err, &[&login]);
 }
+
+/// Found by the third adversarial pass: `aws login` (which does not take awscredd's lock) wrote
+/// a new sign-in while awscredd's refresh of the old one was on the wire, and awscredd's write
+/// replaced it with the old sign-in renewed: the newer refresh token and DPoP key were lost,
+/// so the user's fresh 12 hours became the old sign-in's remainder.
+#[test]
+fn a_sign_in_written_by_the_cli_during_a_refresh_is_not_overwritten() {
+    let s = Setup::new("");
+    let file = s.sign_in(ALICE, &[]);
+    // The token call takes 2 s: time for `aws login` to write a new sign-in meanwhile.
+    s.fake.post(
+        "/_fake/faults",
+        serde_json::json!({"next": [{"delay_ms": 2000}]}),
+    );
+    let mut once = s.command().arg("once").stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    let old = s.cache(ALICE);
+    std::thread::sleep(Duration::from_millis(500));
+    s.sign_in(ALICE, &["--valid"]);
+    let newer = s.cache(ALICE);
+    assert_ne!(newer["refreshToken"], old["refreshToken"]);
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "the new sign-in was written after the refresh ended: the test proves nothing"
+    );
+    let o = once.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let after: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    for field in ["refreshToken", "dpopKey", "idToken"] {
+        assert_eq!(after[field], newer[field], "{field}: the newer sign-in was lost");
+    }
+    assert_eq!(after["accessToken"], newer["accessToken"]);
+    let calls = s.fake.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    // The renewal awscredd got is still served (the old sign-in's credentials are valid).
+    let key = calls[0]["access_key_id"].as_str().unwrap();
+    assert!(s.credentials().contains(key), "{}", s.credentials());
+}

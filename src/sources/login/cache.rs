@@ -277,6 +277,23 @@ impl LoginCache {
             .map_err(|e| format!("the login cache `{}` cannot be used: {e}", path.display()))
     }
 
+    /// Writes `renewed`, the sign-in of `arn` refreshed from the refresh token `used`, unless
+    /// the file no longer holds `used`: another tool that does not take awscredd's lock (`aws
+    /// login`, botocore) wrote a newer sign-in or refresh meanwhile, and that one is kept.
+    /// `Ok(false)` when it was kept.
+    pub fn store_renewal(
+        &self,
+        arn: &str,
+        renewed: &CachedLogin,
+        used: &Secret,
+    ) -> Result<bool, String> {
+        let current = self.load(arn).ok().flatten();
+        if current.is_some_and(|c| c.refresh_token.expose() != used.expose()) {
+            return Ok(false);
+        }
+        self.store(arn, renewed).map(|()| true)
+    }
+
     /// Writes the sign-in of `arn`, atomically, mode 0600 (keeping the file's owner).
     pub fn store(&self, arn: &str, login: &CachedLogin) -> Result<(), String> {
         let path = self.path(arn);
