@@ -81,8 +81,26 @@ impl Engine {
 }
 
 /// When the token file of `profile`'s SSO session (or the login cache file of its `aws
-/// login` sign-in) was last modified.
+/// login` sign-in, or the newest of its Roles Anywhere certificate, key and intermediates)
+/// was last modified.
 fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
+    let modified = |path: &std::path::Path| {
+        let t = std::fs::metadata(path).ok()?.modified().ok()?;
+        Some(OffsetDateTime::from(t))
+    };
+    let roles_anywhere = cfg.chain(profile).find_map(|p| match &p.source {
+        config::Source::RolesAnywhere(ra) => Some(ra),
+        _ => None,
+    });
+    if let Some(ra) = roles_anywhere {
+        let files = [Some(&ra.certificate), Some(&ra.private_key)];
+        return files
+            .into_iter()
+            .chain([ra.intermediates.as_ref()])
+            .flatten()
+            .filter_map(|p| modified(p))
+            .max();
+    }
     let env = &crate::paths::process_env;
     let path = match cfg.root_sso_session(profile) {
         Some(session) => {
@@ -91,8 +109,7 @@ fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
         None => crate::sources::login::cache::LoginCache::default_location(env)?
             .path(cfg.root_login_session(profile)?),
     };
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    Some(OffsetDateTime::from(modified))
+    modified(&path)
 }
 
 /// The daemon's ways in and out: the stop flag, control requests, where a reloaded config is

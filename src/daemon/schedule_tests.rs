@@ -583,3 +583,36 @@ async fn profiles_falling_due_seconds_apart_share_one_pass_and_one_write() {
     assert!(far[1] >= START + 55 * M - 225 * S - 31 * S, "{}", far[1]);
     h.stop().await;
 }
+
+/// What a failed Roles Anywhere profile (and one chained from it) is made from: the newest
+/// time of its certificate, key and intermediates, so a renewal ends its wait.
+#[test]
+fn a_roles_anywhere_chain_is_seen_by_its_newest_certificate_or_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["leaf.pem", "leaf.key", "chain.pem"] {
+        std::fs::write(dir.path().join(f), "x").unwrap();
+    }
+    let text = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+        [profile.server]\ntrust_anchor_arn = \"arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/t\"\n\
+        profile_arn = \"arn:aws:rolesanywhere:eu-west-1:111122223333:profile/p\"\n\
+        role_arn = \"arn:aws:iam::111122223333:role/Server\"\ncertificate = \"leaf.pem\"\n\
+        private_key = \"leaf.key\"\nintermediates = \"chain.pem\"\n\
+        [profile.app]\nsource_profile = \"server\"\nrole_arn = \"arn:aws:iam::111122223333:role/App\"\n";
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let (cfg, _) = config::load(&path, &|_| None).unwrap();
+    let set = |f: &str, t: OffsetDateTime| {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(f))
+            .unwrap();
+        file.set_modified(t.into()).unwrap();
+    };
+    set("leaf.pem", START);
+    set("leaf.key", START);
+    set("chain.pem", START);
+    assert_eq!(token_written_at(&cfg, "server"), Some(START));
+    set("leaf.key", START + 5 * M);
+    assert_eq!(token_written_at(&cfg, "server"), Some(START + 5 * M));
+    assert_eq!(token_written_at(&cfg, "app"), Some(START + 5 * M));
+}
