@@ -717,7 +717,12 @@ fn a_sign_in_written_by_the_cli_during_a_refresh_is_not_overwritten() {
         "/_fake/faults",
         serde_json::json!({"next": [{"delay_ms": 2000}]}),
     );
-    let mut once = s.command().arg("once").stderr(Stdio::piped()).spawn().unwrap();
+    let mut once = s
+        .command()
+        .arg("once")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let old = s.cache(ALICE);
     std::thread::sleep(Duration::from_millis(500));
@@ -732,7 +737,10 @@ fn a_sign_in_written_by_the_cli_during_a_refresh_is_not_overwritten() {
     assert!(o.status.success(), "{}", show(&o));
     let after: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     for field in ["refreshToken", "dpopKey", "idToken"] {
-        assert_eq!(after[field], newer[field], "{field}: the newer sign-in was lost");
+        assert_eq!(
+            after[field], newer[field],
+            "{field}: the newer sign-in was lost"
+        );
     }
     assert_eq!(after["accessToken"], newer["accessToken"]);
     let calls = s.fake.calls();
