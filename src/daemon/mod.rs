@@ -81,12 +81,24 @@ impl Engine {
 }
 
 /// When the token file of `profile`'s SSO session (or the login cache file of its `aws
-/// login` sign-in, or the newest of its Roles Anywhere certificate, key and intermediates)
-/// was last modified.
+/// login` sign-in) was last modified, or the newest of its Roles Anywhere certificate, key
+/// and intermediates last changed (on Unix their status change time: a key made readable
+/// again by `chmod`, or renamed into place, counts).
 fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
     let modified = |path: &std::path::Path| {
         let t = std::fs::metadata(path).ok()?.modified().ok()?;
         Some(OffsetDateTime::from(t))
+    };
+    let changed = |path: &std::path::Path| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(path).ok()?;
+            let ns = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+            OffsetDateTime::from_unix_timestamp_nanos(ns).ok()
+        }
+        #[cfg(not(unix))]
+        modified(path)
     };
     let roles_anywhere = cfg.chain(profile).find_map(|p| match &p.source {
         config::Source::RolesAnywhere(ra) => Some(ra),
@@ -98,7 +110,7 @@ fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
             .into_iter()
             .chain([ra.intermediates.as_ref()])
             .flatten()
-            .filter_map(|p| modified(p))
+            .filter_map(|p| changed(p))
             .max();
     }
     let env = &crate::paths::process_env;

@@ -585,7 +585,8 @@ async fn profiles_falling_due_seconds_apart_share_one_pass_and_one_write() {
 }
 
 /// What a failed Roles Anywhere profile (and one chained from it) is made from: the newest
-/// time of its certificate, key and intermediates, so a renewal ends its wait.
+/// change of its certificate, key and intermediates, so a renewal, or a key made readable
+/// again, ends its wait.
 #[test]
 fn a_roles_anywhere_chain_is_seen_by_its_newest_certificate_or_key_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -601,18 +602,20 @@ fn a_roles_anywhere_chain_is_seen_by_its_newest_certificate_or_key_file() {
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).unwrap();
     let (cfg, _) = config::load(&path, &|_| None).unwrap();
-    let set = |f: &str, t: OffsetDateTime| {
-        let file = std::fs::File::options()
-            .write(true)
-            .open(dir.path().join(f))
-            .unwrap();
-        file.set_modified(t.into()).unwrap();
-    };
-    set("leaf.pem", START);
-    set("leaf.key", START);
-    set("chain.pem", START);
-    assert_eq!(token_written_at(&cfg, "server"), Some(START));
-    set("leaf.key", START + 5 * M);
-    assert_eq!(token_written_at(&cfg, "server"), Some(START + 5 * M));
-    assert_eq!(token_written_at(&cfg, "app"), Some(START + 5 * M));
+    let first = token_written_at(&cfg, "server").expect("a time");
+    assert_eq!(token_written_at(&cfg, "app"), Some(first));
+    std::thread::sleep(Duration::from_millis(20));
+    // The intermediates rewritten: later.
+    std::fs::write(dir.path().join("chain.pem"), "y").unwrap();
+    let rewritten = token_written_at(&cfg, "server").unwrap();
+    assert!(rewritten > first, "{rewritten} > {first}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::thread::sleep(Duration::from_millis(20));
+        let key = dir.path().join("leaf.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let readable = token_written_at(&cfg, "app").unwrap();
+        assert!(readable > rewritten, "{readable} > {rewritten}");
+    }
 }
