@@ -262,7 +262,7 @@ impl LoginCache {
     /// what is wrong with it when it cannot be used.
     pub fn load(&self, arn: &str) -> Result<Option<CachedLogin>, String> {
         let path = self.path(arn);
-        let bytes = match files::read_regular(&path, files::JSON_MAX) {
+        let bytes = match files::read_private(&path, files::JSON_MAX) {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(None),
             Err(e) => {
