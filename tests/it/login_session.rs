@@ -785,7 +785,10 @@ fn root_does_not_read_another_user_s_sign_in_through_a_planted_link() {
     let o = s.run(&["once"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("refusing to follow the symbolic link"), "{err}");
+    assert!(
+        err.contains("refusing to follow the symbolic link"),
+        "{err}"
+    );
     assert!(!s.credentials().contains(&bob_key), "{}", s.credentials());
     assert!(s.fake.calls().is_empty(), "{:#?}", s.fake.calls());
     assert_eq!(std::fs::read(&victim).unwrap(), before);
