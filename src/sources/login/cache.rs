@@ -262,19 +262,32 @@ impl LoginCache {
     /// what is wrong with it when it cannot be used.
     pub fn load(&self, arn: &str) -> Result<Option<CachedLogin>, String> {
         let path = self.path(arn);
-        let bytes = match files::read_private(&path, files::JSON_MAX) {
-            Ok(Some(b)) => b,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the login cache `{}`: {e}",
-                    path.display()
-                ))
+        let mut problem = String::new();
+        // botocore rewrites this file in place (truncate, then write): one that does not
+        // parse is read again shortly before it counts as broken, as the SSO cache is.
+        for attempt in 0..3 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
-        };
-        parse(&bytes)
-            .map(Some)
-            .map_err(|e| format!("the login cache `{}` cannot be used: {e}", path.display()))
+            let bytes = match files::read_private(&path, files::JSON_MAX) {
+                Ok(Some(b)) => b,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(format!(
+                        "cannot read the login cache `{}`: {e}",
+                        path.display()
+                    ))
+                }
+            };
+            match parse(&bytes) {
+                Ok(login) => return Ok(Some(login)),
+                Err(e) => problem = e,
+            }
+        }
+        Err(format!(
+            "the login cache `{}` cannot be used: {problem}",
+            path.display()
+        ))
     }
 
     /// Writes `renewed`, the sign-in of `arn` refreshed from the refresh token `used`, unless
@@ -316,6 +329,36 @@ mod tests {
     use super::*;
 
     pub(crate) const ARN: &str = "arn:aws:iam::111122223333:user/alice";
+
+    /// Found by the third adversarial pass: botocore rewrites the login cache in place (it
+    /// truncates, then writes), so a read can find it empty or cut short; that failed the
+    /// profile (and a `credential-process` call) as a cache that cannot be used. A read that
+    /// finds it so is tried again shortly, as for the SSO cache.
+    #[test]
+    fn a_cache_caught_while_botocore_rewrites_it_in_place_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LoginCache {
+            dir: dir.path().to_path_buf(),
+        };
+        let path = cache.path(ARN);
+        let whole = cli_file("k");
+        for partial in [String::new(), whole[..whole.len() / 2].to_string()] {
+            std::fs::write(&path, &partial).unwrap();
+            let (p, w) = (path.clone(), whole.clone());
+            let writer = std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                std::fs::write(p, w).unwrap();
+            });
+            let got = cache.load(ARN);
+            writer.join().unwrap();
+            let got = got.unwrap().expect("a sign-in");
+            assert_eq!(got.refresh_token.expose(), "old-refresh");
+        }
+        // One that stays cut short is still an error naming the file.
+        std::fs::write(&path, &whole[..10]).unwrap();
+        let e = cache.load(ARN).unwrap_err();
+        assert!(e.contains("cut short") && e.contains(&path.display().to_string()), "{e}");
+    }
 
     fn cli_file(key_pem: &str) -> String {
         serde_json::json!({
