@@ -263,7 +263,7 @@ impl LoginCache {
     pub fn load(&self, arn: &str) -> Result<Option<CachedLogin>, String> {
         let path = self.path(arn);
         let mut problem = String::new();
-        // botocore rewrites this file in place (truncate, then write): one that does not
+        // Some SDKs rewrite this file in place (truncate, then write): one that does not
         // parse is read again shortly before it counts as broken, as the SSO cache is.
         for attempt in 0..3 {
             if attempt > 0 {
@@ -330,12 +330,12 @@ mod tests {
 
     pub(crate) const ARN: &str = "arn:aws:iam::111122223333:user/alice";
 
-    /// Found by the third adversarial pass: botocore rewrites the login cache in place (it
-    /// truncates, then writes), so a read can find it empty or cut short; that failed the
-    /// profile (and a `credential-process` call) as a cache that cannot be used. A read that
-    /// finds it so is tried again shortly, as for the SSO cache.
+    /// Found by the third adversarial pass: an SDK that rewrites the login cache in place
+    /// (the AWS SDK for Rust's `aws-config` truncates, then writes) lets a read find it empty
+    /// or cut short; that failed the profile (and a `credential-process` call) as a cache that
+    /// cannot be used. A read that finds it so is tried again shortly, as for the SSO cache.
     #[test]
-    fn a_cache_caught_while_botocore_rewrites_it_in_place_is_read_again() {
+    fn a_cache_caught_while_another_sdk_rewrites_it_in_place_is_read_again() {
         let dir = tempfile::tempdir().unwrap();
         let cache = LoginCache {
             dir: dir.path().to_path_buf(),
