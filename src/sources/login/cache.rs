@@ -357,7 +357,10 @@ mod tests {
         // One that stays cut short is still an error naming the file.
         std::fs::write(&path, &whole[..10]).unwrap();
         let e = cache.load(ARN).unwrap_err();
-        assert!(e.contains("cut short") && e.contains(&path.display().to_string()), "{e}");
+        assert!(
+            e.contains("cut short") && e.contains(&path.display().to_string()),
+            "{e}"
+        );
     }
 
     fn cli_file(key_pem: &str) -> String {

@@ -200,6 +200,25 @@ impl SessionTokens {
             .flatten()
     }
 
+    /// Stores `new`, renewed from the refresh token `used`, unless the cache no longer holds
+    /// `used`: a tool that does not take awscredd's lock (`aws sso login`) stored a newer
+    /// sign-in meanwhile, and that one is kept (`new` is still valid for this pass).
+    async fn store_unless_rewritten(
+        &self,
+        new: &CachedToken,
+        used: &Secret,
+    ) -> Result<(), SourceError> {
+        let current = self.load().await;
+        if current.is_some_and(|c| c.refresh_token.as_ref() != Some(used)) {
+            tracing::info!(
+                sso_session = self.name(),
+                "the SSO token cache was rewritten by another tool during the renewal, and is left as it wrote it"
+            );
+            return Ok(());
+        }
+        self.store(new).await
+    }
+
     async fn store(&self, t: &CachedToken) -> Result<(), SourceError> {
         let cache = self.cache.clone();
         let name = self.session.name.clone();
@@ -556,7 +575,7 @@ impl SessionTokens {
             match self.oidc.refresh(&reg, refresh).await {
                 Ok(resp) => {
                     let new = self.token_from(resp, &reg, t.refresh_token.clone());
-                    self.store(&new).await?;
+                    self.store_unless_rewritten(&new, refresh).await?;
                     tracing::info!(
                         sso_session = self.name(),
                         expires_at = %crate::credentials::format_utc(new.expires_at),
