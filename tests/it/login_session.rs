@@ -717,7 +717,7 @@ fn a_sign_in_written_by_the_cli_during_a_refresh_is_not_overwritten() {
         "/_fake/faults",
         serde_json::json!({"next": [{"delay_ms": 2000}]}),
     );
-    let mut once = s
+    let once = s
         .command()
         .arg("once")
         .stderr(Stdio::piped())
