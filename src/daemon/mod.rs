@@ -155,6 +155,7 @@ pub async fn run_with(
             return;
         };
         let sign_ins = daemon.engine.sign_ins.clone();
+        let failed = failed_for_good(&daemon);
         tokio::select! {
             _ = daemon.engine.metrics.alive(daemon.watchdog.while_running(tokio::time::sleep(sleep))) => {}
             // A deleted output comes back within seconds, not at the next due time.
@@ -166,6 +167,11 @@ pub async fn run_with(
             // there), so that what they record says what to open and enter, and a token is
             // used at once (not through the token file's time, which the file system may have
             // rounded to before the pass that found them waiting).
+            // A renewed certificate, a key made readable: tried within seconds, not after a
+            // backoff of up to an hour.
+            name = an_input_changes(&daemon.cfg, &daemon.engine, failed) => {
+                tracing::info!(profile = %name, "what the failed profile is made from changed: trying it again");
+            }
             _ = sign_ins.news() => {
                 daemon.schedule.retry_sign_ins_now(daemon.engine.clock.now());
             }
@@ -185,6 +191,41 @@ pub async fn run_with(
                     daemon.schedule.force_next();
                 }
             }
+        }
+    }
+}
+
+/// The profiles that failed for good, with when: [`an_input_changes`] watches them.
+fn failed_for_good(daemon: &Daemon) -> Vec<(String, OffsetDateTime)> {
+    daemon
+        .schedule
+        .backoff
+        .iter()
+        .filter(|(_, b)| b.kind == crate::sources::ErrorKind::Failed)
+        .map(|(n, b)| (n.clone(), b.failed_at))
+        .collect()
+}
+
+/// Resolves with the first of the `failed` profiles whose token or files (`seen`) were
+/// written after it failed (and not in the future: a file dated ahead would wake every
+/// look), looking every [`OUTPUT_POLL`]; never, when there is none.
+async fn an_input_changes(
+    cfg: &Config,
+    engine: &Engine,
+    failed: Vec<(String, OffsetDateTime)>,
+) -> String {
+    if failed.is_empty() {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(OUTPUT_POLL).await;
+        let now = engine.clock.now();
+        let changed = failed.iter().find(|(name, at)| {
+            (engine.sign_in_seen)(cfg, name)
+                .is_some_and(|t| t > *at - time::Duration::seconds(1) && t <= now)
+        });
+        if let Some((name, _)) = changed {
+            return name.clone();
         }
     }
 }
