@@ -292,19 +292,21 @@ impl LoginCache {
 
     /// Writes `renewed`, the sign-in of `arn` refreshed from the refresh token `used`, unless
     /// the file no longer holds `used`: another tool that does not take awscredd's lock (`aws
-    /// login`, botocore) wrote a newer sign-in or refresh meanwhile, and that one is kept.
-    /// `Ok(false)` when it was kept.
+    /// login`, botocore) wrote a newer sign-in or refresh meanwhile, and that one is kept; or
+    /// it removed the file (`aws logout`), which is not undone. `Ok(false)` when not written.
     pub fn store_renewal(
         &self,
         arn: &str,
         renewed: &CachedLogin,
         used: &Secret,
     ) -> Result<bool, String> {
-        let current = self.load(arn).ok().flatten();
-        if current.is_some_and(|c| c.refresh_token.expose() != used.expose()) {
-            return Ok(false);
+        match self.load(arn) {
+            // Removed (`aws logout`), or another sign-in or refresh stored meanwhile.
+            Ok(None) => Ok(false),
+            Ok(Some(c)) if c.refresh_token != *used => Ok(false),
+            // Still the sign-in renewed, or a file that cannot be used: written.
+            Ok(Some(_)) | Err(_) => self.store(arn, renewed).map(|()| true),
         }
-        self.store(arn, renewed).map(|()| true)
     }
 
     /// Writes the sign-in of `arn`, atomically, mode 0600 (keeping the file's owner).
@@ -443,6 +445,35 @@ mod tests {
         let env = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
         let c = LoginCache::default_location(&env).unwrap();
         assert_eq!(c.dir, PathBuf::from("/home/u/.aws/login/cache"));
+    }
+
+    /// Found by the third adversarial pass: `aws logout` (it deletes the cache file) while a
+    /// renewal was on the wire was undone: the renewal wrote the sign-in back. Only a file
+    /// still holding the refresh token renewed from is rewritten.
+    #[test]
+    fn a_renewal_is_written_back_only_over_the_sign_in_it_renewed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LoginCache {
+            dir: dir.path().to_path_buf(),
+        };
+        std::fs::write(cache.path(ARN), cli_file("k")).unwrap();
+        let l = cache.load(ARN).unwrap().unwrap();
+        let renewed = l.renewed(l.credentials.clone(), Secret::new("new-refresh"));
+        let used = l.refresh_token.clone();
+        // Logged out meanwhile: not written back.
+        std::fs::remove_file(cache.path(ARN)).unwrap();
+        assert_eq!(cache.store_renewal(ARN, &renewed, &used), Ok(false));
+        assert!(!cache.path(ARN).exists());
+        // Signed in anew meanwhile: kept.
+        let other = cli_file("k").replace("old-refresh", "cli-refresh");
+        std::fs::write(cache.path(ARN), &other).unwrap();
+        assert_eq!(cache.store_renewal(ARN, &renewed, &used), Ok(false));
+        assert_eq!(std::fs::read_to_string(cache.path(ARN)).unwrap(), other);
+        // Still the one renewed: written.
+        std::fs::write(cache.path(ARN), cli_file("k")).unwrap();
+        assert_eq!(cache.store_renewal(ARN, &renewed, &used), Ok(true));
+        let now = cache.load(ARN).unwrap().unwrap();
+        assert_eq!(now.refresh_token.expose(), "new-refresh");
     }
 
     #[test]

@@ -235,7 +235,7 @@ impl LoginSources {
             // The CLI does not take our lock: what it wrote meanwhile is the newer sign-in.
             tracing::info!(
                 login_session = arn,
-                "renewed the `aws login` credentials; the login cache `{}` was rewritten by another tool meanwhile, and is left as it wrote it",
+                "renewed the `aws login` credentials; the login cache `{}` was rewritten or removed by another tool meanwhile (`aws login`, `aws logout`), and is left as it is",
                 path.display()
             );
         }

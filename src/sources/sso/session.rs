@@ -201,18 +201,25 @@ impl SessionTokens {
     }
 
     /// Stores `new`, renewed from the refresh token `used`, unless the cache no longer holds
-    /// `used`: a tool that does not take awscredd's lock (`aws sso login`) stored a newer
-    /// sign-in meanwhile, and that one is kept (`new` is still valid for this pass).
+    /// `used`: a tool that does not take awscredd's lock stored a newer sign-in meanwhile
+    /// (`aws sso login`), which is kept, or removed the file (`aws sso logout`), which is not
+    /// undone (`new` is still valid for this pass).
     async fn store_unless_rewritten(
         &self,
         new: &CachedToken,
         used: &Secret,
     ) -> Result<(), SourceError> {
+        let path = self.cache.token_path(&self.session.name);
         let current = self.load().await;
-        if current.is_some_and(|c| c.refresh_token.as_ref() != Some(used)) {
+        let other = match &current {
+            Some(c) => c.refresh_token.as_ref() != Some(used),
+            // Unreadable (it is rewritten whole) or removed.
+            None => std::fs::symlink_metadata(&path).is_err(),
+        };
+        if other {
             tracing::info!(
                 sso_session = self.name(),
-                "the SSO token cache was rewritten by another tool during the renewal, and is left as it wrote it"
+                "the SSO token cache was rewritten or removed by another tool during the renewal, and is left as it is"
             );
             return Ok(());
         }

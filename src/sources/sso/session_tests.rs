@@ -294,6 +294,22 @@ async fn a_sign_in_stored_by_the_cli_during_a_renewal_is_not_overwritten() {
     assert_eq!(s.oidc.count("refresh"), 1);
 }
 
+/// Found with the one above: `aws sso logout` (it deletes the token file) during a renewal was
+/// undone by the renewal's write.
+#[tokio::test]
+async fn a_logout_during_a_renewal_is_not_undone() {
+    let s = setup(false);
+    s.cached(REFRESH_WINDOW - time::Duration::minutes(1));
+    let path = s.cache().token_path(&s.session.name);
+    let removed = path.clone();
+    *s.oidc.during_refresh.lock().unwrap() =
+        Some(Box::new(move || std::fs::remove_file(&removed).unwrap()));
+    let keeper = s.keeper(LoginMode::Never);
+    keeper.access_token(None).await.unwrap();
+    assert_eq!(s.oidc.count("refresh"), 1);
+    assert!(!path.exists(), "the logout was undone");
+}
+
 #[tokio::test]
 async fn a_refused_refresh_token_serves_the_valid_token_then_asks_a_human_and_is_not_retried() {
     let s = setup(false);
