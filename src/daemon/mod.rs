@@ -162,16 +162,16 @@ pub async fn run_with(
             path = an_output_goes_missing(present_outputs(&daemon.cfg)) => {
                 tracing::info!(path = %path.display(), "an output file was deleted: writing it again");
             }
-            // A background sign-in has its URL and code, or stored its token: the profiles
-            // waiting for it are tried again at once (no call is made before a token is
-            // there), so that what they record says what to open and enter, and a token is
-            // used at once (not through the token file's time, which the file system may have
-            // rounded to before the pass that found them waiting).
             // A renewed certificate, a key made readable: tried within seconds, not after a
             // backoff of up to an hour.
             name = an_input_changes(&daemon.cfg, &daemon.engine, failed) => {
                 tracing::info!(profile = %name, "what the failed profile is made from changed: trying it again");
             }
+            // A background sign-in has its URL and code, or stored its token: the profiles
+            // waiting for it are tried again at once (no call is made before a token is
+            // there), so that what they record says what to open and enter, and a token is
+            // used at once (not through the token file's time, which the file system may have
+            // rounded to before the pass that found them waiting).
             _ = sign_ins.news() => {
                 daemon.schedule.retry_sign_ins_now(daemon.engine.clock.now());
             }
