@@ -715,7 +715,7 @@ fn a_renewal_written_in_two_steps_is_used_within_seconds_of_its_second_step() {
     // Step two, a moment later: the key.
     fs::rename(dir.join("new-leaf.key"), dir.join("leaf.key")).unwrap();
     let stepped = Instant::now();
-    while written(&sb).get("a").is_none() {
+    while !written(&sb).contains_key("a") {
         assert!(
             stepped.elapsed() < Duration::from_secs(10),
             "not used within 10 s of the key: {}",
