@@ -81,8 +81,38 @@ impl Engine {
 }
 
 /// When the token file of `profile`'s SSO session (or the login cache file of its `aws
-/// login` sign-in) was last modified.
+/// login` sign-in) was last modified, or the newest of its Roles Anywhere certificate, key
+/// and intermediates last changed (on Unix their status change time: a key made readable
+/// again by `chmod`, or renamed into place, counts).
 fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
+    let modified = |path: &std::path::Path| {
+        let t = std::fs::metadata(path).ok()?.modified().ok()?;
+        Some(OffsetDateTime::from(t))
+    };
+    let changed = |path: &std::path::Path| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(path).ok()?;
+            let ns = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+            OffsetDateTime::from_unix_timestamp_nanos(ns).ok()
+        }
+        #[cfg(not(unix))]
+        modified(path)
+    };
+    let roles_anywhere = cfg.chain(profile).find_map(|p| match &p.source {
+        config::Source::RolesAnywhere(ra) => Some(ra),
+        _ => None,
+    });
+    if let Some(ra) = roles_anywhere {
+        let files = [Some(&ra.certificate), Some(&ra.private_key)];
+        return files
+            .into_iter()
+            .chain([ra.intermediates.as_ref()])
+            .flatten()
+            .filter_map(|p| changed(p))
+            .max();
+    }
     let env = &crate::paths::process_env;
     let path = match cfg.root_sso_session(profile) {
         Some(session) => {
@@ -91,8 +121,7 @@ fn token_written_at(cfg: &Config, profile: &str) -> Option<OffsetDateTime> {
         None => crate::sources::login::cache::LoginCache::default_location(env)?
             .path(cfg.root_login_session(profile)?),
     };
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    Some(OffsetDateTime::from(modified))
+    modified(&path)
 }
 
 /// The daemon's ways in and out: the stop flag, control requests, where a reloaded config is
@@ -126,11 +155,17 @@ pub(crate) async fn run_with(
             return;
         };
         let sign_ins = daemon.engine.sign_ins.clone();
+        let failed = failed_for_good(&daemon);
         tokio::select! {
             _ = daemon.engine.metrics.alive(daemon.watchdog.while_running(tokio::time::sleep(sleep))) => {}
             // A deleted output comes back within seconds, not at the next due time.
             path = an_output_goes_missing(present_outputs(&daemon.cfg)) => {
                 tracing::info!(path = %path.display(), "an output file was deleted: writing it again");
+            }
+            // A renewed certificate, a key made readable: tried within seconds, not after a
+            // backoff of up to an hour.
+            name = an_input_changes(&daemon.cfg, &daemon.engine, failed) => {
+                tracing::info!(profile = %name, "what the failed profile is made from changed: trying it again");
             }
             // A background sign-in has its URL and code, or stored its token: the profiles
             // waiting for it are tried again at once (no call is made before a token is
@@ -156,6 +191,41 @@ pub(crate) async fn run_with(
                     daemon.schedule.force_next();
                 }
             }
+        }
+    }
+}
+
+/// The profiles that failed for good, with when: [`an_input_changes`] watches them.
+fn failed_for_good(daemon: &Daemon) -> Vec<(String, OffsetDateTime)> {
+    daemon
+        .schedule
+        .backoff
+        .iter()
+        .filter(|(_, b)| b.kind == crate::sources::ErrorKind::Failed)
+        .map(|(n, b)| (n.clone(), b.failed_at))
+        .collect()
+}
+
+/// Resolves with the first of the `failed` profiles whose token or files (`seen`) were
+/// written after it failed (and not in the future: a file dated ahead would wake every
+/// look), looking every [`OUTPUT_POLL`]; never, when there is none.
+async fn an_input_changes(
+    cfg: &Config,
+    engine: &Engine,
+    failed: Vec<(String, OffsetDateTime)>,
+) -> String {
+    if failed.is_empty() {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(OUTPUT_POLL).await;
+        let now = engine.clock.now();
+        let changed = failed.iter().find(|(name, at)| {
+            (engine.sign_in_seen)(cfg, name)
+                .is_some_and(|t| t > *at - time::Duration::seconds(1) && t <= now)
+        });
+        if let Some((name, _)) = changed {
+            return name.clone();
         }
     }
 }

@@ -134,8 +134,10 @@ impl Schedule {
         }
     }
 
-    /// A profile waiting for a sign-in is tried again as soon as a token appears: `seen`
-    /// tells when the token its chain starts from was last written.
+    /// A profile waiting for a sign-in is tried again as soon as a token appears, and one
+    /// that failed for good as soon as what it is made from is rewritten (a renewed Roles
+    /// Anywhere certificate, a login cache fixed): `seen` tells when the token or files its
+    /// chain starts from were last written.
     pub(crate) fn notice_tokens(
         &mut self,
         seen: impl Fn(&str) -> Option<OffsetDateTime>,
@@ -144,7 +146,7 @@ impl Schedule {
         for (name, b) in self.backoff.iter_mut() {
             // A second of slack: file times are coarser than the clock (a token stored while
             // the failing pass ran may carry a time from just before it).
-            if b.kind == ErrorKind::NeedsLogin
+            if matches!(b.kind, ErrorKind::NeedsLogin | ErrorKind::Failed)
                 && seen(name).is_some_and(|t| t > b.failed_at - time::Duration::seconds(1))
             {
                 b.retry_at = now;
@@ -494,5 +496,33 @@ mod tests {
         assert_ne!(s.backoff["sso"].retry_at, later);
         s.notice_tokens(|_| Some(NOW + time::Duration::seconds(2)), later);
         assert_eq!(s.backoff["sso"].retry_at, later);
+    }
+
+    /// Found by the third adversarial pass: a Roles Anywhere certificate that had expired
+    /// (a permanent failure: 5 min, 10 min, ... 1 h) and was then renewed was not tried again
+    /// until its backoff ran out, up to an hour later, with no credentials meanwhile.
+    #[test]
+    fn a_permanent_failure_is_tried_again_once_its_input_files_are_rewritten() {
+        let mut s = Schedule::new();
+        for _ in 0..5 {
+            s.record(
+                &report(&[("server", failed(ErrorKind::Failed))]),
+                NOW,
+                NOW,
+                |_| None,
+            );
+        }
+        assert!(s.backoff["server"].retry_at > NOW + time::Duration::minutes(45));
+        let later = NOW + time::Duration::minutes(2);
+        // Files older than the failure: the wait goes on.
+        s.notice_tokens(|_| Some(NOW - time::Duration::minutes(1)), later);
+        assert_ne!(s.backoff["server"].retry_at, later);
+        // Renewed after it: tried at the next pass.
+        s.notice_tokens(|_| Some(NOW + time::Duration::minutes(1)), later);
+        assert_eq!(s.backoff["server"].retry_at, later);
+        assert!(!s
+            .pass_options(later, crate::hooks::Hooks::new())
+            .skip
+            .contains("server"));
     }
 }

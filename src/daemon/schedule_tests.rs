@@ -583,3 +583,39 @@ async fn profiles_falling_due_seconds_apart_share_one_pass_and_one_write() {
     assert!(far[1] >= START + 55 * M - 225 * S - 31 * S, "{}", far[1]);
     h.stop().await;
 }
+
+/// What a failed Roles Anywhere profile (and one chained from it) is made from: the newest
+/// change of its certificate, key and intermediates, so a renewal, or a key made readable
+/// again, ends its wait.
+#[test]
+fn a_roles_anywhere_chain_is_seen_by_its_newest_certificate_or_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["leaf.pem", "leaf.key", "chain.pem"] {
+        std::fs::write(dir.path().join(f), "x").unwrap();
+    }
+    let text = "[daemon]\nstate_dir = \"state\"\n[[output]]\npath = \"credentials\"\n\
+        [profile.server]\ntrust_anchor_arn = \"arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/t\"\n\
+        profile_arn = \"arn:aws:rolesanywhere:eu-west-1:111122223333:profile/p\"\n\
+        role_arn = \"arn:aws:iam::111122223333:role/Server\"\ncertificate = \"leaf.pem\"\n\
+        private_key = \"leaf.key\"\nintermediates = \"chain.pem\"\n\
+        [profile.app]\nsource_profile = \"server\"\nrole_arn = \"arn:aws:iam::111122223333:role/App\"\n";
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let (cfg, _) = config::load(&path, &|_| None).unwrap();
+    let first = token_written_at(&cfg, "server").expect("a time");
+    assert_eq!(token_written_at(&cfg, "app"), Some(first));
+    std::thread::sleep(Duration::from_millis(20));
+    // The intermediates rewritten: later.
+    std::fs::write(dir.path().join("chain.pem"), "y").unwrap();
+    let rewritten = token_written_at(&cfg, "server").unwrap();
+    assert!(rewritten > first, "{rewritten} > {first}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::thread::sleep(Duration::from_millis(20));
+        let key = dir.path().join("leaf.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let readable = token_written_at(&cfg, "app").unwrap();
+        assert!(readable > rewritten, "{readable} > {rewritten}");
+    }
+}

@@ -187,6 +187,20 @@ pub fn read_regular(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// [`read_regular`] for a file another user may control the folder of (the SSO and login
+/// caches under a user's home): a privileged process follows symbolic links only as it does
+/// to write (links owned by root or itself, in folders nobody else can write), so a link
+/// planted there cannot make it read, and use, another user's token. `None` if the file or
+/// a folder on its path is missing.
+pub fn read_private(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let target = match Target::open(path, false) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(target.read(limit)?.map(|e| e.bytes))
+}
+
 /// Reads `file` into `bytes` (cleared first), up to `limit`. `size` (the file's, from its
 /// metadata) is reserved up front: one allocation, not a series of doublings, and none at all
 /// when `bytes` is a buffer kept from an earlier read.

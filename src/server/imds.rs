@@ -169,6 +169,12 @@ async fn route(
     profile: &str,
     now: OffsetDateTime,
 ) -> Response {
+    if !local_host(req) {
+        return text(
+            403,
+            "the Host header must name this endpoint by its address or as localhost (a request for another name is refused: DNS rebinding)",
+        );
+    }
     let path = req.uri().path();
     if req.method() == Method::PUT {
         return if path == TOKEN_PATH {
@@ -213,6 +219,28 @@ async fn route(
         };
     }
     text(404, "not found")
+}
+
+/// Whether the request names this endpoint as a program on this host does: by an IP address
+/// or `localhost` (or names nothing: HTTP/1.0). A web page whose name an attacker pointed at
+/// 127.0.0.1 (DNS rebinding) sends its own name: the browser then treats the endpoint as the
+/// page's origin and lets it `PUT` with the custom header, so that name is refused.
+fn local_host(req: &Request) -> bool {
+    let Some(host) = req.headers().get(hyper::header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .split_once(']')
+                .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// `PUT /latest/api/token`.

@@ -28,7 +28,10 @@ struct Answer {
 fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str("Host: 127.0.0.1\r\n");
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -584,4 +587,73 @@ fn a_reload_serves_the_profile_the_new_config_names() {
         get(port, "/latest/meta-data/iam/security-credentials/app", &t).status,
         404
     );
+}
+
+/// Found by the third adversarial pass: a web page the user opens could read the credentials
+/// by DNS rebinding (its name turned to 127.0.0.1: the page's own origin, so the browser sends
+/// the token `PUT` and the custom header with no CORS check). The request names the page's
+/// host, never the endpoint's address: such requests are refused, as a server on loopback
+/// must.
+#[test]
+fn a_web_page_cannot_reach_the_imds_by_dns_rebinding() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let _d = start(&sb, port);
+    let ttl = ("X-aws-ec2-metadata-token-ttl-seconds", "60");
+    let rebound = format!("rebind.attacker.example:{port}");
+    let a = request(
+        port,
+        "PUT",
+        "/latest/api/token",
+        &[
+            ("Host", &rebound),
+            ("Origin", &format!("http://{rebound}")),
+            ttl,
+        ],
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(a.body.contains("Host"), "{}", a.body);
+    let token = new_token(port, "60");
+    let creds = "/latest/meta-data/iam/security-credentials/app";
+    let a = request(
+        port,
+        "GET",
+        creds,
+        &[
+            ("Host", "rebind.attacker.example"),
+            ("X-aws-ec2-metadata-token", &token),
+        ],
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(!a.body.contains("ASIAIMDS"), "{}", a.body);
+    // What the SDKs send (the address of AWS_EC2_METADATA_SERVICE_ENDPOINT), `localhost`,
+    // IPv6 and no Host at all (HTTP/1.0) are served.
+    let here = format!("127.0.0.1:{port}");
+    let local = format!("LocalHost:{port}");
+    for host in [
+        here.as_str(),
+        local.as_str(),
+        "localhost",
+        "[::1]:80",
+        "127.0.0.1",
+    ] {
+        let a = request(port, "PUT", "/latest/api/token", &[("Host", host), ttl]);
+        assert_eq!(a.status, 200, "{host}: {}", a.body);
+        let a = request(
+            port,
+            "GET",
+            creds,
+            &[("Host", host), ("X-aws-ec2-metadata-token", &a.body)],
+        );
+        assert_eq!(a.status, 200, "{host}: {}", a.body);
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"PUT /latest/api/token HTTP/1.0\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n",
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.0 200"), "{out}");
 }

@@ -703,3 +703,93 @@ fn a_role_chained_from_an_aws_login_profile_uses_its_credentials_capped_at_one_h
     assert!(s.credentials().contains("[deploy]"), "{}", s.credentials());
     assert_no_secret(&err, &[&login]);
 }
+
+/// Found by the third adversarial pass: `aws login` (which does not take awscredd's lock) wrote
+/// a new sign-in while awscredd's refresh of the old one was on the wire, and awscredd's write
+/// replaced it with the old sign-in renewed: the newer refresh token and DPoP key were lost,
+/// so the user's fresh 12 hours became the old sign-in's remainder.
+#[test]
+fn a_sign_in_written_by_the_cli_during_a_refresh_is_not_overwritten() {
+    let s = Setup::new("");
+    let file = s.sign_in(ALICE, &[]);
+    // The token call takes 2 s: time for `aws login` to write a new sign-in meanwhile.
+    s.fake.post(
+        "/_fake/faults",
+        serde_json::json!({"next": [{"delay_ms": 2000}]}),
+    );
+    let once = s
+        .command()
+        .arg("once")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let old = s.cache(ALICE);
+    std::thread::sleep(Duration::from_millis(500));
+    s.sign_in(ALICE, &["--valid"]);
+    let newer = s.cache(ALICE);
+    assert_ne!(newer["refreshToken"], old["refreshToken"]);
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "the new sign-in was written after the refresh ended: the test proves nothing"
+    );
+    let o = once.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let after: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    for field in ["refreshToken", "dpopKey", "idToken"] {
+        assert_eq!(
+            after[field], newer[field],
+            "{field}: the newer sign-in was lost"
+        );
+    }
+    assert_eq!(after["accessToken"], newer["accessToken"]);
+    let calls = s.fake.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    // The renewal awscredd got is still served (the old sign-in's credentials are valid).
+    let key = calls[0]["access_key_id"].as_str().unwrap();
+    assert!(s.credentials().contains(key), "{}", s.credentials());
+}
+
+/// Found by the third adversarial pass: a root daemon whose `aws login` cache folder belongs
+/// to a user followed a link that user planted there to another user's sign-in, and wrote
+/// that user's credentials into the output (or renewed with, and so used up, their refresh
+/// token). The cache is read as outputs are written: such a link is not followed.
+#[cfg(unix)]
+#[test]
+fn root_does_not_read_another_user_s_sign_in_through_a_planted_link() {
+    use std::os::unix::fs::PermissionsExt;
+    if !crate::util::require_root() {
+        return;
+    }
+    const APP_UID: u32 = 4242;
+    let s = Setup::new("");
+    // Bob's sign-in, fresh, in a folder of root's (as another user's home would be).
+    let bobs = s.sign_in(BOB, &["--valid"]);
+    let private = s.sb.file("bob");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let victim = private.join("bob.json");
+    std::fs::rename(&bobs, &victim).unwrap();
+    let bob_key = serde_json::from_slice::<Value>(&std::fs::read(&victim).unwrap()).unwrap()
+        ["accessToken"]["accessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = std::fs::read(&victim).unwrap();
+    // The cache folder is the app user's, who plants a link named as Alice's sign-in.
+    let dir = s.cache_dir();
+    std::os::unix::fs::chown(&dir, Some(APP_UID), Some(APP_UID)).unwrap();
+    let link = s.cache_file(ALICE);
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(APP_UID), Some(APP_UID)).unwrap();
+    let o = s.run(&["once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("refusing to follow the symbolic link"),
+        "{err}"
+    );
+    assert!(!s.credentials().contains(&bob_key), "{}", s.credentials());
+    assert!(s.fake.calls().is_empty(), "{:#?}", s.fake.calls());
+    assert_eq!(std::fs::read(&victim).unwrap(), before);
+}

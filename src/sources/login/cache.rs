@@ -262,19 +262,51 @@ impl LoginCache {
     /// what is wrong with it when it cannot be used.
     pub fn load(&self, arn: &str) -> Result<Option<CachedLogin>, String> {
         let path = self.path(arn);
-        let bytes = match files::read_regular(&path, files::JSON_MAX) {
-            Ok(Some(b)) => b,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the login cache `{}`: {e}",
-                    path.display()
-                ))
+        let mut problem = String::new();
+        // Some SDKs rewrite this file in place (truncate, then write): one that does not
+        // parse is read again shortly before it counts as broken, as the SSO cache is.
+        for attempt in 0..3 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
-        };
-        parse(&bytes)
-            .map(Some)
-            .map_err(|e| format!("the login cache `{}` cannot be used: {e}", path.display()))
+            let bytes = match files::read_private(&path, files::JSON_MAX) {
+                Ok(Some(b)) => b,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(format!(
+                        "cannot read the login cache `{}`: {e}",
+                        path.display()
+                    ))
+                }
+            };
+            match parse(&bytes) {
+                Ok(login) => return Ok(Some(login)),
+                Err(e) => problem = e,
+            }
+        }
+        Err(format!(
+            "the login cache `{}` cannot be used: {problem}",
+            path.display()
+        ))
+    }
+
+    /// Writes `renewed`, the sign-in of `arn` refreshed from the refresh token `used`, unless
+    /// the file no longer holds `used`: another tool that does not take awscredd's lock (`aws
+    /// login`, botocore) wrote a newer sign-in or refresh meanwhile, and that one is kept; or
+    /// it removed the file (`aws logout`), which is not undone. `Ok(false)` when not written.
+    pub fn store_renewal(
+        &self,
+        arn: &str,
+        renewed: &CachedLogin,
+        used: &Secret,
+    ) -> Result<bool, String> {
+        match self.load(arn) {
+            // Removed (`aws logout`), or another sign-in or refresh stored meanwhile.
+            Ok(None) => Ok(false),
+            Ok(Some(c)) if c.refresh_token != *used => Ok(false),
+            // Still the sign-in renewed, or a file that cannot be used: written.
+            Ok(Some(_)) | Err(_) => self.store(arn, renewed).map(|()| true),
+        }
     }
 
     /// Writes the sign-in of `arn`, atomically, mode 0600 (keeping the file's owner).
@@ -299,6 +331,39 @@ mod tests {
     use super::*;
 
     pub(crate) const ARN: &str = "arn:aws:iam::111122223333:user/alice";
+
+    /// Found by the third adversarial pass: an SDK that rewrites the login cache in place
+    /// (the AWS SDK for Rust's `aws-config` truncates, then writes) lets a read find it empty
+    /// or cut short; that failed the profile (and a `credential-process` call) as a cache that
+    /// cannot be used. A read that finds it so is tried again shortly, as for the SSO cache.
+    #[test]
+    fn a_cache_caught_while_another_sdk_rewrites_it_in_place_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LoginCache {
+            dir: dir.path().to_path_buf(),
+        };
+        let path = cache.path(ARN);
+        let whole = cli_file("k");
+        for partial in [String::new(), whole[..whole.len() / 2].to_string()] {
+            std::fs::write(&path, &partial).unwrap();
+            let (p, w) = (path.clone(), whole.clone());
+            let writer = std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                std::fs::write(p, w).unwrap();
+            });
+            let got = cache.load(ARN);
+            writer.join().unwrap();
+            let got = got.unwrap().expect("a sign-in");
+            assert_eq!(got.refresh_token.expose(), "old-refresh");
+        }
+        // One that stays cut short is still an error naming the file.
+        std::fs::write(&path, &whole[..10]).unwrap();
+        let e = cache.load(ARN).unwrap_err();
+        assert!(
+            e.contains("cut short") && e.contains(&path.display().to_string()),
+            "{e}"
+        );
+    }
 
     fn cli_file(key_pem: &str) -> String {
         serde_json::json!({
@@ -380,6 +445,35 @@ mod tests {
         let env = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
         let c = LoginCache::default_location(&env).unwrap();
         assert_eq!(c.dir, PathBuf::from("/home/u/.aws/login/cache"));
+    }
+
+    /// Found by the third adversarial pass: `aws logout` (it deletes the cache file) while a
+    /// renewal was on the wire was undone: the renewal wrote the sign-in back. Only a file
+    /// still holding the refresh token renewed from is rewritten.
+    #[test]
+    fn a_renewal_is_written_back_only_over_the_sign_in_it_renewed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LoginCache {
+            dir: dir.path().to_path_buf(),
+        };
+        std::fs::write(cache.path(ARN), cli_file("k")).unwrap();
+        let l = cache.load(ARN).unwrap().unwrap();
+        let renewed = l.renewed(l.credentials.clone(), Secret::new("new-refresh"));
+        let used = l.refresh_token.clone();
+        // Logged out meanwhile: not written back.
+        std::fs::remove_file(cache.path(ARN)).unwrap();
+        assert_eq!(cache.store_renewal(ARN, &renewed, &used), Ok(false));
+        assert!(!cache.path(ARN).exists());
+        // Signed in anew meanwhile: kept.
+        let other = cli_file("k").replace("old-refresh", "cli-refresh");
+        std::fs::write(cache.path(ARN), &other).unwrap();
+        assert_eq!(cache.store_renewal(ARN, &renewed, &used), Ok(false));
+        assert_eq!(std::fs::read_to_string(cache.path(ARN)).unwrap(), other);
+        // Still the one renewed: written.
+        std::fs::write(cache.path(ARN), cli_file("k")).unwrap();
+        assert_eq!(cache.store_renewal(ARN, &renewed, &used), Ok(true));
+        let now = cache.load(ARN).unwrap().unwrap();
+        assert_eq!(now.refresh_token.expose(), "new-refresh");
     }
 
     #[test]

@@ -224,12 +224,21 @@ impl LoginSources {
         // report it with the renewed credentials).
         got.credentials.account_id.clone_from(&login.account_id);
         let renewed = login.renewed(got.credentials.clone(), got.refresh_token);
-        let (c, a) = (cache.clone(), arn.to_string());
-        tokio::task::spawn_blocking(move || c.store(&a, &renewed))
+        let (c, a, used) = (cache.clone(), arn.to_string(), login.refresh_token.clone());
+        let stored = tokio::task::spawn_blocking(move || c.store_renewal(&a, &renewed, &used))
             .await
             .map_err(|e| SourceError::failed(e.to_string()))?
             .map_err(SourceError::failed)?;
-        tracing::debug!(login_session = arn, "renewed the `aws login` credentials");
+        if stored {
+            tracing::debug!(login_session = arn, "renewed the `aws login` credentials");
+        } else {
+            // The CLI does not take our lock: what it wrote meanwhile is the newer sign-in.
+            tracing::info!(
+                login_session = arn,
+                "renewed the `aws login` credentials; the login cache `{}` was rewritten or removed by another tool meanwhile (`aws login`, `aws logout`), and is left as it is",
+                path.display()
+            );
+        }
         Ok(got.credentials)
     }
 

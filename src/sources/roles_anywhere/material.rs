@@ -207,7 +207,9 @@ impl Material {
         };
         let mut certs = certificates(&contents.certificate).map_err(cert_err)?;
         if certs.is_empty() {
-            return Err(cert_err("no CERTIFICATE in it".into()));
+            return Err(cert_err(
+                "no CERTIFICATE in it (PEM is needed; a DER file converts with `openssl x509 -inform der -in FILE -out FILE.pem`)".into(),
+            ));
         }
         let leaf_der = certs.remove(0);
         let leaf = Certificate::from_der(&leaf_der)
@@ -347,13 +349,15 @@ struct Block {
     der: Vec<u8>,
 }
 
-/// Every PEM block of `text`, in order; text between blocks is ignored (OpenSSL writes
-/// `Bag Attributes` and `subject=` lines there). A block without its END line, or with
+/// Every PEM block of `bytes`, in order; what is between blocks is ignored (OpenSSL writes
+/// `Bag Attributes` and `subject=` lines there, in whatever encoding). A block without its END line, or with
 /// bad base64, is an error that says which block.
 fn blocks(bytes: &[u8]) -> Result<Vec<Block>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not a PEM file (not text)".to_string())?;
+    // Bytes that are not UTF-8 outside the blocks are ignored, as OpenSSL ignores them;
+    // inside one they fail its base64.
+    let text = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
-    let mut rest = text;
+    let mut rest = &*text;
     while let Some(start) = rest.find("-----BEGIN ") {
         let after = &rest[start + 11..];
         let label_end = after
@@ -485,6 +489,21 @@ mod tests {
         let bad = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
         let e = certificates(bad).unwrap_err();
         assert!(e.contains("base64"), "{e}");
+    }
+
+    /// Found by the third adversarial pass: `openssl pkcs12` writes `Bag Attributes` with the
+    /// friendly name's bytes as they are (Latin-1 `Zürich`), and a file preallocated then
+    /// written can end in NULs; OpenSSL reads such a chain, awscredd refused it as "not text".
+    #[test]
+    fn bytes_that_are_not_text_around_blocks_are_ignored_as_openssl_does() {
+        let text = b"Bag Attributes\n    friendlyName: Z\xfcrich\n-----BEGIN X-----\nAAEC\n-----END X-----\n\xff\xfe\x00\x00";
+        let b = blocks(text).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].der, [0, 1, 2]);
+        // Inside a block they are still an error that names it.
+        let bad = b"-----BEGIN X-----\nAA\xffEC\n-----END X-----\n";
+        let e = blocks(bad).unwrap_err();
+        assert!(e.contains("X block is not valid base64"), "{e}");
     }
 
     #[test]

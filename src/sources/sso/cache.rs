@@ -221,7 +221,7 @@ impl TokenCache {
             if attempt > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            let bytes = match files::read_regular(&path, files::JSON_MAX) {
+            let bytes = match files::read_private(&path, files::JSON_MAX) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     told_unreadable(&path, None);
@@ -278,7 +278,7 @@ impl TokenCache {
 
     /// Reads a cached registration; `None` if missing or unreadable.
     pub fn load_registration(&self, path: &Path) -> Option<Registration> {
-        let bytes = files::read_regular(path, files::JSON_MAX).ok()??;
+        let bytes = files::read_private(path, files::JSON_MAX).ok()??;
         let f: RegistrationFile = serde_json::from_slice(&bytes).ok()?;
         Some(Registration {
             client_id: f.client_id,

@@ -200,6 +200,32 @@ impl SessionTokens {
             .flatten()
     }
 
+    /// Stores `new`, renewed from the refresh token `used`, unless the cache no longer holds
+    /// `used`: a tool that does not take awscredd's lock stored a newer sign-in meanwhile
+    /// (`aws sso login`), which is kept, or removed the file (`aws sso logout`), which is not
+    /// undone (`new` is still valid for this pass).
+    async fn store_unless_rewritten(
+        &self,
+        new: &CachedToken,
+        used: &Secret,
+    ) -> Result<(), SourceError> {
+        let path = self.cache.token_path(&self.session.name);
+        let current = self.load().await;
+        let other = match &current {
+            Some(c) => c.refresh_token.as_ref() != Some(used),
+            // Unreadable (it is rewritten whole) or removed.
+            None => std::fs::symlink_metadata(&path).is_err(),
+        };
+        if other {
+            tracing::info!(
+                sso_session = self.name(),
+                "the SSO token cache was rewritten or removed by another tool during the renewal, and is left as it is"
+            );
+            return Ok(());
+        }
+        self.store(new).await
+    }
+
     async fn store(&self, t: &CachedToken) -> Result<(), SourceError> {
         let cache = self.cache.clone();
         let name = self.session.name.clone();
@@ -556,7 +582,7 @@ impl SessionTokens {
             match self.oidc.refresh(&reg, refresh).await {
                 Ok(resp) => {
                     let new = self.token_from(resp, &reg, t.refresh_token.clone());
-                    self.store(&new).await?;
+                    self.store_unless_rewritten(&new, refresh).await?;
                     tracing::info!(
                         sso_session = self.name(),
                         expires_at = %crate::credentials::format_utc(new.expires_at),

@@ -33,6 +33,8 @@ struct FakeOidc {
     poll_answers: Mutex<VecDeque<Result<(), ApiError>>>,
     calls: Mutex<Vec<&'static str>>,
     issued: Mutex<u32>,
+    /// Runs once, while the next refresh-token grant is on the wire.
+    during_refresh: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl FakeOidc {
@@ -43,6 +45,7 @@ impl FakeOidc {
             poll_answers: Mutex::new(VecDeque::new()),
             calls: Mutex::new(Vec::new()),
             issued: Mutex::new(0),
+            during_refresh: Mutex::new(None),
         }
     }
 
@@ -116,6 +119,9 @@ impl OidcApi for FakeOidc {
         _refresh_token: &'a Secret,
     ) -> super::super::oidc::OidcFuture<'a, TokenResponse> {
         self.calls.lock().unwrap().push("refresh");
+        if let Some(meanwhile) = self.during_refresh.lock().unwrap().take() {
+            meanwhile();
+        }
         let answer = self.refresh_answers.lock().unwrap().pop_front();
         let result = match answer {
             Some(e) => Err(e),
@@ -255,6 +261,53 @@ async fn inside_the_window_the_token_is_renewed_once_and_the_rotated_refresh_tok
         "access-2"
     );
     assert_eq!(s.oidc.count("refresh"), 2);
+}
+
+/// Found by the third adversarial pass: `aws sso login` (which does not take awscredd's lock)
+/// stored a new sign-in while awscredd's refresh-token grant was on the wire, and awscredd
+/// then wrote the old session's renewal over it: the new session's refresh token was lost.
+#[tokio::test]
+async fn a_sign_in_stored_by_the_cli_during_a_renewal_is_not_overwritten() {
+    let s = setup(false);
+    s.cached(REFRESH_WINDOW - time::Duration::minutes(1));
+    let (cache, name) = (s.cache(), s.session.name.clone());
+    let mut newer = s.in_cache().unwrap();
+    newer.access_token = Secret::new("cli-access");
+    newer.refresh_token = Some(Secret::new("cli-refresh"));
+    newer.expires_at = s.clock.now() + time::Duration::hours(8);
+    let written = newer.clone();
+    *s.oidc.during_refresh.lock().unwrap() =
+        Some(Box::new(move || cache.store(&name, &written).unwrap()));
+    let keeper = s.keeper(LoginMode::Never);
+    let got = keeper.access_token(None).await.unwrap();
+    assert_eq!(s.oidc.count("refresh"), 1);
+    let stored = s.in_cache().unwrap();
+    assert_eq!(stored.access_token.expose(), "cli-access");
+    assert_eq!(stored.refresh_token.unwrap().expose(), "cli-refresh");
+    // The renewal got is valid and may serve; either way nothing more is asked.
+    assert!(
+        ["access-1", "cli-access"].contains(&got.expose()),
+        "{}",
+        got.expose()
+    );
+    keeper.access_token(None).await.unwrap();
+    assert_eq!(s.oidc.count("refresh"), 1);
+}
+
+/// Found with the one above: `aws sso logout` (it deletes the token file) during a renewal was
+/// undone by the renewal's write.
+#[tokio::test]
+async fn a_logout_during_a_renewal_is_not_undone() {
+    let s = setup(false);
+    s.cached(REFRESH_WINDOW - time::Duration::minutes(1));
+    let path = s.cache().token_path(&s.session.name);
+    let removed = path.clone();
+    *s.oidc.during_refresh.lock().unwrap() =
+        Some(Box::new(move || std::fs::remove_file(&removed).unwrap()));
+    let keeper = s.keeper(LoginMode::Never);
+    keeper.access_token(None).await.unwrap();
+    assert_eq!(s.oidc.count("refresh"), 1);
+    assert!(!path.exists(), "the logout was undone");
 }
 
 #[tokio::test]
