@@ -372,15 +372,27 @@ impl Daemon {
                 tracing::info!(config = %path.display(), "config reloaded");
                 self.schedule.retain(&new);
                 let cfg = &self.cfg;
-                if new.server.as_ref().map(|s| s.listen) != cfg.server.as_ref().map(|s| s.listen) {
-                    tracing::warn!("a change of [server] takes effect at the next restart");
-                }
-                if new.metrics.as_ref().map(|m| m.listen) != cfg.metrics.as_ref().map(|m| m.listen)
-                {
-                    tracing::warn!("a change of [metrics] takes effect at the next restart");
-                }
-                if new.imds.as_ref().map(|i| i.listen) != cfg.imds.as_ref().map(|i| i.listen) {
-                    tracing::warn!("a change of [imds] listen takes effect at the next restart");
+                let changes = [
+                    (
+                        "server",
+                        cfg.server.as_ref().map(|s| s.listen),
+                        new.server.as_ref().map(|s| s.listen),
+                    ),
+                    (
+                        "metrics",
+                        cfg.metrics.as_ref().map(|m| m.listen),
+                        new.metrics.as_ref().map(|m| m.listen),
+                    ),
+                    (
+                        "imds",
+                        cfg.imds.as_ref().map(|i| i.listen),
+                        new.imds.as_ref().map(|i| i.listen),
+                    ),
+                ];
+                for (section, before, after) in changes {
+                    if let Some(w) = listener_change(section, before, after) {
+                        tracing::warn!("{w}");
+                    }
                 }
                 published.send_replace(new.clone());
                 self.cfg = new;
@@ -392,6 +404,27 @@ impl Daemon {
                 tracing::error!(config = %path.display(), "the new config is invalid; the old one keeps running");
             }
         }
+    }
+}
+
+/// What a reload that adds, removes or moves a listener means: listeners are bound at start-up
+/// only (a running one keeps its socket, and serves what the new config says behind it).
+fn listener_change(
+    section: &str,
+    before: Option<std::net::SocketAddr>,
+    after: Option<std::net::SocketAddr>,
+) -> Option<String> {
+    match (before, after) {
+        (None, Some(a)) => Some(format!(
+            "[{section}] was added: it listens on {a} from the next restart"
+        )),
+        (Some(b), None) => Some(format!(
+            "[{section}] was removed: it keeps listening on {b} until the next restart"
+        )),
+        (Some(b), Some(a)) if a != b => Some(format!(
+            "[{section}] listen changed from {b} to {a}: it keeps {b} until the next restart"
+        )),
+        _ => None,
     }
 }
 

@@ -619,3 +619,24 @@ fn a_roles_anywhere_chain_is_seen_by_its_newest_certificate_or_key_file() {
         assert!(readable > rewritten, "{readable} > {rewritten}");
     }
 }
+
+#[test]
+fn a_reload_says_what_becomes_of_each_listener() {
+    use super::listener_change;
+    let a: std::net::SocketAddr = "127.0.0.1:9911".parse().unwrap();
+    let b: std::net::SocketAddr = "127.0.0.1:9912".parse().unwrap();
+    assert_eq!(listener_change("imds", Some(a), Some(a)), None);
+    assert_eq!(listener_change("imds", None, None), None);
+    assert_eq!(
+        listener_change("imds", Some(a), None).as_deref(),
+        Some("[imds] was removed: it keeps listening on 127.0.0.1:9911 until the next restart")
+    );
+    assert_eq!(
+        listener_change("metrics", None, Some(b)).as_deref(),
+        Some("[metrics] was added: it listens on 127.0.0.1:9912 from the next restart")
+    );
+    assert_eq!(
+        listener_change("server", Some(a), Some(b)).as_deref(),
+        Some("[server] listen changed from 127.0.0.1:9911 to 127.0.0.1:9912: it keeps 127.0.0.1:9911 until the next restart")
+    );
+}

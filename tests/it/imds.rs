@@ -564,9 +564,13 @@ fn a_reload_serves_the_profile_the_new_config_names() {
         "{}",
         sb.daemon_log()
     );
-    assert!(sb
-        .daemon_log()
-        .contains("a change of [imds] listen takes effect at the next restart"));
+    let log = sb.daemon_log();
+    assert!(
+        log.contains(&format!(
+            "[imds] listen changed from 127.0.0.1:{port} to 127.0.0.1:"
+        )) && log.contains(&format!("it keeps 127.0.0.1:{port} until the next restart")),
+        "{log}"
+    );
     let t = new_token(port, "60");
     let listing = "/latest/meta-data/iam/security-credentials/";
     let a = get(port, listing, &t);
