@@ -339,14 +339,7 @@ fn a_renewed_certificate_is_used_by_the_running_daemon_without_a_restart() {
         ),
     );
     let fake = Fake::start(&sb, &[sb.file("pki/root.pem")], &[]);
-    let daemon = Daemon(
-        command(&sb, &fake)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let daemon = Daemon::start(&sb, &fake);
     let wait_for = |what: &str, ok: &dyn Fn(&[Value]) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !ok(&fake.calls()) || written(&sb).len() < 2 {
@@ -427,14 +420,7 @@ fn the_daemon_tells_ahead_of_time_of_a_certificate_about_to_expire() {
         ),
     );
     let fake = Fake::start(&sb, &[sb.file("pki/root.pem")], &[]);
-    let _daemon = Daemon(
-        command(&sb, &fake)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = Daemon::start(&sb, &fake);
     assert!(
         sb.wait_for_log("renew it before then", Duration::from_secs(20)),
         "{}",
@@ -463,6 +449,20 @@ fn the_daemon_tells_ahead_of_time_of_a_certificate_about_to_expire() {
 
 /// `awscredd run`, killed by its PID when dropped (also when the test fails).
 struct Daemon(Child);
+
+impl Daemon {
+    /// `awscredd run` pointed at the fake, its log going to `HOME/daemon.log`.
+    fn start(sb: &Sandbox, fake: &Fake) -> Daemon {
+        Daemon(
+            command(sb, fake)
+                .arg("run")
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -762,14 +762,7 @@ fn a_renewal_written_in_two_steps_is_used_within_seconds_of_its_second_step() {
         &profile("a", "pki", "intermediates = \"pki/chain.pem\""),
     );
     let fake = Fake::start(&sb, &[sb.file("pki/root.pem")], &[]);
-    let _daemon = Daemon(
-        command(&sb, &fake)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(sb.file("daemon.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = Daemon::start(&sb, &fake);
     assert!(
         sb.wait_for_log("does not match certificate", Duration::from_secs(15)),
         "{}",
