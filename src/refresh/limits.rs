@@ -2,26 +2,34 @@
 //!
 //! Each service (the SSO portal of one session, STS in one region) has its own limit,
 //! starting at `[daemon] max_concurrent_fetches`: a throttled STS never slows the portal.
-//! A throttling answer halves that service's limit (at most once per [`HALVE_EVERY`], since
-//! a burst of requests is throttled together); every success adds `1/limit`, so the limit
+//! A throttling answer halves that service's limit, once per burst: only an answer to a
+//! request sent at the current limit halves it (the others of its burst were sent before the
+//! last halving, and are throttled together); every success adds `1/limit`, so the limit
 //! grows back by about one per round of requests — additive increase, multiplicative
 //! decrease, as TCP and the AWS SDKs' adaptive retry mode do. A throttled fetch is tried
-//! again within the pass, after a short pause, up to [`MAX_THROTTLED_TRIES`] times.
+//! again within the pass, after a short pause, up to [`MAX_THROTTLED_TRIES`] times. A service
+//! that refuses [`GIVE_UP_AFTER`] requests in a row even one at a time is not asked again in
+//! that pass: its profiles left wait for the next one (with backoff), so a throttle that lasts
+//! costs a few requests, not the tries of every profile.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// How often a throttled fetch is tried within one pass.
 pub const MAX_THROTTLED_TRIES: u32 = 6;
-/// A limit is halved at most this often.
-const HALVE_EVERY: Duration = Duration::from_millis(250);
+/// Refusals in a row, at a limit of one request at a time, after which a pass stops asking a
+/// service.
+pub const GIVE_UP_AFTER: u32 = MAX_THROTTLED_TRIES;
 
 struct Service {
     limit: f64,
     in_flight: usize,
-    halved_at: Option<Instant>,
+    /// How often the limit was halved: a request sent before the last halving does not
+    /// halve it again.
+    halvings: u64,
+    /// Throttling answers since the last success, received while the limit was already 1.
+    refused_at_one: u32,
 }
 
 /// The limits of one pass, per service.
@@ -35,6 +43,15 @@ pub struct Limits {
 pub struct Slot<'a> {
     limits: &'a Limits,
     service: String,
+    /// The service's halvings when it was sent.
+    epoch: u64,
+}
+
+impl Slot<'_> {
+    /// When it was sent, for [`Limits::throttled`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
 }
 
 impl Drop for Slot<'_> {
@@ -70,13 +87,15 @@ impl Limits {
                 let s = services.entry(service.to_string()).or_insert(Service {
                     limit: self.cap as f64,
                     in_flight: 0,
-                    halved_at: None,
+                    halvings: 0,
+                    refused_at_one: 0,
                 });
                 if (s.in_flight as f64) < s.limit.floor().max(1.0) {
                     s.in_flight += 1;
                     return Slot {
                         limits: self,
                         service: service.to_string(),
+                        epoch: s.halvings,
                     };
                 }
             }
@@ -84,14 +103,17 @@ impl Limits {
         }
     }
 
-    /// `service` throttled a request: halve its limit (once per burst).
-    pub fn throttled(&self, service: &str) {
+    /// `service` throttled a request sent at `epoch` ([`Slot::epoch`]): halve its limit, once
+    /// per burst.
+    pub fn throttled(&self, service: &str, epoch: u64) {
         let mut services = self.lock();
         if let Some(s) = services.get_mut(service) {
-            let recently = s.halved_at.is_some_and(|t| t.elapsed() < HALVE_EVERY);
-            if !recently {
+            if s.limit <= 1.0 {
+                s.refused_at_one += 1;
+            }
+            if epoch == s.halvings {
                 s.limit = (s.limit / 2.0).max(1.0);
-                s.halved_at = Some(Instant::now());
+                s.halvings += 1;
                 tracing::info!(
                     service,
                     limit = s.limit as usize,
@@ -106,7 +128,16 @@ impl Limits {
         let mut services = self.lock();
         if let Some(s) = services.get_mut(service) {
             s.limit = (s.limit + 1.0 / s.limit.max(1.0)).min(self.cap as f64);
+            s.refused_at_one = 0;
         }
+    }
+
+    /// Whether this pass stopped asking `service`: it refused [`GIVE_UP_AFTER`] requests in a
+    /// row even one at a time.
+    pub fn gave_up(&self, service: &str) -> bool {
+        self.lock()
+            .get(service)
+            .is_some_and(|s| s.refused_at_one >= GIVE_UP_AFTER)
     }
 
     /// The current limit of `service` (for tests).
@@ -120,28 +151,72 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// A request sent now to `service` and throttled.
+    async fn refused(l: &Limits, service: &str) {
+        let slot = l.acquire(service).await;
+        let epoch = slot.epoch();
+        drop(slot);
+        l.throttled(service, epoch);
+    }
 
     #[tokio::test]
-    async fn throttling_halves_one_service_and_success_grows_it_back() {
+    async fn throttling_halves_one_service_once_per_burst_and_success_grows_it_back() {
         let l = Limits::new(32);
-        let _a = l.acquire("sso:corp").await;
+        let burst: Vec<u64> = {
+            let slots = [l.acquire("sso:corp").await, l.acquire("sso:corp").await];
+            slots.iter().map(Slot::epoch).collect()
+        };
         let _b = l.acquire("sts:us-east-1").await;
-        l.throttled("sso:corp");
+        l.throttled("sso:corp", burst[0]);
         assert_eq!(l.limit("sso:corp"), 16);
-        // A burst of throttles halves once.
-        l.throttled("sso:corp");
+        // The rest of the burst, sent at 32, halves no more.
+        l.throttled("sso:corp", burst[1]);
         assert_eq!(l.limit("sso:corp"), 16);
+        // A request sent at 16 and throttled halves again.
+        refused(&l, "sso:corp").await;
+        assert_eq!(l.limit("sso:corp"), 8);
         // The other service is not slowed.
         assert_eq!(l.limit("sts:us-east-1"), 32);
         // About one more per round of `limit` successes.
-        for _ in 0..20 {
+        for _ in 0..10 {
             l.succeeded("sso:corp");
         }
-        assert_eq!(l.limit("sso:corp"), 17);
+        assert_eq!(l.limit("sso:corp"), 9);
         for _ in 0..1000 {
             l.succeeded("sso:corp");
         }
         assert_eq!(l.limit("sso:corp"), 32, "never above the cap");
+    }
+
+    #[tokio::test]
+    async fn a_service_refusing_even_one_at_a_time_is_given_up_and_a_success_resets_it() {
+        let l = Limits::new(4);
+        let ra = "rolesanywhere:us-east-1";
+        // 4, 2, 1: halved by each request sent at the limit of its time.
+        refused(&l, ra).await;
+        refused(&l, ra).await;
+        assert_eq!(l.limit(ra), 1);
+        assert!(!l.gave_up(ra), "refused only above one at a time");
+        for _ in 0..GIVE_UP_AFTER - 1 {
+            refused(&l, ra).await;
+        }
+        assert!(!l.gave_up(ra));
+        // A success: the count starts again (the limit grows to 2; the next refusal halves
+        // it back to 1 and does not count).
+        l.succeeded(ra);
+        for _ in 0..GIVE_UP_AFTER {
+            refused(&l, ra).await;
+        }
+        assert_eq!(l.limit(ra), 1);
+        assert!(!l.gave_up(ra), "a success starts the count again");
+        refused(&l, ra).await;
+        assert!(l.gave_up(ra));
+        assert!(
+            !l.gave_up("sts:us-east-1"),
+            "another service is still asked"
+        );
     }
 
     #[tokio::test]

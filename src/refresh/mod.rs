@@ -881,7 +881,17 @@ impl Resolver {
         let credentials = loop {
             tries += 1;
             let slot = match &service {
-                Some(s) => Some(self.limits.acquire(s).await),
+                Some(s) => {
+                    let slot = self.limits.acquire(s).await;
+                    if self.limits.gave_up(s) {
+                        return Err(SourceError::throttled(format!(
+                            "throttled: {s} refused {} requests in a row, even one at a time; \
+                             it is not asked again in this pass (the next one tries again)",
+                            limits::GIVE_UP_AFTER
+                        )));
+                    }
+                    Some(slot)
+                }
                 None => None,
             };
             let _permit = self
@@ -893,11 +903,15 @@ impl Resolver {
                 .fetcher
                 .fetch(profile, source_credentials.clone())
                 .await;
+            let epoch = slot.as_ref().map_or(0, limits::Slot::epoch);
             drop(slot);
             let Some(s) = &service else { break res? };
             match res {
-                Err(e) if e.kind == ErrorKind::Throttled && tries < limits::MAX_THROTTLED_TRIES => {
-                    self.limits.throttled(s);
+                Err(e) if e.kind == ErrorKind::Throttled => {
+                    self.limits.throttled(s, epoch);
+                    if tries >= limits::MAX_THROTTLED_TRIES {
+                        return Err(e);
+                    }
                     // A pause that grows, with jitter, before this profile is tried again.
                     let base = 200u64 << tries.min(5);
                     let jitter = u64::from(name.bytes().fold(0u8, |a, b| a.wrapping_add(b)));

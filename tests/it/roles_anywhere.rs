@@ -447,6 +447,48 @@ fn the_daemon_tells_ahead_of_time_of_a_certificate_about_to_expire() {
     assert!((0..=150).contains(&left), "{left} s left: {metrics}");
 }
 
+/// A throttle that lasts: 50 profiles sharing one certificate, and a service that refuses
+/// every request (429). Each profile used to try 6 times in the pass (300 requests); once the
+/// service refuses even one request at a time, the pass stops asking it, and every profile
+/// fails with a message saying so, to be tried again by the next pass.
+#[test]
+fn a_throttle_that_lasts_costs_a_few_requests_not_the_tries_of_every_profile() {
+    let sb = Sandbox::new();
+    hierarchy(&sb.file("pki"), "p256", "pkcs8");
+    let profiles: String = (0..50)
+        .map(|i| profile(&format!("p{i:02}"), "pki", ""))
+        .collect();
+    config(&sb, &profiles);
+    let fake = Fake::start(&sb, &[sb.file("pki/root.pem")], &[]);
+    fake.faults(r#"{"next": [{"status": 429, "count": 100000}]}"#);
+    let started = Instant::now();
+    let o = awscredd(&sb, &fake, &["once"]);
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let calls = fake.calls().len();
+    println!("50 profiles, a service refusing everything: {calls} requests in {took:?}");
+    assert!(calls < 100, "{calls} requests: {}", show(&o));
+    let status = sb.run(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let errors: Vec<&str> = v["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["last_error"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(errors.len(), 50);
+    assert!(
+        errors.iter().all(|e| e.contains("throttled")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("not asked again in this pass")),
+        "{errors:#?}"
+    );
+}
+
 /// `awscredd run`, killed by its PID when dropped (also when the test fails).
 struct Daemon(Child);
 
